@@ -1,0 +1,274 @@
+//! Starting and stopping the agent: the reference's startup sequence (section 2.1, without the
+//! EC2-only steps), then the components under one shutdown token. SIGTERM leaves task containers
+//! running and exits 0, as the reference does.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ecs_config::Config;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::control::{
+    AcsEvent, AcsExit, AcsParams, ApiVersion, ContainerChange, ControlError, EcsApi,
+    INACTIVE_INSTANCE_RECONNECT_DELAY, NetworkBinding, Registration, TaskStateChange, capabilities,
+    host_resources, run_acs,
+};
+use crate::engine::{Engine, EngineSettings, ReportError, Reporter, Shared, TaskReport};
+use crate::exit::AgentError;
+use crate::introspection::{self, Introspection};
+use crate::ports::PortAllocator;
+use crate::runtime::docker::DockerRuntime;
+use crate::runtime::{BoxFuture, ContainerRuntime};
+use crate::state::{META_CLUSTER, META_INSTANCE_ARN, Store};
+
+/// Options that are not part of the ECS configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Introspection listen address (default `127.0.0.1:51678`, or `0.0.0.0:51678` with off-host
+    /// access allowed).
+    pub introspection_listen: Option<String>,
+}
+
+/// Reports through the ECS API.
+struct EcsReporter {
+    api: Arc<EcsApi>,
+    cluster: String,
+}
+
+impl Reporter for EcsReporter {
+    fn submit<'a>(&'a self, report: &'a TaskReport) -> BoxFuture<'a, Result<(), ReportError>> {
+        Box::pin(async move {
+            let change = to_state_change(report, &self.cluster);
+            match self.api.submit_task_state_change(&change).await {
+                Ok(()) => Ok(()),
+                Err(ControlError::InvalidParameter(e)) => Err(ReportError::Refused(e)),
+                Err(e) => Err(ReportError::Transient(e.to_string())),
+            }
+        })
+    }
+}
+
+fn to_state_change(r: &TaskReport, cluster: &str) -> TaskStateChange {
+    let containers = r
+        .containers
+        .iter()
+        .map(|c| ContainerChange {
+            name: c.name.clone(),
+            runtime_id: c.docker_id.clone(),
+            status: c
+                .known
+                .backend_status(ecs_protocol::ContainerStatus::Running),
+            exit_code: c.exit_code.and_then(|e| i32::try_from(e).ok()),
+            reason: c.reason.clone(),
+            network_bindings: c
+                .ports
+                .iter()
+                .map(|p| NetworkBinding {
+                    container_port: p.container_port,
+                    host_port: p.host_port,
+                    protocol: match p.protocol {
+                        crate::runtime::Protocol::Tcp => ecs_protocol::TransportProtocol::Tcp,
+                        crate::runtime::Protocol::Udp => ecs_protocol::TransportProtocol::Udp,
+                    },
+                    bind_ip: "0.0.0.0".into(),
+                })
+                .collect(),
+            image_digest: c.image_digest.clone(),
+        })
+        .collect();
+    TaskStateChange {
+        cluster: if r.cluster_arn.is_empty() {
+            cluster.to_string()
+        } else {
+            r.cluster_arn.clone()
+        },
+        task_arn: r.task_arn.clone(),
+        status: r.status,
+        reason: r.reason.clone(),
+        containers,
+        pull_started_at: r.pull_started_at,
+        pull_stopped_at: r.pull_stopped_at,
+        execution_stopped_at: r.execution_stopped_at,
+    }
+}
+
+/// Runs the agent until `shutdown` (a signal) or a terminal error.
+pub async fn run(
+    config: Arc<Config>,
+    options: RunOptions,
+    shutdown: CancellationToken,
+) -> Result<(), AgentError> {
+    config.validate_for_run().map_err(AgentError::Config)?;
+
+    // Docker first: nothing works without it.
+    let runtime = DockerRuntime::connect(&config.docker_host.value)
+        .await
+        .map_err(|e| {
+            if e.is_terminal() {
+                AgentError::DockerTooOld(e.to_string())
+            } else {
+                AgentError::Docker(e.to_string())
+            }
+        })?;
+    let version = runtime
+        .version()
+        .await
+        .map_err(|e| AgentError::Docker(e.to_string()))?;
+    let api_version: ApiVersion = version
+        .api_version
+        .parse()
+        .map_err(|e: String| AgentError::Docker(e))?;
+    if api_version < ApiVersion::new(1, 21) {
+        return Err(AgentError::DockerTooOld(version.api_version));
+    }
+    tracing::info!(docker = %version.version, api = %version.api_version, "connected to Docker");
+    let runtime = Arc::new(runtime);
+
+    let store =
+        Arc::new(Store::open(&config.datadir.value).map_err(|e| AgentError::State(e.to_string()))?);
+    let cluster = config.cluster.value.clone();
+    if let Some(saved) = store
+        .meta(META_CLUSTER)
+        .map_err(|e| AgentError::State(e.to_string()))?
+        && saved != cluster
+    {
+        return Err(AgentError::ClusterMismatch {
+            saved,
+            configured: cluster,
+        });
+    }
+
+    // Introspection answers from the start (ContainerInstanceArn null until registered).
+    let (arn_tx, arn_rx) = watch::channel(None::<String>);
+    let (engine_tx, engine_rx) = watch::channel(None);
+    let listen = options.introspection_listen.clone().unwrap_or_else(|| {
+        if config.allow_offhost_introspection_access.value {
+            "0.0.0.0:51678".into()
+        } else {
+            "127.0.0.1:51678".into()
+        }
+    });
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|_| AgentError::Listen(listen.clone(), "not an address".into()))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| AgentError::Listen(listen.clone(), e.to_string()))?;
+    let tracker = tokio_util::task::TaskTracker::new();
+    let intro_state = Introspection {
+        cluster: cluster.clone(),
+        instance_arn: arn_rx,
+        engine: engine_rx,
+    };
+    let intro_shutdown = shutdown.clone();
+    tracker.spawn(async move {
+        if let Err(e) = introspection::serve(listener, intro_state, intro_shutdown).await {
+            tracing::error!(error = %e, "introspection server failed");
+        }
+    });
+
+    let api = Arc::new(EcsApi::new(&config).map_err(AgentError::from_control)?);
+    let host = host_resources().map_err(AgentError::from_control)?;
+    let saved_arn = store
+        .meta(META_INSTANCE_ARN)
+        .map_err(|e| AgentError::State(e.to_string()))?;
+    let registration = Registration::new(
+        &config,
+        &host,
+        capabilities(&config, api_version),
+        saved_arn,
+    )
+    .map_err(AgentError::from_control)?;
+    let arn = tokio::select! {
+        () = shutdown.cancelled() => return Ok(()),
+        r = api.register(&registration) => r.map_err(AgentError::from_control)?,
+    };
+    store
+        .set_meta(META_INSTANCE_ARN, &arn)
+        .and_then(|()| store.set_meta(META_CLUSTER, &cluster))
+        .map_err(|e| AgentError::State(e.to_string()))?;
+    tracing::info!(container_instance = %arn, cluster = %cluster, "registered");
+    let _ = arn_tx.send(Some(arn.clone()));
+    // systemd (Type=notify): ready once registered, as the unit expects.
+    crate::notify::ready();
+
+    let shared = Arc::new(Shared {
+        runtime: Arc::clone(&runtime),
+        store: Arc::clone(&store),
+        reporter: Arc::new(EcsReporter {
+            api: Arc::clone(&api),
+            cluster: cluster.clone(),
+        }),
+        ports: Mutex::new(PortAllocator::from_config(&config)),
+        config: Arc::clone(&config),
+        settings: EngineSettings {
+            stop_timeout: config.container_stop_timeout.value,
+            cleanup_wait: config.engine_task_cleanup_wait_duration.value,
+            report_backoff: (Duration::from_secs(1), Duration::from_secs(30), 20),
+        },
+    });
+    let (engine, engine_run) =
+        Engine::start(shared, shutdown.clone()).map_err(|e| AgentError::State(e.to_string()))?;
+    let _ = engine_tx.send(Some(engine.clone()));
+    tracker.spawn(engine_run);
+
+    let (acs_tx, mut acs_rx) = mpsc::channel::<AcsEvent>(16);
+    let params = AcsParams::new(
+        Arc::clone(&api),
+        cluster.clone(),
+        arn.clone(),
+        version.version.clone(),
+    );
+    let acs_shutdown = shutdown.clone();
+    let acs = tokio::spawn(async move {
+        let mut params = params;
+        loop {
+            match run_acs(params.clone(), acs_tx.clone(), acs_shutdown.clone()).await {
+                // As the reference: an inactive (deregistered) instance waits an hour, then retries.
+                Ok(AcsExit::InactiveInstance) => {
+                    tracing::warn!(
+                        "the container instance is inactive; reconnecting in {:?}",
+                        INACTIVE_INSTANCE_RECONNECT_DELAY
+                    );
+                    params.send_credentials = false;
+                    tokio::select! {
+                        () = acs_shutdown.cancelled() => return Ok(AcsExit::Shutdown),
+                        () = tokio::time::sleep(INACTIVE_INSTANCE_RECONNECT_DELAY) => {}
+                    }
+                }
+                other => return other,
+            }
+        }
+    });
+    let forward_engine = engine.clone();
+    tracker.spawn(async move {
+        while let Some(ev) = acs_rx.recv().await {
+            match ev {
+                AcsEvent::Payload { message, reply } => {
+                    let ok = forward_engine.payload(message.tasks().to_vec()).await;
+                    let _ = reply.send(ok);
+                }
+                other => tracing::debug!(event = ?other, "ACS event"),
+            }
+        }
+    });
+
+    let result = match acs.await {
+        Ok(Ok(AcsExit::Shutdown)) => Ok(()),
+        Ok(Ok(other)) => Err(AgentError::Acs(format!("{other:?}"))),
+        Ok(Err(e)) => Err(AgentError::from_control(e)),
+        Err(e) => Err(AgentError::Acs(e.to_string())),
+    };
+    shutdown.cancel();
+    tracker.close();
+    if tokio::time::timeout(Duration::from_secs(20), tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("components did not stop within 20 s");
+    }
+    tracing::info!("agent stopped; task containers keep running");
+    result
+}

@@ -1,0 +1,64 @@
+//! The command line, as clap derive types. Parsing only: what the commands do is in `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// `ecs-agent --version`: our version and the reference agent version we follow.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (compatible with Amazon ECS container agent 1.105.1)"
+);
+
+/// A wire-compatible replacement for the Amazon ECS container agent.
+#[derive(Debug, Parser)]
+#[command(name = "ecs-agent", version = VERSION, about, long_about = None)]
+pub struct Cli {
+    /// Read this file instead of /etc/ecs/ecs.config (it must exist)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
+
+    /// Read this file instead of /var/lib/ecs/ecs.config (it must exist)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub instance_config_file: Option<PathBuf>,
+
+    /// What to do. Without one the agent runs (`run`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent (the default)
+    Run(RunArgs),
+    /// Print the effective configuration as JSON, each value with its source
+    Config(ConfigArgs),
+    /// Exit 0 if the local agent answers and is registered, 1 otherwise (the reference's -healthcheck)
+    Health(HealthArgs),
+}
+
+/// Options of `ecs-agent config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Print the README's table of variables (Markdown) instead
+    #[arg(long)]
+    pub markdown_table: bool,
+}
+
+/// Options of `ecs-agent run`.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Address of the introspection API (the reference listens on port 51678; off-host access
+    /// needs ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=true)
+    #[arg(long, value_name = "ADDR")]
+    pub introspection_listen: Option<String>,
+}
+
+/// Options of `ecs-agent health`.
+#[derive(Debug, Args, Default)]
+pub struct HealthArgs {
+    /// Introspection address to ask (default: ECS_AGENT_HEALTHCHECK_HOST, port 51678)
+    #[arg(long, value_name = "ADDR")]
+    pub introspection: Option<String>,
+}

@@ -1,0 +1,567 @@
+//! [`EcsApi`]: the agent's ECS API client (aws-sdk-ecs) for the three calls the agent makes.
+//!
+//! Owns the SDK client, the instance credentials chain and the DiscoverPollEndpoint cache. Error
+//! classification (terminal, invalid, transient) happens here, once per operation, so callers
+//! match on [`ControlError`] and never on SDK types.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
+use aws_config::imds::credentials::ImdsCredentialsProvider;
+use aws_config::meta::credentials::CredentialsProviderChain;
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_ecs::config::retry::RetryConfig;
+use aws_sdk_ecs::config::timeout::TimeoutConfig;
+use aws_sdk_ecs::config::{BehaviorVersion, Region};
+use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::types as sdk;
+use ecs_config::Config;
+use ecs_protocol::ecs_api::Attribute;
+use tokio::time::Instant;
+
+use super::ControlError;
+use super::backoff::{Attempt, GaveUp, RetryPolicy, retry};
+use super::register::{Registration, check_attributes_echoed};
+use super::submit::TaskStateChange;
+
+const REGISTER: &str = "RegisterContainerInstance";
+const DISCOVER: &str = "DiscoverPollEndpoint";
+const SUBMIT: &str = "SubmitTaskStateChange";
+
+/// Error codes that make a registration terminal (section 2.2).
+const TERMINAL_REGISTER_CODES: [&str; 4] = [
+    "AccessDeniedException",
+    "AccessDenied",
+    "InvalidParameterException",
+    "ClientException",
+];
+
+/// Knobs of [`EcsApi`]; [`EcsApiOptions::default`] is the reference agent's behaviour.
+#[derive(Debug, Clone)]
+pub struct EcsApiOptions {
+    /// Credentials to sign with; `None`: the instance chain (environment, then the shared
+    /// credentials file's `ECS_ALTERNATE_CREDENTIAL_PROFILE` profile, then instance metadata
+    /// unless `ECS_EXTERNAL`; on ECS Anywhere the shared file, rotated by SSM, comes first).
+    pub credentials: Option<SharedCredentialsProvider>,
+    /// Retries of RegisterContainerInstance on transient errors (3 s → 192 s for up to 1 h).
+    pub register_retry: RetryPolicy,
+    /// How long a DiscoverPollEndpoint answer is used before asking again (12 h).
+    pub poll_endpoint_ttl: Duration,
+    /// Attempts the SDK makes per call (its own quick retries of throttling and network
+    /// errors), below the agent's own retries.
+    pub sdk_max_attempts: u32,
+    /// Time allowed to each attempt of a call.
+    pub attempt_timeout: Duration,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+}
+
+impl Default for EcsApiOptions {
+    fn default() -> Self {
+        Self {
+            credentials: None,
+            register_retry: RetryPolicy::REGISTER,
+            poll_endpoint_ttl: Duration::from_secs(12 * 3600),
+            sdk_max_attempts: 3,
+            attempt_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A DiscoverPollEndpoint answer and when it was fetched.
+#[derive(Debug, Clone)]
+struct CachedEndpoint {
+    endpoint: String,
+    fetched: Instant,
+}
+
+/// The ECS API as the agent uses it. Cheap to clone; clones share the endpoint cache.
+#[derive(Clone)]
+pub struct EcsApi {
+    client: aws_sdk_ecs::Client,
+    credentials: SharedCredentialsProvider,
+    region: String,
+    endpoint: Option<String>,
+    register_retry: RetryPolicy,
+    poll_endpoint_ttl: Duration,
+    /// DiscoverPollEndpoint answers by instance ARN. A lock rather than an actor: the map is read
+    /// or written in one statement and the guard is never held across an await.
+    poll_endpoints: Arc<Mutex<HashMap<String, CachedEndpoint>>>,
+}
+
+impl std::fmt::Debug for EcsApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EcsApi")
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `ECS_BACKEND_HOST` as a URL: `https://` added when there is no scheme.
+fn endpoint_url(value: &str) -> Result<String, ControlError> {
+    let value = value.trim();
+    let url = if value.contains("://") {
+        value.to_string()
+    } else {
+        format!("https://{value}")
+    };
+    let invalid = |reason: &str| ControlError::InvalidEndpoint {
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let uri: http::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(invalid("the scheme must be http or https")),
+    }
+    if uri.authority().is_none_or(|a| a.host().is_empty()) {
+        return Err(invalid("no host"));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// The instance credentials chain (see [`EcsApiOptions::credentials`]).
+fn instance_credentials(config: &Config) -> SharedCredentialsProvider {
+    let profile = ProfileFileCredentialsProvider::builder()
+        .profile_name(config.alternate_credential_profile.value.as_str())
+        .build();
+    let env = EnvironmentVariableCredentialsProvider::new();
+    let chain = if config.external.value {
+        CredentialsProviderChain::first_try("SharedCredentialsFile", profile)
+            .or_else("Environment", env)
+    } else {
+        CredentialsProviderChain::first_try("Environment", env)
+            .or_else("SharedCredentialsFile", profile)
+            .or_else(
+                "InstanceMetadata",
+                ImdsCredentialsProvider::builder().build(),
+            )
+    };
+    SharedCredentialsProvider::new(chain)
+}
+
+/// An SDK error as (code, message).
+fn describe<E, R>(err: &SdkError<E, R>) -> (Option<String>, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            (
+                e.code().map(str::to_string),
+                e.message().unwrap_or("no message").to_string(),
+            )
+        }
+        other => (None, DisplayErrorContext(other).to_string()),
+    }
+}
+
+impl EcsApi {
+    /// The client for this configuration: region from `AWS_DEFAULT_REGION`/`AWS_REGION` (an error
+    /// when unset), endpoint from `ECS_BACKEND_HOST` or the SDK's for the region, the instance
+    /// credentials chain, and the reference agent's retry rules.
+    pub fn new(config: &Config) -> Result<Self, ControlError> {
+        Self::with_options(config, EcsApiOptions::default())
+    }
+
+    /// [`EcsApi::new`] with other credentials, retry schedule or timeouts (tests shorten them).
+    pub fn with_options(config: &Config, options: EcsApiOptions) -> Result<Self, ControlError> {
+        let region = config
+            .region()
+            .filter(|r| !r.trim().is_empty())
+            .ok_or(ControlError::MissingRegion)?
+            .to_string();
+        let endpoint = config
+            .backend_host
+            .value
+            .as_deref()
+            .filter(|h| !h.trim().is_empty())
+            .map(endpoint_url)
+            .transpose()?;
+        let credentials = options
+            .credentials
+            .unwrap_or_else(|| instance_credentials(config));
+        let mut builder = aws_sdk_ecs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.clone()))
+            .credentials_provider(credentials.clone())
+            .retry_config(
+                RetryConfig::standard().with_max_attempts(options.sdk_max_attempts.max(1)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(options.connect_timeout)
+                    .operation_attempt_timeout(options.attempt_timeout)
+                    .build(),
+            );
+        if let Some(url) = &endpoint {
+            builder = builder.endpoint_url(url);
+        }
+        Ok(Self {
+            client: aws_sdk_ecs::Client::from_conf(builder.build()),
+            credentials,
+            region,
+            endpoint,
+            register_retry: options.register_retry,
+            poll_endpoint_ttl: options.poll_endpoint_ttl,
+            poll_endpoints: Arc::default(),
+        })
+    }
+
+    /// The region calls are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The instance credentials (also used to sign the ACS websocket upgrade).
+    pub fn credentials_provider(&self) -> SharedCredentialsProvider {
+        self.credentials.clone()
+    }
+
+    /// The endpoint override from `ECS_BACKEND_HOST`, if any.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// Registers (or re-registers, with [`Registration::instance_arn`]) this container instance
+    /// and returns its ARN.
+    ///
+    /// Transient failures are retried with the registration backoff for up to an hour;
+    /// AccessDenied, InvalidParameter, ClientException and an attribute not echoed are terminal
+    /// ([`ControlError::is_terminal`]). Drop the future to cancel.
+    #[tracing::instrument(skip_all, fields(cluster = %registration.cluster, instance_arn))]
+    pub async fn register(&self, registration: &Registration) -> Result<String, ControlError> {
+        let attributes = registration.attributes_to_send();
+        let outcome = retry(&self.register_retry, |_| {
+            let attributes = &attributes;
+            async move {
+                match self.register_once(registration, attributes).await {
+                    Ok(arn) => Attempt::Done(arn),
+                    Err(e) if e.is_terminal() => Attempt::Fail(e),
+                    Err(e) => Attempt::Retry(e),
+                }
+            }
+        })
+        .await;
+        match outcome {
+            Ok(arn) => {
+                tracing::Span::current().record("instance_arn", arn.as_str());
+                tracing::info!(
+                    instance_arn = %arn,
+                    attributes = attributes.len(),
+                    "registered container instance"
+                );
+                Ok(arn)
+            }
+            Err(GaveUp::Failed(e)) => {
+                tracing::error!(error = %e, "registration refused");
+                Err(e)
+            }
+            Err(GaveUp::Exhausted {
+                attempts,
+                elapsed,
+                last,
+            }) => Err(ControlError::RetriesExhausted {
+                operation: REGISTER,
+                attempts,
+                elapsed,
+                last: Box::new(last),
+            }),
+        }
+    }
+
+    async fn register_once(
+        &self,
+        r: &Registration,
+        attributes: &[Attribute],
+    ) -> Result<String, ControlError> {
+        let integer = |name: &str, value: i64| {
+            sdk::Resource::builder()
+                .name(name)
+                .r#type("INTEGER")
+                .integer_value(i32::try_from(value).unwrap_or(i32::MAX))
+                .build()
+        };
+        let ports = |name: &str, ports: &[u16]| {
+            sdk::Resource::builder()
+                .name(name)
+                .r#type("STRINGSET")
+                .set_string_set_value(Some(ports.iter().map(u16::to_string).collect()))
+                .build()
+        };
+        let mut request = self
+            .client
+            .register_container_instance()
+            .cluster(&r.cluster)
+            .set_container_instance_arn(r.instance_arn.clone())
+            .instance_identity_document(&r.identity_document)
+            .instance_identity_document_signature(&r.identity_signature)
+            .total_resources(integer("CPU", r.cpu_units))
+            .total_resources(integer("MEMORY", r.memory_mib))
+            .total_resources(ports("PORTS", &r.reserved_ports))
+            .total_resources(ports("PORTS_UDP", &r.reserved_ports_udp));
+        for a in attributes {
+            let attribute = sdk::Attribute::builder()
+                .name(&a.name)
+                .set_value(a.value.clone())
+                .build()
+                .map_err(|e| ControlError::Rejected {
+                    operation: REGISTER,
+                    code: "InvalidAttribute".into(),
+                    message: e.to_string(),
+                })?;
+            request = request.attributes(attribute);
+        }
+        for (key, value) in &r.tags {
+            request = request.tags(sdk::Tag::builder().key(key).value(value).build());
+        }
+        let answer = request.send().await.map_err(|err| {
+            let (code, message) = describe(&err);
+            match code {
+                Some(code) if TERMINAL_REGISTER_CODES.contains(&code.as_str()) => {
+                    ControlError::Rejected {
+                        operation: REGISTER,
+                        code,
+                        message,
+                    }
+                }
+                code => ControlError::Api {
+                    operation: REGISTER,
+                    code,
+                    message,
+                },
+            }
+        })?;
+        let instance = answer
+            .container_instance()
+            .ok_or(ControlError::MissingField {
+                operation: REGISTER,
+                field: "containerInstance",
+            })?;
+        let arn = instance
+            .container_instance_arn()
+            .filter(|a| !a.is_empty())
+            .ok_or(ControlError::MissingField {
+                operation: REGISTER,
+                field: "containerInstance.containerInstanceArn",
+            })?;
+        let returned: Vec<Attribute> = instance
+            .attributes()
+            .iter()
+            .map(|a| Attribute {
+                name: a.name().to_string(),
+                value: a.value().map(str::to_string),
+                ..Attribute::default()
+            })
+            .collect();
+        check_attributes_echoed(attributes, &returned)?;
+        Ok(arn.to_string())
+    }
+
+    /// The ACS endpoint for this instance: DiscoverPollEndpoint, cached for 12 h; if the call
+    /// fails and an expired answer is cached, that answer is used.
+    pub async fn discover_poll_endpoint(
+        &self,
+        cluster: &str,
+        instance_arn: &str,
+    ) -> Result<String, ControlError> {
+        let cached = self.cached_endpoint(instance_arn);
+        if let Some(c) = &cached
+            && c.fetched.elapsed() < self.poll_endpoint_ttl
+        {
+            return Ok(c.endpoint.clone());
+        }
+        match self.discover_once(cluster, instance_arn).await {
+            Ok(endpoint) => {
+                tracing::debug!(instance_arn, endpoint = %endpoint, "discovered the ACS endpoint");
+                self.poll_endpoints
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(
+                        instance_arn.to_string(),
+                        CachedEndpoint {
+                            endpoint: endpoint.clone(),
+                            fetched: Instant::now(),
+                        },
+                    );
+                Ok(endpoint)
+            }
+            Err(e) => match cached {
+                Some(stale) => {
+                    tracing::warn!(instance_arn, error = %e, "DiscoverPollEndpoint failed; using the expired answer");
+                    Ok(stale.endpoint)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    fn cached_endpoint(&self, instance_arn: &str) -> Option<CachedEndpoint> {
+        self.poll_endpoints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(instance_arn)
+            .cloned()
+    }
+
+    async fn discover_once(
+        &self,
+        cluster: &str,
+        instance_arn: &str,
+    ) -> Result<String, ControlError> {
+        let answer = self
+            .client
+            .discover_poll_endpoint()
+            .cluster(cluster)
+            .container_instance(instance_arn)
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = describe(&err);
+                ControlError::Api {
+                    operation: DISCOVER,
+                    code,
+                    message,
+                }
+            })?;
+        answer
+            .endpoint()
+            .filter(|e| !e.is_empty())
+            .map(str::to_string)
+            .ok_or(ControlError::MissingField {
+                operation: DISCOVER,
+                field: "endpoint",
+            })
+    }
+
+    /// Reports a task's status with its containers' changes. One call (the SDK retries
+    /// throttling and network errors a few times); the caller queues and retries transient
+    /// failures with [`super::BackoffPolicy::SUBMIT_STATE_CHANGE`] and drops the event on
+    /// [`ControlError::InvalidParameter`].
+    #[tracing::instrument(skip_all, fields(task_arn = %change.task_arn, status = change.status.as_str()))]
+    pub async fn submit_task_state_change(
+        &self,
+        change: &TaskStateChange,
+    ) -> Result<(), ControlError> {
+        self.client
+            .submit_task_state_change()
+            .cluster(&change.cluster)
+            .task(&change.task_arn)
+            .status(change.status.as_str())
+            .reason(change.wire_reason())
+            .set_containers(change.sdk_containers())
+            .set_pull_started_at(TaskStateChange::sdk_time(change.pull_started_at))
+            .set_pull_stopped_at(TaskStateChange::sdk_time(change.pull_stopped_at))
+            .set_execution_stopped_at(TaskStateChange::sdk_time(change.execution_stopped_at))
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = describe(&err);
+                match code.as_deref() {
+                    Some("InvalidParameterException") => ControlError::InvalidParameter(message),
+                    _ => ControlError::Api {
+                        operation: SUBMIT,
+                        code,
+                        message,
+                    },
+                }
+            })?;
+        tracing::debug!("state change submitted");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecs_config::Sources;
+
+    fn config(env: &[(&str, &str)]) -> Config {
+        let sources = Sources {
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+            ..Sources::default()
+        };
+        ecs_config::load(&sources).config
+    }
+
+    #[test]
+    fn endpoint_gets_a_scheme() {
+        assert_eq!(
+            endpoint_url("ecs.us-east-1.amazonaws.com").unwrap(),
+            "https://ecs.us-east-1.amazonaws.com"
+        );
+        assert_eq!(
+            endpoint_url("http://127.0.0.1:4566/").unwrap(),
+            "http://127.0.0.1:4566"
+        );
+        assert!(endpoint_url("ftp://x").unwrap_err().is_terminal());
+        assert!(endpoint_url("http://").is_err());
+    }
+
+    #[test]
+    fn no_region_is_fatal() {
+        let err = EcsApi::new(&config(&[])).unwrap_err();
+        assert!(matches!(err, ControlError::MissingRegion));
+        assert!(err.is_terminal());
+    }
+
+    #[tokio::test]
+    async fn builds_with_region_and_endpoint() {
+        let api = EcsApi::new(&config(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("ECS_BACKEND_HOST", "127.0.0.1:9"),
+        ]))
+        .unwrap();
+        assert_eq!(api.region(), "eu-west-1");
+        assert_eq!(api.endpoint(), Some("https://127.0.0.1:9"));
+        assert!(format!("{api:?}").contains("eu-west-1"));
+    }
+
+    #[tokio::test]
+    async fn a_stale_endpoint_is_used_when_discovery_fails() {
+        // Nothing listens on port 9; one quick attempt.
+        let api = EcsApi::with_options(
+            &config(&[
+                ("AWS_DEFAULT_REGION", "us-east-1"),
+                ("ECS_BACKEND_HOST", "http://127.0.0.1:9"),
+            ]),
+            EcsApiOptions {
+                credentials: Some(SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
+                )),
+                poll_endpoint_ttl: Duration::ZERO,
+                sdk_max_attempts: 1,
+                ..EcsApiOptions::default()
+            },
+        )
+        .unwrap();
+        let err = api
+            .discover_poll_endpoint("default", "arn:i")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ControlError::Api { .. }), "{err}");
+        api.poll_endpoints.lock().unwrap().insert(
+            "arn:i".into(),
+            CachedEndpoint {
+                endpoint: "http://stale".into(),
+                fetched: Instant::now(),
+            },
+        );
+        assert_eq!(
+            api.discover_poll_endpoint("default", "arn:i")
+                .await
+                .unwrap(),
+            "http://stale"
+        );
+    }
+}

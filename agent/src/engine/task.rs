@@ -1,0 +1,589 @@
+//! One task's actor: drives its containers toward the desired status (pull → create → start, or
+//! stop), reacts to Docker events, persists every change before acting on it, reports state changes
+//! with retries, and cleans up after the task stopped.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ecs_protocol::acs::Container;
+use ecs_protocol::status::{ContainerStatus, TaskStatus};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{EngineCmd, ReportError, Shared, TaskReport};
+use crate::runtime::{ContainerRuntime, Health, RuntimeEvent, spec};
+use crate::state::TaskRecord;
+
+/// Messages to a task actor.
+#[derive(Debug)]
+pub enum TaskCmd {
+    /// ACS wants the task stopped.
+    Stop,
+    /// A Docker event about one of its containers.
+    Event(RuntimeEvent),
+}
+
+/// ECS's reason for a container killed by the OOM killer.
+pub const OOM_REASON: &str = "OutOfMemoryError: Container killed due to memory usage";
+/// ECS's reason for a task stopped because an essential container exited.
+pub const ESSENTIAL_EXITED: &str = "Essential container in task exited";
+
+/// The actor.
+#[allow(missing_debug_implementations)] // holds channels and shared handles; the record is logged instead
+pub(crate) struct TaskActor<R: ContainerRuntime> {
+    shared: Arc<Shared<R>>,
+    record: TaskRecord,
+    engine: mpsc::Sender<EngineCmd>,
+    shutdown: CancellationToken,
+    /// A container change happened that the control plane has not heard about yet.
+    dirty: bool,
+    /// The record as last written, so an unchanged record costs no durable commit.
+    saved: Option<TaskRecord>,
+}
+
+impl<R: ContainerRuntime> TaskActor<R> {
+    /// A new actor for `record`.
+    pub fn new(
+        shared: Arc<Shared<R>>,
+        record: TaskRecord,
+        engine: mpsc::Sender<EngineCmd>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        TaskActor {
+            shared,
+            record,
+            engine,
+            shutdown,
+            dirty: false,
+            saved: None,
+        }
+    }
+
+    fn arn(&self) -> String {
+        self.record.arn().to_string()
+    }
+
+    fn containers(&self) -> Vec<Container> {
+        self.record.task.containers.clone().unwrap_or_default()
+    }
+
+    fn essential(&self, idx: usize) -> bool {
+        self.containers()
+            .get(idx)
+            .and_then(|c| c.essential)
+            .unwrap_or(true)
+    }
+
+    /// Persists the record and tells the engine.
+    async fn save(&mut self) {
+        if self.saved.as_ref() == Some(&self.record) {
+            return;
+        }
+        match self.shared.store.save_task(&self.record) {
+            Ok(()) => self.saved = Some(self.record.clone()),
+            Err(e) => tracing::error!(task_arn = %self.arn(), error = %e, "cannot save task state"),
+        }
+        let _ = self
+            .engine
+            .send(EngineCmd::Updated(Box::new(self.record.clone())))
+            .await;
+    }
+
+    /// Runs until the task is cleaned up or the agent shuts down.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<TaskCmd>, resumed: bool) {
+        if resumed {
+            self.reconcile().await;
+        }
+        loop {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            self.step(&mut rx).await;
+            self.report().await;
+            let cleanup = if self.record.known == TaskStatus::Stopped
+                && self.record.sent.as_deref() == Some("STOPPED")
+            {
+                let since = self
+                    .record
+                    .stopped_at
+                    .and_then(|t| t.elapsed().ok())
+                    .unwrap_or_default();
+                Some(self.shared.settings.cleanup_wait.saturating_sub(since))
+            } else {
+                None
+            };
+            tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd).await,
+                    None => return,
+                },
+                () = sleep_or_forever(cleanup) => {
+                    self.cleanup().await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, cmd: TaskCmd) {
+        match cmd {
+            TaskCmd::Stop => {
+                if !self.record.desired_stopped {
+                    self.record.desired_stopped = true;
+                    self.save().await;
+                }
+            }
+            TaskCmd::Event(e) => self.event(e).await,
+        }
+    }
+
+    fn index_of_id(&self, id: &str) -> Option<usize> {
+        self.record
+            .containers
+            .iter()
+            .position(|c| c.docker_id.as_deref() == Some(id))
+    }
+
+    async fn event(&mut self, e: RuntimeEvent) {
+        match e {
+            RuntimeEvent::Died { id, .. } | RuntimeEvent::Destroyed { id } => {
+                if let Some(i) = self.index_of_id(&id) {
+                    self.observe_exit(i).await;
+                }
+            }
+            RuntimeEvent::Health { id, health } => {
+                if let Some(i) = self.index_of_id(&id) {
+                    let h = match health {
+                        Health::Healthy => "HEALTHY",
+                        Health::Unhealthy => "UNHEALTHY",
+                        Health::Starting => "UNKNOWN",
+                    };
+                    if self.record.containers[i].health.as_deref() != Some(h) {
+                        self.record.containers[i].health = Some(h.to_string());
+                        self.dirty = true;
+                        self.save().await;
+                    }
+                }
+            }
+            // Docker sets State.OOMKilled asynchronously: an inspect right after the exit can
+            // miss it, so the event itself also names the reason (reported again if need be).
+            RuntimeEvent::Oom { id } => {
+                if let Some(i) = self.index_of_id(&id)
+                    && self.record.containers[i].reason.is_none()
+                {
+                    self.record.containers[i].reason = Some(OOM_REASON.to_string());
+                    self.dirty = true;
+                    self.save().await;
+                }
+            }
+            // A start we caused ourselves.
+            RuntimeEvent::Started { .. } => {}
+        }
+    }
+
+    /// A container exited (or vanished): record its exit code and reason, apply essential rules.
+    async fn observe_exit(&mut self, i: usize) {
+        if self.record.containers[i].known == ContainerStatus::Stopped {
+            return;
+        }
+        let id = self.record.containers[i]
+            .docker_id
+            .clone()
+            .unwrap_or_default();
+        let info = self.shared.runtime.inspect(&id).await.ok().flatten();
+        if info.as_ref().is_some_and(|i| i.running()) {
+            return;
+        }
+        let arn = self.arn();
+        let c = &mut self.record.containers[i];
+        c.advance(ContainerStatus::Stopped);
+        match info {
+            Some(info) => {
+                c.exit_code = info.exit_code;
+                if info.oom_killed {
+                    c.reason = Some(OOM_REASON.to_string());
+                }
+            }
+            None => {
+                c.reason
+                    .get_or_insert_with(|| "The container was removed outside the agent".into());
+            }
+        }
+        tracing::info!(task_arn = %arn, container = %c.name, exit_code = ?c.exit_code, reason = ?c.reason, "container stopped");
+        self.release_ports(i);
+        self.dirty = true;
+        if self.essential(i) {
+            self.record
+                .execution_stopped_at
+                .get_or_insert(SystemTime::now());
+            if !self.record.desired_stopped {
+                self.record.desired_stopped = true;
+                self.record
+                    .reason
+                    .get_or_insert(ESSENTIAL_EXITED.to_string());
+            }
+        }
+        self.save().await;
+    }
+
+    fn release_ports(&mut self, i: usize) {
+        let ports = self.record.containers[i].ports.clone();
+        if let Ok(mut alloc) = self.shared.ports.lock() {
+            for p in ports {
+                alloc.release(p.host_port, p.protocol);
+            }
+        }
+    }
+
+    /// After a restart: align the record with what Docker has (adopt, or mark vanished STOPPED).
+    async fn reconcile(&mut self) {
+        for i in 0..self.record.containers.len() {
+            let (id, name, known) = {
+                let c = &self.record.containers[i];
+                (c.docker_id.clone(), c.docker_name.clone(), c.known)
+            };
+            let Some(key) = id.or(name) else { continue };
+            let info = match self.shared.runtime.inspect(&key).await {
+                Ok(info) => info,
+                Err(e) => {
+                    tracing::warn!(task_arn = %self.arn(), error = %e, "inspect failed during reconcile");
+                    continue;
+                }
+            };
+            match info {
+                Some(info) => {
+                    let arn = self.arn();
+                    let c = &mut self.record.containers[i];
+                    c.docker_id = Some(info.id.clone());
+                    if info.running() {
+                        c.advance(ContainerStatus::Running);
+                        if !info.ports.is_empty() {
+                            c.ports.clone_from(&info.ports);
+                        }
+                        if let Ok(mut alloc) = self.shared.ports.lock() {
+                            for p in &c.ports {
+                                alloc.reserve(p.host_port, p.protocol);
+                            }
+                        }
+                        tracing::info!(task_arn = %arn, container = %c.name, "adopted running container");
+                    } else if info.status == "created" {
+                        c.advance(ContainerStatus::Created);
+                    } else if c.known != ContainerStatus::Stopped {
+                        c.advance(ContainerStatus::Running);
+                        self.save().await;
+                        self.observe_exit(i).await;
+                    }
+                }
+                None => {
+                    let c = &mut self.record.containers[i];
+                    if known >= ContainerStatus::Created && known != ContainerStatus::Stopped {
+                        c.advance(ContainerStatus::Stopped);
+                        c.reason = Some(
+                            "The container could not be found after the agent restarted".into(),
+                        );
+                        self.dirty = true;
+                        if self.essential(i) && !self.record.desired_stopped {
+                            self.record.desired_stopped = true;
+                            self.record
+                                .reason
+                                .get_or_insert(ESSENTIAL_EXITED.to_string());
+                        }
+                    } else {
+                        // Never created: forget the saved name and create it afresh.
+                        c.docker_id = None;
+                    }
+                }
+            }
+        }
+        self.update_known();
+        self.save().await;
+    }
+
+    /// Moves the task as far toward the desired status as it can without waiting for events.
+    async fn step(&mut self, rx: &mut mpsc::UnboundedReceiver<TaskCmd>) {
+        if !self.record.desired_stopped && self.record.known < TaskStatus::Running {
+            self.start_containers(rx).await;
+        }
+        if self.record.desired_stopped && self.record.known != TaskStatus::Stopped {
+            self.stop_containers().await;
+        }
+        self.update_known();
+        self.save().await;
+    }
+
+    fn update_known(&mut self) {
+        let old = self.record.known;
+        // The task is as far as its least advanced container (section 4.2): a stopped container
+        // counts as past RUNNING, so the task is STOPPED only when all of them are.
+        let new = self
+            .record
+            .containers
+            .iter()
+            .map(|c| match c.known {
+                ContainerStatus::Stopped | ContainerStatus::Zombie => TaskStatus::Stopped,
+                ContainerStatus::Running | ContainerStatus::ResourcesProvisioned => {
+                    TaskStatus::Running
+                }
+                ContainerStatus::Created => TaskStatus::Created,
+                ContainerStatus::Pulled => TaskStatus::Pulled,
+                ContainerStatus::None | ContainerStatus::ManifestPulled => TaskStatus::None,
+            })
+            .min()
+            .unwrap_or(TaskStatus::Stopped);
+        // Known status only moves forward.
+        if new > old {
+            self.record.known = new;
+            if new == TaskStatus::Stopped {
+                self.record.stopped_at.get_or_insert(SystemTime::now());
+            }
+            tracing::info!(task_arn = %self.arn(), from = %old, to = %new, "task status");
+        }
+    }
+
+    async fn start_containers(&mut self, rx: &mut mpsc::UnboundedReceiver<TaskCmd>) {
+        let containers = self.containers();
+        for (i, def) in containers.iter().enumerate() {
+            // A stop that arrives while we start wins before the next container.
+            while let Ok(cmd) = rx.try_recv() {
+                self.handle(cmd).await;
+            }
+            if self.record.desired_stopped || self.shutdown.is_cancelled() {
+                return;
+            }
+            if let Err(reason) = self.start_one(i, def).await {
+                let arn = self.arn();
+                let c = &mut self.record.containers[i];
+                tracing::warn!(task_arn = %arn, container = %c.name, %reason, "container failed");
+                c.advance(ContainerStatus::Stopped);
+                c.reason = Some(reason.clone());
+                self.release_ports(i);
+                self.dirty = true;
+                if self.essential(i) {
+                    self.record.desired_stopped = true;
+                    self.record.reason.get_or_insert(reason);
+                    self.record
+                        .execution_stopped_at
+                        .get_or_insert(SystemTime::now());
+                }
+                self.save().await;
+            }
+        }
+    }
+
+    /// Pull, create and start one container, persisting each step. Errs with the ECS reason.
+    async fn start_one(&mut self, i: usize, def: &Container) -> Result<(), String> {
+        let image = def.image.clone().unwrap_or_default();
+        let name = self.record.containers[i].name.clone();
+        let rt = Arc::clone(&self.shared.runtime);
+        if self.record.containers[i].known < ContainerStatus::Pulled {
+            // Saved with the PULLED status below: a crash during the pull just pulls again.
+            self.record.pull_started_at.get_or_insert(SystemTime::now());
+            match rt.pull(&image).await {
+                Ok(digest) => self.record.containers[i].image_digest = digest,
+                Err(e) => {
+                    // Pull behaviour `default`: fall back to a cached image.
+                    let cached = rt.image_exists(&image).await.unwrap_or(false);
+                    if !cached {
+                        return Err(format!("CannotPullContainerError: {e}"));
+                    }
+                    tracing::warn!(task_arn = %self.arn(), container = %name, error = %e, "pull failed; using the cached image");
+                }
+            }
+            self.record.containers[i].advance(ContainerStatus::Pulled);
+            self.record.pull_stopped_at = Some(SystemTime::now());
+            self.save().await;
+        }
+        if self.record.containers[i].known < ContainerStatus::Created {
+            let ports = self.allocate_ports(def)?;
+            let docker_name = match self.record.containers[i].docker_name.clone() {
+                Some(n) => n,
+                None => spec::docker_name(
+                    self.record.task.family.as_deref().unwrap_or_default(),
+                    self.record.task.version.as_deref().unwrap_or_default(),
+                    &name,
+                ),
+            };
+            self.record.containers[i].docker_name = Some(docker_name.clone());
+            self.record.containers[i].ports.clone_from(&ports);
+            // Persist the name before create: a crash after create is then recognised by name.
+            self.save().await;
+            // The label carries the configured cluster, as the reference agent writes it.
+            let cluster = self.shared.config.cluster.value.clone();
+            let spec = spec::container_spec(
+                &self.record.task,
+                def,
+                &cluster,
+                &docker_name,
+                ports,
+                &self.shared.config,
+            )
+            .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+            let id = match rt.create(&spec).await {
+                Ok(id) => id,
+                Err(e) => {
+                    // A create that succeeded before a crash left a container under our name.
+                    match rt.inspect(&docker_name).await {
+                        Ok(Some(info)) => info.id,
+                        _ => return Err(format!("CannotCreateContainerError: {e}")),
+                    }
+                }
+            };
+            self.record.containers[i].docker_id = Some(id);
+            self.record.containers[i].advance(ContainerStatus::Created);
+            self.save().await;
+        }
+        if self.record.containers[i].known < ContainerStatus::Running {
+            let id = self.record.containers[i]
+                .docker_id
+                .clone()
+                .unwrap_or_default();
+            rt.start(&id)
+                .await
+                .map_err(|e| format!("CannotStartContainerError: {e}"))?;
+            let info = rt
+                .inspect(&id)
+                .await
+                .map_err(|e| format!("CannotStartContainerError: {e}"))?;
+            self.record.containers[i].advance(ContainerStatus::Running);
+            if let Some(info) = &info
+                && !info.ports.is_empty()
+            {
+                self.record.containers[i].ports.clone_from(&info.ports);
+            }
+            tracing::info!(task_arn = %self.arn(), container = %name, docker_id = %id, "container running");
+            self.save().await;
+            // It may already have exited (a command that ends at once).
+            if info.is_some_and(|i| !i.running()) {
+                self.observe_exit(i).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn allocate_ports(&mut self, def: &Container) -> Result<Vec<crate::runtime::PortSpec>, String> {
+        let network_mode = self
+            .record
+            .task
+            .network_mode
+            .clone()
+            .unwrap_or(ecs_protocol::types::NetworkMode::Bridge);
+        let name = def.name.clone().unwrap_or_default();
+        let mut alloc =
+            self.shared.ports.lock().map_err(|_| {
+                "CannotCreateContainerError: port allocator unavailable".to_string()
+            })?;
+        alloc
+            .host_ports_for(&name, def.port_mappings(), &network_mode)
+            .map_err(|e| format!("CannotCreateContainerError: {e}"))
+    }
+
+    async fn stop_containers(&mut self) {
+        let containers = self.containers();
+        let default_timeout = self.shared.settings.stop_timeout;
+        for i in (0..self.record.containers.len()).rev() {
+            let c = self.record.containers[i].clone();
+            if c.known == ContainerStatus::Stopped {
+                continue;
+            }
+            match (&c.docker_id, c.known >= ContainerStatus::Created) {
+                (Some(id), true) => {
+                    let timeout = containers
+                        .get(i)
+                        .and_then(|d| d.stop_timeout)
+                        .and_then(|s| u64::try_from(s).ok())
+                        .map_or(default_timeout, Duration::from_secs);
+                    if let Err(e) = self.shared.runtime.stop(id, timeout).await {
+                        tracing::warn!(task_arn = %self.arn(), container = %c.name, error = %e, "stop failed");
+                    }
+                    self.observe_exit(i).await;
+                    if self.record.containers[i].known != ContainerStatus::Stopped {
+                        // Docker says it still runs; mark it so we do not loop, keep the reason.
+                        self.record.containers[i].advance(ContainerStatus::Stopped);
+                        self.record.containers[i]
+                            .reason
+                            .get_or_insert("The container could not be stopped".into());
+                    }
+                }
+                _ => {
+                    self.record.containers[i].advance(ContainerStatus::Stopped);
+                    self.release_ports(i);
+                }
+            }
+            self.dirty = true;
+        }
+    }
+
+    /// Reports the current state if it changed since the last report, with bounded retries.
+    async fn report(&mut self) {
+        let status = self.record.known.backend_status();
+        if self.record.sent.as_deref() == Some(status.as_str()) && !self.dirty {
+            return;
+        }
+        if self.record.sent.as_deref() == Some("STOPPED") && !self.dirty {
+            return;
+        }
+        let report = TaskReport {
+            task_arn: self.arn(),
+            cluster_arn: self
+                .record
+                .task
+                .task_cluster_arn
+                .clone()
+                .unwrap_or_default(),
+            status,
+            reason: self.record.reason.clone(),
+            containers: self.record.containers.clone(),
+            pull_started_at: self.record.pull_started_at,
+            pull_stopped_at: self.record.pull_stopped_at,
+            execution_stopped_at: self.record.execution_stopped_at,
+        };
+        let (mut delay, cap, attempts) = self.shared.settings.report_backoff;
+        for attempt in 1..=attempts {
+            match self.shared.reporter.submit(&report).await {
+                Ok(()) => {
+                    tracing::info!(task_arn = %report.task_arn, status = status.as_str(), "state change reported");
+                    self.record.sent = Some(status.as_str().to_string());
+                    self.dirty = false;
+                    self.save().await;
+                    return;
+                }
+                Err(ReportError::Refused(e)) => {
+                    tracing::warn!(task_arn = %report.task_arn, error = %e, "state change refused; dropped");
+                    self.dirty = false;
+                    return;
+                }
+                Err(ReportError::Transient(e)) => {
+                    tracing::warn!(task_arn = %report.task_arn, attempt, error = %e, "state change not delivered; retrying");
+                    tokio::select! {
+                        () = self.shutdown.cancelled() => return,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay.mul_f64(1.3)).min(cap);
+                }
+            }
+        }
+    }
+
+    async fn cleanup(&mut self) {
+        for c in self.record.containers.clone() {
+            if let Some(id) = &c.docker_id
+                && let Err(e) = self.shared.runtime.remove(id).await
+            {
+                tracing::warn!(task_arn = %self.arn(), container = %c.name, error = %e, "remove failed");
+            }
+        }
+        if let Err(e) = self.shared.store.remove_task(&self.arn()) {
+            tracing::error!(task_arn = %self.arn(), error = %e, "cannot forget the task");
+        }
+        tracing::info!(task_arn = %self.arn(), "task cleaned up");
+        let _ = self.engine.send(EngineCmd::Removed(self.arn())).await;
+    }
+}
+
+async fn sleep_or_forever(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,309 @@
+//! Engine unit tests on the recording fake runtime and a recording reporter: no Docker, no network.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ecs_protocol::acs::Task;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::task::{ESSENTIAL_EXITED, OOM_REASON};
+use super::{Engine, EngineHandle, EngineSettings, ReportError, Reporter, Shared, TaskReport};
+use crate::ports::PortAllocator;
+use crate::runtime::fake::{Call, FakeRuntime};
+use crate::runtime::{BoxFuture, Protocol};
+use crate::state::Store;
+
+#[derive(Default)]
+struct Recorder {
+    reports: Mutex<Vec<TaskReport>>,
+}
+
+impl Reporter for Recorder {
+    fn submit<'a>(&'a self, report: &'a TaskReport) -> BoxFuture<'a, Result<(), ReportError>> {
+        Box::pin(async move {
+            if let Ok(mut r) = self.reports.lock() {
+                r.push(report.clone());
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Recorder {
+    fn statuses(&self, arn: &str) -> Vec<String> {
+        self.reports
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.task_arn == arn)
+            .map(|r| r.status.as_str().to_string())
+            .collect()
+    }
+
+    fn last(&self, arn: &str) -> Option<TaskReport> {
+        self.reports
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|r| r.task_arn == arn)
+            .cloned()
+    }
+}
+
+struct Harness {
+    rt: FakeRuntime,
+    reporter: Arc<Recorder>,
+    engine: EngineHandle,
+    shutdown: CancellationToken,
+    join: tokio::task::JoinHandle<()>,
+    dir: tempfile::TempDir,
+}
+
+fn start(rt: FakeRuntime, dir: tempfile::TempDir) -> Harness {
+    let reporter = Arc::new(Recorder::default());
+    let config = ecs_config::Config::default();
+    let shared = Arc::new(Shared {
+        runtime: Arc::new(rt.clone()),
+        store: Arc::new(Store::open(dir.path()).unwrap()),
+        reporter: reporter.clone(),
+        ports: Mutex::new(
+            PortAllocator::new(
+                ecs_config::PortRange {
+                    start: 40000,
+                    end: 40010,
+                },
+                [],
+                [],
+            )
+            .with_probe(|_, _| true),
+        ),
+        config: Arc::new(config),
+        settings: EngineSettings {
+            stop_timeout: Duration::from_secs(7),
+            cleanup_wait: Duration::from_secs(3600),
+            report_backoff: (Duration::from_millis(10), Duration::from_millis(50), 3),
+        },
+    });
+    let shutdown = CancellationToken::new();
+    let (engine, run) = Engine::start(shared, shutdown.clone()).unwrap();
+    let join = tokio::spawn(run);
+    Harness {
+        rt,
+        reporter,
+        engine,
+        shutdown,
+        join,
+        dir,
+    }
+}
+
+fn task(arn: &str, desired: &str, containers: serde_json::Value) -> Task {
+    serde_json::from_value(json!({
+        "arn": arn,
+        "taskClusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/c",
+        "family": "web",
+        "version": "3",
+        "desiredStatus": desired,
+        "containers": containers,
+    }))
+    .unwrap()
+}
+
+fn web() -> serde_json::Value {
+    json!([
+        {"name": "web", "image": "127.0.0.1:5000/web:1", "memory": 64, "cpu": 0, "essential": true,
+         "portMappings": [{"containerPort": 8080, "hostPort": 0}]},
+        {"name": "side", "image": "127.0.0.1:5000/side:1", "memory": 32, "essential": false}
+    ])
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+const ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task/c/0123456789abcdef0123456789abcdef";
+
+#[tokio::test]
+async fn runs_a_task_then_stops_it_in_reverse_order_with_its_stop_timeout() {
+    let h = start(FakeRuntime::new(), tempfile::tempdir().unwrap());
+    assert!(h.engine.payload(vec![task(ARN, "RUNNING", web())]).await);
+    until("RUNNING reported", || {
+        h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+    })
+    .await;
+    let running = h.reporter.last(ARN).unwrap();
+    let ports = &running.containers[0].ports;
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0].container_port, 8080);
+    assert_eq!(ports[0].protocol, Protocol::Tcp);
+    assert!((40000..=40010).contains(&ports[0].host_port));
+
+    let specs = h.rt.created_specs();
+    assert_eq!(specs.len(), 2);
+    assert!(
+        specs[0].name.starts_with("ecs-web-3-web-"),
+        "{}",
+        specs[0].name
+    );
+    assert_eq!(specs[0].cpu_shares, 2, "cpu 0 is raised to 2");
+    assert_eq!(specs[0].memory_bytes, Some(64 * 1024 * 1024));
+    assert_eq!(specs[0].labels["com.amazonaws.ecs.task-arn"], ARN);
+
+    assert!(h.engine.payload(vec![task(ARN, "STOPPED", web())]).await);
+    until("STOPPED reported", || {
+        h.reporter.statuses(ARN).contains(&"STOPPED".to_string())
+    })
+    .await;
+    let stops: Vec<(String, Duration)> =
+        h.rt.actions()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Stop { id, timeout } => Some((id, timeout)),
+                _ => None,
+            })
+            .collect();
+    let web_id = h.rt.id_of("web").unwrap();
+    let side_id = h.rt.id_of("side").unwrap();
+    assert_eq!(
+        stops,
+        vec![
+            (side_id, Duration::from_secs(7)),
+            (web_id, Duration::from_secs(7))
+        ],
+        "reverse order, ECS_CONTAINER_STOP_TIMEOUT"
+    );
+    let stopped = h.reporter.last(ARN).unwrap();
+    assert!(stopped.containers.iter().all(|c| c.exit_code == Some(143)));
+    h.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn an_essential_exit_stops_the_task_and_oom_is_named() {
+    let h = start(FakeRuntime::new(), tempfile::tempdir().unwrap());
+    h.engine.payload(vec![task(ARN, "RUNNING", web())]).await;
+    until("RUNNING", || {
+        h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+    })
+    .await;
+    let web_id = h.rt.id_of("web").unwrap();
+    assert!(h.rt.oom(&web_id));
+    until("STOPPED", || {
+        h.reporter.statuses(ARN).contains(&"STOPPED".to_string())
+    })
+    .await;
+    let r = h.reporter.last(ARN).unwrap();
+    assert_eq!(r.reason.as_deref(), Some(ESSENTIAL_EXITED));
+    assert_eq!(r.containers[0].reason.as_deref(), Some(OOM_REASON));
+    assert_eq!(r.containers[0].exit_code, Some(137));
+    assert!(r.execution_stopped_at.is_some());
+    h.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_non_essential_exit_leaves_the_task_running() {
+    let h = start(FakeRuntime::new(), tempfile::tempdir().unwrap());
+    h.engine.payload(vec![task(ARN, "RUNNING", web())]).await;
+    until("RUNNING", || {
+        h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+    })
+    .await;
+    let side = h.rt.id_of("side").unwrap();
+    assert!(h.rt.exit(&side, 0));
+    until("the side container's exit reported", || {
+        h.reporter
+            .last(ARN)
+            .is_some_and(|r| r.containers[1].exit_code == Some(0))
+    })
+    .await;
+    let r = h.reporter.last(ARN).unwrap();
+    assert_eq!(r.status.as_str(), "RUNNING");
+    assert!(
+        !h.rt
+            .actions()
+            .iter()
+            .any(|c| matches!(c, Call::Stop { .. }))
+    );
+    h.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn an_unpullable_image_fails_its_task_alone() {
+    let rt = FakeRuntime::new();
+    rt.fail_pull("127.0.0.1:5000/nope:1", "manifest unknown");
+    let h = start(rt, tempfile::tempdir().unwrap());
+    let bad = "arn:aws:ecs:us-east-1:123456789012:task/c/bad00000000000000000000000000000";
+    let one = json!([{"name": "x", "image": "127.0.0.1:5000/nope:1", "memory": 32}]);
+    h.engine
+        .payload(vec![task(bad, "RUNNING", one), task(ARN, "RUNNING", web())])
+        .await;
+    until("both settled", || {
+        h.reporter.statuses(bad).contains(&"STOPPED".to_string())
+            && h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+    })
+    .await;
+    let r = h.reporter.last(bad).unwrap();
+    let reason = r.containers[0].reason.clone().unwrap();
+    assert!(reason.starts_with("CannotPullContainerError: "), "{reason}");
+    assert!(reason.contains("manifest unknown"), "{reason}");
+    h.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_restart_adopts_the_container_created_before_the_crash_instead_of_creating_another() {
+    let rt = FakeRuntime::new();
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(rt.clone(), dir);
+    h.engine.payload(vec![task(ARN, "RUNNING", web())]).await;
+    until("RUNNING", || {
+        h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+    })
+    .await;
+    h.shutdown.cancel();
+    h.join.await.unwrap();
+    let dir = h.dir;
+    // Forget the Docker ids, as if the agent died between create and saving the id.
+    let store = Store::open(dir.path()).unwrap();
+    let mut records = store.load_tasks().unwrap();
+    for c in &mut records[0].containers {
+        c.docker_id = None;
+    }
+    store.save_task(&records[0]).unwrap();
+    drop(store);
+    rt.clear_calls();
+
+    let h = start(rt.clone(), dir);
+    // Reconciliation is done when the record has its ids back and the task is RUNNING again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let snapshot = loop {
+        let snapshot = h.engine.snapshot().await;
+        if snapshot.len() == 1
+            && snapshot[0].containers.iter().all(|c| c.docker_id.is_some())
+            && snapshot[0].known == ecs_protocol::TaskStatus::Running
+        {
+            break snapshot;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not reconciled: {snapshot:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(
+        !rt.actions()
+            .iter()
+            .any(|c| matches!(c, Call::Create { .. } | Call::Start { .. })),
+        "no second copy: {:?}",
+        rt.actions()
+    );
+    assert_eq!(snapshot[0].containers[0].docker_id, h.rt.id_of("web"));
+    h.shutdown.cancel();
+}

@@ -1,0 +1,197 @@
+//! The introspection API (`:51678` by default, bound to localhost unless off-host access is opted
+//! into): `/v1/metadata`, `/v1/tasks` (optionally `?taskarn=` or `?dockerid=`), `/license`. Shapes as
+//! the reference agent answers them. Read-only: it asks the engine for a snapshot.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::EngineHandle;
+use crate::state::TaskRecord;
+
+/// The version string `/v1/metadata` reports.
+pub fn version_string() -> String {
+    format!(
+        "Amazon ECS Agent - v1.105.1 (*ecs-agent-rs {})",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// What the introspection server serves.
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    /// Cluster name.
+    pub cluster: String,
+    /// Set once registered.
+    pub instance_arn: watch::Receiver<Option<String>>,
+    /// The engine, once it runs.
+    pub engine: watch::Receiver<Option<EngineHandle>>,
+}
+
+/// Serves until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    state: Introspection,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/v1/metadata", get(metadata))
+        .route("/v1/tasks", get(tasks))
+        .route("/license", get(license))
+        .with_state(Arc::new(state));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+async fn metadata(State(s): State<Arc<Introspection>>) -> Json<Value> {
+    let arn = s.instance_arn.borrow().clone();
+    Json(json!({
+        "Cluster": s.cluster,
+        "ContainerInstanceArn": arn,
+        "Version": version_string(),
+    }))
+}
+
+async fn license() -> &'static str {
+    "Licensed under the Apache License, Version 2.0 (the \"License\").\nThis product is a wire-compatible reimplementation of the Amazon ECS container agent.\n"
+}
+
+fn task_response(r: &TaskRecord) -> Value {
+    let containers: Vec<Value> = r
+        .containers
+        .iter()
+        .map(|c| {
+            let ports: Vec<Value> = c
+                .ports
+                .iter()
+                .map(|p| {
+                    json!({
+                        "ContainerPort": p.container_port,
+                        "Protocol": match p.protocol { crate::runtime::Protocol::Tcp => "tcp", crate::runtime::Protocol::Udp => "udp" },
+                        "HostPort": p.host_port,
+                    })
+                })
+                .collect();
+            json!({
+                "DockerId": c.docker_id.clone().unwrap_or_default(),
+                "DockerName": c.docker_name.clone().unwrap_or_default(),
+                "Name": c.name,
+                "Ports": ports,
+                "Networks": [],
+                "Volumes": [],
+                "RestartCount": 0,
+            })
+        })
+        .collect();
+    json!({
+        "Arn": r.arn(),
+        "DesiredStatus": if r.desired_stopped { "STOPPED" } else { "RUNNING" },
+        "KnownStatus": r.known.as_str(),
+        "Family": r.task.family.clone().unwrap_or_default(),
+        "Version": r.task.version.clone().unwrap_or_default(),
+        "Containers": containers,
+    })
+}
+
+fn not_found(what: &str) -> Response {
+    (StatusCode::NOT_FOUND, Json(json!(what))).into_response()
+}
+
+async fn tasks(
+    State(s): State<Arc<Introspection>>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    let engine = s.engine.borrow().clone();
+    let records = match engine {
+        Some(e) => e.snapshot().await,
+        None => Vec::new(),
+    };
+    match (q.get("taskarn"), q.get("dockerid")) {
+        (Some(_), Some(_)) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!("Request contains both taskarn and dockerid")),
+        )
+            .into_response(),
+        (Some(arn), None) => match records.iter().find(|r| r.arn() == arn) {
+            Some(r) => Json(task_response(r)).into_response(),
+            None => not_found(&format!("Unable to find task '{arn}'")),
+        },
+        (None, Some(id)) => {
+            let matches: Vec<&TaskRecord> = records
+                .iter()
+                .filter(|r| {
+                    r.containers.iter().any(|c| {
+                        c.docker_id
+                            .as_deref()
+                            .is_some_and(|d| !id.is_empty() && d.starts_with(id.as_str()))
+                    })
+                })
+                .collect();
+            match matches.as_slice() {
+                [one] => Json(task_response(one)).into_response(),
+                [] => not_found(&format!("Unable to find task for container '{id}'")),
+                _ => (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!(format!("Multiple tasks found for container '{id}'"))),
+                )
+                    .into_response(),
+            }
+        }
+        (None, None) => {
+            let all: Vec<Value> = records.iter().map(task_response).collect();
+            Json(json!({ "Tasks": all })).into_response()
+        }
+    }
+}
+
+/// Asks `/v1/metadata` at `addr` (`host:port`) with a deadline; Ok with the instance ARN when the
+/// agent answers and is registered, Err with why not.
+pub fn check_health(addr: &str, timeout: std::time::Duration) -> Result<String, String> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let sock = addr
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr} has no address"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&sock, timeout)
+        .map_err(|e| format!("the agent does not answer on {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /v1/metadata HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("cannot ask {addr}: {e}"))?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| format!("no answer from {addr}: {e}"))?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| "malformed answer".to_string())?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!(
+            "answered {}",
+            head.lines().next().unwrap_or_default()
+        ));
+    }
+    let v: Value = serde_json::from_str(body.trim()).map_err(|e| format!("bad JSON: {e}"))?;
+    v["ContainerInstanceArn"]
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| "the agent is not registered yet".to_string())
+}

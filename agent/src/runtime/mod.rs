@@ -1,0 +1,208 @@
+//! The container runtime seen by the task engine: a narrow trait over Docker, one real
+//! implementation (bollard, in `docker.rs`) and a recording fake (`fake.rs`) for unit tests.
+//! This module is the only place that knows about bollard; it holds no task state.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use ecs_protocol::docker_config::{ContainerConfigOverlay, HostConfigOverlay};
+
+pub mod docker;
+pub mod fake;
+pub mod spec;
+
+/// Transport protocol of a port binding.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// One published port: `host_ip:host_port -> container_port/protocol`. `host_port` is always a
+/// concrete port the agent allocated (never 0).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortSpec {
+    /// Port inside the container.
+    pub container_port: u16,
+    /// Port on the host.
+    pub host_port: u16,
+    /// tcp or udp.
+    pub protocol: Protocol,
+}
+
+/// Everything needed to create one container. Built by [`spec::container_spec`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContainerSpec {
+    /// Docker name: `ecs-<family>-<version>-<name>-<hex>`.
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// `KEY=VALUE` entries.
+    pub env: Vec<String>,
+    /// Overrides the image's CMD when set.
+    pub cmd: Option<Vec<String>>,
+    /// Overrides the image's ENTRYPOINT when set.
+    pub entrypoint: Option<Vec<String>>,
+    /// Labels (the five `com.amazonaws.ecs.*` ones plus dockerLabels).
+    pub labels: BTreeMap<String, String>,
+    /// Published ports.
+    pub ports: Vec<PortSpec>,
+    /// `bridge`, `host` or `none`.
+    pub network_mode: String,
+    /// Hard memory limit in bytes.
+    pub memory_bytes: Option<i64>,
+    /// CPU shares (already clamped to 2..=262144).
+    pub cpu_shares: i64,
+    /// Docker container-config fields from `dockerConfig.config` (User, Healthcheck, ...).
+    pub config_overlay: Option<ContainerConfigOverlay>,
+    /// Docker host-config fields from `dockerConfig.hostConfig` (MemoryReservation, LogConfig, ...).
+    pub host_overlay: Option<HostConfigOverlay>,
+}
+
+/// Docker health status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Health {
+    /// `starting`.
+    Starting,
+    /// `healthy`.
+    Healthy,
+    /// `unhealthy`.
+    Unhealthy,
+}
+
+/// What Docker says about a container.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContainerInfo {
+    /// Full id.
+    pub id: String,
+    /// Name without the leading `/`.
+    pub name: String,
+    /// Image reference as created.
+    pub image: String,
+    /// Image id (`sha256:...`).
+    pub image_id: String,
+    /// Docker state: `created`, `running`, `exited`, ...
+    pub status: String,
+    /// Exit code once exited.
+    pub exit_code: Option<i64>,
+    /// Killed by the OOM killer.
+    pub oom_killed: bool,
+    /// Docker's error text for a failed start, if any.
+    pub error: Option<String>,
+    /// Published ports as Docker bound them.
+    pub ports: Vec<PortSpec>,
+    /// Health, if the container has a health check.
+    pub health: Option<Health>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ContainerInfo {
+    /// Docker says it is running.
+    pub fn running(&self) -> bool {
+        self.status == "running"
+    }
+}
+
+/// A container event from Docker's event stream (only containers with the ECS task-arn label).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuntimeEvent {
+    /// `start`.
+    Started {
+        /// Container id.
+        id: String,
+    },
+    /// `die` with its exit code.
+    Died {
+        /// Container id.
+        id: String,
+        /// Exit code from the event's attributes.
+        exit_code: Option<i64>,
+    },
+    /// `oom`.
+    Oom {
+        /// Container id.
+        id: String,
+    },
+    /// `health_status: healthy|unhealthy`.
+    Health {
+        /// Container id.
+        id: String,
+        /// New health.
+        health: Health,
+    },
+    /// `destroy`.
+    Destroyed {
+        /// Container id.
+        id: String,
+    },
+}
+
+/// Docker's version answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeVersion {
+    /// e.g. `20.10.24+dfsg1`.
+    pub version: String,
+    /// e.g. `1.41`.
+    pub api_version: String,
+}
+
+/// A runtime failure, with Docker's own words in `message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuntimeError {
+    /// The container or image does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A call exceeded its deadline.
+    #[error("timed out after {0:?}: {1}")]
+    Timeout(Duration, String),
+    /// Docker refused or failed.
+    #[error("{0}")]
+    Docker(String),
+}
+
+/// A boxed future, for trait methods (the engine is generic, the fake is used in unit tests).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A stream of runtime events.
+pub type EventStream =
+    Pin<Box<dyn futures_util::Stream<Item = Result<RuntimeEvent, RuntimeError>> + Send>>;
+
+/// The container runtime. Every call has its own timeout inside the implementation.
+pub trait ContainerRuntime: Send + Sync + 'static {
+    /// Docker's version (also proves it answers).
+    fn version(&self) -> BoxFuture<'_, Result<RuntimeVersion, RuntimeError>>;
+    /// Pulls `image`; returns its repo digest (`sha256:...`) when Docker reports one.
+    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<Option<String>, RuntimeError>>;
+    /// Whether `image` is present locally.
+    fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool, RuntimeError>>;
+    /// Creates a container; returns its id.
+    fn create<'a>(&'a self, spec: &'a ContainerSpec)
+    -> BoxFuture<'a, Result<String, RuntimeError>>;
+    /// Starts a created container.
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// Stops with SIGTERM, then SIGKILL after `timeout`. Stopping a stopped container is Ok.
+    fn stop<'a>(
+        &'a self,
+        id: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// Removes a container (and its anonymous volumes). Removing a missing one is Ok.
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// Inspects by id or name; `None` if it does not exist.
+    fn inspect<'a>(
+        &'a self,
+        id_or_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ContainerInfo>, RuntimeError>>;
+    /// Every container (running or not) carrying the `com.amazonaws.ecs.task-arn` label.
+    fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ContainerInfo>, RuntimeError>>;
+    /// Docker's event stream, filtered to managed containers, from now on.
+    fn events(&self) -> EventStream;
+}

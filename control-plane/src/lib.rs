@@ -1,0 +1,129 @@
+//! `ecs-control-plane`: an emulated Amazon ECS control plane that the real AWS CLI, the AWS SDKs and
+//! an ECS agent can talk to, on one machine and with no AWS account.
+//!
+//! One HTTP listener serves the AWS JSON 1.1 APIs (`POST /`, dispatched on `X-Amz-Target`) and the
+//! ACS websocket (`GET /ws`). Every request is SigV4-verified against the account's keys. State lives
+//! in one actor and is persisted to redb under the data dir. This crate must not depend on the agent.
+
+pub mod acs;
+pub mod acs_convert;
+pub mod api;
+pub mod ecs;
+pub mod error;
+pub mod model;
+pub mod sigv4;
+pub mod state;
+pub mod store;
+pub mod sts;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use api::Keys;
+use state::{Account, State, StateHandle};
+use store::{Store, StoreError};
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
+/// Default account id.
+pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
+/// Default region.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Default access key id when `AWS_ACCESS_KEY_ID` is not set (AWS's documented example key).
+pub const DEFAULT_ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+/// Default secret when `AWS_SECRET_ACCESS_KEY` is not set (AWS's documented example secret).
+pub const DEFAULT_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/// How the emulator is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Region of every ARN.
+    pub region: String,
+    /// Account of every ARN.
+    pub account_id: String,
+    /// Accepted keys.
+    pub keys: Keys,
+    /// Where state is kept; `None` keeps it in memory.
+    pub data_dir: Option<PathBuf>,
+    /// ACS heartbeat interval.
+    pub heartbeat_interval: Duration,
+    /// Allowed signature clock skew (`None` disables the check).
+    pub max_skew: Option<Duration>,
+    /// URL handed out by DiscoverPollEndpoint; `None` uses the Host the agent called.
+    pub advertise_url: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            region: DEFAULT_REGION.into(),
+            account_id: DEFAULT_ACCOUNT_ID.into(),
+            keys: Keys::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY),
+            data_dir: None,
+            heartbeat_interval: Duration::from_secs(30),
+            max_skew: Some(Duration::from_secs(15 * 60)),
+            advertise_url: None,
+        }
+    }
+}
+
+/// Why the emulator could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The data dir could not be created.
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        /// The dir.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Serving failed.
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Serves every API on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let store = match &config.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| Error::DataDir {
+                path: dir.clone(),
+                source,
+            })?;
+            Store::open(&dir.join("control-plane.db"))?
+        }
+        None => Store::in_memory()?,
+    };
+    let account = Account {
+        region: config.region.clone(),
+        account_id: config.account_id.clone(),
+    };
+    let state = State::restore(account, store.load()?)?;
+    let handle = StateHandle::spawn(state, store);
+    let app = Arc::new(api::AppState {
+        state: handle,
+        keys: config.keys.clone(),
+        account_id: config.account_id.clone(),
+        max_skew: config.max_skew,
+        heartbeat_interval: config.heartbeat_interval,
+        advertise_url: config.advertise_url.clone(),
+        shutdown: shutdown.clone(),
+    });
+    let router = api::router(app);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .map_err(Error::Serve)
+}

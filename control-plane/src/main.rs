@@ -1,0 +1,103 @@
+//! `ecs-control-plane` binary: parse the CLI, set up logging, serve until Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ecs_control_plane::{Config, Keys};
+use tokio_util::sync::CancellationToken;
+
+/// An emulated Amazon ECS control plane (ECS API and the ACS websocket) for local runs and tests.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on (every API and the websocket share it).
+    #[arg(long, default_value = ecs_control_plane::DEFAULT_LISTEN)]
+    listen: String,
+    /// Directory for the state store; without it, state is kept in memory only.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Region of the emulated account.
+    #[arg(long, default_value = ecs_control_plane::DEFAULT_REGION)]
+    region: String,
+    /// Emulated account id.
+    #[arg(long, default_value = ecs_control_plane::DEFAULT_ACCOUNT_ID)]
+    account_id: String,
+    /// Access key id callers sign with.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = ecs_control_plane::DEFAULT_ACCESS_KEY_ID, hide_env_values = true)]
+    access_key_id: String,
+    /// Secret access key callers sign with.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = ecs_control_plane::DEFAULT_SECRET_ACCESS_KEY, hide_env_values = true, hide_default_value = true)]
+    secret_access_key: String,
+    /// ACS heartbeat interval in seconds.
+    #[arg(long, default_value_t = 30)]
+    heartbeat_seconds: u64,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ecs-control-plane: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ecs-control-plane: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&cli.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (is another control plane running? choose another --listen)", cli.listen))?;
+    let addr = listener.local_addr()?;
+    let config = Config {
+        region: cli.region,
+        account_id: cli.account_id,
+        keys: Keys::new(&cli.access_key_id, &cli.secret_access_key),
+        data_dir: cli.data_dir,
+        heartbeat_interval: std::time::Duration::from_secs(cli.heartbeat_seconds.max(1)),
+        ..Config::default()
+    };
+    tracing::info!(%addr, region = %config.region, account = %config.account_id, data_dir = ?config.data_dir, "listening");
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        signal.cancel();
+    });
+    ecs_control_plane::serve(listener, config, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! The emulator's persisted entities. They serialise (camelCase) both into the store and, for most
+//! members, straight into API responses; computed members (counts, remaining resources) are added by
+//! the describe operations.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `{key, value}` resource tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    /// Tag key.
+    pub key: String,
+    /// Tag value.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// `{name, value, targetType, targetId}` attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attribute {
+    /// Attribute name.
+    pub name: String,
+    /// Attribute value, absent for name-only capabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// `container-instance` when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<String>,
+    /// The target's ARN or id when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+}
+
+/// A cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    /// `arn:aws:ecs:<region>:<account>:cluster/<name>`.
+    pub cluster_arn: String,
+    /// The name.
+    pub cluster_name: String,
+    /// `ACTIVE` or `INACTIVE`.
+    pub status: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Settings (`containerInsights`).
+    #[serde(default)]
+    pub settings: Vec<Value>,
+}
+
+/// A resource as ECS describes it (`CPU`, `MEMORY`, `PORTS`, `PORTS_UDP`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    /// Name.
+    pub name: String,
+    /// `INTEGER`, `LONG`, `DOUBLE` or `STRINGSET`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// For DOUBLE.
+    #[serde(default)]
+    pub double_value: f64,
+    /// For LONG.
+    #[serde(default)]
+    pub long_value: i64,
+    /// For INTEGER.
+    #[serde(default)]
+    pub integer_value: i64,
+    /// For STRINGSET.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string_set_value: Option<Vec<String>>,
+}
+
+impl Resource {
+    /// The numeric value whatever its type.
+    pub fn number(&self) -> i64 {
+        match self.kind.as_str() {
+            "LONG" => self.long_value,
+            // Truncation is what ECS does with fractional CPU for placement.
+            #[allow(clippy::cast_possible_truncation)]
+            "DOUBLE" => self.double_value as i64,
+            _ => self.integer_value,
+        }
+    }
+}
+
+/// What the agent reported about itself (from the ACS query string).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionInfo {
+    /// Agent version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+    /// Agent git hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_hash: Option<String>,
+    /// Docker version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_version: Option<String>,
+}
+
+/// A registered container instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerInstance {
+    /// ARN.
+    pub container_instance_arn: String,
+    /// Cluster name it belongs to.
+    pub cluster_name: String,
+    /// EC2 instance id or managed instance id (`mi-...`).
+    pub ec2_instance_id: String,
+    /// Record version, increased on every change.
+    pub version: i64,
+    /// `ACTIVE`, `DRAINING`, `INACTIVE`, ...
+    pub status: String,
+    /// Resources as registered.
+    pub registered_resources: Vec<Resource>,
+    /// Attributes (capabilities, custom and ECS-added).
+    pub attributes: Vec<Attribute>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Epoch seconds.
+    pub registered_at: f64,
+    /// Agent and Docker versions.
+    #[serde(default)]
+    pub version_info: VersionInfo,
+}
+
+/// A container of a task, as DescribeTasks shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskContainer {
+    /// Container ARN.
+    pub container_arn: String,
+    /// Task ARN.
+    pub task_arn: String,
+    /// Name from the task definition.
+    pub name: String,
+    /// Image.
+    pub image: String,
+    /// Image digest reported by the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    /// Docker id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_id: Option<String>,
+    /// `PENDING`, `RUNNING`, `STOPPED`.
+    pub last_status: String,
+    /// Exit code once stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// Reason from the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Host port bindings.
+    #[serde(default)]
+    pub network_bindings: Vec<Value>,
+    /// Always empty on bridge/host.
+    #[serde(default)]
+    pub network_interfaces: Vec<Value>,
+    /// `HEALTHY`, `UNHEALTHY`, `UNKNOWN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<String>,
+    /// CPU units as a string, as ECS shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Hard memory limit as a string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// Soft memory limit as a string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<String>,
+}
+
+/// A task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    /// ARN.
+    pub task_arn: String,
+    /// Cluster ARN.
+    pub cluster_arn: String,
+    /// Task definition ARN.
+    pub task_definition_arn: String,
+    /// Instance ARN.
+    pub container_instance_arn: String,
+    /// Overrides as given to RunTask/StartTask.
+    pub overrides: Value,
+    /// `PROVISIONING`, `PENDING`, `RUNNING`, `STOPPED`, ...
+    pub last_status: String,
+    /// `RUNNING` or `STOPPED`.
+    pub desired_status: String,
+    /// Task CPU as a string (units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Task memory as a string (MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// Containers.
+    pub containers: Vec<TaskContainer>,
+    /// `startedBy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// Record version.
+    pub version: i64,
+    /// Why it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    /// `UserInitiated`, `EssentialContainerExited`, `TaskFailedToStart`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<String>,
+    /// `group` (default `family:<family>`).
+    pub group: String,
+    /// `EC2` or `EXTERNAL`.
+    pub launch_type: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Timestamps (epoch seconds).
+    pub created_at: f64,
+    /// When the agent started pulling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_started_at: Option<f64>,
+    /// When pulls finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_stopped_at: Option<f64>,
+    /// When the task reached RUNNING.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<f64>,
+    /// When it was told to stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopping_at: Option<f64>,
+    /// When it was reported STOPPED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<f64>,
+    /// When the first essential container stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_stopped_at: Option<f64>,
+    /// Task health.
+    pub health_status: String,
+    /// Reserved CPU units (placement), not shown.
+    #[serde(default)]
+    pub reserved_cpu: i64,
+    /// Reserved memory MiB (placement), not shown.
+    #[serde(default)]
+    pub reserved_memory: i64,
+    /// Reserved static TCP host ports, not shown.
+    #[serde(default)]
+    pub reserved_ports: Vec<u16>,
+    /// Reserved static UDP host ports, not shown.
+    #[serde(default)]
+    pub reserved_ports_udp: Vec<u16>,
+}
+
+/// A message waiting for an agent's ack on the ACS websocket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboundMessage {
+    /// `messageId` of the payload.
+    pub message_id: String,
+    /// The whole frame (JSON text).
+    pub frame: String,
+}
+
+/// Persisted monotonic counters and other metadata.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    /// Last `seqNum` used in a payload, per container instance ARN.
+    #[serde(default)]
+    pub seq_nums: BTreeMap<String, i64>,
+}
+
+/// Serialises an entity for an API response, dropping the members only the emulator uses.
+pub fn api_view(entity: &impl Serialize, internal: &[&str]) -> Value {
+    let mut v = serde_json::to_value(entity).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        for key in internal {
+            map.remove(*key);
+        }
+    }
+    v
+}
+
+/// Members of [`Task`] that are not part of the ECS API.
+pub const TASK_INTERNAL: &[&str] = &[
+    "reservedCpu",
+    "reservedMemory",
+    "reservedPorts",
+    "reservedPortsUdp",
+];
+
+/// Members of [`ContainerInstance`] that are not part of the ECS API.
+pub const INSTANCE_INTERNAL: &[&str] = &["clusterName"];

@@ -1,0 +1,250 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Replays the requests recorded from the reference Go agent 1.105.1 (shared/reference/go-agent-wire)
+//! byte for byte against the emulator: their SigV4 signatures must verify (clock-skew check off, they
+//! are from the past), the answers must be what the reference agent needs, and any change to a signed
+//! header or the body must be refused.
+
+use std::time::Duration;
+
+use ecs_control_plane::{Config, serve};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+struct Recorded {
+    kind: String,
+    method: String,
+    path: String,
+    query: Option<String>,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+fn recorded() -> Vec<Recorded> {
+    include_str!("fixtures/requests.raw.jsonl")
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            Recorded {
+                kind: v["kind"].as_str().unwrap().to_string(),
+                method: v["method"].as_str().unwrap().to_string(),
+                path: v["path"].as_str().unwrap().to_string(),
+                query: v["query"].as_str().map(String::from),
+                headers: v["headers"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                    .collect(),
+                body: v["body"].as_str().unwrap_or_default().to_string(),
+            }
+        })
+        .collect()
+}
+
+async fn start() -> (String, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let token = CancellationToken::new();
+    let config = Config {
+        max_skew: None,
+        ..Config::default()
+    };
+    let t = token.clone();
+    tokio::spawn(async move { serve(listener, config, t).await.unwrap() });
+    (addr, token)
+}
+
+/// Sends a raw HTTP/1.1 request; returns (status, body). Reads until the server closes or, for an
+/// upgrade, until the end of the response head.
+async fn raw(addr: &str, r: &Recorded, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let target = match &r.query {
+        Some(q) => format!("{}?{}", r.path, q),
+        None => r.path.clone(),
+    };
+    let mut req = format!("{} {} HTTP/1.1\r\n", r.method, target);
+    for (k, v) in &r.headers {
+        if k.eq_ignore_ascii_case("content-length") {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        } else {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    if r.kind == "http" {
+        req.push_str("Connection: close\r\n");
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .expect("response within 10 s")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if r.kind != "http" && buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn json_body(body: &str) -> Value {
+    // Responses are not chunked here (Connection: close), but tolerate a chunked framing.
+    serde_json::from_str(body)
+        .or_else(|_| {
+            let inner: String = body.lines().filter(|l| l.starts_with('{')).collect();
+            serde_json::from_str(&inner)
+        })
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+#[tokio::test]
+async fn recorded_agent_requests_get_the_answers_the_agent_needs() {
+    let (addr, token) = start().await;
+    let all = recorded();
+    // API calls first (in recorded order), so the instance the upgrades name exists.
+    for r in all.iter().filter(|r| r.kind == "http") {
+        let (status, body) = raw(&addr, r, &r.body).await;
+        assert_eq!(status, 200, "{} -> {body}", r.path);
+        let resp = json_body(&body);
+        let sent: Value = serde_json::from_str(&r.body).unwrap();
+        let target = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "X-Amz-Target")
+            .map(|(_, v)| v.as_str())
+            .unwrap();
+        match target.rsplit('.').next().unwrap() {
+            "RegisterContainerInstance" => {
+                let attrs = resp["containerInstance"]["attributes"].as_array().unwrap();
+                for a in sent["attributes"].as_array().unwrap() {
+                    assert!(
+                        attrs
+                            .iter()
+                            .any(|x| x["name"] == a["name"] && x.get("value") == a.get("value")),
+                        "attribute {a} not echoed"
+                    );
+                }
+                assert!(attrs.iter().any(|x| x["name"] == "ecs.availability-zone"));
+                if let Some(arn) = sent.get("containerInstanceArn") {
+                    assert_eq!(&resp["containerInstance"]["containerInstanceArn"], arn);
+                }
+            }
+            "DiscoverPollEndpoint" => {
+                assert_eq!(resp["endpoint"], "http://127.0.0.1:18080");
+                assert_eq!(resp["telemetryEndpoint"], "http://127.0.0.1:18080");
+            }
+            "SubmitTaskStateChange" => assert!(resp["acknowledgment"].is_string()),
+            other => panic!("unexpected recorded operation {other}"),
+        }
+    }
+    for r in all.iter().filter(|r| r.kind == "ws-upgrade") {
+        let (status, body) = raw(&addr, r, "").await;
+        assert_eq!(status, 101, "upgrade {:?} -> {body}", r.query);
+    }
+    token.cancel();
+}
+
+#[tokio::test]
+async fn tampered_recorded_requests_are_refused() {
+    let (addr, token) = start().await;
+    let all = recorded();
+    let first = all.iter().find(|r| r.kind == "http").unwrap();
+
+    // A changed body.
+    let body = first.body.replacen("\"CPU\"", "\"CPU \"", 1);
+    let (status, resp) = raw(&addr, first, &body).await;
+    assert_eq!(status, 403, "{resp}");
+    assert_eq!(json_body(&resp)["__type"], "InvalidSignatureException");
+
+    // A changed signed header.
+    let mut changed = clone(first);
+    for (k, v) in &mut changed.headers {
+        if k == "Amz-Sdk-Request" {
+            *v = "attempt=2; max=3".into();
+        }
+    }
+    let (status, resp) = raw(&addr, &changed, &changed.body).await;
+    assert_eq!(status, 403, "{resp}");
+
+    // An unknown key.
+    let mut unknown = clone(first);
+    for (k, v) in &mut unknown.headers {
+        if k == "Authorization" {
+            *v = v.replace("AKIAIOSFODNN7EXAMPLE", "AKIAUNKNOWNKEY000000");
+        }
+    }
+    let (status, resp) = raw(&addr, &unknown, &unknown.body).await;
+    assert_eq!(status, 403, "{resp}");
+    assert_eq!(json_body(&resp)["__type"], "UnrecognizedClientException");
+
+    // No signature at all.
+    let mut unsigned = clone(first);
+    unsigned.headers.retain(|(k, _)| k != "Authorization");
+    let (status, resp) = raw(&addr, &unsigned, &unsigned.body).await;
+    assert_eq!(status, 403, "{resp}");
+    assert_eq!(
+        json_body(&resp)["__type"],
+        "MissingAuthenticationTokenException"
+    );
+
+    // A websocket upgrade with a changed query.
+    let ws = all.iter().find(|r| r.kind == "ws-upgrade").unwrap();
+    let mut q = clone(ws);
+    q.query = q.query.map(|s| s.replace("seqNum=1", "seqNum=2"));
+    let (status, _) = raw(&addr, &q, "").await;
+    assert_eq!(status, 403);
+    token.cancel();
+}
+
+#[tokio::test]
+async fn recorded_requests_are_refused_with_the_clock_skew_check_on() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move { serve(listener, Config::default(), t).await.unwrap() });
+    let all = recorded();
+    let first = all.iter().find(|r| r.kind == "http").unwrap();
+    // The recordings are from 2026-11-22 03:12 UTC; only a machine whose clock is within 15 minutes
+    // of that would accept them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if now.abs_diff(1_795_317_133) > 15 * 60 {
+        let (status, resp) = raw(&addr, first, &first.body).await;
+        assert_eq!(status, 403, "{resp}");
+        assert!(resp.contains("Signature expired"), "{resp}");
+    }
+    token.cancel();
+}
+
+fn clone(r: &Recorded) -> Recorded {
+    Recorded {
+        kind: r.kind.clone(),
+        method: r.method.clone(),
+        path: r.path.clone(),
+        query: r.query.clone(),
+        headers: r.headers.clone(),
+        body: r.body.clone(),
+    }
+}

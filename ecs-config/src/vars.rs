@@ -1,0 +1,952 @@
+//! The table of variables: one entry per variable gives its name, typed field, default (as text),
+//! parser and meaning. The [`Config`] struct, the [`VARS`] list (README table, unknown-key
+//! suggestions) and the per-variable loading code are all generated from it, so they cannot drift.
+//!
+//! Defaults are what the reference agent sees on a host where ecs-init starts it under systemd:
+//! ecs-init's injected values where it sets one, with container paths mapped to the host paths
+//! ecs-init mounts. Where the agent alone would use something else, that value is the
+//! *fallback*: what an empty or invalid value gives, exactly as in the reference (ecs-init passes
+//! the user's value through, and the agent then falls back to its own default).
+//!
+//! Field names are the variable names in lower case without the `ECS_` prefix.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::diag::{Diagnostic, Source};
+use crate::parse::{self, Parsed};
+use crate::source::{Entry, HostFacts};
+use crate::types::{
+    ConfigValue, EngineAuthType, ImagePullBehavior, IpCompatibility, LogLevel, LogOutputFormat,
+    LogRolloverType, LoggingDriver, PortRange, PropagateTagsFrom, ProxyUrl, RateLimit, Secret,
+};
+
+/// A value and where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setting<T> {
+    /// The effective value.
+    pub value: T,
+    /// `default`, `FILE:LINE` or `env`.
+    pub source: Source,
+}
+
+impl<T> Setting<T> {
+    /// A value from `source`.
+    pub fn new(value: T, source: Source) -> Self {
+        Self { value, source }
+    }
+}
+
+impl<T> std::ops::Deref for Setting<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// One variable of the table, for documentation and lookups.
+#[derive(Clone, Copy, Debug)]
+pub struct VarSpec {
+    /// The variable name, e.g. `ECS_CLUSTER`.
+    pub name: &'static str,
+    /// The [`Config`] field it sets.
+    pub field: &'static str,
+    /// The default: a literal value when `literal_default`, else a description (Markdown).
+    pub default: &'static str,
+    /// Whether `default` is a value (parsed like user input) rather than a description.
+    pub literal_default: bool,
+    /// The reference agent's own default, used for empty or invalid values, when it differs
+    /// from `default` (ecs-init sets the default).
+    pub fallback: Option<&'static str>,
+    /// What it does and how it is parsed (Markdown).
+    pub meaning: &'static str,
+    /// Whether the value is a secret (never shown).
+    pub secret: bool,
+}
+
+/// What computed defaults may look at.
+pub(crate) struct Context<'a> {
+    pub host: &'a HostFacts,
+    pub raw: &'a BTreeMap<String, Entry>,
+}
+
+impl Context<'_> {
+    /// The winning non-empty value of `key`, if any.
+    fn raw(&self, key: &str) -> Option<&str> {
+        self.raw
+            .get(key)
+            .map(|e| e.value.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+macro_rules! opt {
+    () => {
+        None
+    };
+    ($e:expr) => {
+        Some($e)
+    };
+}
+
+macro_rules! present {
+    () => {
+        false
+    };
+    ($e:expr) => {
+        true
+    };
+}
+
+macro_rules! config_vars {
+    ($(
+        $field:ident: $ty:ty = $name:literal {
+            default: $default:literal,
+            $(fallback: $fallback:literal,)?
+            $(computed: $compute:expr,)?
+            parse: $parse:path,
+            meaning: $meaning:literal,
+        }
+    )+) => {
+        /// The agent's effective configuration: every variable, typed, with its source.
+        #[derive(Clone, Debug)]
+        #[non_exhaustive]
+        pub struct Config {
+            $(
+                #[doc = concat!("`", $name, "`: ", $meaning)]
+                pub $field: Setting<$ty>,
+            )+
+        }
+
+        /// Every variable the agent knows, in table order.
+        pub static VARS: &[VarSpec] = &[$(
+            VarSpec {
+                name: $name,
+                field: stringify!($field),
+                default: $default,
+                literal_default: !present!($($compute)?),
+                fallback: opt!($($fallback)?),
+                meaning: $meaning,
+                secret: <$ty as ConfigValue>::SECRET,
+            },
+        )+];
+
+        impl Config {
+            pub(crate) fn resolve(ctx: &Context<'_>, diags: &mut Vec<Diagnostic>) -> Self {
+                Config {$(
+                    $field: resolve::<$ty>(
+                        $name,
+                        $default,
+                        opt!($($fallback)?),
+                        $parse,
+                        {
+                            let compute: Option<fn(&Context<'_>) -> $ty> = opt!($($compute)?);
+                            compute
+                        },
+                        ctx,
+                        diags,
+                    ),
+                )+}
+            }
+
+            /// Every variable as `{"value": ..., "source": ...}`, keyed by name. Secrets redacted.
+            pub fn values_json(&self) -> Map<String, Value> {
+                let mut map = Map::new();
+                $(
+                    map.insert(
+                        $name.to_string(),
+                        json!({
+                            "value": self.$field.value.to_json(),
+                            "source": self.$field.source.to_string(),
+                        }),
+                    );
+                )+
+                map
+            }
+
+            /// The source of the variable `name`, if it is a known variable.
+            pub fn source_of(&self, name: &str) -> Option<&Source> {
+                match name {
+                    $($name => Some(&self.$field.source),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+/// Parses `text` as a default. Defaults are checked by a unit test to parse cleanly; should one
+/// not, the type's zero value is used and a fatal diagnostic says so.
+fn default_from_text<T: ConfigValue + Default>(
+    name: &str,
+    text: &str,
+    parse: fn(&str) -> Parsed<T>,
+    diags: &mut Vec<Diagnostic>,
+) -> T {
+    if text.is_empty() {
+        return T::default();
+    }
+    match parse(text) {
+        Parsed::Ok(v) | Parsed::Warn(v, _) | Parsed::Zero(v) => v,
+        Parsed::Invalid(_) | Parsed::Fatal(_) => {
+            diags.push(Diagnostic::error(
+                Source::Default,
+                Some(name),
+                format!("internal error: the built-in default {text:?} does not parse"),
+            ));
+            T::default()
+        }
+    }
+}
+
+fn resolve<T: ConfigValue + Default + Clone>(
+    name: &'static str,
+    default_text: &'static str,
+    fallback_text: Option<&'static str>,
+    parse: fn(&str) -> Parsed<T>,
+    compute: Option<fn(&Context<'_>) -> T>,
+    ctx: &Context<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Setting<T> {
+    let default = match compute {
+        Some(compute) => compute(ctx),
+        None => default_from_text(name, default_text, parse, diags),
+    };
+    let fallback = match fallback_text {
+        Some(text) => default_from_text(name, text, parse, diags),
+        None => default.clone(),
+    };
+    let Some(entry) = ctx.raw.get(name) else {
+        return Setting::new(default, Source::Default);
+    };
+    let at = entry.source.clone();
+    if entry.value.is_empty() {
+        // Empty is unset to the reference agent, so its own default applies.
+        return Setting::new(fallback, at);
+    }
+    // Never quote a secret.
+    let shown = if T::SECRET {
+        String::new()
+    } else {
+        format!(" \"{}\"", entry.value)
+    };
+    match parse(&entry.value) {
+        Parsed::Ok(v) => Setting::new(v, at),
+        Parsed::Warn(v, why) => {
+            diags.push(Diagnostic::warning(
+                at.clone(),
+                Some(name),
+                format!("value{shown}: {why}"),
+            ));
+            Setting::new(v, at)
+        }
+        Parsed::Zero(zero) => {
+            if zero.to_json() != fallback.to_json() {
+                diags.push(Diagnostic::warning(
+                    at.clone(),
+                    Some(name),
+                    format!(
+                        "value{shown} means unset to the reference agent; using default {}",
+                        fallback.describe()
+                    ),
+                ));
+            }
+            Setting::new(fallback, at)
+        }
+        Parsed::Invalid(why) => {
+            diags.push(Diagnostic::warning(
+                at,
+                Some(name),
+                format!(
+                    "invalid value{shown}: {why}; using default {}",
+                    fallback.describe()
+                ),
+            ));
+            Setting::new(fallback, Source::Default)
+        }
+        Parsed::Fatal(why) => {
+            diags.push(Diagnostic::error(
+                at,
+                Some(name),
+                format!("invalid value{shown}: {why}"),
+            ));
+            Setting::new(fallback, Source::Default)
+        }
+    }
+}
+
+fn dynamic_port_range_default(ctx: &Context<'_>) -> PortRange {
+    ctx.host
+        .ip_local_port_range
+        .as_deref()
+        .and_then(parse::kernel_port_range)
+        .unwrap_or(PortRange::FALLBACK)
+}
+
+fn os_family_default(ctx: &Context<'_>) -> String {
+    parse::os_family(ctx.host.os_release.as_deref())
+}
+
+fn loglevel_on_instance_default(ctx: &Context<'_>) -> LogLevel {
+    if ctx.raw("ECS_LOG_DRIVER").is_some() {
+        return LogLevel::None;
+    }
+    ctx.raw("ECS_LOGLEVEL")
+        .and_then(|l| LogLevel::from_name(&l.to_ascii_lowercase()))
+        .unwrap_or_default()
+}
+
+fn exclude_ipv6_default(ctx: &Context<'_>) -> bool {
+    !ctx.raw("ECS_INSTANCE_IP_COMPATIBILITY")
+        .is_some_and(|v| v.eq_ignore_ascii_case("ipv6"))
+}
+
+fn task_eni_default(ctx: &Context<'_>) -> bool {
+    !ctx.raw("ECS_EXTERNAL")
+        .and_then(crate::go::parse_bool)
+        .unwrap_or(false)
+}
+
+config_vars! {
+    // --- Registration and identity ---
+    cluster: String = "ECS_CLUSTER" {
+        default: "default",
+        parse: parse::text,
+        meaning: "Cluster to register into. The cluster saved in the state must match.",
+    }
+    aws_default_region: Option<String> = "AWS_DEFAULT_REGION" {
+        default: "",
+        parse: parse::opt_text,
+        meaning: "Region of every AWS call. Required to run (the reference asks the instance metadata service when unset; we have none). `ecs-agent config` works without it.",
+    }
+    aws_region: Option<String> = "AWS_REGION" {
+        default: "",
+        parse: parse::opt_text,
+        meaning: "Used as the region when `AWS_DEFAULT_REGION` is unset (the AWS SDKs' variable; the reference agent reads only `AWS_DEFAULT_REGION`).",
+    }
+    backend_host: Option<String> = "ECS_BACKEND_HOST" {
+        default: "",
+        parse: parse::opt_text,
+        meaning: "ECS API endpoint override (scheme added if missing); unset: the SDK's endpoint for the region.",
+    }
+    external: bool = "ECS_EXTERNAL" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "ECS Anywhere mode: no instance metadata, credentials from the rotating shared-credentials file, capability `ecs.capability.external`.",
+    }
+    instance_attributes: BTreeMap<String, String> = "ECS_INSTANCE_ATTRIBUTES" {
+        default: "{}",
+        parse: parse::string_map_fatal,
+        meaning: "JSON object of custom attributes, sent on first registration only. Malformed: fatal.",
+    }
+    container_instance_tags: BTreeMap<String, String> = "ECS_CONTAINER_INSTANCE_TAGS" {
+        default: "{}",
+        parse: parse::string_map_fatal,
+        meaning: "JSON object of container instance tags sent on registration. Malformed: fatal.",
+    }
+    container_instance_propagate_tags_from: PropagateTagsFrom = "ECS_CONTAINER_INSTANCE_PROPAGATE_TAGS_FROM" {
+        default: "none",
+        parse: parse::propagate_tags_from,
+        meaning: "`none` or `ec2_instance` (also register the EC2 instance's tags).",
+    }
+    warm_pools_check: bool = "ECS_WARM_POOLS_CHECK" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Wait for the Auto Scaling lifecycle state `InService` before registering.",
+    }
+    enable_spot_instance_draining: bool = "ECS_ENABLE_SPOT_INSTANCE_DRAINING" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Watch for spot interruption notices and set the instance to DRAINING.",
+    }
+    alternate_credential_profile: String = "ECS_ALTERNATE_CREDENTIAL_PROFILE" {
+        default: "default",
+        parse: parse::text,
+        meaning: "Profile read from the rotating shared-credentials file (ECS Anywhere).",
+    }
+    instance_ip_compatibility: Option<IpCompatibility> = "ECS_INSTANCE_IP_COMPATIBILITY" {
+        default: "",
+        parse: parse::ip_compatibility,
+        meaning: "`ipv4` or `ipv6` (case-insensitive); unset: detected from the default routes. IPv6-only selects dual-stack endpoints.",
+    }
+    detailed_os_family: String = "ECS_DETAILED_OS_FAMILY" {
+        default: "`<ID>_<VERSION_ID>` from `/etc/os-release` (e.g. `debian_12`), else `linux`",
+        fallback: "LINUX",
+        computed: os_family_default,
+        parse: parse::text,
+        meaning: "OS family reported on registration (set by ecs-init).",
+    }
+    http_proxy: Option<ProxyUrl> = "HTTP_PROXY" {
+        default: "",
+        parse: parse::proxy,
+        meaning: "HTTP proxy for the agent's outbound calls. Credentials in it are redacted in output.",
+    }
+    https_proxy: Option<ProxyUrl> = "HTTPS_PROXY" {
+        default: "",
+        parse: parse::proxy,
+        meaning: "Proxy for HTTPS calls, as the AWS SDKs read it. Credentials in it are redacted in output.",
+    }
+    no_proxy: Option<String> = "NO_PROXY" {
+        default: "",
+        parse: parse::opt_text,
+        meaning: "Hosts reached without the proxy; should include `169.254.169.254,169.254.170.2,/var/run/docker.sock`.",
+    }
+
+    // --- Docker and the task engine ---
+    docker_host: String = "DOCKER_HOST" {
+        default: "unix:///var/run/docker.sock",
+        parse: parse::text,
+        meaning: "Docker endpoint.",
+    }
+    available_logging_drivers: Vec<LoggingDriver> = "ECS_AVAILABLE_LOGGING_DRIVERS" {
+        default: "[\"json-file\",\"syslog\",\"awslogs\",\"fluentd\",\"none\"]",
+        fallback: "[\"json-file\",\"none\"]",
+        parse: parse::logging_drivers,
+        meaning: "JSON array of logging drivers to advertise. Known: json-file, syslog, journald, gelf, fluentd, awslogs, splunk, logentries, sumologic, none, awsfirelens; an unknown one is fatal (\"Invalid logging drivers\"). Malformed JSON: warning.",
+    }
+    engine_auth_type: Option<EngineAuthType> = "ECS_ENGINE_AUTH_TYPE" {
+        default: "",
+        parse: parse::engine_auth_type,
+        meaning: "Format of `ECS_ENGINE_AUTH_DATA`: `docker` or `dockercfg`.",
+    }
+    engine_auth_data: Option<Secret> = "ECS_ENGINE_AUTH_DATA" {
+        default: "",
+        parse: parse::engine_auth_data,
+        meaning: "Private registry credentials (JSON object keyed by registry). Secret: never printed or logged.",
+    }
+    datadir: PathBuf = "ECS_DATADIR" {
+        default: "/var/lib/ecs/data",
+        parse: parse::path,
+        meaning: "State directory (`agent.db`). ecs-init mounts this host path at the reference agent's `/data`.",
+    }
+    checkpoint: bool = "ECS_CHECKPOINT" {
+        default: "true",
+        parse: parse::boolean,
+        meaning: "Persist state under `ECS_DATADIR` (on whenever a data directory is set, as it always is here).",
+    }
+    host_data_dir: PathBuf = "ECS_HOST_DATA_DIR" {
+        default: "/var/lib/ecs",
+        parse: parse::path,
+        meaning: "Host path of the data directory's parent, for container metadata file mounts.",
+    }
+    agent_config_file_path: PathBuf = "ECS_AGENT_CONFIG_FILE_PATH" {
+        default: "/etc/ecs/ecs.config.json",
+        fallback: "/etc/ecs_container_agent/config.json",
+        parse: parse::path,
+        meaning: "The reference agent's JSON config file. Recorded but not read by this agent (yet).",
+    }
+    updates_enabled: bool = "ECS_UPDATES_ENABLED" {
+        default: "true",
+        fallback: "false",
+        parse: parse::boolean,
+        meaning: "Accept agent update requests from ECS (else they are refused with \"Updates are disabled\").",
+    }
+    update_download_dir: Option<PathBuf> = "ECS_UPDATE_DOWNLOAD_DIR" {
+        default: "/var/cache/ecs",
+        fallback: "",
+        parse: parse::opt_path,
+        meaning: "Where agent updates are downloaded.",
+    }
+    reserved_ports: Vec<u16> = "ECS_RESERVED_PORTS" {
+        default: "[22, 2375, 2376, 51678, 51679]",
+        parse: parse::ports,
+        meaning: "JSON array of TCP ports not offered to tasks (the `PORTS` resource). 51680 is added when `ECS_ENABLE_PROMETHEUS_METRICS=true`. Malformed, `[]` or `null`: the default.",
+    }
+    reserved_ports_udp: Vec<u16> = "ECS_RESERVED_PORTS_UDP" {
+        default: "[]",
+        parse: parse::ports,
+        meaning: "JSON array of UDP ports not offered to tasks (`PORTS_UDP`).",
+    }
+    reserved_memory: u16 = "ECS_RESERVED_MEMORY" {
+        default: "0",
+        parse: parse::mib_u16,
+        meaning: "MiB of memory not offered to tasks (0 to 65535).",
+    }
+    dynamic_host_port_range: PortRange = "ECS_DYNAMIC_HOST_PORT_RANGE" {
+        default: "`/proc/sys/net/ipv4/ip_local_port_range`, else `49153-65535`",
+        computed: dynamic_port_range_default,
+        parse: parse::port_range,
+        meaning: "`start-end` range that host ports are picked from when a task asks for host port 0.",
+    }
+    engine_task_cleanup_wait_duration: Duration = "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION" {
+        default: "3h",
+        parse: parse::task_cleanup_wait,
+        meaning: "How long a stopped task's containers are kept before removal. Below 1s: the default.",
+    }
+    engine_task_cleanup_wait_duration_jitter: Duration = "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION_JITTER" {
+        default: "0",
+        parse: parse::positive_duration,
+        meaning: "Random extra wait, up to this long, added per task to the cleanup wait.",
+    }
+    container_stop_timeout: Duration = "ECS_CONTAINER_STOP_TIMEOUT" {
+        default: "30s",
+        parse: parse::container_stop_timeout,
+        meaning: "Grace period between SIGTERM and SIGKILL (a container's `stopTimeout` overrides it). Minimum 1s.",
+    }
+    container_start_timeout: Duration = "ECS_CONTAINER_START_TIMEOUT" {
+        default: "3m",
+        parse: parse::container_start_timeout,
+        meaning: "Timeout of Docker's start call. Minimum 45s.",
+    }
+    container_create_timeout: Duration = "ECS_CONTAINER_CREATE_TIMEOUT" {
+        default: "4m",
+        parse: parse::container_create_timeout,
+        meaning: "Timeout of Docker's create call. Minimum 1m.",
+    }
+    manifest_pull_timeout: Duration = "ECS_MANIFEST_PULL_TIMEOUT" {
+        default: "1m",
+        parse: parse::manifest_pull_timeout,
+        meaning: "Timeout for fetching an image manifest. Minimum 30s.",
+    }
+    image_pull_timeout: Duration = "ECS_IMAGE_PULL_TIMEOUT" {
+        default: "2h",
+        parse: parse::positive_duration,
+        meaning: "Timeout of a whole image pull.",
+    }
+    image_pull_inactivity_timeout: Duration = "ECS_IMAGE_PULL_INACTIVITY_TIMEOUT" {
+        default: "1m",
+        parse: parse::image_pull_inactivity_timeout,
+        meaning: "How long a pull may make no progress. Minimum 1m.",
+    }
+    image_pull_behavior: ImagePullBehavior = "ECS_IMAGE_PULL_BEHAVIOR" {
+        default: "default",
+        parse: parse::image_pull_behavior,
+        meaning: "`default` (pull, fall back to the cache), `always`, `once` or `prefer-cached`.",
+    }
+    pull_dependent_containers_upfront: bool = "ECS_PULL_DEPENDENT_CONTAINERS_UPFRONT" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Pull images of containers with `dependsOn` before their dependencies are satisfied.",
+    }
+    disable_image_cleanup: bool = "ECS_DISABLE_IMAGE_CLEANUP" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Turn off removal of unused images.",
+    }
+    image_cleanup_interval: Duration = "ECS_IMAGE_CLEANUP_INTERVAL" {
+        default: "30m",
+        parse: parse::image_cleanup_interval,
+        meaning: "Time between image cleanup cycles. Below 10m: the default.",
+    }
+    image_minimum_cleanup_age: Duration = "ECS_IMAGE_MINIMUM_CLEANUP_AGE" {
+        default: "1h",
+        parse: parse::positive_duration,
+        meaning: "Minimum time since pull before an image may be removed.",
+    }
+    non_ecs_image_minimum_cleanup_age: Duration = "NON_ECS_IMAGE_MINIMUM_CLEANUP_AGE" {
+        default: "1h",
+        parse: parse::positive_duration,
+        meaning: "Minimum age of a non-ECS image before it may be removed.",
+    }
+    num_images_delete_per_cycle: u32 = "ECS_NUM_IMAGES_DELETE_PER_CYCLE" {
+        default: "5",
+        parse: parse::count_at_least_1,
+        meaning: "Most images removed per cleanup cycle. Below 1: the default.",
+    }
+    nonecs_num_containers_delete_per_cycle: u32 = "NONECS_NUM_CONTAINERS_DELETE_PER_CYCLE" {
+        default: "5",
+        parse: parse::count_at_least_1,
+        meaning: "Most non-ECS containers removed per cleanup cycle.",
+    }
+    enable_untracked_image_cleanup: bool = "ECS_ENABLE_UNTRACKED_IMAGE_CLEANUP" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Also remove images and exited containers that ECS did not create.",
+    }
+    exclude_untracked_image: Vec<String> = "ECS_EXCLUDE_UNTRACKED_IMAGE" {
+        default: "",
+        parse: parse::comma_list,
+        meaning: "Comma-separated `image:tag` list never removed by untracked cleanup (items kept exactly as written).",
+    }
+    shared_volume_match_full_config: bool = "ECS_SHARED_VOLUME_MATCH_FULL_CONFIG" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Match existing shared Docker volumes on driver options and labels too, not just the name.",
+    }
+    volume_plugin_capabilities: Vec<String> = "ECS_VOLUME_PLUGIN_CAPABILITIES" {
+        default: "[\"efsAuth\"]",
+        fallback: "[]",
+        parse: parse::string_list_json,
+        meaning: "JSON array of volume plugin capabilities to advertise.",
+    }
+    ebsta_supported: bool = "ECS_EBSTA_SUPPORTED" {
+        default: "true",
+        parse: parse::boolean,
+        meaning: "EBS task attach is possible on this host.",
+    }
+    pause_labels: BTreeMap<String, String> = "ECS_PAUSE_LABELS" {
+        default: "{}",
+        parse: parse::string_map_lenient,
+        meaning: "JSON object of labels added to pause containers.",
+    }
+
+    // --- Capabilities ---
+    enable_task_iam_role: bool = "ECS_ENABLE_TASK_IAM_ROLE" {
+        default: "true",
+        fallback: "false",
+        parse: parse::boolean,
+        meaning: "Serve task IAM role credentials (capability `task-iam-role`).",
+    }
+    enable_task_iam_role_network_host: bool = "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST" {
+        default: "true",
+        fallback: "false",
+        parse: parse::boolean,
+        meaning: "Task IAM roles for tasks in `host` network mode too.",
+    }
+    enable_awslogs_executionrole_override: bool = "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE" {
+        default: "true",
+        fallback: "false",
+        parse: parse::boolean,
+        meaning: "awslogs uses the task execution role's credentials.",
+    }
+    disable_privileged: bool = "ECS_DISABLE_PRIVILEGED" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Refuse privileged containers (no `privileged-container` capability).",
+    }
+    selinux_capable: bool = "ECS_SELINUX_CAPABLE" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Advertise SELinux support.",
+    }
+    apparmor_capable: bool = "ECS_APPARMOR_CAPABLE" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Advertise AppArmor support.",
+    }
+    disable_docker_health_check: bool = "ECS_DISABLE_DOCKER_HEALTH_CHECK" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Do not advertise or report container health checks.",
+    }
+    enable_task_cpu_mem_limit: bool = "ECS_ENABLE_TASK_CPU_MEM_LIMIT" {
+        default: "true",
+        parse: parse::boolean,
+        meaning: "Task-level CPU and memory limits through cgroups.",
+    }
+    enable_task_eni: bool = "ECS_ENABLE_TASK_ENI" {
+        default: "`true`; `false` when `ECS_EXTERNAL=true` (ecs-init)",
+        fallback: "false",
+        computed: task_eni_default,
+        parse: parse::boolean,
+        meaning: "`awsvpc` network mode (task ENIs). Forced off when `ECS_EXTERNAL=true`.",
+    }
+    enable_high_density_eni: bool = "ECS_ENABLE_HIGH_DENSITY_ENI" {
+        default: "true",
+        parse: parse::boolean,
+        meaning: "ENI trunking, when `ECS_ENABLE_TASK_ENI` is on.",
+    }
+    awsvpc_block_imds: bool = "ECS_AWSVPC_BLOCK_IMDS" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Block instance metadata access from `awsvpc` tasks.",
+    }
+    awsvpc_additional_local_routes: Vec<String> = "ECS_AWSVPC_ADDITIONAL_LOCAL_ROUTES" {
+        default: "[]",
+        parse: parse::cidr_list,
+        meaning: "JSON array of CIDRs routed through the host bridge in `awsvpc` mode. Malformed: fatal.",
+    }
+    cni_plugins_path: PathBuf = "ECS_CNI_PLUGINS_PATH" {
+        default: "/amazon-ecs-cni-plugins",
+        parse: parse::path,
+        meaning: "Directory of the CNI plugins used for `awsvpc`.",
+    }
+    enable_gpu_support: bool = "ECS_ENABLE_GPU_SUPPORT" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "NVIDIA GPU support.",
+    }
+    nvidia_runtime: String = "ECS_NVIDIA_RUNTIME" {
+        default: "nvidia",
+        parse: parse::text,
+        meaning: "Docker runtime used for GPU containers.",
+    }
+    enable_inf_support: bool = "ECS_ENABLE_INF_SUPPORT" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "AWS Inferentia support.",
+    }
+    gmsa_supported: bool = "ECS_GMSA_SUPPORTED" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "gMSA (Active Directory) credential specs through credentials-fetcher.",
+    }
+    enable_firelens_async: bool = "ECS_ENABLE_FIRELENS_ASYNC" {
+        default: "true",
+        parse: parse::boolean,
+        meaning: "Connect the fluentd log driver to FireLens in the background.",
+    }
+    enable_container_metadata: bool = "ECS_ENABLE_CONTAINER_METADATA" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Write a container metadata file and set `ECS_CONTAINER_METADATA_FILE` in containers.",
+    }
+    disable_task_metadata_az: bool = "ECS_DISABLE_TASK_METADATA_AZ" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Leave the availability zone out of task metadata responses.",
+    }
+    task_metadata_rps_limit: RateLimit = "ECS_TASK_METADATA_RPS_LIMIT" {
+        default: "40,60",
+        parse: parse::rate_limit,
+        meaning: "`steady,burst` request rates of the task metadata endpoint.",
+    }
+    cgroup_path: PathBuf = "ECS_CGROUP_PATH" {
+        default: "/sys/fs/cgroup",
+        parse: parse::path,
+        meaning: "Cgroup filesystem root.",
+    }
+    cgroup_cpu_period: Duration = "ECS_CGROUP_CPU_PERIOD" {
+        default: "100ms",
+        parse: parse::cgroup_cpu_period,
+        meaning: "CFS period of task CPU limits, 8ms to 100ms.",
+    }
+    task_pids_limit: Option<u32> = "ECS_TASK_PIDS_LIMIT" {
+        default: "",
+        parse: parse::pids_limit,
+        meaning: "Per-task `pids.max`, 1 to 4194304; unset: no limit.",
+    }
+    propagate_task_memory_limit_cgroupv2: bool = "ECS_PROPAGATE_TASK_MEMORY_LIMIT_CGROUPV2" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "On cgroup v2, give containers without a memory limit the task's.",
+    }
+    exclude_ipv6_portbinding: bool = "ECS_EXCLUDE_IPV6_PORTBINDING" {
+        default: "`true`; `false` when `ECS_INSTANCE_IP_COMPATIBILITY=ipv6`",
+        computed: exclude_ipv6_default,
+        parse: parse::boolean,
+        meaning: "Leave `::` port bindings out of state change reports.",
+    }
+
+    // --- Metrics and introspection ---
+    disable_metrics: bool = "ECS_DISABLE_METRICS" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Do not send container metrics to ECS.",
+    }
+    poll_metrics: bool = "ECS_POLL_METRICS" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Poll Docker stats instead of streaming them.",
+    }
+    polling_metrics_wait_duration: Duration = "ECS_POLLING_METRICS_WAIT_DURATION" {
+        default: "10s",
+        parse: parse::positive_duration,
+        meaning: "Interval of stats polling; kept within [5s, 20s] when `ECS_POLL_METRICS=true`.",
+    }
+    enable_prometheus_metrics: bool = "ECS_ENABLE_PROMETHEUS_METRICS" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Serve Prometheus metrics on port 51680 (then also reserved).",
+    }
+    enable_runtime_stats: bool = "ECS_ENABLE_RUNTIME_STATS" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Runtime profiling endpoints on the introspection port.",
+    }
+    agent_healthcheck_host: String = "ECS_AGENT_HEALTHCHECK_HOST" {
+        default: "localhost",
+        parse: parse::text,
+        meaning: "Host the health check calls on port 51678.",
+    }
+
+    // --- Logging ---
+    loglevel: LogLevel = "ECS_LOGLEVEL" {
+        default: "info",
+        parse: parse::log_level,
+        meaning: "`debug`, `info`, `warn`, `error`, `crit` or `none` (case-insensitive).",
+    }
+    loglevel_on_instance: LogLevel = "ECS_LOGLEVEL_ON_INSTANCE" {
+        default: "`ECS_LOGLEVEL`; `none` when `ECS_LOG_DRIVER` is set",
+        computed: loglevel_on_instance_default,
+        parse: parse::log_level,
+        meaning: "Level of the log file.",
+    }
+    logfile: Option<PathBuf> = "ECS_LOGFILE" {
+        default: "/var/log/ecs/ecs-agent.log",
+        fallback: "",
+        parse: parse::opt_path,
+        meaning: "Log file (ecs-init's `/log/ecs-agent.log` on the host). Empty: standard output only.",
+    }
+    log_rollover_type: LogRolloverType = "ECS_LOG_ROLLOVER_TYPE" {
+        default: "size",
+        parse: parse::log_rollover_type,
+        meaning: "`size`, `hourly` or `none` (other values rotate hourly, as in the reference).",
+    }
+    log_output_format: LogOutputFormat = "ECS_LOG_OUTPUT_FORMAT" {
+        default: "logfmt",
+        parse: parse::log_output_format,
+        meaning: "`logfmt` or `json`.",
+    }
+    log_max_file_size_mb: f64 = "ECS_LOG_MAX_FILE_SIZE_MB" {
+        default: "5",
+        parse: parse::positive_f64,
+        meaning: "Size in MB at which the log file rotates (`size` rollover).",
+    }
+    log_max_roll_count: u32 = "ECS_LOG_MAX_ROLL_COUNT" {
+        default: "24",
+        parse: parse::count,
+        meaning: "Rotated log files kept.",
+    }
+    audit_logfile: PathBuf = "ECS_AUDIT_LOGFILE" {
+        default: "/var/log/ecs/audit.log",
+        parse: parse::path,
+        meaning: "Audit log of credential requests (ecs-init's `/log/audit.log` on the host).",
+    }
+    audit_logfile_disabled: bool = "ECS_AUDIT_LOGFILE_DISABLED" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Turn the audit log off.",
+    }
+
+    // --- Read by ecs-init in the reference (the host side) ---
+    log_driver: Option<String> = "ECS_LOG_DRIVER" {
+        default: "",
+        parse: parse::agent_log_driver,
+        meaning: "Docker log driver of the reference agent's own container (ecs-init); when set, the log file level defaults to `none`.",
+    }
+    log_opts: BTreeMap<String, String> = "ECS_LOG_OPTS" {
+        default: "{}",
+        parse: parse::string_map_lenient,
+        meaning: "JSON object of options for `ECS_LOG_DRIVER` (ecs-init).",
+    }
+    init_docker_log_file_size: String = "ECS_INIT_DOCKER_LOG_FILE_SIZE" {
+        default: "16m",
+        parse: parse::text,
+        meaning: "`max-size` of the agent container's json-file log (ecs-init).",
+    }
+    init_docker_log_file_num: String = "ECS_INIT_DOCKER_LOG_FILE_NUM" {
+        default: "4",
+        parse: parse::text,
+        meaning: "`max-file` of the agent container's json-file log (ecs-init).",
+    }
+    agent_labels: BTreeMap<String, String> = "ECS_AGENT_LABELS" {
+        default: "{}",
+        parse: parse::string_map_lenient,
+        meaning: "JSON object of labels of the agent container (ecs-init).",
+    }
+    agent_apparmor_profile: String = "ECS_AGENT_APPARMOR_PROFILE" {
+        default: "ecs-agent-default",
+        parse: parse::text,
+        meaning: "AppArmor profile of the agent (ecs-init).",
+    }
+    agent_pid_namespace_host: bool = "ECS_AGENT_PID_NAMESPACE_HOST" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Run the agent container in the host PID namespace (ecs-init).",
+    }
+    agent_run_privileged: bool = "ECS_AGENT_RUN_PRIVILEGED" {
+        default: "false",
+        parse: parse::exactly_true,
+        meaning: "Run the agent container privileged; only the exact text `true` enables it (ecs-init).",
+    }
+    skip_localhost_traffic_filter: bool = "ECS_SKIP_LOCALHOST_TRAFFIC_FILTER" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Do not add the iptables rule dropping non-local packets to localhost (ecs-init).",
+    }
+    allow_offhost_introspection_access: bool = "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS" {
+        default: "false",
+        parse: parse::boolean,
+        meaning: "Do not block off-host access to the introspection port 51678 (ecs-init).",
+    }
+    offhost_introspection_interface_name: String = "ECS_OFFHOST_INTROSPECTION_INTERFACE_NAME" {
+        default: "eth0",
+        parse: parse::text,
+        meaning: "Interface whose off-host introspection traffic is blocked (older ecs-init).",
+    }
+}
+
+/// Variables that only apply on Windows: accepted with a warning rather than called unknown.
+pub(crate) const WINDOWS_ONLY: [&str; 3] = [
+    "ECS_ENABLE_CPU_UNBOUNDED_WINDOWS_WORKAROUND",
+    "ECS_ENABLE_MEMORY_UNBOUNDED_WINDOWS_WORKAROUND",
+    "ECS_FSX_WINDOWS_FILE_SERVER_SUPPORTED",
+];
+
+/// The spec of variable `name`, if known.
+pub fn var(name: &str) -> Option<&'static VarSpec> {
+    VARS.iter().find(|v| v.name == name)
+}
+
+/// The known variable whose name is closest to `name`.
+pub(crate) fn closest(name: &str) -> &'static str {
+    VARS.iter()
+        .min_by_key(|v| strsim::levenshtein(v.name, name))
+        .map_or("ECS_CLUSTER", |v| v.name)
+}
+
+/// Cross-variable rules of the reference agent, applied after each variable is parsed.
+pub(crate) fn apply_cross_rules(config: &mut Config, diags: &mut Vec<Diagnostic>) {
+    const PROMETHEUS_PORT: u16 = 51680;
+    if config.enable_prometheus_metrics.value
+        && !config.reserved_ports.value.contains(&PROMETHEUS_PORT)
+    {
+        config.reserved_ports.value.push(PROMETHEUS_PORT);
+    }
+
+    if config.external.value && config.enable_task_eni.value {
+        diags.push(Diagnostic::warning(
+            config.enable_task_eni.source.clone(),
+            Some("ECS_ENABLE_TASK_ENI"),
+            "forced to false because ECS_EXTERNAL=true (as ecs-init does)",
+        ));
+        config.enable_task_eni = Setting::new(false, Source::Default);
+    }
+
+    if config.poll_metrics.value {
+        let (min, max) = (Duration::from_secs(5), Duration::from_secs(20));
+        let wait = &mut config.polling_metrics_wait_duration;
+        let clamped = wait.value.clamp(min, max);
+        if clamped != wait.value {
+            diags.push(Diagnostic::warning(
+                wait.source.clone(),
+                Some("ECS_POLLING_METRICS_WAIT_DURATION"),
+                format!(
+                    "{} is outside [5s, 20s]; using {}",
+                    crate::go::format_duration(wait.value),
+                    crate::go::format_duration(clamped)
+                ),
+            ));
+            wait.value = clamped;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_follow_variable_names() {
+        for v in VARS {
+            let expected = v.name.strip_prefix("ECS_").unwrap_or(v.name).to_lowercase();
+            assert_eq!(v.field, expected, "field of {}", v.name);
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<&str> = VARS.iter().map(|v| v.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len());
+    }
+
+    #[test]
+    fn only_auth_data_is_secret() {
+        let secrets: Vec<&str> = VARS.iter().filter(|v| v.secret).map(|v| v.name).collect();
+        assert_eq!(secrets, ["ECS_ENGINE_AUTH_DATA"]);
+    }
+
+    #[test]
+    fn closest_suggests_the_near_name() {
+        assert_eq!(closest("ECS_CLUSTR"), "ECS_CLUSTER");
+        assert_eq!(closest("ECS_RESERVED_PORT"), "ECS_RESERVED_PORTS");
+    }
+}

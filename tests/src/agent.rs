@@ -1,0 +1,98 @@
+//! Runs the `ecs-agent` binary against a test control plane.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::{ChildProcess, ControlPlane, free_port, http_get, wait_until, workspace_bin};
+
+/// A running agent, killed (SIGKILL) on drop; task containers it started are the test's to remove.
+#[derive(Debug)]
+pub struct Agent {
+    /// The process.
+    pub process: ChildProcess,
+    /// Introspection address `127.0.0.1:PORT`.
+    pub introspection: String,
+    /// ECS_DATADIR.
+    pub data_dir: PathBuf,
+    /// Cluster name.
+    pub cluster: String,
+}
+
+impl Agent {
+    /// Starts an agent registered into `cluster` on `cp`, state in `data_dir`, with extra `env`.
+    pub fn start(
+        cp: &ControlPlane,
+        cluster: &str,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let introspection = format!("127.0.0.1:{}", free_port()?);
+        Self::start_with(cp, cluster, data_dir, &introspection, env)
+    }
+
+    /// As [`Agent::start`], on a given introspection address (a restart keeps it).
+    pub fn start_with(
+        cp: &ControlPlane,
+        cluster: &str,
+        data_dir: &Path,
+        introspection: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let empty = data_dir.join("empty.config");
+        std::fs::write(&empty, "")?;
+        let mut cmd = Command::new(workspace_bin("ecs-agent"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info,ecs_agent=debug")
+            .env("ECS_CLUSTER", cluster)
+            .env("ECS_BACKEND_HOST", cp.endpoint())
+            .env("ECS_DATADIR", data_dir)
+            .env("ECS_EXTERNAL", "true")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            )
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("ECS_CONTAINER_STOP_TIMEOUT", "5s");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.arg("--config-file")
+            .arg(&empty)
+            .arg("--instance-config-file")
+            .arg(&empty)
+            .arg("run")
+            .arg("--introspection-listen")
+            .arg(introspection);
+        let process = ChildProcess::spawn("ecs-agent", &mut cmd)?;
+        let agent = Agent {
+            process,
+            introspection: introspection.to_string(),
+            data_dir: data_dir.to_path_buf(),
+            cluster: cluster.to_string(),
+        };
+        agent.wait_registered(Duration::from_secs(60))?;
+        Ok(agent)
+    }
+
+    /// `GET /v1/metadata` until it reports a container instance ARN.
+    pub fn wait_registered(&self, timeout: Duration) -> Result<String> {
+        wait_until(timeout, "the agent to register", || {
+            let r = http_get(&format!("http://{}/v1/metadata", self.introspection))?;
+            let v = r.json()?;
+            anyhow::Ok(v["ContainerInstanceArn"].as_str().map(String::from))
+        })
+    }
+
+    /// `GET /v1/tasks`.
+    pub fn tasks(&self) -> Result<serde_json::Value> {
+        http_get(&format!("http://{}/v1/tasks", self.introspection))?.json()
+    }
+}

@@ -1,0 +1,48 @@
+//! Helpers for the end-to-end tests: real Docker, a real registry, the real AWS CLI.
+//!
+//! Every end-to-end test in `tests/tests/` builds on these pieces:
+//!
+//! - [`test_image`]: a tiny HTTP server image made from Debian's static busybox, built once per
+//!   content hash and cached in the local Docker Engine.
+//! - [`Registry`]: a real Distribution registry (`docker-registry`) on a free loopback port, with
+//!   [`Registry::push_test_image`] to publish the test image to it. Tests always run images by
+//!   their registry reference (`127.0.0.1:PORT/ecs-e2e/httpd:TAG`), never by a bare name that
+//!   Docker would look up on Docker Hub.
+//! - [`AwsCli`]: the real AWS CLI (v1, from PyPI) in a venv cached outside the repository, run
+//!   against an `--endpoint-url` with isolated credentials and configuration.
+//! - [`workspace_bin`]: the path of `ecs-agent` / `ecs-control-plane` built next to the running
+//!   test; [`ChildProcess`] runs such a binary and kills it on drop.
+//! - [`wait_until`]: poll a condition with a deadline and a message saying what was awaited.
+//! - [`Container`], [`docker`]: the Docker CLI, with containers removed on drop.
+//!
+//! Everything here is blocking (std::process, std::net), so it works the same from a plain
+//! `#[test]` and, sparingly, from an async test. Nothing here sleeps blindly: every wait polls a
+//! condition under a deadline. This crate is test code, so it uses anyhow throughout.
+
+mod agent;
+mod awscli;
+mod bins;
+mod cmd;
+mod control_plane;
+mod docker;
+pub mod fake_agent;
+mod image;
+mod net;
+mod process;
+mod registry;
+pub mod shapes;
+mod wait;
+
+pub use agent::Agent;
+pub use awscli::{AWSCLI_VERSION, AwsCli, AwsCliError, awscli_venv, cache_dir};
+pub use bins::{target_profile_dir, workspace_bin, workspace_bin_path};
+pub use cmd::{CmdOutput, command_line, output, run};
+pub use control_plane::ControlPlane;
+pub use docker::{Container, docker, docker_with_timeout, image_exists, remove_containers_labeled};
+pub use image::{
+    TEST_IMAGE_GREETING, TEST_IMAGE_PORT, TEST_IMAGE_REPOSITORY, TestImage, test_image,
+};
+pub use net::{HttpResponse, free_port, http_get};
+pub use process::ChildProcess;
+pub use registry::Registry;
+pub use wait::{IntoPoll, wait_until};
