@@ -344,7 +344,10 @@ impl Logs {
     ) -> Result<Value, ApiError> {
         check_group_name(&req.log_group_name, "logGroupName")?;
         let class = req.log_group_class.unwrap_or_else(|| "STANDARD".into());
-        if !matches!(class.as_str(), "STANDARD" | "INFREQUENT_ACCESS" | "DELIVERY") {
+        if !matches!(
+            class.as_str(),
+            "STANDARD" | "INFREQUENT_ACCESS" | "DELIVERY"
+        ) {
             return Err(constraint(
                 &class,
                 "logGroupClass",
@@ -580,7 +583,8 @@ impl Logs {
         let valid_from = too_old_end.map_or(0, |i| i + 1);
         let valid_to = too_new_start.unwrap_or(req.log_events.len());
         if valid_from < valid_to {
-            let span = req.log_events[valid_to - 1].timestamp - req.log_events[valid_from].timestamp;
+            let span =
+                req.log_events[valid_to - 1].timestamp - req.log_events[valid_from].timestamp;
             if span > MAX_BATCH_SPAN_MS {
                 return Err(ApiError::invalid(
                     "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
@@ -596,7 +600,9 @@ impl Logs {
             .skip(valid_from)
             .take(valid_to.saturating_sub(valid_from))
         {
-            let at = stream.events.partition_point(|x| x.timestamp <= e.timestamp);
+            let at = stream
+                .events
+                .partition_point(|x| x.timestamp <= e.timestamp);
             stream.stored_bytes += e.message.len() as u64;
             stream.events.insert(
                 at,
@@ -643,7 +649,12 @@ impl Logs {
             stream.events.partition_point(|e| e.timestamp < t)
         });
         let hi = hi.max(lo);
-        let (from, to) = match req.next_token.as_deref().map(parse_event_token).transpose()? {
+        let (from, to) = match req
+            .next_token
+            .as_deref()
+            .map(parse_event_token)
+            .transpose()?
+        {
             Some(('f', at)) => {
                 let at = at.clamp(lo, hi);
                 (at, (at + limit).min(hi))
@@ -880,10 +891,7 @@ pub fn apply_awslogs_to_acs_task(acs_task: &mut Value, def: &Value) {
         .get("executionRoleArn")
         .and_then(Value::as_str)
         .is_some_and(|r| !r.is_empty());
-    let Some(containers) = acs_task
-        .get_mut("containers")
-        .and_then(Value::as_array_mut)
-    else {
+    let Some(containers) = acs_task.get_mut("containers").and_then(Value::as_array_mut) else {
         return;
     };
     for c in containers {
@@ -937,7 +945,12 @@ mod tests {
 
     fn with_stream() -> Logs {
         let mut logs = Logs::new("us-east-1", "123456789012");
-        call(&mut logs, "CreateLogGroup", json!({"logGroupName": "/ecs/app"})).unwrap();
+        call(
+            &mut logs,
+            "CreateLogGroup",
+            json!({"logGroupName": "/ecs/app"}),
+        )
+        .unwrap();
         call(
             &mut logs,
             "CreateLogStream",
@@ -972,7 +985,12 @@ mod tests {
     #[test]
     fn duplicate_and_missing_resources_use_cloudwatch_errors() {
         let mut logs = with_stream();
-        let e = call(&mut logs, "CreateLogGroup", json!({"logGroupName": "/ecs/app"})).unwrap_err();
+        let e = call(
+            &mut logs,
+            "CreateLogGroup",
+            json!({"logGroupName": "/ecs/app"}),
+        )
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::ResourceAlreadyExistsException);
         assert_eq!(e.message, "The specified log group already exists");
         let e = call(
@@ -993,8 +1011,18 @@ mod tests {
         let e = call(&mut logs, "CreateLogGroup", json!({"logGroupName": "a b"})).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidParameterException);
         assert!(e.message.contains("at 'logGroupName'"), "{}", e.message);
-        call(&mut logs, "DeleteLogGroup", json!({"logGroupName": "/ecs/app"})).unwrap();
-        let e = call(&mut logs, "DeleteLogGroup", json!({"logGroupName": "/ecs/app"})).unwrap_err();
+        call(
+            &mut logs,
+            "DeleteLogGroup",
+            json!({"logGroupName": "/ecs/app"}),
+        )
+        .unwrap();
+        let e = call(
+            &mut logs,
+            "DeleteLogGroup",
+            json!({"logGroupName": "/ecs/app"}),
+        )
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::ResourceNotFoundException);
     }
 
@@ -1044,7 +1072,12 @@ mod tests {
         };
         let tail = call(&mut logs, "GetLogEvents", req(json!({}))).unwrap();
         assert_eq!(messages(&tail), ["2", "3"]);
-        let head = call(&mut logs, "GetLogEvents", req(json!({"startFromHead": true}))).unwrap();
+        let head = call(
+            &mut logs,
+            "GetLogEvents",
+            req(json!({"startFromHead": true})),
+        )
+        .unwrap();
         assert_eq!(messages(&head), ["1", "2"]);
         let f = head["nextForwardToken"].as_str().unwrap().to_string();
         assert!(f.starts_with("f/") && f.len() == 58, "{f}");
@@ -1109,7 +1142,12 @@ mod tests {
     #[test]
     fn describe_lists_groups_and_streams_with_arns_and_pages() {
         let mut logs = with_stream();
-        call(&mut logs, "CreateLogGroup", json!({"logGroupName": "/other"})).unwrap();
+        call(
+            &mut logs,
+            "CreateLogGroup",
+            json!({"logGroupName": "/other"}),
+        )
+        .unwrap();
         put(&mut logs, &[(NOW, "x")]);
         let g = call(
             &mut logs,

@@ -36,7 +36,10 @@ use serde_json::{Value, json};
 const LINK_LOCAL_LOCK: &str = "/tmp/ecs-e2e-169-254-170-2.lock";
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
 }
 
 fn messages(v: &Value) -> Vec<String> {
@@ -74,7 +77,8 @@ fn aws_cli_drives_cloudwatch_logs_on_the_emulator() -> Result<()> {
     ])?;
     assert_eq!(err.error_code(), Some("ResourceNotFoundException"));
     assert!(
-        err.stderr.contains("The specified log group does not exist."),
+        err.stderr
+            .contains("The specified log group does not exist."),
         "{}",
         err.stderr
     );
@@ -143,7 +147,12 @@ fn aws_cli_drives_cloudwatch_logs_on_the_emulator() -> Result<()> {
     assert_eq!(messages(&filtered), ["ERROR disk full"]);
     assert_eq!(filtered["events"][0]["logStreamName"], "web/1");
 
-    let groups = aws.run(&["logs", "describe-log-groups", "--log-group-name-prefix", "/ecs"])?;
+    let groups = aws.run(&[
+        "logs",
+        "describe-log-groups",
+        "--log-group-name-prefix",
+        "/ecs",
+    ])?;
     assert_eq!(groups["logGroups"][0]["logGroupName"], group);
     let streams = aws.run(&["logs", "describe-log-streams", "--log-group-name", group])?;
     assert_eq!(streams["logStreams"][0]["logStreamName"], "web/1");
@@ -470,6 +479,32 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
     })?;
     let task_id = task_arn.rsplit('/').next().unwrap().to_string();
 
+    // A driver the instance does not list in ECS_AVAILABLE_LOGGING_DRIVERS: that task stops alone,
+    // with a reason naming the driver, and no container of it is created.
+    let refused_def = aws.run(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        &format!("{cluster}-syslog"),
+        "--container-definitions",
+        &json!([{"name": "noisy", "image": image, "memory": 32, "essential": true,
+                 "logConfiguration": {"logDriver": "syslog"}}])
+        .to_string(),
+    ])?;
+    let refused_def = refused_def["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = aws.run(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        &cluster,
+        "--task-definition",
+        &refused_def,
+    ])?;
+    let refused_arn = refused["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+
     let stopped = wait_until(Duration::from_secs(60), "the task to stop", || {
         let out = aws.run(&[
             "ecs",
@@ -493,6 +528,41 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
             "the awslogs container did not run to completion (dockerd could not start its log driver?): {stopped}"
         );
     }
+
+    let refused = wait_until(
+        Duration::from_secs(30),
+        "the syslog task to stop with a reason",
+        || {
+            let out = aws.run(&[
+                "ecs",
+                "describe-tasks",
+                "--cluster",
+                &cluster,
+                "--tasks",
+                &refused_arn,
+            ])?;
+            let t = out["tasks"][0].clone();
+            anyhow::Ok(
+                (t["lastStatus"] == "STOPPED" && t["containers"][0]["reason"].is_string())
+                    .then_some(t),
+            )
+        },
+    )?;
+    let reason = refused["containers"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("CannotCreateContainerError: ")
+            && reason.contains(&format!(
+                "task {refused_arn}: container noisy: log driver syslog is not available on this instance (ECS_AVAILABLE_LOGGING_DRIVERS: [\"json-file\",\"awslogs\",\"none\"])"
+            )),
+        "{reason}"
+    );
+    let leftover = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=com.amazonaws.ecs.task-arn={refused_arn}"),
+    ])?;
+    assert_eq!(leftover, "", "the refused task left containers behind");
 
     let stream = format!("ecs/app/{task_id}");
     let got = wait_until(

@@ -249,7 +249,11 @@ mod tests {
     fn json_file_options_pass_through_and_non_blocking_gets_a_buffer() {
         let mut h = host(
             "json-file",
-            &[("max-size", "10m"), ("max-file", "3"), ("mode", "non-blocking")],
+            &[
+                ("max-size", "10m"),
+                ("max-file", "3"),
+                ("mode", "non-blocking"),
+            ],
         );
         apply(&task(), &container(), &mut h, &config(&[])).unwrap();
         let o = options(&h);
@@ -284,7 +288,10 @@ mod tests {
         let err = apply(&task(), &container(), &mut host("bogus", &[]), &cfg).unwrap_err();
         assert!(matches!(err, LoggingError::UnknownDriver { .. }), "{err}");
         let err = apply(&task(), &container(), &mut host("awsfirelens", &[]), &cfg).unwrap_err();
-        assert!(matches!(err, LoggingError::FirelensUnsupported { .. }), "{err}");
+        assert!(
+            matches!(err, LoggingError::FirelensUnsupported { .. }),
+            "{err}"
+        );
     }
 
     #[test]
