@@ -337,8 +337,40 @@ struct RedirectRule {
     spec: Vec<String>,
 }
 
+/// The comment that marks this test's rules: `ecs-e2e-logs-<pid>`.
+const RULE_COMMENT_PREFIX: &str = "ecs-e2e-logs-";
+
 impl RedirectRule {
+    /// Deletes rules a killed run of this test left behind (their process is gone). Call with
+    /// the lock held.
+    fn remove_stale() -> Result<()> {
+        let out = std::process::Command::new("iptables")
+            .args(["-w", "-t", "nat", "-S", "OUTPUT"])
+            .output()
+            .context("cannot run iptables (the awslogs test needs root and iptables)")?;
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some(pid) = line
+                .split_once(&format!("--comment {RULE_COMMENT_PREFIX}"))
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+            else {
+                continue;
+            };
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            let Some(rule) = line.strip_prefix("-A ") else {
+                continue;
+            };
+            let _ = std::process::Command::new("iptables")
+                .args(["-w", "-t", "nat", "-D"])
+                .args(rule.split_whitespace())
+                .output();
+        }
+        Ok(())
+    }
+
     fn install(port: u16) -> Result<Self> {
+        Self::remove_stale()?;
         let spec: Vec<String> = [
             "OUTPUT",
             "-d",
@@ -350,7 +382,7 @@ impl RedirectRule {
             "-m",
             "comment",
             "--comment",
-            &format!("ecs-e2e-logs-{}", std::process::id()),
+            &format!("{RULE_COMMENT_PREFIX}{}", std::process::id()),
             "-j",
             "REDIRECT",
             "--to-ports",

@@ -9,7 +9,7 @@
 //! - `mode: non-blocking` without `max-buffer-size` gets the reference's default `10m`.
 //! - `awslogs`: `awslogs-endpoint` is pointed at the ECS endpoint the agent uses
 //!   (`ECS_BACKEND_HOST`; the emulated control plane serves CloudWatch Logs there) unless the task
-//!   sets one; `awslogs-region` defaults to the agent's region (the reference leaves that to
+//!   sets one or that endpoint is a real AWS one; `awslogs-region` defaults to the agent's region (the reference leaves that to
 //!   Docker, which asks the EC2 instance metadata service, whose answer is the same region); and
 //!   with `logsAuthStrategy: ExecutionRole`, `awslogs-credentials-endpoint` is set to the
 //!   execution role credentials' relative URI, `/v2/credentials/<credentials id>`, from which
@@ -85,8 +85,19 @@ pub enum LoggingError {
     },
 }
 
+/// Domains of real AWS endpoints: an `ECS_BACKEND_HOST` there (a regional or VPC endpoint of the
+/// real ECS) serves no CloudWatch Logs, so Docker keeps its own endpoint for the region.
+const AWS_DOMAINS: &[&str] = &[
+    ".amazonaws.com",
+    ".amazonaws.com.cn",
+    ".api.aws",
+    ".c2s.ic.gov",
+    ".sc2s.sgov.gov",
+];
+
 /// Where `awslogs` sends logs: the URL the agent uses for ECS (`ECS_BACKEND_HOST`, `https://` added
-/// when it has no scheme), `None` for the SDK's default endpoint.
+/// when it has no scheme) when that is not a real AWS endpoint (the emulator serves CloudWatch
+/// Logs on its ECS endpoint); `None` for Docker's default endpoint of the region.
 pub fn awslogs_endpoint(config: &Config) -> Option<String> {
     let host = config.backend_host.value.as_deref()?.trim();
     if host.is_empty() {
@@ -97,7 +108,24 @@ pub fn awslogs_endpoint(config: &Config) -> Option<String> {
     } else {
         format!("https://{host}")
     };
-    Some(url.trim_end_matches('/').to_string())
+    let url = url.trim_end_matches('/').to_string();
+    let authority = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let hostname = authority
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default();
+    let hostname = hostname
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(hostname, |(h, _)| h)
+        .to_ascii_lowercase();
+    if AWS_DOMAINS.iter().any(|d| hostname.ends_with(d)) {
+        return None;
+    }
+    Some(url)
 }
 
 /// Checks and completes the log configuration in `host` for `container` of `task`.
@@ -319,6 +347,20 @@ mod tests {
         let mut h = host("awslogs", &[]);
         apply(&task(), &container(), &mut h, &config(&[])).unwrap();
         assert!(!options(&h).contains_key(AWSLOGS_ENDPOINT));
+
+        for real in [
+            "ecs.us-east-1.amazonaws.com",
+            "https://vpce-0a1b.ecs.us-east-1.vpce.amazonaws.com:443/",
+            "https://ecs.cn-north-1.amazonaws.com.cn",
+        ] {
+            let cfg = config(&[("ECS_BACKEND_HOST", real)]);
+            assert_eq!(awslogs_endpoint(&cfg), None, "{real}");
+        }
+        let cfg = config(&[("ECS_BACKEND_HOST", "ecs.local:4566")]);
+        assert_eq!(
+            awslogs_endpoint(&cfg).as_deref(),
+            Some("https://ecs.local:4566")
+        );
     }
 
     #[test]
