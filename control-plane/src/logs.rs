@@ -397,7 +397,7 @@ impl Logs {
                     && req
                         .log_group_name_pattern
                         .as_deref()
-                        .is_none_or(|p| name.to_lowercase().contains(&p.to_lowercase()))
+                        .is_none_or(|p| name.contains(p))
             })
             .collect();
         let start = start.unwrap_or(0);
@@ -407,6 +407,14 @@ impl Logs {
             .take(limit)
             .map(|(name, g)| {
                 let arn = self.group_arn(name);
+                if req.log_group_name_pattern.is_some() {
+                    // CloudWatch answers a pattern search with these three members only.
+                    return json!({
+                        "logGroupName": name,
+                        "creationTime": g.creation_time,
+                        "arn": format!("{arn}:*"),
+                    });
+                }
                 let stored: u64 = g.streams.values().map(|s| s.stored_bytes).sum();
                 let mut v = json!({
                     "logGroupName": name,
@@ -1170,6 +1178,24 @@ mod tests {
         .unwrap();
         assert_eq!(rest["logGroups"][0]["logGroupName"], "/other");
         assert!(rest.get("nextToken").is_none());
+        let found = call(
+            &mut logs,
+            "DescribeLogGroups",
+            json!({"logGroupNamePattern": "ecs"}),
+        )
+        .unwrap();
+        assert_eq!(
+            found["logGroups"],
+            json!([{"logGroupName": "/ecs/app", "creationTime": NOW,
+                    "arn": "arn:aws:logs:us-east-1:123456789012:log-group:/ecs/app:*"}])
+        );
+        let none = call(
+            &mut logs,
+            "DescribeLogGroups",
+            json!({"logGroupNamePattern": "ECS"}),
+        )
+        .unwrap();
+        assert_eq!(none["logGroups"], json!([]));
         let s = call(
             &mut logs,
             "DescribeLogStreams",
