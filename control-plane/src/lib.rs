@@ -2,9 +2,10 @@
 //! an ECS agent can talk to, on one machine and with no AWS account.
 //!
 //! One HTTP listener serves the AWS JSON 1.1 APIs (ECS and CloudWatch Logs: `POST /`, dispatched on
-//! `X-Amz-Target`), STS (query protocol) and the
-//! ACS websocket (`GET /ws`). Every request is SigV4-verified against the account's keys. State lives
-//! in one actor and is persisted to redb under the data dir. This crate must not depend on the agent.
+//! `X-Amz-Target`), STS (query protocol) and the ACS websocket (`GET /ws`). Every request is
+//! SigV4-verified against the account's keys. ECS state lives in one actor and is persisted to redb
+//! under the data dir (CloudWatch Logs: its own actor, in memory). This crate must not depend on
+//! the agent.
 
 pub mod acs;
 pub mod acs_convert;
