@@ -537,6 +537,38 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
     ])?;
     let refused_arn = refused["tasks"][0]["taskArn"].as_str().unwrap().to_string();
 
+    // Without awslogs-create-group, a missing group is Docker's error, reported by the agent.
+    let mut no_create = options.clone();
+    no_create["awslogs-group"] = json!(format!("{group}-missing"));
+    no_create
+        .as_object_mut()
+        .unwrap()
+        .remove("awslogs-create-group");
+    let missing_def = aws.run(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        &format!("{cluster}-nogroup"),
+        "--container-definitions",
+        &json!([{"name": "lost", "image": image, "memory": 32, "essential": true,
+                 "entryPoint": ["sh", "-c"], "command": ["echo never shipped"],
+                 "logConfiguration": {"logDriver": "awslogs", "options": no_create}}])
+        .to_string(),
+    ])?;
+    let missing_arn = aws.run(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        &cluster,
+        "--task-definition",
+        missing_def["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap(),
+    ])?["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
     let stopped = wait_until(Duration::from_secs(60), "the task to stop", || {
         let out = aws.run(&[
             "ecs",
@@ -595,6 +627,32 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
         &format!("label=com.amazonaws.ecs.task-arn={refused_arn}"),
     ])?;
     assert_eq!(leftover, "", "the refused task left containers behind");
+
+    let missing = wait_until(
+        Duration::from_secs(30),
+        "the task without a log group to stop with a reason",
+        || {
+            let out = aws.run(&[
+                "ecs",
+                "describe-tasks",
+                "--cluster",
+                &cluster,
+                "--tasks",
+                &missing_arn,
+            ])?;
+            let t = out["tasks"][0].clone();
+            anyhow::Ok(
+                (t["lastStatus"] == "STOPPED" && t["containers"][0]["reason"].is_string())
+                    .then_some(t),
+            )
+        },
+    )?;
+    let reason = missing["containers"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("ResourceNotFoundException")
+            && reason.contains("The specified log group does not exist."),
+        "{reason}"
+    );
 
     let stream = format!("ecs/app/{task_id}");
     let got = wait_until(
