@@ -296,6 +296,7 @@ pub fn acs_task(task: &Task, def: &Value) -> Value {
     if !task.overrides.is_null() {
         m.insert("overrides".into(), json!(task.overrides.to_string()));
     }
+    crate::logs::apply_awslogs_to_acs_task(&mut out, def);
     out
 }
 

@@ -51,6 +51,8 @@ impl KeyLookup for Keys {
 pub struct AppState {
     /// The state actor.
     pub state: StateHandle,
+    /// The CloudWatch Logs actor.
+    pub logs: crate::logs::LogsHandle,
     /// Accepted keys.
     pub keys: Keys,
     /// The emulated account id (fixed for the process; no need to ask the state actor).
@@ -307,6 +309,9 @@ async fn handle(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    if let Some(op) = target.strip_prefix(crate::logs::TARGET_PREFIX) {
+        return app.logs.call(op, body, (now_secs() * 1000.0) as i64).await;
+    }
     let Some(op) = target.strip_prefix(ECS_PREFIX) else {
         return Err(ApiError::new(ErrorCode::UnknownOperationException, ""));
     };

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     ClusterContainsTasksException,
     /// ECS: the resource (e.g. task definition) is not found.
     ResourceNotFoundException,
+    /// CloudWatch Logs: the log group or stream already exists.
+    ResourceAlreadyExistsException,
     /// ECS: an attribute limit is exceeded.
     AttributeLimitExceededException,
     /// ECS: the target (instance) for attributes is not found.
@@ -61,6 +63,7 @@ impl ErrorCode {
             }
             ErrorCode::ClusterContainsTasksException => "ClusterContainsTasksException",
             ErrorCode::ResourceNotFoundException => "ResourceNotFoundException",
+            ErrorCode::ResourceAlreadyExistsException => "ResourceAlreadyExistsException",
             ErrorCode::AttributeLimitExceededException => "AttributeLimitExceededException",
             ErrorCode::TargetNotFoundException => "TargetNotFoundException",
             ErrorCode::ExpiredTokenException => "ExpiredTokenException",
@@ -81,6 +84,7 @@ impl ErrorCode {
             | ErrorCode::ClusterContainsContainerInstancesException
             | ErrorCode::ClusterContainsTasksException
             | ErrorCode::ResourceNotFoundException
+            | ErrorCode::ResourceAlreadyExistsException
             | ErrorCode::AttributeLimitExceededException
             | ErrorCode::TargetNotFoundException
             | ErrorCode::ValidationError

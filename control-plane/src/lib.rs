@@ -1,15 +1,18 @@
 //! `ecs-control-plane`: an emulated Amazon ECS control plane that the real AWS CLI, the AWS SDKs and
 //! an ECS agent can talk to, on one machine and with no AWS account.
 //!
-//! One HTTP listener serves the AWS JSON 1.1 APIs (`POST /`, dispatched on `X-Amz-Target`) and the
-//! ACS websocket (`GET /ws`). Every request is SigV4-verified against the account's keys. State lives
-//! in one actor and is persisted to redb under the data dir. This crate must not depend on the agent.
+//! One HTTP listener serves the AWS JSON 1.1 APIs (ECS and CloudWatch Logs: `POST /`, dispatched on
+//! `X-Amz-Target`), STS (query protocol) and the ACS websocket (`GET /ws`). Every request is
+//! SigV4-verified against the account's keys. ECS state lives in one actor and is persisted to redb
+//! under the data dir (CloudWatch Logs: its own actor, in memory). This crate must not depend on
+//! the agent.
 
 pub mod acs;
 pub mod acs_convert;
 pub mod api;
 pub mod ecs;
 pub mod error;
+pub mod logs;
 pub mod model;
 pub mod sigv4;
 pub mod state;
@@ -114,6 +117,7 @@ pub async fn serve(
     let handle = StateHandle::spawn(state, store);
     let app = Arc::new(api::AppState {
         state: handle,
+        logs: logs::LogsHandle::spawn(logs::Logs::new(&config.region, &config.account_id)),
         keys: config.keys.clone(),
         account_id: config.account_id.clone(),
         max_skew: config.max_skew,

@@ -11,6 +11,7 @@ use ecs_protocol::docker_config::{ContainerConfigOverlay, HostConfigOverlay};
 
 pub mod docker;
 pub mod fake;
+pub mod logging;
 pub mod spec;
 
 /// Transport protocol of a port binding.

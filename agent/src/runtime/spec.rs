@@ -95,6 +95,9 @@ pub enum SpecError {
         /// serde's words.
         source: serde_json::Error,
     },
+    /// The log configuration cannot be used here ([`super::logging`]).
+    #[error(transparent)]
+    Logging(#[from] super::logging::LoggingError),
     /// `healthCheckType: docker` without a health check in `dockerConfig.config`.
     #[error(
         "task {task_arn}: container {container}: docker health check is nil while container health check type is DOCKER"
@@ -195,6 +198,7 @@ pub fn container_spec(
     let mut host_overlay = docker_config
         .parse_host_config()
         .map_err(bad_docker_config)?;
+    super::logging::apply(task, container, &mut host_overlay, config)?;
 
     if container.health_check_type == Some(HealthCheckType::Docker)
         && config_overlay.health_check.is_none()
