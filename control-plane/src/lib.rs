@@ -7,6 +7,7 @@
 
 pub mod acs;
 pub mod acs_convert;
+pub mod acs_linux;
 pub mod api;
 pub mod ecs;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod sigv4;
 pub mod state;
 pub mod store;
 pub mod sts;
+pub mod taskdef_check;
 
 use std::path::PathBuf;
 use std::sync::Arc;
