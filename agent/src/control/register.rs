@@ -134,6 +134,17 @@ pub fn capabilities(config: &Config, docker_api: ApiVersion) -> Vec<Attribute> {
     if config.external.value {
         out.push(Attribute::named(format!("{PREFIX}external")));
     }
+    // Docker health checks, dependsOn ordering, local-driver Docker volumes, task limits.
+    for name in [
+        "container-health-check",
+        "container-ordering",
+        "docker-plugin.local",
+    ] {
+        out.push(Attribute::named(format!("{PREFIX}{name}")));
+    }
+    if config.enable_task_cpu_mem_limit.value {
+        out.push(Attribute::named(format!("{PREFIX}task-cpu-mem-limit")));
+    }
     out.push(Attribute::with_value("ecs.os-type", "linux"));
     out.push(Attribute::with_value("ecs.os-family", "LINUX"));
     out.push(Attribute::with_value(
@@ -325,7 +336,6 @@ mod tests {
         for absent in [
             "task-iam-role",
             "task-eni",
-            "container-health-check",
             "efs",
             "secrets",
             "ecr-auth",
