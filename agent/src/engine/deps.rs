@@ -432,7 +432,7 @@ mod tests {
             err,
             "dependency graph: circular container ordering dependency: [a -> b -> c -> a]"
         );
-        let err = validate(&[a.clone()]).unwrap_err();
+        let err = validate(std::slice::from_ref(&a)).unwrap_err();
         assert_eq!(
             err,
             "dependency graph: container ordering dependency [b] for target [a] does not exist."
