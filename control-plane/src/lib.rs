@@ -11,6 +11,7 @@ pub mod acs_linux;
 pub mod api;
 pub mod ecs;
 pub mod error;
+pub mod health;
 pub mod model;
 pub mod sigv4;
 pub mod state;

@@ -344,7 +344,7 @@ fn success_dependency_orders_and_a_failed_init_stops_the_task() -> Result<()> {
 }
 
 #[test]
-fn healthy_dependency_waits_for_the_health_check() -> Result<()> {
+fn healthy_dependency_waits_for_the_health_check_and_health_is_reported() -> Result<()> {
     let s = setup("td-health", &[])?;
     let family = unique("td-health");
     let mut db = sh(
@@ -361,7 +361,15 @@ fn healthy_dependency_waits_for_the_health_check() -> Result<()> {
         "trap 'exit 0' TERM; while true; do sleep 1; done",
     );
     app["dependsOn"] = json!([{"containerName": "db", "condition": "HEALTHY"}]);
-    let def = s.register(&json!({"family": family, "containerDefinitions": [db, app]}))?;
+    let mut sick = sh(
+        &s.image,
+        "sick",
+        true,
+        "trap 'exit 0' TERM; while true; do sleep 1; done",
+    );
+    sick["healthCheck"] =
+        json!({"command": ["CMD-SHELL", "exit 1"], "interval": 1, "timeout": 1, "retries": 1});
+    let def = s.register(&json!({"family": family, "containerDefinitions": [db, app, sick]}))?;
     let task = s.run(&def)?;
     let t = s.wait_running(&task, Duration::from_secs(60))?;
     let db_id = container(&t, "db")["runtimeId"]
@@ -395,6 +403,23 @@ fn healthy_dependency_waits_for_the_health_check() -> Result<()> {
     }
     let db_started = docker(&["inspect", "-f", "{{.State.StartedAt}}", &db_id])?;
     assert!(app_started > db_started);
+
+    // Health reaches DescribeTasks (over the agent's telemetry connection): db HEALTHY, the
+    // essential sick container UNHEALTHY, so the task is UNHEALTHY; app has no check.
+    let t = wait_until(Duration::from_secs(30), "health in DescribeTasks", || {
+        let t = s.describe(&task)?;
+        anyhow::Ok(
+            (container(&t, "db")["healthStatus"] == "HEALTHY"
+                && container(&t, "sick")["healthStatus"] == "UNHEALTHY")
+                .then_some(t),
+        )
+    })?;
+    assert_eq!(t["healthStatus"], "UNHEALTHY", "{t}");
+    assert_eq!(container(&t, "app")["healthStatus"], "UNKNOWN", "{t}");
+    assert_eq!(
+        t["lastStatus"], "RUNNING",
+        "an unhealthy task keeps running: {t}"
+    );
     s.aws.run(&[
         "ecs",
         "stop-task",
