@@ -222,11 +222,13 @@ pub async fn run(
         version.version.clone(),
     );
     // Container health goes to ECS over the telemetry connection, as the reference sends it.
-    tracker.spawn(crate::control::run_health(
-        params.clone(),
-        engine.clone(),
-        shutdown.clone(),
-    ));
+    if !config.disable_docker_health_check.value {
+        tracker.spawn(crate::control::run_health(
+            params.clone(),
+            engine.clone(),
+            shutdown.clone(),
+        ));
+    }
     let acs_shutdown = shutdown.clone();
     let acs = tokio::spawn(async move {
         let mut params = params;

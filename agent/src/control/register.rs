@@ -135,11 +135,10 @@ pub fn capabilities(config: &Config, docker_api: ApiVersion) -> Vec<Attribute> {
         out.push(Attribute::named(format!("{PREFIX}external")));
     }
     // Docker health checks, dependsOn ordering, local-driver Docker volumes, task limits.
-    for name in [
-        "container-health-check",
-        "container-ordering",
-        "docker-plugin.local",
-    ] {
+    if !config.disable_docker_health_check.value {
+        out.push(Attribute::named(format!("{PREFIX}container-health-check")));
+    }
+    for name in ["container-ordering", "docker-plugin.local"] {
         out.push(Attribute::named(format!("{PREFIX}{name}")));
     }
     if config.enable_task_cpu_mem_limit.value {
@@ -332,6 +331,19 @@ mod tests {
         assert!(!n.contains(&"ecs.cpu-architecture"));
         assert!(caps.contains(&Attribute::with_value("ecs.os-type", "linux")));
         assert!(caps.contains(&Attribute::with_value("ecs.os-family", "LINUX")));
+        for present in [
+            "ecs.capability.container-health-check",
+            "ecs.capability.container-ordering",
+            "ecs.capability.docker-plugin.local",
+            "ecs.capability.task-cpu-mem-limit",
+        ] {
+            assert!(n.contains(&present), "{present}");
+        }
+        let no_health = capabilities(
+            &config(&[("ECS_DISABLE_DOCKER_HEALTH_CHECK", "true")]),
+            ApiVersion::new(1, 41),
+        );
+        assert!(!names(&no_health).contains(&"ecs.capability.container-health-check"));
         // Nothing the agent does not implement yet.
         for absent in [
             "task-iam-role",
