@@ -56,6 +56,12 @@ pub struct ContainerRecord {
     /// When it was seen RUNNING (dependency start timeouts count from here).
     #[serde(default)]
     pub started_at: Option<SystemTime>,
+    /// Restarts by the restart policy.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// When the restart policy last restarted it.
+    #[serde(default)]
+    pub last_restart_at: Option<SystemTime>,
 }
 
 impl ContainerRecord {
@@ -216,6 +222,8 @@ mod tests {
             image_digest: None,
             health: None,
             started_at: None,
+            restart_count: 0,
+            last_restart_at: None,
         };
         assert!(c.advance(ContainerStatus::Created));
         assert!(!c.advance(ContainerStatus::Pulled), "backwards");
@@ -249,6 +257,8 @@ mod tests {
                 image_digest: None,
                 health: None,
                 started_at: None,
+                restart_count: 0,
+                last_restart_at: None,
             }],
             reason: None,
             pull_started_at: None,

@@ -76,6 +76,16 @@ pub fn check(def: &Value) -> Result<(), ApiError> {
                 )));
             }
         }
+        if let Some(period) = c
+            .get("restartPolicy")
+            .and_then(|r| r.get("restartAttemptPeriod"))
+            .and_then(Value::as_i64)
+            && !(60..=1800).contains(&period)
+        {
+            return Err(ApiError::client(format!(
+                "Invalid 'restartPolicy' setting for container '{name}'. 'restartAttemptPeriod' must be between 60 and 1800 seconds."
+            )));
+        }
         for d in list(c, "dependsOn") {
             let target = s(d, "containerName").unwrap_or_default();
             let condition = s(d, "condition").unwrap_or_default();

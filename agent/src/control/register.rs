@@ -138,7 +138,11 @@ pub fn capabilities(config: &Config, docker_api: ApiVersion) -> Vec<Attribute> {
     if !config.disable_docker_health_check.value {
         out.push(Attribute::named(format!("{PREFIX}container-health-check")));
     }
-    for name in ["container-ordering", "docker-plugin.local"] {
+    for name in [
+        "container-ordering",
+        "docker-plugin.local",
+        "container-restart-policy",
+    ] {
         out.push(Attribute::named(format!("{PREFIX}{name}")));
     }
     if config.enable_task_cpu_mem_limit.value {

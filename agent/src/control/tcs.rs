@@ -249,6 +249,8 @@ mod tests {
                     image_digest: None,
                     health: h.map(Into::into),
                     started_at: None,
+                    restart_count: 0,
+                    last_restart_at: None,
                 })
                 .collect(),
             reason: None,

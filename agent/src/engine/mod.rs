@@ -5,6 +5,7 @@
 
 pub mod deps;
 pub mod resources;
+pub mod restart;
 pub mod task;
 #[cfg(test)]
 mod tests;
@@ -331,6 +332,8 @@ fn new_record(task: Task) -> TaskRecord {
             image_digest: None,
             health: None,
             started_at: None,
+            restart_count: 0,
+            last_restart_at: None,
         })
         .collect();
     TaskRecord {

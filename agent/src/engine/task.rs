@@ -204,6 +204,11 @@ impl<R: ContainerRuntime> TaskActor<R> {
         if info.as_ref().is_some_and(|i| i.running()) {
             return;
         }
+        if let Some(info) = &info
+            && self.try_restart(i, &id, info.exit_code).await
+        {
+            return;
+        }
         let arn = self.arn();
         let task_oom = info.as_ref().is_some_and(|i| i.exit_code == Some(137))
             && resources::task_oom_killed(&self.record);
@@ -240,6 +245,40 @@ impl<R: ContainerRuntime> TaskActor<R> {
             }
         }
         self.save().await;
+    }
+
+    /// Restarts container `i` in place when its restart policy says so (reference
+    /// `RestartTracker`); true when it runs again.
+    async fn try_restart(&mut self, i: usize, id: &str, exit_code: Option<i64>) -> bool {
+        let defs = self.containers();
+        let c = &self.record.containers[i];
+        let verdict = super::restart::should_restart(
+            defs.get(i).and_then(|d| d.restart_policy.as_ref()),
+            exit_code,
+            c.started_at,
+            c.last_restart_at,
+            self.record.desired_stopped,
+            SystemTime::now(),
+        );
+        if verdict.is_err() {
+            return false;
+        }
+        let name = c.name.clone();
+        match self.shared.runtime.start(id).await {
+            Ok(()) => {
+                let arn = self.arn();
+                let c = &mut self.record.containers[i];
+                c.restart_count += 1;
+                c.last_restart_at = Some(SystemTime::now());
+                tracing::info!(task_arn = %arn, container = %name, ?exit_code, restart_count = c.restart_count, "container restarted by its restart policy");
+                self.save().await;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(task_arn = %self.arn(), container = %name, error = %e, "restart by the restart policy failed");
+                false
+            }
+        }
     }
 
     fn release_ports(&mut self, i: usize) {

@@ -426,3 +426,45 @@ async fn a_failed_success_dependency_stops_the_task_without_creating_the_depende
     assert!(h.rt.id_of("app").is_none(), "app was created");
     h.shutdown.cancel();
 }
+
+#[tokio::test]
+async fn the_restart_policy_restarts_an_exited_container_in_place() {
+    let h = start(FakeRuntime::new(), tempfile::tempdir().unwrap());
+    let containers = json!([
+        {"name": "web", "image": "127.0.0.1:5000/web:1", "memory": 32, "essential": true,
+         "restartPolicy": {"enabled": true, "ignoredExitCodes": [0], "restartAttemptPeriod": 0}}
+    ]);
+    assert!(
+        h.engine
+            .payload(vec![task(ARN, "RUNNING", containers.clone())])
+            .await
+    );
+    until("RUNNING", || {
+        h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+    })
+    .await;
+    let id = h.rt.id_of("web").unwrap();
+    assert!(h.rt.exit(&id, 2));
+    until("restarted", || {
+        h.rt.actions()
+            .iter()
+            .filter(|c| matches!(c, Call::Start { .. }))
+            .count()
+            == 2
+    })
+    .await;
+    until("running again", || {
+        h.rt.container(&id).is_some_and(|c| c.running())
+    })
+    .await;
+    // An ignored exit code ends it as usual: the essential container stops the task.
+    assert!(h.rt.exit(&id, 0));
+    until("STOPPED", || {
+        h.reporter.statuses(ARN).contains(&"STOPPED".to_string())
+    })
+    .await;
+    let report = h.reporter.last(ARN).unwrap();
+    assert_eq!(report.containers[0].restart_count, 1);
+    assert_eq!(report.containers[0].exit_code, Some(0));
+    h.shutdown.cancel();
+}
