@@ -18,6 +18,8 @@ struct Cleanup {
     cluster: String,
     volumes: Vec<String>,
     families: Vec<String>,
+    /// Task cgroup directories (removed when empty, after the containers).
+    cgroups: Vec<std::path::PathBuf>,
 }
 
 impl Drop for Cleanup {
@@ -37,6 +39,9 @@ impl Drop for Cleanup {
         }
         for v in &volumes {
             let _ = docker(&["volume", "rm", "-f", v]);
+        }
+        for dir in &self.cgroups {
+            let _ = std::fs::remove_dir(dir);
         }
     }
 }
@@ -72,6 +77,7 @@ fn setup(prefix: &str, env: &[(&str, &str)]) -> Result<Setup> {
         cluster: cluster.clone(),
         volumes: Vec::new(),
         families: Vec::new(),
+        cgroups: Vec::new(),
     };
     let data = tempfile::tempdir()?;
     let agent = Agent::start(&cp, &cluster, data.path(), env)?;
@@ -434,16 +440,30 @@ fn healthy_dependency_waits_for_the_health_check_and_health_is_reported() -> Res
 
 #[test]
 fn the_task_memory_limit_is_enforced() -> Result<()> {
-    let s = setup("td-memory", &[])?;
+    let mut s = setup(
+        "td-memory",
+        &[("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", "2s")],
+    )?;
     let family = unique("td-memory");
     // No container limit: only the task's 64 MiB holds the 200 MB this shell wants.
-    let hog = json!({"name": "hog", "image": s.image, "essential": true,
+    let hog = json!({"name": "hog", "image": s.image, "essential": false,
         "memoryReservation": 16, "entryPoint": ["sh", "-c"],
         "command": ["x=$(head -c 200000000 /dev/zero | tr '\\000' a); echo survived ${#x}"]});
-    let def =
-        s.register(&json!({"family": family, "memory": "64", "containerDefinitions": [hog]}))?;
+    let mut idle = sh(
+        &s.image,
+        "idle",
+        true,
+        "trap 'exit 0' TERM; while true; do sleep 1; done",
+    );
+    idle.as_object_mut().unwrap().remove("memory");
+    idle["memoryReservation"] = json!(16);
+    let def = s.register(&json!({"family": family, "cpu": "256", "memory": "64",
+        "containerDefinitions": [hog, idle]}))?;
     let task = s.run(&def)?;
-    let t = s.wait_stopped(&task, Duration::from_secs(60))?;
+    let t = wait_until(Duration::from_secs(60), "hog to be killed", || {
+        let t = s.describe(&task)?;
+        anyhow::Ok((container(&t, "hog")["lastStatus"] == "STOPPED").then_some(t))
+    })?;
     let hog = container(&t, "hog");
     assert_eq!(hog["exitCode"], 137, "{t}");
     assert_eq!(
@@ -452,8 +472,47 @@ fn the_task_memory_limit_is_enforced() -> Result<()> {
     );
     let id = hog["runtimeId"].as_str().unwrap();
     let parent = docker(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", id])?;
-    let task_id = task.rsplit('/').next().unwrap();
+    let task_id = task.rsplit('/').next().unwrap().to_string();
     assert_eq!(parent.trim(), format!("/ecs/{task_id}"));
+
+    // The task cgroup holds both limits while the task runs (cgroup v1 here).
+    let memory_dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/memory/ecs/{task_id}"));
+    let cpu_dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/cpu/ecs/{task_id}"));
+    s.cleanup
+        .cgroups
+        .extend([memory_dir.clone(), cpu_dir.clone()]);
+    if memory_dir.exists() {
+        let limit = std::fs::read_to_string(memory_dir.join("memory.limit_in_bytes"))?;
+        assert_eq!(limit.trim(), (64u64 << 20).to_string());
+        let quota = std::fs::read_to_string(cpu_dir.join("cpu.cfs_quota_us"))?;
+        assert_eq!(
+            quota.trim(),
+            "25000",
+            "256 CPU units = a quarter of the 100 ms period"
+        );
+    } else {
+        assert!(
+            std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+            "no task cgroup at {}",
+            memory_dir.display()
+        );
+    }
+
+    // Stopped and cleaned up: the task cgroup goes with it.
+    s.aws.run(&[
+        "ecs",
+        "stop-task",
+        "--cluster",
+        s.cluster(),
+        "--task",
+        &task,
+    ])?;
+    s.wait_stopped(&task, Duration::from_secs(30))?;
+    wait_until(
+        Duration::from_secs(30),
+        "the task cgroup to be removed",
+        || anyhow::Ok((!memory_dir.exists() && !cpu_dir.exists()).then_some(())),
+    )?;
     Ok(())
 }
 
