@@ -460,6 +460,12 @@ fn the_task_memory_limit_is_enforced() -> Result<()> {
     let def = s.register(&json!({"family": family, "cpu": "256", "memory": "64",
         "containerDefinitions": [hog, idle]}))?;
     let task = s.run(&def)?;
+    let task_id = task.rsplit('/').next().unwrap().to_string();
+    let memory_dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/memory/ecs/{task_id}"));
+    let cpu_dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/cpu/ecs/{task_id}"));
+    s.cleanup
+        .cgroups
+        .extend([memory_dir.clone(), cpu_dir.clone()]);
     let t = wait_until(Duration::from_secs(60), "hog to be killed", || {
         let t = s.describe(&task)?;
         anyhow::Ok((container(&t, "hog")["lastStatus"] == "STOPPED").then_some(t))
@@ -472,15 +478,9 @@ fn the_task_memory_limit_is_enforced() -> Result<()> {
     );
     let id = hog["runtimeId"].as_str().unwrap();
     let parent = docker(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", id])?;
-    let task_id = task.rsplit('/').next().unwrap().to_string();
     assert_eq!(parent.trim(), format!("/ecs/{task_id}"));
 
     // The task cgroup holds both limits while the task runs (cgroup v1 here).
-    let memory_dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/memory/ecs/{task_id}"));
-    let cpu_dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/cpu/ecs/{task_id}"));
-    s.cleanup
-        .cgroups
-        .extend([memory_dir.clone(), cpu_dir.clone()]);
     if memory_dir.exists() {
         let limit = std::fs::read_to_string(memory_dir.join("memory.limit_in_bytes"))?;
         assert_eq!(limit.trim(), (64u64 << 20).to_string());
