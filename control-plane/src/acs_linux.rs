@@ -30,9 +30,13 @@ pub fn acs_volume(v: &Value) -> Value {
 /// Adds the Docker `HostConfig` keys of container definition `c`'s `linuxParameters` (devices,
 /// init, shared memory, tmpfs, swap) and of the task's `pidMode` / `ipcMode` `host` to `host`.
 pub fn linux_host_config(c: &Value, def: &Value, host: &mut Map<String, Value>) {
+    // `task` (a namespace shared by the task's containers) is the agent's to set up.
     for (k, key) in [("pidMode", "PidMode"), ("ipcMode", "IpcMode")] {
-        if def.get(k).and_then(Value::as_str) == Some("host") {
-            host.insert(key.into(), json!("host"));
+        match def.get(k).and_then(Value::as_str) {
+            Some(mode @ ("host" | "none")) if mode == "host" || k == "ipcMode" => {
+                host.insert(key.into(), json!(mode));
+            }
+            _ => {}
         }
     }
     let Some(lp) = c.get("linuxParameters") else {

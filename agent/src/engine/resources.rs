@@ -48,6 +48,14 @@ pub fn prepare<R: ContainerRuntime>(
     let planned = volumes::plan(&record.task, &record.resources.volumes)
         .map_err(|e| format!("ResourceInitializationError: {e}"))?;
     let arn = record.arn().to_string();
+    for (what, mode) in [
+        ("pidMode", &record.task.pid_mode),
+        ("ipcMode", &record.task.ipc_mode),
+    ] {
+        if mode.as_deref() == Some("task") {
+            tracing::warn!(task_arn = %arn, "{what} task is not supported yet; the containers keep their own namespaces");
+        }
+    }
     for c in record.task.containers() {
         volumes::binds(&arn, c, &planned)
             .map_err(|e| format!("ResourceInitializationError: {e}"))?;

@@ -1090,6 +1090,27 @@ mod tests {
     }
 
     #[test]
+    fn task_resources_become_binds_volumes_from_links_and_cgroup_parent() {
+        let mut spec = spec();
+        spec.task_resources = crate::runtime::TaskResourceSpec {
+            binds: vec!["/srv:/data:ro".into(), "ecs-v-1-x-00:/x".into()],
+            volumes_from: vec!["ecs-f-1-db-00:ro".into()],
+            links: vec!["ecs-f-1-db-00:database".into()],
+            cgroup_parent: Some("/ecs/abc".into()),
+        };
+        let json = serde_json::to_value(create_body(&spec).unwrap().0).unwrap();
+        let host = &json["HostConfig"];
+        assert_eq!(host["Binds"], json!(["/srv:/data:ro", "ecs-v-1-x-00:/x"]));
+        assert_eq!(host["VolumesFrom"], json!(["ecs-f-1-db-00:ro"]));
+        assert_eq!(host["Links"], json!(["ecs-f-1-db-00:database"]));
+        assert_eq!(host["CgroupParent"], "/ecs/abc");
+        // Nothing of the kind when the task has none.
+        let json = serde_json::to_value(create_body(&self::spec()).unwrap().0).unwrap();
+        assert!(json["HostConfig"].get("Binds").is_none());
+        assert!(json["HostConfig"].get("CgroupParent").is_none());
+    }
+
+    #[test]
     fn host_mode_publishes_nothing() {
         let mut spec = spec();
         spec.network_mode = "host".into();
