@@ -468,3 +468,33 @@ async fn the_restart_policy_restarts_an_exited_container_in_place() {
     assert_eq!(report.containers[0].exit_code, Some(0));
     h.shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_dependency_that_outlives_its_start_timeout_fails_the_dependent() {
+    let h = start(FakeRuntime::new(), tempfile::tempdir().unwrap());
+    let containers = json!([
+        {"name": "migrate", "image": "127.0.0.1:5000/m:1", "memory": 32, "essential": false,
+         "startTimeout": 1},
+        {"name": "app", "image": "127.0.0.1:5000/app:1", "memory": 32, "essential": true,
+         "dependsOn": [{"containerName": "migrate", "condition": "COMPLETE"}]}
+    ]);
+    assert!(
+        h.engine
+            .payload(vec![task(ARN, "RUNNING", containers)])
+            .await
+    );
+    // migrate never exits: after its 1 s start timeout, with no event, the task gives up.
+    until("STOPPED", || {
+        h.reporter.statuses(ARN).contains(&"STOPPED".to_string())
+    })
+    .await;
+    let report = h.reporter.last(ARN).unwrap();
+    assert_eq!(
+        report.reason.as_deref(),
+        Some(
+            "CannotStartContainerError: dependency graph: container ordering dependency [migrate] for target [app] has timed out."
+        )
+    );
+    assert!(h.rt.id_of("app").is_none());
+    h.shutdown.cancel();
+}
