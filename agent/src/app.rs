@@ -221,6 +221,14 @@ pub async fn run(
         arn.clone(),
         version.version.clone(),
     );
+    // Container health goes to ECS over the telemetry connection, as the reference sends it.
+    if !config.disable_docker_health_check.value {
+        tracker.spawn(crate::control::run_health(
+            params.clone(),
+            engine.clone(),
+            shutdown.clone(),
+        ));
+    }
     let acs_shutdown = shutdown.clone();
     let acs = tokio::spawn(async move {
         let mut params = params;

@@ -90,7 +90,7 @@ fn task_response(r: &TaskRecord) -> Value {
                 "Ports": ports,
                 "Networks": [],
                 "Volumes": [],
-                "RestartCount": 0,
+                "RestartCount": c.restart_count,
             })
         })
         .collect();

@@ -53,6 +53,15 @@ pub struct ContainerRecord {
     pub image_digest: Option<String>,
     /// Health as last reported by Docker (`HEALTHY`, `UNHEALTHY`, `UNKNOWN`).
     pub health: Option<String>,
+    /// When it was seen RUNNING (dependency start timeouts count from here).
+    #[serde(default)]
+    pub started_at: Option<SystemTime>,
+    /// Restarts by the restart policy.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// When the restart policy last restarted it.
+    #[serde(default)]
+    pub last_restart_at: Option<SystemTime>,
 }
 
 impl ContainerRecord {
@@ -93,6 +102,9 @@ pub struct TaskRecord {
     pub execution_stopped_at: Option<SystemTime>,
     /// When the task reached STOPPED (known).
     pub stopped_at: Option<SystemTime>,
+    /// Volumes and cgroup created for the task.
+    #[serde(default)]
+    pub resources: crate::engine::resources::TaskResources,
 }
 
 impl TaskRecord {
@@ -209,6 +221,9 @@ mod tests {
             ports: vec![],
             image_digest: None,
             health: None,
+            started_at: None,
+            restart_count: 0,
+            last_restart_at: None,
         };
         assert!(c.advance(ContainerStatus::Created));
         assert!(!c.advance(ContainerStatus::Pulled), "backwards");
@@ -241,12 +256,16 @@ mod tests {
                 ports: vec![],
                 image_digest: None,
                 health: None,
+                started_at: None,
+                restart_count: 0,
+                last_restart_at: None,
             }],
             reason: None,
             pull_started_at: None,
             pull_stopped_at: None,
             execution_stopped_at: None,
             stopped_at: None,
+            resources: Default::default(),
         };
         {
             let s = Store::open(dir.path()).unwrap();

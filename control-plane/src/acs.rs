@@ -40,7 +40,8 @@ pub async fn upgrade(
     }
     // TCS connects with `cluster` + `containerInstance`; ACS with `clusterArn` + `containerInstanceArn`.
     if !query.contains_key("containerInstanceArn") && query.contains_key("containerInstance") {
-        return ws.on_upgrade(telemetry_sink);
+        let instance = query.get("containerInstance").cloned().unwrap_or_default();
+        return ws.on_upgrade(move |socket| telemetry_sink(app, socket, instance));
     }
     let (Some(cluster), Some(instance)) = (
         query.get("clusterArn").cloned(),
@@ -120,11 +121,26 @@ pub async fn upgrade(
     ws.on_upgrade(move |socket| session(app, socket, instance, info))
 }
 
-/// Accepts telemetry frames and drops them (no metrics are emulated yet).
-async fn telemetry_sink(mut socket: WebSocket) {
+/// Accepts telemetry frames: container health (`PublishHealthRequest`) goes into the tasks
+/// ([`crate::health`]); metrics are dropped (none are emulated yet).
+async fn telemetry_sink(app: Arc<AppState>, mut socket: WebSocket, instance: String) {
     while let Some(Ok(msg)) = socket.recv().await {
-        if matches!(msg, Message::Close(_)) {
-            break;
+        match msg {
+            Message::Close(_) => break,
+            Message::Text(text) => {
+                let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else {
+                    continue;
+                };
+                if frame.get("type").and_then(Value::as_str) == Some("PublishHealthRequest") {
+                    let message = frame.get("message").cloned().unwrap_or(Value::Null);
+                    let instance = instance.clone();
+                    let _ = app
+                        .state
+                        .call(move |s| crate::health::apply(s, &instance, &message))
+                        .await;
+                }
+            }
+            _ => {}
         }
     }
 }

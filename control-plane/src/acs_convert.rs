@@ -21,7 +21,7 @@ fn docker_api_at_least(current: &mut (u32, u32), v: (u32, u32)) {
 
 /// The Docker container config and host config for one container definition, and the minimum Docker
 /// API version they need.
-fn docker_config(c: &Value, network_mode: &str) -> (Value, Value, String) {
+fn docker_config(c: &Value, def: &Value, network_mode: &str) -> (Value, Value, String) {
     let mut config = Map::new();
     let mut host = Map::new();
     let mut version = (1, 17);
@@ -136,6 +136,7 @@ fn docker_config(c: &Value, network_mode: &str) -> (Value, Value, String) {
     if !sysctls.is_empty() {
         host.insert("Sysctls".into(), Value::Object(sysctls));
     }
+    crate::acs_linux::linux_host_config(c, def, &mut host);
     (
         Value::Object(config),
         Value::Object(host),
@@ -152,10 +153,10 @@ fn container_override<'a>(overrides: &'a Value, name: &str) -> Option<&'a Value>
 }
 
 /// The ACS form of a container definition, with the task's overrides applied.
-fn acs_container(c: &Value, task: &Task, network_mode: &str) -> Value {
+fn acs_container(c: &Value, def: &Value, task: &Task, network_mode: &str) -> Value {
     let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
     let over = container_override(&task.overrides, name);
-    let (config, host, version) = docker_config(c, network_mode);
+    let (config, host, version) = docker_config(c, def, network_mode);
 
     let mut environment = Map::new();
     for list in [
@@ -262,7 +263,7 @@ pub fn acs_task(task: &Task, def: &Value) -> Value {
         .unwrap_or(("", "0"));
     let containers: Vec<Value> = arr(def.get("containerDefinitions"))
         .iter()
-        .map(|c| acs_container(c, task, network_mode))
+        .map(|c| acs_container(c, def, task, network_mode))
         .collect();
     let mut out = json!({
         "arn": task.task_arn,
@@ -271,7 +272,7 @@ pub fn acs_task(task: &Task, def: &Value) -> Value {
         "version": version,
         "desiredStatus": task.desired_status,
         "containers": containers,
-        "volumes": arr(def.get("volumes")),
+        "volumes": arr(def.get("volumes")).iter().map(crate::acs_linux::acs_volume).collect::<Vec<_>>(),
         "networkMode": network_mode,
         "launchType": task.launch_type,
         "elasticNetworkInterfaces": [],

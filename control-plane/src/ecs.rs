@@ -755,6 +755,7 @@ impl State {
                 }
             }
         }
+        crate::taskdef_check::check(&Value::Object(def.clone()))?;
         let revision = self
             .task_defs
             .get(&family)

@@ -9,15 +9,18 @@
 
 pub mod acs;
 pub mod acs_convert;
+pub mod acs_linux;
 pub mod api;
 pub mod ecs;
 pub mod error;
+pub mod health;
 pub mod logs;
 pub mod model;
 pub mod sigv4;
 pub mod state;
 pub mod store;
 pub mod sts;
+pub mod taskdef_check;
 
 use std::path::PathBuf;
 use std::sync::Arc;

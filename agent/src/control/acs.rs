@@ -172,7 +172,7 @@ pub enum AcsExit {
 }
 
 /// Go's `url.QueryEscape`: unreserved characters kept, space as `+`, the rest `%XX`.
-fn query_escape(s: &str) -> String {
+pub(super) fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {

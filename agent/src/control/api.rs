@@ -441,6 +441,38 @@ impl EcsApi {
             })
     }
 
+    /// The telemetry (TCS) endpoint for this instance: DiscoverPollEndpoint's `telemetryEndpoint`
+    /// (not cached: it is asked for only when the TCS connection is opened).
+    pub async fn discover_telemetry_endpoint(
+        &self,
+        cluster: &str,
+        instance_arn: &str,
+    ) -> Result<String, ControlError> {
+        let answer = self
+            .client
+            .discover_poll_endpoint()
+            .cluster(cluster)
+            .container_instance(instance_arn)
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = describe(&err);
+                ControlError::Api {
+                    operation: DISCOVER,
+                    code,
+                    message,
+                }
+            })?;
+        answer
+            .telemetry_endpoint()
+            .filter(|e| !e.is_empty())
+            .map(str::to_string)
+            .ok_or(ControlError::MissingField {
+                operation: DISCOVER,
+                field: "telemetryEndpoint",
+            })
+    }
+
     /// Reports a task's status with its containers' changes. One call (the SDK retries
     /// throttling and network errors a few times); the caller queues and retries transient
     /// failures with [`super::BackoffPolicy::SUBMIT_STATE_CHANGE`] and drops the event on

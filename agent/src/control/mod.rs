@@ -18,6 +18,7 @@ mod backoff;
 mod host;
 mod register;
 mod submit;
+mod tcs;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub use backoff::{Attempt, Backoff, BackoffPolicy, GaveUp, RetryPolicy, retry, w
 pub use host::{HostResources, MEMINFO, host_resources, host_resources_from};
 pub use register::{ApiVersion, Registration, capabilities, check_attributes_echoed};
 pub use submit::{ContainerChange, NetworkBinding, TaskStateChange};
+pub use tcs::{PUBLISH_INTERVAL, health_request, run_health, tcs_query};
 
 /// What went wrong talking to the control plane. [`ControlError::is_terminal`] says which errors
 /// mean "do not restart me" (exit 5).

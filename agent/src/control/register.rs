@@ -134,6 +134,20 @@ pub fn capabilities(config: &Config, docker_api: ApiVersion) -> Vec<Attribute> {
     if config.external.value {
         out.push(Attribute::named(format!("{PREFIX}external")));
     }
+    // Docker health checks, dependsOn ordering, local-driver Docker volumes, task limits.
+    if !config.disable_docker_health_check.value {
+        out.push(Attribute::named(format!("{PREFIX}container-health-check")));
+    }
+    for name in [
+        "container-ordering",
+        "docker-plugin.local",
+        "container-restart-policy",
+    ] {
+        out.push(Attribute::named(format!("{PREFIX}{name}")));
+    }
+    if config.enable_task_cpu_mem_limit.value {
+        out.push(Attribute::named(format!("{PREFIX}task-cpu-mem-limit")));
+    }
     out.push(Attribute::with_value("ecs.os-type", "linux"));
     out.push(Attribute::with_value("ecs.os-family", "LINUX"));
     out.push(Attribute::with_value(
@@ -321,11 +335,23 @@ mod tests {
         assert!(!n.contains(&"ecs.cpu-architecture"));
         assert!(caps.contains(&Attribute::with_value("ecs.os-type", "linux")));
         assert!(caps.contains(&Attribute::with_value("ecs.os-family", "LINUX")));
+        for present in [
+            "ecs.capability.container-health-check",
+            "ecs.capability.container-ordering",
+            "ecs.capability.docker-plugin.local",
+            "ecs.capability.task-cpu-mem-limit",
+        ] {
+            assert!(n.contains(&present), "{present}");
+        }
+        let no_health = capabilities(
+            &config(&[("ECS_DISABLE_DOCKER_HEALTH_CHECK", "true")]),
+            ApiVersion::new(1, 41),
+        );
+        assert!(!names(&no_health).contains(&"ecs.capability.container-health-check"));
         // Nothing the agent does not implement yet.
         for absent in [
             "task-iam-role",
             "task-eni",
-            "container-health-check",
             "efs",
             "secrets",
             "ecr-auth",

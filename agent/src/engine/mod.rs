@@ -3,6 +3,9 @@
 //! one. Payloads are persisted before they are acknowledged; Docker events (not polling) tell the
 //! task actors about exits, OOM kills and health changes.
 
+pub mod deps;
+pub mod resources;
+pub mod restart;
 pub mod task;
 #[cfg(test)]
 mod tests;
@@ -328,6 +331,9 @@ fn new_record(task: Task) -> TaskRecord {
             ports: Vec::new(),
             image_digest: None,
             health: None,
+            started_at: None,
+            restart_count: 0,
+            last_restart_at: None,
         })
         .collect();
     TaskRecord {
@@ -341,5 +347,6 @@ fn new_record(task: Task) -> TaskRecord {
         pull_stopped_at: None,
         execution_stopped_at: None,
         stopped_at: None,
+        resources: Default::default(),
     }
 }

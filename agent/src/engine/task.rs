@@ -10,7 +10,8 @@ use ecs_protocol::status::{ContainerStatus, TaskStatus};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{EngineCmd, ReportError, Shared, TaskReport};
+use super::deps::{self, Readiness};
+use super::{EngineCmd, ReportError, Shared, TaskReport, resources};
 use crate::runtime::{ContainerRuntime, Health, RuntimeEvent, spec};
 use crate::state::TaskRecord;
 
@@ -39,6 +40,8 @@ pub(crate) struct TaskActor<R: ContainerRuntime> {
     dirty: bool,
     /// The record as last written, so an unchanged record costs no durable commit.
     saved: Option<TaskRecord>,
+    /// When a waiting dependency times out: step again then even without an event.
+    wake_at: Option<SystemTime>,
 }
 
 impl<R: ContainerRuntime> TaskActor<R> {
@@ -56,6 +59,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
             shutdown,
             dirty: false,
             saved: None,
+            wake_at: None,
         }
     }
 
@@ -121,6 +125,11 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 () = sleep_or_forever(cleanup) => {
                     self.cleanup().await;
                     return;
+                }
+                () = sleep_or_forever(self.wake_at.map(|t| {
+                    t.duration_since(SystemTime::now()).unwrap_or_default()
+                })) => {
+                    self.wake_at = None;
                 }
             }
         }
@@ -195,13 +204,24 @@ impl<R: ContainerRuntime> TaskActor<R> {
         if info.as_ref().is_some_and(|i| i.running()) {
             return;
         }
+        if let Some(info) = &info
+            && self.try_restart(i, &id, info.exit_code).await
+        {
+            return;
+        }
         let arn = self.arn();
+        let task_oom = info.as_ref().is_some_and(|i| i.exit_code == Some(137))
+            && resources::task_oom_killed(&self.record);
         let c = &mut self.record.containers[i];
         c.advance(ContainerStatus::Stopped);
         match info {
             Some(info) => {
                 c.exit_code = info.exit_code;
                 if info.oom_killed {
+                    c.reason = Some(OOM_REASON.to_string());
+                }
+                // Killed by the task memory limit: Docker does not flag it, the task cgroup does.
+                if task_oom && c.exit_code == Some(137) && c.reason.is_none() {
                     c.reason = Some(OOM_REASON.to_string());
                 }
             }
@@ -225,6 +245,40 @@ impl<R: ContainerRuntime> TaskActor<R> {
             }
         }
         self.save().await;
+    }
+
+    /// Restarts container `i` in place when its restart policy says so (reference
+    /// `RestartTracker`); true when it runs again.
+    async fn try_restart(&mut self, i: usize, id: &str, exit_code: Option<i64>) -> bool {
+        let defs = self.containers();
+        let c = &self.record.containers[i];
+        let verdict = super::restart::should_restart(
+            defs.get(i).and_then(|d| d.restart_policy.as_ref()),
+            exit_code,
+            c.started_at,
+            c.last_restart_at,
+            self.record.desired_stopped,
+            SystemTime::now(),
+        );
+        if verdict.is_err() {
+            return false;
+        }
+        let name = c.name.clone();
+        match self.shared.runtime.start(id).await {
+            Ok(()) => {
+                let arn = self.arn();
+                let c = &mut self.record.containers[i];
+                c.restart_count += 1;
+                c.last_restart_at = Some(SystemTime::now());
+                tracing::info!(task_arn = %arn, container = %name, ?exit_code, restart_count = c.restart_count, "container restarted by its restart policy");
+                self.save().await;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(task_arn = %self.arn(), container = %name, error = %e, "restart by the restart policy failed");
+                false
+            }
+        }
     }
 
     fn release_ports(&mut self, i: usize) {
@@ -342,33 +396,121 @@ impl<R: ContainerRuntime> TaskActor<R> {
     }
 
     async fn start_containers(&mut self, rx: &mut mpsc::UnboundedReceiver<TaskCmd>) {
+        if !self.record.resources.ready && !self.setup_resources().await {
+            return;
+        }
         let containers = self.containers();
-        for (i, def) in containers.iter().enumerate() {
-            // A stop that arrives while we start wins before the next container.
-            while let Ok(cmd) = rx.try_recv() {
-                self.handle(cmd).await;
-            }
-            if self.record.desired_stopped || self.shutdown.is_cancelled() {
-                return;
-            }
-            if let Err(reason) = self.start_one(i, def).await {
-                let arn = self.arn();
-                let c = &mut self.record.containers[i];
-                tracing::warn!(task_arn = %arn, container = %c.name, %reason, "container failed");
-                c.advance(ContainerStatus::Stopped);
-                c.reason = Some(reason.clone());
-                self.release_ports(i);
-                self.dirty = true;
-                if self.essential(i) {
-                    self.record.desired_stopped = true;
-                    self.record.reason.get_or_insert(reason);
-                    self.record
-                        .execution_stopped_at
-                        .get_or_insert(SystemTime::now());
+        self.wake_at = None;
+        // Start whatever is ready; a start or a terminal dependency error may unblock others.
+        loop {
+            let mut progressed = false;
+            for (i, def) in containers.iter().enumerate() {
+                // A stop that arrives while we start wins before the next container.
+                while let Ok(cmd) = rx.try_recv() {
+                    self.handle(cmd).await;
                 }
-                self.save().await;
+                if self.record.desired_stopped || self.shutdown.is_cancelled() {
+                    return;
+                }
+                if self.record.containers[i].known >= ContainerStatus::Running {
+                    continue;
+                }
+                match self.readiness(i) {
+                    Readiness::Ready => {}
+                    Readiness::Wait { until } => {
+                        if let Some(until) = until {
+                            self.wake_at = Some(self.wake_at.map_or(until, |w| w.min(until)));
+                        }
+                        continue;
+                    }
+                    Readiness::Never(reason) => {
+                        // The reference marks the container STOPPED with exit code 143.
+                        self.record.containers[i].exit_code = Some(deps::DEPENDENCY_EXIT_CODE);
+                        self.container_failed(i, format!("CannotStartContainerError: {reason}"))
+                            .await;
+                        progressed = true;
+                        continue;
+                    }
+                }
+                progressed = true;
+                if let Err(reason) = self.start_one(i, def).await {
+                    self.container_failed(i, reason).await;
+                }
+            }
+            if !progressed {
+                break;
             }
         }
+    }
+
+    fn readiness(&self, i: usize) -> Readiness {
+        let defs = self.record.task.containers();
+        let nodes: Vec<deps::Node<'_>> = self
+            .record
+            .containers
+            .iter()
+            .zip(defs)
+            .map(|(c, def)| deps::Node {
+                def,
+                known: c.known,
+                exit_code: c.exit_code,
+                health: c.health.as_deref(),
+                started_at: c.started_at,
+                will_start: !self.record.desired_stopped,
+            })
+            .collect();
+        deps::readiness(&nodes, i, SystemTime::now())
+    }
+
+    /// Checks the task and creates its volumes and cgroup before any container. False (and the
+    /// task stopping with the reason) when that fails.
+    async fn setup_resources(&mut self) -> bool {
+        let result = match resources::prepare(&self.shared, &mut self.record) {
+            Ok(()) => {
+                // Names are saved before the volumes exist, so cleanup finds them after a crash.
+                self.save().await;
+                resources::provision(&self.shared, &self.record).await
+            }
+            Err(reason) => Err(reason),
+        };
+        match result {
+            Ok(()) => {
+                self.record.resources.ready = true;
+                self.save().await;
+                true
+            }
+            Err(reason) => {
+                tracing::warn!(task_arn = %self.arn(), %reason, "task resources failed; stopping the task");
+                for c in &mut self.record.containers {
+                    c.advance(ContainerStatus::Stopped);
+                }
+                self.record.desired_stopped = true;
+                self.record.reason.get_or_insert(reason);
+                self.dirty = true;
+                self.save().await;
+                false
+            }
+        }
+    }
+
+    /// Container `i` failed to start (or never can): STOPPED with `reason`; an essential one stops
+    /// the task.
+    async fn container_failed(&mut self, i: usize, reason: String) {
+        let arn = self.arn();
+        let c = &mut self.record.containers[i];
+        tracing::warn!(task_arn = %arn, container = %c.name, %reason, "container failed");
+        c.advance(ContainerStatus::Stopped);
+        c.reason = Some(reason.clone());
+        self.release_ports(i);
+        self.dirty = true;
+        if self.essential(i) {
+            self.record.desired_stopped = true;
+            self.record.reason.get_or_insert(reason);
+            self.record
+                .execution_stopped_at
+                .get_or_insert(SystemTime::now());
+        }
+        self.save().await;
     }
 
     /// Pull, create and start one container, persisting each step. Errs with the ECS reason.
@@ -419,6 +561,8 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 &self.shared.config,
             )
             .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+            let mut spec = spec;
+            spec.task_resources = resources::container_resources(&self.record, def)?;
             let id = match rt.create(&spec).await {
                 Ok(id) => id,
                 Err(e) => {
@@ -446,6 +590,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 .await
                 .map_err(|e| format!("CannotStartContainerError: {e}"))?;
             self.record.containers[i].advance(ContainerStatus::Running);
+            self.record.containers[i].started_at = Some(SystemTime::now());
             if let Some(info) = &info
                 && !info.ports.is_empty()
             {
@@ -481,8 +626,11 @@ impl<R: ContainerRuntime> TaskActor<R> {
     async fn stop_containers(&mut self) {
         let containers = self.containers();
         let default_timeout = self.shared.settings.stop_timeout;
-        for i in (0..self.record.containers.len()).rev() {
-            let c = self.record.containers[i].clone();
+        // Dependents stop before what they depend on (reference `verifyShutdownOrder`).
+        for i in deps::shutdown_order(&containers) {
+            let Some(c) = self.record.containers.get(i).cloned() else {
+                continue;
+            };
             if c.known == ContainerStatus::Stopped {
                 continue;
             }
@@ -573,6 +721,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 tracing::warn!(task_arn = %self.arn(), container = %c.name, error = %e, "remove failed");
             }
         }
+        resources::cleanup(&self.shared, &self.record).await;
         if let Err(e) = self.shared.store.remove_task(&self.arn()) {
             tracing::error!(task_arn = %self.arn(), error = %e, "cannot forget the task");
         }

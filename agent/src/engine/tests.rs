@@ -307,3 +307,194 @@ async fn a_restart_adopts_the_container_created_before_the_crash_instead_of_crea
     assert_eq!(snapshot[0].containers[0].docker_id, h.rt.id_of("web"));
     h.shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_healthy_dependency_holds_the_dependent_back_until_docker_says_healthy() {
+    let h = start(FakeRuntime::new(), tempfile::tempdir().unwrap());
+    let containers = json!([
+        {"name": "db", "image": "127.0.0.1:5000/db:1", "memory": 32, "essential": true,
+         "healthCheckType": "docker",
+         "dockerConfig": {"config": "{\"Healthcheck\":{\"Test\":[\"CMD\",\"true\"],\"Interval\":1000000000}}"}},
+        {"name": "app", "image": "127.0.0.1:5000/app:1", "memory": 32, "essential": true,
+         "links": ["db:database"],
+         "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]}
+    ]);
+    let mut t = task(ARN, "RUNNING", containers);
+    t.volumes = Some(
+        serde_json::from_value(json!([{"name": "scratch", "type": "host", "host": {}}])).unwrap(),
+    );
+    t.containers.as_mut().unwrap()[1].mount_points = Some(
+        serde_json::from_value(
+            json!([{"sourceVolume": "scratch", "containerPath": "/data", "readOnly": true}]),
+        )
+        .unwrap(),
+    );
+    assert!(h.engine.payload(vec![t]).await);
+    until("db created", || h.rt.id_of("db").is_some()).await;
+    // Give the actor time to (wrongly) go on; app must not be created before db is healthy.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        h.rt.id_of("app").is_none(),
+        "app created before db was healthy"
+    );
+    let volumes = h.rt.volumes();
+    assert_eq!(
+        volumes.len(),
+        1,
+        "the task-scoped volume exists before any container"
+    );
+    assert!(
+        volumes[0].name.starts_with("ecs-web-3-scratch-"),
+        "{}",
+        volumes[0].name
+    );
+
+    let db_id = h.rt.id_of("db").unwrap();
+    assert!(h.rt.set_health(&db_id, crate::runtime::Health::Healthy));
+    until("app created", || h.rt.id_of("app").is_some()).await;
+    until("RUNNING", || {
+        h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+    })
+    .await;
+    let specs = h.rt.created_specs();
+    let app = specs.iter().find(|s| s.name.contains("-app-")).unwrap();
+    let db = specs.iter().find(|s| s.name.contains("-db-")).unwrap();
+    assert_eq!(
+        app.task_resources.links,
+        vec![format!("{}:database", db.name)]
+    );
+    assert_eq!(
+        app.task_resources.binds,
+        vec![format!("{}:/data:ro", volumes[0].name)]
+    );
+    let report = h.reporter.last(ARN).unwrap();
+    assert_eq!(report.containers[0].health.as_deref(), Some("HEALTHY"));
+
+    // Stop: app (which links db) before db.
+    h.engine
+        .payload(vec![task(ARN, "STOPPED", json!([]))])
+        .await;
+    until("STOPPED", || {
+        h.reporter.statuses(ARN).contains(&"STOPPED".to_string())
+    })
+    .await;
+    let app_id = h.rt.id_of("app").unwrap();
+    let stops: Vec<String> =
+        h.rt.actions()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Stop { id, .. } => Some(id),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(stops, vec![app_id, db_id]);
+    h.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_failed_success_dependency_stops_the_task_without_creating_the_dependent() {
+    let h = start(FakeRuntime::new(), tempfile::tempdir().unwrap());
+    let containers = json!([
+        {"name": "init", "image": "127.0.0.1:5000/init:1", "memory": 32, "essential": false},
+        {"name": "app", "image": "127.0.0.1:5000/app:1", "memory": 32, "essential": true,
+         "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]}
+    ]);
+    assert!(
+        h.engine
+            .payload(vec![task(ARN, "RUNNING", containers)])
+            .await
+    );
+    until("init created", || h.rt.id_of("init").is_some()).await;
+    let init_id = h.rt.id_of("init").unwrap();
+    until("init running", || {
+        h.rt.container(&init_id).is_some_and(|c| c.running())
+    })
+    .await;
+    assert!(h.rt.exit(&init_id, 1));
+    until("STOPPED", || {
+        h.reporter.statuses(ARN).contains(&"STOPPED".to_string())
+    })
+    .await;
+    let report = h.reporter.last(ARN).unwrap();
+    assert_eq!(
+        report.reason.as_deref(),
+        Some(
+            "CannotStartContainerError: dependency graph: failed to resolve container ordering dependency [init] for target [app] as dependency did not exit successfully."
+        )
+    );
+    assert_eq!(report.containers[1].exit_code, Some(143));
+    assert!(h.rt.id_of("app").is_none(), "app was created");
+    h.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn the_restart_policy_restarts_an_exited_container_in_place() {
+    let h = start(FakeRuntime::new(), tempfile::tempdir().unwrap());
+    let containers = json!([
+        {"name": "web", "image": "127.0.0.1:5000/web:1", "memory": 32, "essential": true,
+         "restartPolicy": {"enabled": true, "ignoredExitCodes": [0], "restartAttemptPeriod": 0}}
+    ]);
+    assert!(
+        h.engine
+            .payload(vec![task(ARN, "RUNNING", containers.clone())])
+            .await
+    );
+    until("RUNNING", || {
+        h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+    })
+    .await;
+    let id = h.rt.id_of("web").unwrap();
+    assert!(h.rt.exit(&id, 2));
+    until("restarted", || {
+        h.rt.actions()
+            .iter()
+            .filter(|c| matches!(c, Call::Start { .. }))
+            .count()
+            == 2
+    })
+    .await;
+    until("running again", || {
+        h.rt.container(&id).is_some_and(|c| c.running())
+    })
+    .await;
+    // An ignored exit code ends it as usual: the essential container stops the task.
+    assert!(h.rt.exit(&id, 0));
+    until("STOPPED", || {
+        h.reporter.statuses(ARN).contains(&"STOPPED".to_string())
+    })
+    .await;
+    let report = h.reporter.last(ARN).unwrap();
+    assert_eq!(report.containers[0].restart_count, 1);
+    assert_eq!(report.containers[0].exit_code, Some(0));
+    h.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_dependency_that_outlives_its_start_timeout_fails_the_dependent() {
+    let h = start(FakeRuntime::new(), tempfile::tempdir().unwrap());
+    let containers = json!([
+        {"name": "migrate", "image": "127.0.0.1:5000/m:1", "memory": 32, "essential": false,
+         "startTimeout": 1},
+        {"name": "app", "image": "127.0.0.1:5000/app:1", "memory": 32, "essential": true,
+         "dependsOn": [{"containerName": "migrate", "condition": "COMPLETE"}]}
+    ]);
+    assert!(
+        h.engine
+            .payload(vec![task(ARN, "RUNNING", containers)])
+            .await
+    );
+    // migrate never exits: after its 1 s start timeout, with no event, the task gives up.
+    until("STOPPED", || {
+        h.reporter.statuses(ARN).contains(&"STOPPED".to_string())
+    })
+    .await;
+    let report = h.reporter.last(ARN).unwrap();
+    assert_eq!(
+        report.reason.as_deref(),
+        Some(
+            "CannotStartContainerError: dependency graph: container ordering dependency [migrate] for target [app] has timed out."
+        )
+    );
+    assert!(h.rt.id_of("app").is_none());
+    h.shutdown.cancel();
+}

@@ -22,11 +22,11 @@ use std::time::Duration;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EventMessage,
-    EventMessageTypeEnum, HealthStatusEnum, HostConfig, PortBinding,
+    EventMessageTypeEnum, HealthStatusEnum, HostConfig, PortBinding, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptionsBuilder, EventsOptions, ListContainersOptions,
-    RemoveContainerOptions, StopContainerOptions,
+    RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures_util::StreamExt;
@@ -36,8 +36,11 @@ use tracing::{debug, info, warn};
 use super::spec::LABEL_TASK_ARN;
 use super::{
     BoxFuture, ContainerInfo, ContainerRuntime, ContainerSpec, EventStream, Health, PortSpec,
-    Protocol, RuntimeError, RuntimeEvent, RuntimeVersion,
+    Protocol, RuntimeError, RuntimeEvent, RuntimeVersion, VolumeInfo, VolumeSpec,
 };
+
+/// Deadline of volume create, inspect and remove (reference `agent/dockerclient/timeout.go`).
+const VOLUME_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// The oldest Docker API the agent works with (reference `agent/dockerclient/versions.go`).
 pub const MIN_API_VERSION: (u32, u32) = (1, 21);
@@ -564,6 +567,85 @@ impl ContainerRuntime for DockerRuntime {
             });
         Box::pin(stream)
     }
+
+    fn create_volume<'a>(
+        &'a self,
+        spec: &'a VolumeSpec,
+    ) -> BoxFuture<'a, Result<VolumeInfo, RuntimeError>> {
+        Box::pin(async move {
+            let request = VolumeCreateRequest {
+                name: Some(spec.name.clone()),
+                driver: Some(if spec.driver.is_empty() {
+                    "local".to_owned()
+                } else {
+                    spec.driver.clone()
+                }),
+                driver_opts: Some(spec.driver_opts.clone().into_iter().collect()),
+                labels: Some(spec.labels.clone().into_iter().collect()),
+                cluster_volume_spec: None,
+            };
+            let volume = deadline(
+                VOLUME_TIMEOUT,
+                &format!("create volume {}", spec.name),
+                async {
+                    self.docker
+                        .create_volume(request)
+                        .await
+                        .map_err(docker_error)
+                },
+            )
+            .await?;
+            info!(volume = %spec.name, driver = %volume.driver, "created volume");
+            Ok(volume_info(volume))
+        })
+    }
+
+    fn inspect_volume<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<VolumeInfo>, RuntimeError>> {
+        Box::pin(async move {
+            let result = deadline(VOLUME_TIMEOUT, &format!("inspect volume {name}"), async {
+                self.docker.inspect_volume(name).await.map_err(docker_error)
+            })
+            .await;
+            match result {
+                Ok(volume) => Ok(Some(volume_info(volume))),
+                Err(RuntimeError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn remove_volume<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let result = deadline(VOLUME_TIMEOUT, &format!("remove volume {name}"), async {
+                self.docker
+                    .remove_volume(name, None::<RemoveVolumeOptions>)
+                    .await
+                    .map_err(docker_error)
+            })
+            .await;
+            match result {
+                Ok(()) => {
+                    info!(volume = %name, "removed volume");
+                    Ok(())
+                }
+                Err(RuntimeError::NotFound(_)) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+}
+
+fn volume_info(volume: bollard::models::Volume) -> VolumeInfo {
+    VolumeInfo {
+        name: volume.name,
+        driver: volume.driver,
+        driver_opts: volume.options.into_iter().collect(),
+        labels: volume.labels.into_iter().collect(),
+        mountpoint: volume.mountpoint,
+    }
 }
 
 /// `time` as Docker's API takes timestamps: `seconds.nanoseconds` since the Unix epoch.
@@ -676,6 +758,10 @@ pub fn create_body(
         network_mode: Some(spec.network_mode.clone()),
         memory: spec.memory_bytes,
         cpu_shares: Some(spec.cpu_shares),
+        binds: non_empty(&spec.task_resources.binds),
+        volumes_from: non_empty(&spec.task_resources.volumes_from),
+        links: non_empty(&spec.task_resources.links),
+        cgroup_parent: spec.task_resources.cgroup_parent.clone(),
         ..HostConfig::default()
     };
     let body = ContainerCreateBody {
@@ -750,6 +836,10 @@ pub fn create_body(
         })
         .collect();
     Ok((body, ignored))
+}
+
+fn non_empty(list: &[String]) -> Option<Vec<String>> {
+    (!list.is_empty()).then(|| list.to_vec())
 }
 
 /// Sets `key` in `target`, replacing a key that differs only in case. Returns the key written, or
@@ -971,6 +1061,7 @@ mod tests {
             cpu_shares: 256,
             config_overlay: None,
             host_overlay: None,
+            task_resources: Default::default(),
         }
     }
 
@@ -996,6 +1087,27 @@ mod tests {
         assert_eq!(host["NetworkMode"], "bridge");
         assert_eq!(host["Memory"], 64 << 20);
         assert_eq!(host["CpuShares"], 256);
+    }
+
+    #[test]
+    fn task_resources_become_binds_volumes_from_links_and_cgroup_parent() {
+        let mut spec = spec();
+        spec.task_resources = crate::runtime::TaskResourceSpec {
+            binds: vec!["/srv:/data:ro".into(), "ecs-v-1-x-00:/x".into()],
+            volumes_from: vec!["ecs-f-1-db-00:ro".into()],
+            links: vec!["ecs-f-1-db-00:database".into()],
+            cgroup_parent: Some("/ecs/abc".into()),
+        };
+        let json = serde_json::to_value(create_body(&spec).unwrap().0).unwrap();
+        let host = &json["HostConfig"];
+        assert_eq!(host["Binds"], json!(["/srv:/data:ro", "ecs-v-1-x-00:/x"]));
+        assert_eq!(host["VolumesFrom"], json!(["ecs-f-1-db-00:ro"]));
+        assert_eq!(host["Links"], json!(["ecs-f-1-db-00:database"]));
+        assert_eq!(host["CgroupParent"], "/ecs/abc");
+        // Nothing of the kind when the task has none.
+        let json = serde_json::to_value(create_body(&self::spec()).unwrap().0).unwrap();
+        assert!(json["HostConfig"].get("Binds").is_none());
+        assert!(json["HostConfig"].get("CgroupParent").is_none());
     }
 
     #[test]

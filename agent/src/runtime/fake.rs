@@ -21,7 +21,7 @@ use tokio::sync::broadcast;
 use super::spec::{LABEL_CONTAINER_NAME, LABEL_TASK_ARN};
 use super::{
     BoxFuture, ContainerInfo, ContainerRuntime, ContainerSpec, EventStream, Health, RuntimeError,
-    RuntimeEvent, RuntimeVersion,
+    RuntimeEvent, RuntimeVersion, VolumeInfo, VolumeSpec,
 };
 
 /// One call made to the fake, with its arguments.
@@ -68,6 +68,16 @@ pub enum Call {
     },
     /// `list_managed()`.
     ListManaged,
+    /// `create_volume(spec)`.
+    CreateVolume {
+        /// The volume as asked for.
+        spec: VolumeSpec,
+    },
+    /// `remove_volume(name)`.
+    RemoveVolume {
+        /// Volume name.
+        name: String,
+    },
 }
 
 impl Call {
@@ -81,6 +91,8 @@ impl Call {
                 | Call::Start { .. }
                 | Call::Stop { .. }
                 | Call::Remove { .. }
+                | Call::CreateVolume { .. }
+                | Call::RemoveVolume { .. }
         )
     }
 }
@@ -115,6 +127,7 @@ struct State {
     containers: BTreeMap<String, FakeContainer>,
     next_id: u64,
     stop_exit_code: Option<i64>,
+    volumes: BTreeMap<String, VolumeInfo>,
 }
 
 #[derive(Debug, Clone)]
@@ -307,6 +320,16 @@ impl FakeRuntime {
     }
 
     // ---- the runtime calls, synchronous ----
+
+    /// The volumes that exist.
+    pub fn volumes(&self) -> Vec<VolumeInfo> {
+        self.state().volumes.values().cloned().collect()
+    }
+
+    /// Adds a volume as if someone had created it outside the agent.
+    pub fn add_volume(&self, info: VolumeInfo) {
+        self.state().volumes.insert(info.name.clone(), info);
+    }
 
     fn record(&self, call: Call) {
         self.state().calls.push(call);
@@ -552,6 +575,50 @@ impl ContainerRuntime for FakeRuntime {
 
     fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ContainerInfo>, RuntimeError>> {
         Box::pin(async move { Ok(self.do_list_managed()) })
+    }
+
+    fn create_volume<'a>(
+        &'a self,
+        spec: &'a VolumeSpec,
+    ) -> BoxFuture<'a, Result<VolumeInfo, RuntimeError>> {
+        Box::pin(async move {
+            let mut state = self.state();
+            state.calls.push(Call::CreateVolume { spec: spec.clone() });
+            let info = state
+                .volumes
+                .entry(spec.name.clone())
+                .or_insert_with(|| VolumeInfo {
+                    name: spec.name.clone(),
+                    driver: if spec.driver.is_empty() {
+                        "local".into()
+                    } else {
+                        spec.driver.clone()
+                    },
+                    driver_opts: spec.driver_opts.clone(),
+                    labels: spec.labels.clone(),
+                    mountpoint: format!("/var/lib/docker/volumes/{}/_data", spec.name),
+                })
+                .clone();
+            Ok(info)
+        })
+    }
+
+    fn inspect_volume<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<VolumeInfo>, RuntimeError>> {
+        Box::pin(async move { Ok(self.state().volumes.get(name).cloned()) })
+    }
+
+    fn remove_volume<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let mut state = self.state();
+            state.calls.push(Call::RemoveVolume {
+                name: name.to_owned(),
+            });
+            state.volumes.remove(name);
+            Ok(())
+        })
     }
 
     /// Events from now on. A subscriber that falls more than 1024 events behind gets one

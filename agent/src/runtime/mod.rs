@@ -13,6 +13,7 @@ pub mod docker;
 pub mod fake;
 pub mod logging;
 pub mod spec;
+pub mod volumes;
 
 /// Transport protocol of a port binding.
 #[derive(
@@ -65,6 +66,50 @@ pub struct ContainerSpec {
     pub config_overlay: Option<ContainerConfigOverlay>,
     /// Docker host-config fields from `dockerConfig.hostConfig` (MemoryReservation, LogConfig, ...).
     pub host_overlay: Option<HostConfigOverlay>,
+    /// Mounts, container references and the task cgroup ([`volumes`], engine).
+    pub task_resources: TaskResourceSpec,
+}
+
+/// The parts of a container's Docker config that come from the task rather than the container
+/// definition: mounts, references to sibling containers by Docker name, the task cgroup.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaskResourceSpec {
+    /// `HostConfig.Binds`: `<host path or volume name>:<container path>[:ro]`.
+    pub binds: Vec<String>,
+    /// `HostConfig.VolumesFrom`: `<docker name>[:ro]`.
+    pub volumes_from: Vec<String>,
+    /// `HostConfig.Links`: `<docker name>:<alias>`.
+    pub links: Vec<String>,
+    /// `HostConfig.CgroupParent`: the task cgroup (`/ecs/<task id>`), when task limits apply.
+    pub cgroup_parent: Option<String>,
+}
+
+/// A Docker volume to create.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VolumeSpec {
+    /// Volume name.
+    pub name: String,
+    /// Driver (`local` when empty).
+    pub driver: String,
+    /// Driver options.
+    pub driver_opts: BTreeMap<String, String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What Docker says about a volume.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VolumeInfo {
+    /// Volume name.
+    pub name: String,
+    /// Driver.
+    pub driver: String,
+    /// Driver options as created.
+    pub driver_opts: BTreeMap<String, String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Where it lives on the host.
+    pub mountpoint: String,
 }
 
 /// Docker health status.
@@ -206,4 +251,16 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ContainerInfo>, RuntimeError>>;
     /// Docker's event stream, filtered to managed containers, from now on.
     fn events(&self) -> EventStream;
+    /// Creates a volume (Docker answers with the existing one when the name is taken).
+    fn create_volume<'a>(
+        &'a self,
+        spec: &'a VolumeSpec,
+    ) -> BoxFuture<'a, Result<VolumeInfo, RuntimeError>>;
+    /// Inspects a volume; `None` if it does not exist.
+    fn inspect_volume<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<VolumeInfo>, RuntimeError>>;
+    /// Removes a volume. Removing a missing one is Ok.
+    fn remove_volume<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
 }

@@ -283,6 +283,8 @@ pub fn container_spec(
         cpu_shares: cpu_shares(container.cpu.unwrap_or(0)),
         config_overlay: (config_overlay != Default::default()).then_some(config_overlay),
         host_overlay: (host_overlay != Default::default()).then_some(host_overlay),
+        // Filled in by the engine, which knows the task's volumes, siblings and cgroup.
+        task_resources: Default::default(),
     })
 }
 

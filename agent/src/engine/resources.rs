@@ -1,0 +1,203 @@
+//! Task resources the task actor sets up before its first container is created and removes at
+//! cleanup (reference section 4.4: "task resources must be created before container
+//! PULLED→CREATED"): the container graph check, the task volumes ([`crate::runtime::volumes`])
+//! and the task cgroup ([`crate::cgroup`]); and the per-container parts of the Docker config that
+//! refer to them or to sibling containers (binds, `volumesFrom`, links, cgroup parent).
+//!
+//! What is created is saved in [`TaskResources`] (names before the Docker calls), so a restart
+//! neither creates a second volume nor forgets to remove one.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ecs_protocol::acs::Container;
+use serde::{Deserialize, Serialize};
+
+use super::Shared;
+use super::deps;
+use crate::cgroup;
+use crate::runtime::{ContainerRuntime, TaskResourceSpec, volumes};
+use crate::state::TaskRecord;
+
+/// Task resources as saved with the task.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskResources {
+    /// Docker names of the task-scoped volumes, by task volume name (saved before creation).
+    #[serde(default)]
+    pub volumes: BTreeMap<String, String>,
+    /// The task cgroup's parent path for containers (`/ecs/<task id>`), once created.
+    #[serde(default)]
+    pub cgroup_parent: Option<String>,
+    /// Cgroup directories to remove at cleanup.
+    #[serde(default)]
+    pub cgroup_dirs: Vec<PathBuf>,
+    /// Everything above exists.
+    #[serde(default)]
+    pub ready: bool,
+}
+
+/// Checks the task and chooses the names of what it needs (saved by the caller before
+/// [`provision`]). Errs with the reason the task stops with; nothing was created then.
+pub fn prepare<R: ContainerRuntime>(
+    shared: &Shared<R>,
+    record: &mut TaskRecord,
+) -> Result<(), String> {
+    deps::validate(record.task.containers())
+        .map_err(|e| format!("CannotStartContainerError: {e}"))?;
+    let planned = volumes::plan(&record.task, &record.resources.volumes)
+        .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+    let arn = record.arn().to_string();
+    for (what, mode) in [
+        ("pidMode", &record.task.pid_mode),
+        ("ipcMode", &record.task.ipc_mode),
+    ] {
+        if mode.as_deref() == Some("task") {
+            tracing::warn!(task_arn = %arn, "{what} task is not supported yet; the containers keep their own namespaces");
+        }
+    }
+    for c in record.task.containers() {
+        volumes::binds(&arn, c, &planned)
+            .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+    }
+    for v in &planned {
+        if let volumes::Provision::TaskScoped(spec) = &v.provision {
+            record
+                .resources
+                .volumes
+                .insert(v.name.clone(), spec.name.clone());
+        }
+    }
+    let limits = task_limits(shared, record);
+    if limits.any() && record.resources.cgroup_parent.is_none() {
+        let root = shared.config.cgroup_path.value.clone();
+        let plan = cgroup::plan(cgroup::detect(&root), &root, cgroup::task_id(&arn), &limits);
+        record.resources.cgroup_parent = Some(plan.parent.clone());
+        record.resources.cgroup_dirs = plan.remove.clone();
+    }
+    Ok(())
+}
+
+fn task_limits<R: ContainerRuntime>(shared: &Shared<R>, record: &TaskRecord) -> cgroup::TaskLimits {
+    if !shared.config.enable_task_cpu_mem_limit.value {
+        return cgroup::TaskLimits {
+            cpu: None,
+            memory_mib: None,
+            cpu_period_us: 100_000,
+        };
+    }
+    cgroup::TaskLimits {
+        cpu: record.task.cpu,
+        memory_mib: record.task.memory,
+        cpu_period_us: u64::try_from(shared.config.cgroup_cpu_period.value.as_micros())
+            .unwrap_or(100_000),
+    }
+}
+
+/// Creates the volumes and the cgroup [`prepare`] chose. Errs with the ECS reason.
+pub async fn provision<R: ContainerRuntime>(
+    shared: &Shared<R>,
+    record: &TaskRecord,
+) -> Result<(), String> {
+    let arn = record.arn();
+    let planned = volumes::plan(&record.task, &record.resources.volumes)
+        .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+    volumes::provision(
+        shared.runtime.as_ref(),
+        arn,
+        &planned,
+        shared.config.shared_volume_match_full_config.value,
+    )
+    .await
+    .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+    if record.resources.cgroup_parent.is_some() {
+        let limits = task_limits(shared, record);
+        let root = shared.config.cgroup_path.value.clone();
+        let plan = cgroup::plan(cgroup::detect(&root), &root, cgroup::task_id(arn), &limits);
+        cgroup::create(arn, &plan).map_err(|e| format!("ResourceInitializationError: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The task-derived part of container `def`'s Docker config: binds of its mount points,
+/// `volumesFrom` and links by the Docker names of the source containers, the task cgroup.
+pub fn container_resources(
+    record: &TaskRecord,
+    def: &Container,
+) -> Result<TaskResourceSpec, String> {
+    let arn = record.arn();
+    let planned = volumes::plan(&record.task, &record.resources.volumes)
+        .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+    let binds = volumes::binds(arn, def, &planned)
+        .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+    let docker_name_of = |name: &str| {
+        record
+            .containers
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.docker_name.clone())
+            .ok_or_else(|| {
+                format!(
+                    "CannotCreateContainerError: task {arn}: container {}: container {name} it refers to has not been created",
+                    def.name.as_deref().unwrap_or_default()
+                )
+            })
+    };
+    let mut volumes_from = Vec::new();
+    for vf in def.volumes_from.as_deref().unwrap_or_default() {
+        let source = vf.source_container.as_deref().unwrap_or_default();
+        let ro = if vf.read_only == Some(true) {
+            ":ro"
+        } else {
+            ""
+        };
+        volumes_from.push(format!("{}{ro}", docker_name_of(source)?));
+    }
+    let mut links = Vec::new();
+    for link in def.links.as_deref().unwrap_or_default() {
+        let (name, alias) = link.split_once(':').unwrap_or((link, link));
+        links.push(format!("{}:{alias}", docker_name_of(name)?));
+    }
+    Ok(TaskResourceSpec {
+        binds,
+        volumes_from,
+        links,
+        cgroup_parent: record.resources.cgroup_parent.clone(),
+    })
+}
+
+/// Removes the task-scoped volumes and the task cgroup (after the containers are removed).
+pub async fn cleanup<R: ContainerRuntime>(shared: &Shared<R>, record: &TaskRecord) {
+    let arn = record.arn();
+    for name in record.resources.volumes.values() {
+        if let Err(e) = shared.runtime.remove_volume(name).await {
+            tracing::warn!(task_arn = %arn, volume = %name, error = %e, "cannot remove task volume");
+        }
+    }
+    if !record.resources.cgroup_dirs.is_empty() {
+        cgroup::remove(
+            arn,
+            &cgroup::CgroupPlan {
+                remove: record.resources.cgroup_dirs.clone(),
+                ..cgroup::CgroupPlan::default()
+            },
+        );
+    }
+}
+
+/// Whether the task cgroup's OOM killer has killed something (cgroup v1 `memory.oom_control`
+/// `oom_kill`, v2 `memory.events` `oom_kill`): a container killed by the task memory limit is not
+/// flagged OOMKilled by Docker, whose own cgroup did not hit its limit.
+pub fn task_oom_killed(record: &TaskRecord) -> bool {
+    record.resources.cgroup_dirs.iter().any(|dir| {
+        ["memory.oom_control", "memory.events"].iter().any(|f| {
+            std::fs::read_to_string(dir.join(f)).is_ok_and(|text| {
+                text.lines().any(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                        .is_some_and(|n| n > 0)
+                })
+            })
+        })
+    })
+}
