@@ -8,9 +8,11 @@
 pub mod acs;
 pub mod acs_convert;
 pub mod api;
+pub mod ecr;
 pub mod ecs;
 pub mod error;
 pub mod model;
+pub mod registry;
 pub mod sigv4;
 pub mod state;
 pub mod store;
@@ -55,6 +57,33 @@ pub struct Config {
     pub max_skew: Option<Duration>,
     /// URL handed out by DiscoverPollEndpoint; `None` uses the Host the agent called.
     pub advertise_url: Option<String>,
+    /// The emulated ECR (a registry process); `None` leaves ECR off.
+    pub ecr: Option<EcrOptions>,
+}
+
+/// How to run the emulated ECR.
+#[derive(Debug, Clone)]
+pub struct EcrOptions {
+    /// The `docker-registry` binary.
+    pub registry_bin: PathBuf,
+    /// The registry's directory; `None`: `<data dir>/ecr-registry`, or a temporary directory
+    /// removed on shutdown when there is no data dir.
+    pub registry_dir: Option<PathBuf>,
+    /// Port of the registry on 127.0.0.1 (0: a free one).
+    pub registry_port: u16,
+    /// Lifetime of GetAuthorizationToken tokens (ECR: 12 h).
+    pub token_lifetime: Duration,
+}
+
+impl Default for EcrOptions {
+    fn default() -> Self {
+        EcrOptions {
+            registry_bin: "docker-registry".into(),
+            registry_dir: None,
+            registry_port: 0,
+            token_lifetime: Duration::from_secs(12 * 60 * 60),
+        }
+    }
 }
 
 impl Default for Config {
@@ -67,6 +96,7 @@ impl Default for Config {
             heartbeat_interval: Duration::from_secs(30),
             max_skew: Some(Duration::from_secs(15 * 60)),
             advertise_url: None,
+            ecr: None,
         }
     }
 }
@@ -88,6 +118,9 @@ pub enum Error {
     /// Serving failed.
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    /// The ECR registry could not start.
+    #[error("emulated ECR: {0}")]
+    Registry(#[from] registry::RegistryError),
 }
 
 /// Serves every API on `listener` until `shutdown` is cancelled.
@@ -110,7 +143,52 @@ pub async fn serve(
         region: config.region.clone(),
         account_id: config.account_id.clone(),
     };
-    let state = State::restore(account, store.load()?)?;
+    let mut state = State::restore(account, store.load()?)?;
+    let tracker = tokio_util::task::TaskTracker::new();
+    let mut temp_dir = None;
+    let ecr = match &config.ecr {
+        Some(options) => {
+            let dir = match (&options.registry_dir, &config.data_dir) {
+                (Some(d), _) => d.clone(),
+                (None, Some(d)) => d.join("ecr-registry"),
+                (None, None) => {
+                    let d = std::env::temp_dir().join(format!(
+                        "ecs-control-plane-ecr-{}",
+                        uuid::Uuid::new_v4().simple()
+                    ));
+                    temp_dir = Some(d.clone());
+                    d
+                }
+            };
+            let registry = Arc::new(
+                registry::Registry::start(&registry::RegistryOptions {
+                    bin: options.registry_bin.clone(),
+                    dir,
+                    port: options.registry_port,
+                    token_lifetime: options.token_lifetime,
+                })
+                .await?,
+            );
+            let endpoint = match (&config.advertise_url, listener.local_addr()) {
+                (Some(url), _) => url.clone(),
+                (None, Ok(addr)) => format!("http://{addr}"),
+                (None, Err(e)) => return Err(Error::Serve(e)),
+            };
+            state.ecr = Some(ecr::EcrRef {
+                host: registry.host().to_string(),
+                endpoint,
+                region: config.region.clone(),
+                registry_id: config.account_id.clone(),
+            });
+            tracker.spawn(Arc::clone(&registry).run(shutdown.clone()));
+            Some(Arc::new(ecr::Ecr::new(
+                registry,
+                &config.account_id,
+                &config.region,
+            )))
+        }
+        None => None,
+    };
     let handle = StateHandle::spawn(state, store);
     let app = Arc::new(api::AppState {
         state: handle,
@@ -120,10 +198,20 @@ pub async fn serve(
         heartbeat_interval: config.heartbeat_interval,
         advertise_url: config.advertise_url.clone(),
         shutdown: shutdown.clone(),
+        ecr,
     });
     let router = api::router(app);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    let stop = shutdown.clone();
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
         .await
-        .map_err(Error::Serve)
+        .map_err(Error::Serve);
+    // The registry stops with the emulator (also when serving failed).
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
+    if let Some(d) = temp_dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    served
 }
