@@ -10,6 +10,7 @@ pub mod commands;
 pub mod control;
 pub mod engine;
 pub mod exit;
+pub mod images;
 pub mod introspection;
 pub mod notify;
 pub mod ports;
