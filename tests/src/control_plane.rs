@@ -81,11 +81,10 @@ pub struct EcrControlPlane {
 impl EcrControlPlane {
     /// Starts the emulator with ECR tokens valid for `token_seconds`.
     pub fn start(token_seconds: u64) -> Result<Self> {
-        let registry_dir = tempfile::Builder::new()
-            .prefix("ecs-e2e-ecr-")
-            .tempdir()?;
+        let registry_dir = tempfile::Builder::new().prefix("ecs-e2e-ecr-").tempdir()?;
         let dir = registry_dir.path().display().to_string();
-        let bin = std::env::var("ECS_TEST_REGISTRY_BIN").unwrap_or_else(|_| "docker-registry".into());
+        let bin =
+            std::env::var("ECS_TEST_REGISTRY_BIN").unwrap_or_else(|_| "docker-registry".into());
         let seconds = token_seconds.to_string();
         let cp = ControlPlane::start_with_args(
             &format!("127.0.0.1:{}", free_port()?),

@@ -198,11 +198,11 @@ http:
             PUSH_TIMEOUT,
         )
         .with_context(|| {
-                format!(
-                    "cannot push {reference}; registry output:\n{}",
-                    self.process.tail()
-                )
-            });
+            format!(
+                "cannot push {reference}; registry output:\n{}",
+                self.process.tail()
+            )
+        });
         let untagged = docker::docker(&["rmi", &reference]);
         pushed?;
         untagged?;

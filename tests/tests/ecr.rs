@@ -15,21 +15,17 @@ use ecs_e2e_tests::{
 };
 use serde_json::{Value, json};
 
-/// Removes the task containers of a cluster when the test ends, whatever happened.
-struct Cleanup(String);
+/// When the test ends, whatever happened: removes the task containers of a cluster, then untags
+/// the image references the test (or the agent) made locally.
+struct Cleanup {
+    cluster: String,
+    untag: Vec<String>,
+}
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = remove_containers_labeled(&format!("com.amazonaws.ecs.cluster={}", self.0));
-    }
-}
-
-/// Untags local image references when the test ends.
-struct Untag(Vec<String>);
-
-impl Drop for Untag {
-    fn drop(&mut self) {
-        for r in &self.0 {
+        let _ = remove_containers_labeled(&format!("com.amazonaws.ecs.cluster={}", self.cluster));
+        for r in &self.untag {
             let _ = docker(&["rmi", r]);
         }
     }
@@ -125,7 +121,10 @@ fn registry_status(host: &str, password: &str) -> Result<u16> {
 fn ecr_images_run_with_tokens_and_a_refused_token_fails_only_its_task() -> Result<()> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let cluster = format!("ecr-e2e-{}", &id[..8]);
-    let _cleanup = Cleanup(cluster.clone());
+    let mut cleanup = Cleanup {
+        cluster: cluster.clone(),
+        untag: Vec::new(),
+    };
     // Short-lived tokens, so that one can be seen to expire.
     let ecr = EcrControlPlane::start(8)?;
     let aws = ecr.cp.aws()?;
@@ -144,7 +143,7 @@ fn ecr_images_run_with_tokens_and_a_refused_token_fails_only_its_task() -> Resul
     let old_password = docker_login(&aws, docker_config.path(), &host)?;
     let local = test_image()?;
     let reference = format!("{uri}:v1");
-    let _untag = Untag(vec![reference.clone()]);
+    cleanup.untag.push(reference.clone());
     docker(&["tag", &local.reference, &reference])?;
     let config_arg = docker_config.path().display().to_string();
     docker(&["--config", &config_arg, "push", &reference])?;
@@ -155,8 +154,14 @@ fn ecr_images_run_with_tokens_and_a_refused_token_fails_only_its_task() -> Resul
     let described = aws.run(&["ecr", "describe-images", "--repository-name", &repo])?;
     let detail = &described["imageDetails"][0];
     assert_eq!(detail["imageTags"], json!(["v1"]), "{described}");
-    assert!(detail["imageSizeInBytes"].as_u64().unwrap() > 0, "{described}");
-    assert!(detail["imagePushedAt"].as_f64().unwrap() > 0.0, "{described}");
+    assert!(
+        detail["imageSizeInBytes"].as_u64().unwrap() > 0,
+        "{described}"
+    );
+    assert!(
+        detail["imagePushedAt"].as_f64().unwrap() > 0.0,
+        "{described}"
+    );
     let digest = detail["imageDigest"].as_str().unwrap().to_string();
     assert!(digest.starts_with("sha256:"), "{described}");
     let listed = aws.run(&["ecr", "list-images", "--repository-name", &repo])?;
@@ -201,11 +206,13 @@ fn ecr_images_run_with_tokens_and_a_refused_token_fails_only_its_task() -> Resul
     );
 
     // The old token expires; the registry itself refuses it.
-    wait_until(Duration::from_secs(20), "the old token to be refused", || {
-        anyhow::Ok(registry_status(&host, &old_password)? == 401)
-    })?;
+    wait_until(
+        Duration::from_secs(20),
+        "the old token to be refused",
+        || anyhow::Ok(registry_status(&host, &old_password)? == 401),
+    )?;
     let alias_reference = format!("{alias}/{repo}:v1");
-    let _untag_alias = Untag(vec![alias_reference.clone()]);
+    cleanup.untag.push(alias_reference.clone());
     let bad_def = register(
         &aws,
         &format!("ecr-expired-{}", &id[..8]),
@@ -219,7 +226,8 @@ fn ecr_images_run_with_tokens_and_a_refused_token_fails_only_its_task() -> Resul
         .unwrap_or_default()
         .to_string();
     assert!(
-        reason.starts_with("CannotPullContainerError:") && reason.contains("authentication required"),
+        reason.starts_with("CannotPullContainerError:")
+            && reason.contains("authentication required"),
         "{stopped}"
     );
 
