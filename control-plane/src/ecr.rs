@@ -303,9 +303,9 @@ impl Ecr {
                     .unwrap_or_default()
                     .to_string();
                 if !valid_repository_name(&name) {
-                    return Err(ApiError::invalid(format!(
-                        "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*''"
-                    )));
+                    return Err(ApiError::invalid(
+                        "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*''",
+                    ));
                 }
                 let mut repos = self.repos();
                 if repos.contains_key(&name) {
