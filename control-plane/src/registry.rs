@@ -199,6 +199,7 @@ impl Registry {
             child: Mutex::new(None),
         };
         registry.write_htpasswd(None)?;
+        kill_stale(dir, &config).await;
         let log_path = dir.join("registry.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -239,6 +240,10 @@ impl Registry {
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(pid) = child.id() {
+            let pid_file = dir.join("registry.pid");
+            std::fs::write(&pid_file, pid.to_string()).map_err(io_err(&pid_file))?;
         }
         *registry.child.lock().await = Some(child);
         tracing::info!(registry = %host, dir = %dir.display(), "ECR registry started");
@@ -376,7 +381,87 @@ impl Registry {
     pub async fn stop(&self) {
         if let Some(mut child) = self.child.lock().await.take() {
             let _ = child.kill().await;
+            let _ = std::fs::remove_file(self.dir.join("registry.pid"));
             tracing::info!(registry = %self.host, "ECR registry stopped");
         }
+    }
+}
+
+/// A registry left running by an emulator that was killed (SIGKILL leaves its child behind):
+/// if `registry.pid` names a live `serve` of this very config, it is killed before a new start.
+async fn kill_stale(dir: &Path, config: &Path) {
+    let Some(pid) = std::fs::read_to_string(dir.join("registry.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+    else {
+        return;
+    };
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    if !(cmdline.contains(" serve ") && cmdline.contains(&config.display().to_string())) {
+        return;
+    }
+    tracing::warn!(pid, "killing a registry left behind by a previous run");
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .await;
+    for _ in 0..50 {
+        if !proc_dir.exists() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(dir: &Path) -> Registry {
+        Registry {
+            host: "127.0.0.1:5000".into(),
+            dir: dir.to_path_buf(),
+            lifetime: Duration::from_secs(10),
+            current: Mutex::new(None),
+            child: Mutex::new(None),
+        }
+    }
+
+    fn htpasswd(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("htpasswd")).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn tokens_are_reused_for_half_their_life_then_rotated_and_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = registry(dir.path());
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let a = r.token(t0).await.unwrap();
+        assert_eq!(a.expires_at, t0 + Duration::from_secs(10));
+        let file = htpasswd(dir.path());
+        let hash = file.strip_prefix("AWS:").unwrap().trim();
+        assert!(bcrypt::verify(&a.password, hash).unwrap());
+        assert!(!file.contains(&a.password));
+
+        let b = r.token(t0 + Duration::from_secs(4)).await.unwrap();
+        assert_eq!(a.password, b.password);
+        let c = r.token(t0 + Duration::from_secs(6)).await.unwrap();
+        assert_ne!(a.password, c.password);
+        let hash = htpasswd(dir.path())
+            .strip_prefix("AWS:")
+            .unwrap()
+            .trim()
+            .to_string();
+        assert!(!bcrypt::verify(&a.password, &hash).unwrap());
+
+        assert_eq!(
+            r.expire(t0 + Duration::from_secs(15)).await.unwrap(),
+            Some(c.expires_at)
+        );
+        assert_eq!(r.expire(c.expires_at).await.unwrap(), None);
+        assert_eq!(htpasswd(dir.path()), "");
+        assert!(!format!("{a:?}").contains(&a.password));
     }
 }

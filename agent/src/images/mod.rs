@@ -30,6 +30,8 @@ pub struct Images {
     pub(crate) manager: ImageManager,
     pub(crate) behavior: ImagePullBehavior,
     pub(crate) retry: PullRetry,
+    /// `ECS_IMAGE_PULL_TIMEOUT`: the whole pull, retries included.
+    pub(crate) pull_timeout: std::time::Duration,
 }
 
 impl Images {
@@ -57,6 +59,7 @@ impl Images {
             manager: ImageManager::new(store),
             behavior: config.image_pull_behavior.value,
             retry: PullRetry::default(),
+            pull_timeout: config.image_pull_timeout.value,
         }
     }
 

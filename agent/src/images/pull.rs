@@ -8,8 +8,9 @@
 //!
 //! Retries follow the reference (`agent/dockerclient/dockerapi/docker_client.go`): 5 attempts,
 //! 1.1 s growing ×2 up to 5 s, ±20 % jitter. A registry's refusal of the credentials is not
-//! retried (the reference's CannotPullContainerAuthError). The whole-pull and inactivity deadlines
-//! (`ECS_IMAGE_PULL_TIMEOUT`, `ECS_IMAGE_PULL_INACTIVITY_TIMEOUT`) are the runtime's, per attempt.
+//! retried (the reference's CannotPullContainerAuthError). `ECS_IMAGE_PULL_TIMEOUT` bounds the whole
+//! pull, retries included (and each attempt, in the runtime); `ECS_IMAGE_PULL_INACTIVITY_TIMEOUT`
+//! bounds the silence inside one attempt's progress stream (the runtime's).
 
 use std::time::{Duration, SystemTime};
 
@@ -129,9 +130,13 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
         return Ok(digest_of(image, &info.repo_digests));
     }
     let pulled = match images.auth.credentials(container, execution).await {
-        Ok(auth) => pull_with_retries(runtime, &images.retry, image, auth.as_ref())
-            .await
-            .map_err(|e| e.to_string()),
+        Ok(auth) => tokio::time::timeout(
+            images.pull_timeout,
+            pull_with_retries(runtime, &images.retry, image, auth.as_ref()),
+        )
+        .await
+        .map_err(|_| format!("pull {image}: timed out after {:?}", images.pull_timeout))
+        .and_then(|r| r.map_err(|e| e.to_string())),
         Err(e) => Err(e.to_string()),
     };
     match pulled {
@@ -182,6 +187,7 @@ mod tests {
                 max: Duration::from_millis(2),
                 ..PullRetry::default()
             },
+            pull_timeout: Duration::from_secs(60),
         }
     }
 
