@@ -42,7 +42,7 @@ pub use docker::{Container, docker, docker_with_timeout, image_exists, remove_co
 pub use image::{
     TEST_IMAGE_GREETING, TEST_IMAGE_PORT, TEST_IMAGE_REPOSITORY, TestImage, test_image,
 };
-pub use net::{HttpResponse, free_port, http_get};
+pub use net::{HttpResponse, free_port, http_get, http_get_with_headers};
 pub use process::ChildProcess;
 pub use registry::Registry;
 pub use wait::{IntoPoll, wait_until};

@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use ecs_e2e_tests::{
-    Agent, AwsCli, EcrControlPlane, docker, image_exists, remove_containers_labeled, test_image,
-    wait_until,
+    Agent, AwsCli, EcrControlPlane, docker, http_get_with_headers, image_exists,
+    remove_containers_labeled, test_image, wait_until,
 };
 use serde_json::{Value, json};
 
@@ -109,12 +109,12 @@ fn docker_login(aws: &AwsCli, config: &std::path::Path, host: &str) -> Result<St
 
 /// `GET /v2/` with basic auth `AWS:password`: the registry's HTTP status.
 fn registry_status(host: &str, password: &str) -> Result<u16> {
-    let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u"])
-        .arg(format!("AWS:{password}"))
-        .arg(format!("http://{host}/v2/"))
-        .output()?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
+    let response = http_get_with_headers(
+        &format!("http://{host}/v2/"),
+        &[("Authorization", &format!("Basic {basic}"))],
+    )?;
+    Ok(response.status)
 }
 
 #[test]
