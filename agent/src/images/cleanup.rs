@@ -197,6 +197,14 @@ impl ImageManager {
             if count >= settings.per_cycle {
                 break;
             }
+            // A task that pulled or used it since `in_use` was taken keeps it.
+            let used_since = self
+                .table()
+                .get(&state.id)
+                .is_none_or(|s| s.last_used_at >= secs(now));
+            if used_since {
+                continue;
+            }
             count += 1;
             let mut gone = true;
             // An image whose tags all moved on is removed by id.
@@ -346,6 +354,19 @@ mod tests {
         let removed = m.cleanup(&rt, &settings(), &in_use, at(T0 + 6700)).await;
         assert_eq!(removed, ["r/young:1"]);
         assert!(rt.has_image("r/used:1"));
+    }
+
+    #[tokio::test]
+    async fn an_image_used_after_the_cycle_began_is_kept() {
+        let rt = FakeRuntime::new();
+        let m = ImageManager::new(None);
+        rt.add_image("r/a:1");
+        m.record("r/a:1", &info("r/a:1"), true, at(T0));
+        // Recorded again (a new task pulled it) at the cycle's own time.
+        m.record("r/a:1", &info("r/a:1"), false, at(T0 + 4000));
+        let removed = m.cleanup(&rt, &settings(), &HashSet::new(), at(T0 + 4000)).await;
+        assert!(removed.is_empty());
+        assert!(rt.has_image("r/a:1"));
     }
 
     #[tokio::test]
