@@ -379,3 +379,141 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod ecr_tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::HeaderMap;
+    use ecs_protocol::acs::{AuthenticationType, EcrAuthData, RegistryAuthentication};
+
+    use super::*;
+
+    /// A stand-in for ECR's GetAuthorizationToken that records the access key of each request.
+    async fn fake_ecr(expires_in: u64) -> (String, Arc<Mutex<Vec<String>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move |headers: HeaderMap| {
+                let record = Arc::clone(&record);
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    let key = auth
+                        .split("Credential=")
+                        .nth(1)
+                        .and_then(|c| c.split('/').next())
+                        .unwrap_or_default()
+                        .to_string();
+                    record.lock().unwrap().push(key);
+                    let now = SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs();
+                    let token =
+                        base64::engine::general_purpose::STANDARD.encode("AWS:s3cr3t+/pass");
+                    (
+                        [("content-type", "application/x-amz-json-1.1")],
+                        serde_json::json!({"authorizationData": [{
+                            "authorizationToken": token,
+                            "expiresAt": now + expires_in,
+                            "proxyEndpoint": "http://127.0.0.1:5000",
+                        }]})
+                        .to_string(),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}"), seen)
+    }
+
+    fn container(endpoint: &str, use_execution_role: bool) -> Container {
+        Container {
+            name: Some("web".into()),
+            image: Some("127.0.0.1:5000/app:1".into()),
+            registry_authentication: Some(RegistryAuthentication {
+                kind: Some(AuthenticationType::Ecr),
+                ecr_auth_data: Some(EcrAuthData {
+                    registry_id: Some("123456789012".into()),
+                    region: Some("us-east-1".into()),
+                    endpoint_override: Some(endpoint.into()),
+                    use_execution_role: Some(use_execution_role),
+                }),
+                ..RegistryAuthentication::default()
+            }),
+            ..Container::default()
+        }
+    }
+
+    fn execution() -> IamRoleCredentials {
+        IamRoleCredentials {
+            credentials_id: Some("exec-1".into()),
+            access_key_id: Some("ASIAEXECUTION".into()),
+            secret_access_key: Some("exec-secret".into()),
+            session_token: Some("exec-token".into()),
+            ..IamRoleCredentials::default()
+        }
+    }
+
+    fn authenticator() -> Authenticator {
+        Authenticator::new(
+            SharedCredentialsProvider::new(Credentials::new(
+                "AKIAINSTANCE",
+                "instance-secret",
+                None,
+                None,
+                "test",
+            )),
+            None,
+        )
+    }
+
+    #[tokio::test]
+    async fn ecr_tokens_use_the_right_credentials_and_are_cached_per_credentials() {
+        let (endpoint, seen) = fake_ecr(12 * 3600).await;
+        let auth = authenticator();
+        let exec = execution();
+        let a = auth
+            .credentials(&container(&endpoint, false), Some(&exec))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.username, "AWS");
+        assert_eq!(a.password, "s3cr3t+/pass");
+        assert_eq!(a.server_address, "127.0.0.1:5000");
+        // Cached: no second call for the same registry and credentials.
+        auth.credentials(&container(&endpoint, false), Some(&exec))
+            .await
+            .unwrap();
+        // useExecutionRole: signed with the execution role's key, cached separately.
+        auth.credentials(&container(&endpoint, true), Some(&exec))
+            .await
+            .unwrap();
+        auth.credentials(&container(&endpoint, true), Some(&exec))
+            .await
+            .unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["AKIAINSTANCE".to_string(), "ASIAEXECUTION".to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn tokens_close_to_expiry_are_not_cached() {
+        let (endpoint, seen) = fake_ecr(60).await;
+        let auth = authenticator();
+        for _ in 0..2 {
+            auth.credentials(&container(&endpoint, false), None)
+                .await
+                .unwrap();
+        }
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+}

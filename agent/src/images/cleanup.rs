@@ -364,7 +364,9 @@ mod tests {
         m.record("r/a:1", &info("r/a:1"), true, at(T0));
         // Recorded again (a new task pulled it) at the cycle's own time.
         m.record("r/a:1", &info("r/a:1"), false, at(T0 + 4000));
-        let removed = m.cleanup(&rt, &settings(), &HashSet::new(), at(T0 + 4000)).await;
+        let removed = m
+            .cleanup(&rt, &settings(), &HashSet::new(), at(T0 + 4000))
+            .await;
         assert!(removed.is_empty());
         assert!(rt.has_image("r/a:1"));
     }
