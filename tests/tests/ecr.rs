@@ -193,16 +193,18 @@ fn ecr_images_run_with_tokens_and_a_refused_token_fails_only_its_task() -> Resul
         &format!("ecr-{}", &id[..8]),
         &json!([{"name": "web", "image": &reference, "memory": 32, "essential": true}]),
     )?;
+    let before = ecr.registry_log().len();
     let task = run_task(&aws, &cluster, &def)?;
     let running = wait_status(&aws, &cluster, &task, "RUNNING")?;
     assert_eq!(running["containers"][0]["imageDigest"], digest, "{running}");
     // The agent's pull was authenticated: the registry requires it, and logged it.
     let log = ecr.registry_log();
+    let pull = &log[before..];
     assert!(
-        log.lines().any(|l| l.contains("authorized request")
-            && l.contains(&format!("/v2/{repo}/manifests/v1"))
-            && l.contains("docker/")),
-        "no authenticated pull of {repo} in the registry log:\n{log}"
+        pull.lines().any(|l| l.contains("authorized request")
+            && l.contains(&format!("http.request.uri=/v2/{repo}/manifests/v1"))
+            && (l.contains("http.request.method=GET") || l.contains("http.request.method=HEAD"))),
+        "no authenticated pull of {repo} in the registry log:\n{pull}"
     );
 
     // The old token expires; the registry itself refuses it.
@@ -231,8 +233,24 @@ fn ecr_images_run_with_tokens_and_a_refused_token_fails_only_its_task() -> Resul
         "{stopped}"
     );
 
-    // The agent keeps serving: the next ECR task runs (with a fresh token).
-    let again = run_task(&aws, &cluster, &def)?;
+    // The agent keeps serving: the next ECR task runs (with a fresh token). Its definition has
+    // an execution role, so the payload says useExecutionRole; without executionRoleCredentials
+    // in the payload the agent uses the instance credentials.
+    let with_role = aws.run(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        &format!("ecr-role-{}", &id[..8]),
+        "--execution-role-arn",
+        "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+        "--container-definitions",
+        &json!([{"name": "web", "image": &reference, "memory": 32, "essential": true}]).to_string(),
+    ])?;
+    let role_def = with_role["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let again = run_task(&aws, &cluster, &role_def)?;
     wait_status(&aws, &cluster, &again, "RUNNING")?;
     assert!(agent.wait_registered(Duration::from_secs(5)).is_ok());
 

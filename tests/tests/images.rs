@@ -241,13 +241,16 @@ fn a_private_registry_password_with_url_unsafe_base64_characters_pulls() -> Resu
         "img-private",
         &json!([{"name": "web", "image": reference, "memory": 32, "essential": true}]),
     )?;
+    let before = registry.process().output().len();
     let task = run_task(&aws, &cluster, &def)?;
     wait_status(&aws, &cluster, &task, "RUNNING", Duration::from_secs(60))?;
     let log = registry.process().output();
     assert!(
-        log.lines()
+        log[before..]
+            .lines()
             .any(|l| l.contains("authorized request")
-                && l.contains(&format!("/v2/{repo}/manifests/"))),
+                && l.contains(&format!("/v2/{repo}/manifests/"))
+                && (l.contains("method=GET") || l.contains("method=HEAD"))),
         "no authenticated pull in the registry log"
     );
     assert!(
