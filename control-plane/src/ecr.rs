@@ -15,16 +15,117 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::registry::{ECR_USER, Registry};
+use crate::registry::{ECR_USER, Registry, RegistryError, RegistryOptions};
 
 /// The `X-Amz-Target` prefix of ECR.
 pub const ECR_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
+
+/// How to run the emulated ECR (`--ecr`).
+#[derive(Debug, Clone)]
+pub struct EcrOptions {
+    /// The `docker-registry` binary.
+    pub registry_bin: PathBuf,
+    /// The registry's directory; `None`: `<data dir>/ecr-registry`, or a temporary directory
+    /// removed on shutdown when there is no data dir.
+    pub registry_dir: Option<PathBuf>,
+    /// Port of the registry on 127.0.0.1 (0: a free one).
+    pub registry_port: u16,
+    /// Lifetime of GetAuthorizationToken tokens (ECR: 12 h).
+    pub token_lifetime: Duration,
+}
+
+impl Default for EcrOptions {
+    fn default() -> Self {
+        EcrOptions {
+            registry_bin: "docker-registry".into(),
+            registry_dir: None,
+            registry_port: 0,
+            token_lifetime: Duration::from_secs(12 * 60 * 60),
+        }
+    }
+}
+
+/// The running emulated ECR: the API, what payloads need, and its registry's expiry timer.
+#[derive(Debug)]
+pub struct Started {
+    /// The API.
+    pub api: Arc<Ecr>,
+    /// Host and endpoint for `registryAuthentication`.
+    pub reference: EcrRef,
+    registry: Arc<Registry>,
+    timer: tokio::task::JoinHandle<()>,
+    stop: tokio_util::sync::CancellationToken,
+    temp_dir: Option<PathBuf>,
+}
+
+/// Starts the registry for `options` (in `--ecr-registry-dir`, `<data dir>/ecr-registry`, or a
+/// temporary directory) and the ECR API over it. `endpoint` is the emulator's own URL.
+pub async fn start(
+    options: &EcrOptions,
+    config: &crate::Config,
+    endpoint: String,
+) -> Result<Started, RegistryError> {
+    let mut temp_dir = None;
+    let dir = match (&options.registry_dir, &config.data_dir) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => d.join("ecr-registry"),
+        (None, None) => {
+            let d = std::env::temp_dir().join(format!(
+                "ecs-control-plane-ecr-{}",
+                uuid::Uuid::new_v4().simple()
+            ));
+            temp_dir = Some(d.clone());
+            d
+        }
+    };
+    let registry = Arc::new(
+        Registry::start(&RegistryOptions {
+            bin: options.registry_bin.clone(),
+            dir,
+            port: options.registry_port,
+            token_lifetime: options.token_lifetime,
+        })
+        .await?,
+    );
+    let reference = EcrRef {
+        host: registry.host().to_string(),
+        endpoint,
+        region: config.region.clone(),
+        registry_id: config.account_id.clone(),
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let timer = tokio::spawn(Arc::clone(&registry).run(stop.clone()));
+    Ok(Started {
+        api: Arc::new(Ecr::new(
+            Arc::clone(&registry),
+            &config.account_id,
+            &config.region,
+        )),
+        reference,
+        registry,
+        timer,
+        stop,
+        temp_dir,
+    })
+}
+
+impl Started {
+    /// Stops the registry and removes a temporary directory.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.timer.await;
+        self.registry.stop().await;
+        if let Some(d) = self.temp_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
 
 /// What the control plane needs to mark task containers whose image lives in this ECR.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use api::Keys;
+pub use ecr::EcrOptions;
 use state::{Account, State, StateHandle};
 use store::{Store, StoreError};
 
@@ -59,31 +60,6 @@ pub struct Config {
     pub advertise_url: Option<String>,
     /// The emulated ECR (a registry process); `None` leaves ECR off.
     pub ecr: Option<EcrOptions>,
-}
-
-/// How to run the emulated ECR.
-#[derive(Debug, Clone)]
-pub struct EcrOptions {
-    /// The `docker-registry` binary.
-    pub registry_bin: PathBuf,
-    /// The registry's directory; `None`: `<data dir>/ecr-registry`, or a temporary directory
-    /// removed on shutdown when there is no data dir.
-    pub registry_dir: Option<PathBuf>,
-    /// Port of the registry on 127.0.0.1 (0: a free one).
-    pub registry_port: u16,
-    /// Lifetime of GetAuthorizationToken tokens (ECR: 12 h).
-    pub token_lifetime: Duration,
-}
-
-impl Default for EcrOptions {
-    fn default() -> Self {
-        EcrOptions {
-            registry_bin: "docker-registry".into(),
-            registry_dir: None,
-            registry_port: 0,
-            token_lifetime: Duration::from_secs(12 * 60 * 60),
-        }
-    }
 }
 
 impl Default for Config {
@@ -144,48 +120,16 @@ pub async fn serve(
         account_id: config.account_id.clone(),
     };
     let mut state = State::restore(account, store.load()?)?;
-    let tracker = tokio_util::task::TaskTracker::new();
-    let mut temp_dir = None;
     let ecr = match &config.ecr {
         Some(options) => {
-            let dir = match (&options.registry_dir, &config.data_dir) {
-                (Some(d), _) => d.clone(),
-                (None, Some(d)) => d.join("ecr-registry"),
-                (None, None) => {
-                    let d = std::env::temp_dir().join(format!(
-                        "ecs-control-plane-ecr-{}",
-                        uuid::Uuid::new_v4().simple()
-                    ));
-                    temp_dir = Some(d.clone());
-                    d
-                }
-            };
-            let registry = Arc::new(
-                registry::Registry::start(&registry::RegistryOptions {
-                    bin: options.registry_bin.clone(),
-                    dir,
-                    port: options.registry_port,
-                    token_lifetime: options.token_lifetime,
-                })
-                .await?,
-            );
             let endpoint = match (&config.advertise_url, listener.local_addr()) {
                 (Some(url), _) => url.clone(),
                 (None, Ok(addr)) => format!("http://{addr}"),
                 (None, Err(e)) => return Err(Error::Serve(e)),
             };
-            state.ecr = Some(ecr::EcrRef {
-                host: registry.host().to_string(),
-                endpoint,
-                region: config.region.clone(),
-                registry_id: config.account_id.clone(),
-            });
-            tracker.spawn(Arc::clone(&registry).run(shutdown.clone()));
-            Some(Arc::new(ecr::Ecr::new(
-                registry,
-                &config.account_id,
-                &config.region,
-            )))
+            let started = ecr::start(options, &config, endpoint).await?;
+            state.ecr = Some(started.reference.clone());
+            Some(started)
         }
         None => None,
     };
@@ -198,7 +142,7 @@ pub async fn serve(
         heartbeat_interval: config.heartbeat_interval,
         advertise_url: config.advertise_url.clone(),
         shutdown: shutdown.clone(),
-        ecr,
+        ecr: ecr.as_ref().map(|e| Arc::clone(&e.api)),
     });
     let router = api::router(app);
     let stop = shutdown.clone();
@@ -207,11 +151,8 @@ pub async fn serve(
         .await
         .map_err(Error::Serve);
     // The registry stops with the emulator (also when serving failed).
-    shutdown.cancel();
-    tracker.close();
-    tracker.wait().await;
-    if let Some(d) = temp_dir {
-        let _ = std::fs::remove_dir_all(d);
+    if let Some(e) = ecr {
+        e.stop().await;
     }
     served
 }
