@@ -126,7 +126,7 @@ fn ecr_images_run_with_tokens_and_a_refused_token_fails_only_its_task() -> Resul
         untag: Vec::new(),
     };
     // Short-lived tokens, so that one can be seen to expire.
-    let ecr = EcrControlPlane::start(8)?;
+    let ecr = EcrControlPlane::start(12)?;
     let aws = ecr.cp.aws()?;
     let host = ecr.registry_host.clone();
     let repo = format!("ecr-e2e-{id}/httpd");
