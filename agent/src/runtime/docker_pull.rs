@@ -138,7 +138,13 @@ pub async fn pull(
     let stream = async_stream(move |tx| async move {
         let mut buf: Vec<u8> = Vec::new();
         loop {
-            match body.frame().await {
+            // A consumer that gave up (deadline) closes the channel: stop reading, which drops
+            // the connection.
+            let next = tokio::select! {
+                frame = body.frame() => frame,
+                () = tx.closed() => return,
+            };
+            match next {
                 None => break,
                 Some(Err(e)) => {
                     let _ = tx
