@@ -29,6 +29,8 @@ pub struct RunOptions {
     /// Introspection listen address (default `127.0.0.1:51678`, or `0.0.0.0:51678` with off-host
     /// access allowed).
     pub introspection_listen: Option<String>,
+    /// Overrides ECS_IMAGE_CLEANUP_INTERVAL below its 10-minute floor (tests).
+    pub image_cleanup_interval: Option<Duration>,
 }
 
 /// Reports through the ECS API.
@@ -124,7 +126,8 @@ pub async fn run(
         return Err(AgentError::DockerTooOld(version.api_version));
     }
     tracing::info!(docker = %version.version, api = %version.api_version, "connected to Docker");
-    let runtime = Arc::new(runtime);
+    let runtime =
+        Arc::new(runtime.with_timeouts(crate::runtime::docker::Timeouts::from_config(&config)));
 
     let store =
         Arc::new(Store::open(&config.datadir.value).map_err(|e| AgentError::State(e.to_string()))?);
@@ -194,6 +197,11 @@ pub async fn run(
     // systemd (Type=notify): ready once registered, as the unit expects.
     crate::notify::ready();
 
+    let images = Arc::new(crate::images::Images::new(
+        &config,
+        api.credentials_provider(),
+        Some(Arc::clone(&store)),
+    ));
     let shared = Arc::new(Shared {
         runtime: Arc::clone(&runtime),
         store: Arc::clone(&store),
@@ -208,11 +216,25 @@ pub async fn run(
             cleanup_wait: config.engine_task_cleanup_wait_duration.value,
             report_backoff: (Duration::from_secs(1), Duration::from_secs(30), 20),
         },
+        images: Arc::clone(&images),
     });
     let (engine, engine_run) =
         Engine::start(shared, shutdown.clone()).map_err(|e| AgentError::State(e.to_string()))?;
     let _ = engine_tx.send(Some(engine.clone()));
     tracker.spawn(engine_run);
+    if !config.disable_image_cleanup.value {
+        let settings = crate::images::cleanup::CleanupSettings::from_config(
+            &config,
+            options.image_cleanup_interval,
+        );
+        tracker.spawn(crate::images::run_cleanup(
+            images,
+            Arc::clone(&runtime),
+            engine.clone(),
+            settings,
+            shutdown.clone(),
+        ));
+    }
 
     let (acs_tx, mut acs_rx) = mpsc::channel::<AcsEvent>(16);
     let params = AcsParams::new(

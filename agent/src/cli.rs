@@ -53,6 +53,11 @@ pub struct RunArgs {
     /// needs ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=true)
     #[arg(long, value_name = "ADDR")]
     pub introspection_listen: Option<String>,
+
+    /// Image cleanup interval (Go duration, e.g. 5s), overriding ECS_IMAGE_CLEANUP_INTERVAL and
+    /// its 10-minute minimum; for tests only
+    #[arg(long, value_name = "DURATION", hide = true)]
+    pub image_cleanup_interval: Option<String>,
 }
 
 /// Options of `ecs-agent health`.

@@ -46,8 +46,22 @@ fn run(cli: &Cli, args: &RunArgs, err: &mut dyn Write) -> Result<(), AgentError>
         .enable_all()
         .build()
         .map_err(AgentError::Output)?;
+    let image_cleanup_interval = match args.image_cleanup_interval.as_deref() {
+        None => None,
+        Some(text) => match ecs_config::parse_go_duration(text) {
+            Ok(nanos) if nanos > 0 => Some(std::time::Duration::from_nanos(nanos.unsigned_abs())),
+            _ => {
+                writeln!(
+                    err,
+                    "error: --image-cleanup-interval {text:?}: expected a positive Go duration"
+                )?;
+                return Err(AgentError::InvalidConfig { count: 1 });
+            }
+        },
+    };
     let options = crate::app::RunOptions {
         introspection_listen: args.introspection_listen.clone(),
+        image_cleanup_interval,
     };
     runtime.block_on(async move {
         let shutdown = tokio_util::sync::CancellationToken::new();

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod control;
 pub mod engine;
 pub mod exit;
+pub mod images;
 pub mod introspection;
 pub mod notify;
 pub mod ports;

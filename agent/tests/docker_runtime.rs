@@ -510,20 +510,20 @@ async fn pull_streams_to_completion_and_returns_the_repo_digest() {
     };
     let (reference, pushed) = registry.push("ecs-agent-test/pulled", "1");
     assert!(!runtime.image_exists(&reference).await.unwrap());
-    let digest = runtime.pull(&reference).await.unwrap();
+    let digest = runtime.pull(&reference, None).await.unwrap();
     assert_eq!(digest.as_deref(), Some(pushed.as_str()));
     assert!(runtime.image_exists(&reference).await.unwrap());
 
     // By digest too.
     let by_digest = format!("{}/ecs-agent-test/pulled@{pushed}", registry.host);
     assert_eq!(
-        runtime.pull(&by_digest).await.unwrap().as_deref(),
+        runtime.pull(&by_digest, None).await.unwrap().as_deref(),
         Some(pushed.as_str())
     );
 
     // A tag the registry does not have: Docker's words come back.
     let missing = format!("{}/ecs-agent-test/pulled:absent", registry.host);
-    let error = runtime.pull(&missing).await.unwrap_err();
+    let error = runtime.pull(&missing, None).await.unwrap_err();
     assert!(
         error.to_string().contains("not found") || error.to_string().contains("unknown"),
         "{error:?}"
@@ -536,7 +536,7 @@ async fn failures_say_what_went_wrong() {
         return;
     };
     let started = std::time::Instant::now();
-    let error = runtime.pull("127.0.0.1:1/nope:1").await.unwrap_err();
+    let error = runtime.pull("127.0.0.1:1/nope:1", None).await.unwrap_err();
     let RuntimeError::Docker(message) = &error else {
         panic!("{error:?}");
     };

@@ -65,6 +65,8 @@ pub struct AppState {
     pub advertise_url: Option<String>,
     /// Stops websockets on shutdown.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The emulated ECR, when enabled.
+    pub ecr: Option<Arc<crate::ecr::Ecr>>,
 }
 
 /// The router for every API.
@@ -311,6 +313,16 @@ async fn handle(
         .unwrap_or_default();
     if let Some(op) = target.strip_prefix(crate::logs::TARGET_PREFIX) {
         return app.logs.call(op, body, (now_secs() * 1000.0) as i64).await;
+    }
+    if let Some(op) = target.strip_prefix(crate::ecr::ECR_PREFIX) {
+        tracing::debug!(operation = op, "ecr request");
+        return match &app.ecr {
+            Some(ecr) => ecr.handle(op, body).await,
+            None => Err(ApiError::new(
+                ErrorCode::UnknownOperationException,
+                "ECR is not enabled on this emulator (start it with --ecr).",
+            )),
+        };
     }
     let Some(op) = target.strip_prefix(ECS_PREFIX) else {
         return Err(ApiError::new(ErrorCode::UnknownOperationException, ""));

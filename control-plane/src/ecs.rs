@@ -1176,7 +1176,12 @@ impl State {
                     .and_then(|(_, fr)| fr.rsplit_once(':'))
                     .unwrap_or(("", "0"));
                 let def = self.task_def(family, rev.parse().unwrap_or(0));
-                acs_convert::acs_task(t, def.unwrap_or(&Value::Null))
+                let mut task = acs_convert::acs_task(t, def.unwrap_or(&Value::Null));
+                if let Some(ecr) = &self.ecr {
+                    let execution_role = def.and_then(|d| d.get("executionRoleArn")).is_some();
+                    crate::ecr::mark_registry_auth(&mut task, ecr, execution_role);
+                }
+                task
             })
             .collect();
         let seq = self

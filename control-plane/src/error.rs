@@ -42,6 +42,14 @@ pub enum ErrorCode {
     ValidationError,
     /// STS: unknown Action.
     InvalidAction,
+    /// ECR: the repository does not exist.
+    RepositoryNotFoundException,
+    /// ECR: the repository exists already.
+    RepositoryAlreadyExistsException,
+    /// ECR: the repository still holds images (DeleteRepository without force).
+    RepositoryNotEmptyException,
+    /// ECR: the image does not exist.
+    ImageNotFoundException,
     /// A fault inside the emulator.
     ServerException,
 }
@@ -69,6 +77,10 @@ impl ErrorCode {
             ErrorCode::ExpiredTokenException => "ExpiredTokenException",
             ErrorCode::ValidationError => "ValidationError",
             ErrorCode::InvalidAction => "InvalidAction",
+            ErrorCode::RepositoryNotFoundException => "RepositoryNotFoundException",
+            ErrorCode::RepositoryAlreadyExistsException => "RepositoryAlreadyExistsException",
+            ErrorCode::RepositoryNotEmptyException => "RepositoryNotEmptyException",
+            ErrorCode::ImageNotFoundException => "ImageNotFoundException",
             ErrorCode::ServerException => "ServerException",
         }
     }
@@ -88,7 +100,11 @@ impl ErrorCode {
             | ErrorCode::AttributeLimitExceededException
             | ErrorCode::TargetNotFoundException
             | ErrorCode::ValidationError
-            | ErrorCode::InvalidAction => StatusCode::BAD_REQUEST,
+            | ErrorCode::InvalidAction
+            | ErrorCode::RepositoryNotFoundException
+            | ErrorCode::RepositoryAlreadyExistsException
+            | ErrorCode::RepositoryNotEmptyException
+            | ErrorCode::ImageNotFoundException => StatusCode::BAD_REQUEST,
             ErrorCode::MissingAuthenticationTokenException
             | ErrorCode::UnrecognizedClientException
             | ErrorCode::InvalidSignatureException

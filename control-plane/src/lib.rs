@@ -11,11 +11,13 @@ pub mod acs;
 pub mod acs_convert;
 pub mod acs_linux;
 pub mod api;
+pub mod ecr;
 pub mod ecs;
 pub mod error;
 pub mod health;
 pub mod logs;
 pub mod model;
+pub mod registry;
 pub mod sigv4;
 pub mod state;
 pub mod store;
@@ -30,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use api::Keys;
+pub use ecr::EcrOptions;
 use state::{Account, State, StateHandle};
 use store::{Store, StoreError};
 
@@ -61,6 +64,8 @@ pub struct Config {
     pub max_skew: Option<Duration>,
     /// URL handed out by DiscoverPollEndpoint; `None` uses the Host the agent called.
     pub advertise_url: Option<String>,
+    /// The emulated ECR (a registry process); `None` leaves ECR off.
+    pub ecr: Option<EcrOptions>,
 }
 
 impl Default for Config {
@@ -73,6 +78,7 @@ impl Default for Config {
             heartbeat_interval: Duration::from_secs(30),
             max_skew: Some(Duration::from_secs(15 * 60)),
             advertise_url: None,
+            ecr: None,
         }
     }
 }
@@ -94,6 +100,9 @@ pub enum Error {
     /// Serving failed.
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    /// The ECR registry could not start.
+    #[error("emulated ECR: {0}")]
+    Registry(#[from] registry::RegistryError),
 }
 
 /// Serves every API on `listener` until `shutdown` is cancelled.
@@ -116,7 +125,20 @@ pub async fn serve(
         region: config.region.clone(),
         account_id: config.account_id.clone(),
     };
-    let state = State::restore(account, store.load()?)?;
+    let mut state = State::restore(account, store.load()?)?;
+    let ecr = match &config.ecr {
+        Some(options) => {
+            let endpoint = match (&config.advertise_url, listener.local_addr()) {
+                (Some(url), _) => url.clone(),
+                (None, Ok(addr)) => format!("http://{addr}"),
+                (None, Err(e)) => return Err(Error::Serve(e)),
+            };
+            let started = ecr::start(options, &config, endpoint).await?;
+            state.ecr = Some(started.reference.clone());
+            Some(started)
+        }
+        None => None,
+    };
     let handle = StateHandle::spawn(state, store);
     let app = Arc::new(api::AppState {
         state: handle,
@@ -127,10 +149,17 @@ pub async fn serve(
         heartbeat_interval: config.heartbeat_interval,
         advertise_url: config.advertise_url.clone(),
         shutdown: shutdown.clone(),
+        ecr: ecr.as_ref().map(|e| Arc::clone(&e.api)),
     });
     let router = api::router(app);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    let stop = shutdown.clone();
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
         .await
-        .map_err(Error::Serve)
+        .map_err(Error::Serve);
+    // The registry stops with the emulator (also when serving failed).
+    if let Some(e) = ecr {
+        e.stop().await;
+    }
+    served
 }

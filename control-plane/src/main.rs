@@ -35,6 +35,22 @@ struct Cli {
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
+    /// Emulate ECR: run a registry (Debian's docker-registry) on 127.0.0.1 behind the ECR API.
+    #[arg(long)]
+    ecr: bool,
+    /// The registry binary for --ecr.
+    #[arg(long, default_value = "docker-registry")]
+    ecr_registry_bin: PathBuf,
+    /// The registry's directory (config, htpasswd, storage, registry.log); default
+    /// <data-dir>/ecr-registry, or a temporary directory without --data-dir.
+    #[arg(long)]
+    ecr_registry_dir: Option<PathBuf>,
+    /// The registry's port on 127.0.0.1 (0: a free port).
+    #[arg(long, default_value_t = 0)]
+    ecr_registry_port: u16,
+    /// Lifetime of ECR authorization tokens in seconds (ECR: 43200, 12 hours).
+    #[arg(long, default_value_t = 43200)]
+    ecr_token_seconds: u64,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +96,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         keys: Keys::new(&cli.access_key_id, &cli.secret_access_key),
         data_dir: cli.data_dir,
         heartbeat_interval: std::time::Duration::from_secs(cli.heartbeat_seconds.max(1)),
+        ecr: cli.ecr.then(|| ecs_control_plane::EcrOptions {
+            registry_bin: cli.ecr_registry_bin.clone(),
+            registry_dir: cli.ecr_registry_dir.clone(),
+            registry_port: cli.ecr_registry_port,
+            token_lifetime: std::time::Duration::from_secs(cli.ecr_token_seconds.max(1)),
+        }),
         ..Config::default()
     };
     tracing::info!(%addr, region = %config.region, account = %config.account_id, data_dir = ?config.data_dir, "listening");

@@ -92,6 +92,8 @@ pub struct State {
     pub active_by_instance: BTreeMap<String, BTreeSet<String>>,
     /// Live websocket connections per instance ARN (not persisted).
     pub connections: BTreeMap<String, usize>,
+    /// The emulated ECR, whose images get `registryAuthentication` in ACS payloads (not persisted).
+    pub ecr: Option<crate::ecr::EcrRef>,
     dirty: BTreeSet<Key>,
     /// Instance ARNs whose outbox grew during the current command.
     notify: BTreeSet<String>,
@@ -112,6 +114,7 @@ impl State {
             meta: Meta::default(),
             active_by_instance: BTreeMap::new(),
             connections: BTreeMap::new(),
+            ecr: None,
             dirty: BTreeSet::new(),
             notify: BTreeSet::new(),
         }

@@ -33,6 +33,18 @@ impl Agent {
         Self::start_with(cp, cluster, data_dir, &introspection, env)
     }
 
+    /// As [`Agent::start`], with extra arguments for `ecs-agent run`.
+    pub fn start_with_run_args(
+        cp: &ControlPlane,
+        cluster: &str,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        run_args: &[&str],
+    ) -> Result<Self> {
+        let introspection = format!("127.0.0.1:{}", free_port()?);
+        Self::start_inner(cp, cluster, data_dir, &introspection, env, run_args)
+    }
+
     /// As [`Agent::start`], on a given introspection address (a restart keeps it).
     pub fn start_with(
         cp: &ControlPlane,
@@ -40,6 +52,17 @@ impl Agent {
         data_dir: &Path,
         introspection: &str,
         env: &[(&str, &str)],
+    ) -> Result<Self> {
+        Self::start_inner(cp, cluster, data_dir, introspection, env, &[])
+    }
+
+    fn start_inner(
+        cp: &ControlPlane,
+        cluster: &str,
+        data_dir: &Path,
+        introspection: &str,
+        env: &[(&str, &str)],
+        run_args: &[&str],
     ) -> Result<Self> {
         let empty = data_dir.join("empty.config");
         std::fs::write(&empty, "")?;
@@ -70,7 +93,8 @@ impl Agent {
             .arg(&empty)
             .arg("run")
             .arg("--introspection-listen")
-            .arg(introspection);
+            .arg(introspection)
+            .args(run_args);
         let process = ChildProcess::spawn("ecs-agent", &mut cmd)?;
         let agent = Agent {
             process,

@@ -28,7 +28,13 @@ impl ControlPlane {
 
     /// Starts it on a given address (a restart keeps the agent's endpoint).
     pub fn start_on(addr: &str, data_dir: Option<&Path>) -> Result<Self> {
+        Self::start_with_args(addr, data_dir, &[])
+    }
+
+    /// Starts it with extra command-line arguments.
+    pub fn start_with_args(addr: &str, data_dir: Option<&Path>, extra: &[&str]) -> Result<Self> {
         let mut cmd = Command::new(workspace_bin("ecs-control-plane"));
+        cmd.args(extra);
         cmd.args(["--listen", addr, "--heartbeat-seconds", "1"])
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
@@ -57,5 +63,66 @@ impl ControlPlane {
     /// The AWS CLI pointed at it.
     pub fn aws(&self) -> Result<AwsCli> {
         AwsCli::new(self.endpoint())
+    }
+}
+
+/// A control plane with the emulated ECR (`--ecr`): its registry runs from Debian's
+/// `docker-registry` (or `$ECS_TEST_REGISTRY_BIN`) in a temporary directory. Dropping it stops the
+/// control plane with SIGTERM, so that it stops its registry too, then deletes the directory.
+#[derive(Debug)]
+pub struct EcrControlPlane {
+    /// The control plane (killed on drop if SIGTERM did not stop it).
+    pub cp: ControlPlane,
+    /// `127.0.0.1:PORT` of the ECR registry.
+    pub registry_host: String,
+    registry_dir: tempfile::TempDir,
+}
+
+impl EcrControlPlane {
+    /// Starts the emulator with ECR tokens valid for `token_seconds`.
+    pub fn start(token_seconds: u64) -> Result<Self> {
+        let registry_dir = tempfile::Builder::new().prefix("ecs-e2e-ecr-").tempdir()?;
+        let dir = registry_dir.path().display().to_string();
+        let bin =
+            std::env::var("ECS_TEST_REGISTRY_BIN").unwrap_or_else(|_| "docker-registry".into());
+        let seconds = token_seconds.to_string();
+        let cp = ControlPlane::start_with_args(
+            &format!("127.0.0.1:{}", free_port()?),
+            None,
+            &[
+                "--ecr",
+                "--ecr-registry-bin",
+                &bin,
+                "--ecr-registry-dir",
+                &dir,
+                "--ecr-token-seconds",
+                &seconds,
+            ],
+        )?;
+        let token = cp.aws()?.run(&["ecr", "get-authorization-token"])?;
+        let proxy = token["authorizationData"][0]["proxyEndpoint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let registry_host = proxy.trim_start_matches("http://").to_string();
+        anyhow::ensure!(!registry_host.is_empty(), "no proxyEndpoint in {token}");
+        Ok(EcrControlPlane {
+            cp,
+            registry_host,
+            registry_dir,
+        })
+    }
+
+    /// The registry's log so far.
+    pub fn registry_log(&self) -> String {
+        std::fs::read_to_string(self.registry_dir.path().join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for EcrControlPlane {
+    fn drop(&mut self) {
+        if let Err(e) = self.cp.process.terminate(Duration::from_secs(10)) {
+            eprintln!("the control plane did not stop on SIGTERM: {e:#}");
+        }
     }
 }

@@ -37,12 +37,12 @@ pub use agent::Agent;
 pub use awscli::{AWSCLI_VERSION, AwsCli, AwsCliError, awscli_venv, cache_dir};
 pub use bins::{target_profile_dir, workspace_bin, workspace_bin_path};
 pub use cmd::{CmdOutput, command_line, output, run};
-pub use control_plane::ControlPlane;
+pub use control_plane::{ControlPlane, EcrControlPlane};
 pub use docker::{Container, docker, docker_with_timeout, image_exists, remove_containers_labeled};
 pub use image::{
     TEST_IMAGE_GREETING, TEST_IMAGE_PORT, TEST_IMAGE_REPOSITORY, TestImage, test_image,
 };
-pub use net::{HttpResponse, free_port, http_get};
+pub use net::{HttpResponse, free_port, http_get, http_get_with_headers};
 pub use process::ChildProcess;
 pub use registry::Registry;
 pub use wait::{IntoPoll, wait_until};

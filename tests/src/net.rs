@@ -52,10 +52,15 @@ impl HttpResponse {
 
 /// `GET url` over plain HTTP (`http://host:port/path`), with connect and read timeouts.
 pub fn http_get(url: &str) -> Result<HttpResponse> {
-    get(url).with_context(|| format!("GET {url}"))
+    get(url, &[]).with_context(|| format!("GET {url}"))
 }
 
-fn get(url: &str) -> Result<HttpResponse> {
+/// [`http_get`] with extra request headers (e.g. `Authorization`).
+pub fn http_get_with_headers(url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse> {
+    get(url, headers).with_context(|| format!("GET {url}"))
+}
+
+fn get(url: &str, extra: &[(&str, &str)]) -> Result<HttpResponse> {
     let Some(rest) = url.strip_prefix("http://") else {
         bail!("only http:// URLs are supported");
     };
@@ -76,10 +81,14 @@ fn get(url: &str) -> Result<HttpResponse> {
     let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let extra: String = extra
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: ecs-e2e-tests\r\n\
-         Accept: */*\r\nConnection: close\r\n\r\n"
+         Accept: */*\r\n{extra}Connection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     stream

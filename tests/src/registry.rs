@@ -28,6 +28,8 @@ const NOT_INSTALLED: &str = "cannot run the registry: install Debian's docker-re
 #[derive(Debug)]
 pub struct Registry {
     host: String,
+    /// User and password when the registry requires a login (htpasswd).
+    login: Option<(String, String)>,
     // Field order is drop order: kill the process before deleting its storage.
     process: ChildProcess,
     dir: TempDir,
@@ -42,9 +44,19 @@ impl Registry {
     /// Starts `docker-registry serve` (or `$ECS_TEST_REGISTRY_BIN serve`) on a free
     /// 127.0.0.1 port and returns once `GET /v2/` answers.
     pub fn start() -> Result<Self> {
+        Self::start_inner(None)
+    }
+
+    /// As [`Registry::start`], with htpasswd authentication: only `user`/`password` may push or
+    /// pull ([`Registry::push`] logs in with a private Docker config).
+    pub fn start_with_login(user: &str, password: &str) -> Result<Self> {
+        Self::start_inner(Some((user.to_owned(), password.to_owned())))
+    }
+
+    fn start_inner(login: Option<(String, String)>) -> Result<Self> {
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
-            match Self::start_on(free_port()?)? {
+            match Self::start_on(free_port()?, login.clone())? {
                 Ok(registry) => return Ok(registry),
                 // Most likely another process took the port between free_port() and bind.
                 Err(why) => failures.push(why),
@@ -57,7 +69,10 @@ impl Registry {
     }
 
     /// Ok(Err(why)) when the registry exited (e.g. the port was taken): worth another port.
-    fn start_on(port: u16) -> Result<std::result::Result<Self, String>> {
+    fn start_on(
+        port: u16,
+        login: Option<(String, String)>,
+    ) -> Result<std::result::Result<Self, String>> {
         let dir = tempfile::Builder::new()
             .prefix("ecs-e2e-registry-")
             .tempdir()
@@ -89,6 +104,17 @@ http:
 "#,
             storage = storage.display(),
         );
+        let mut config_text = config_text;
+        if let Some((user, password)) = &login {
+            let htpasswd = dir.path().join("htpasswd");
+            let hash = bcrypt::hash(password, 4).context("cannot hash the registry password")?;
+            fs::write(&htpasswd, format!("{user}:{hash}\n"))
+                .with_context(|| format!("cannot write {}", htpasswd.display()))?;
+            config_text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: ecs-e2e\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
         fs::write(&config, config_text)
             .with_context(|| format!("cannot write {}", config.display()))?;
 
@@ -107,7 +133,8 @@ http:
                     return Ok(Some(Probe::Exited(status.to_string())));
                 }
                 let response = http_get(&url)?;
-                if response.status == 200 && response.header(ID_HEADER) == Some(id.as_str()) {
+                let expected = if login.is_some() { 401 } else { 200 };
+                if response.status == expected && response.header(ID_HEADER) == Some(id.as_str()) {
                     Ok(Some(Probe::Up))
                 } else {
                     bail!("{url} answered {} without our id", response.status)
@@ -115,7 +142,12 @@ http:
             },
         );
         match probe {
-            Ok(Probe::Up) => Ok(Ok(Self { host, process, dir })),
+            Ok(Probe::Up) => Ok(Ok(Self {
+                host,
+                login,
+                process,
+                dir,
+            })),
             Ok(Probe::Exited(status)) => Ok(Err(format!(
                 "port {port}: the registry exited ({status}):\n{}",
                 process.tail()
@@ -150,13 +182,27 @@ http:
     pub fn push(&self, local: &str, repository: &str, tag: &str) -> Result<String> {
         let reference = format!("{}/{repository}:{tag}", self.host);
         docker::docker(&["tag", local, &reference])?;
-        let pushed =
-            docker::docker_with_timeout(&["push", &reference], PUSH_TIMEOUT).with_context(|| {
-                format!(
-                    "cannot push {reference}; registry output:\n{}",
-                    self.process.tail()
-                )
-            });
+        // A login goes to a private Docker config, never the user's ~/.docker.
+        let docker_config = self.dir.path().join("docker-config");
+        let config_arg = docker_config.display().to_string();
+        if let Some((user, password)) = &self.login {
+            let mut login = Command::new("docker");
+            login
+                .args(["--config", &config_arg, "login", "--username", user])
+                .args(["--password", password, &self.host]);
+            crate::cmd::run(&mut login, Duration::from_secs(60))
+                .context("cannot log in to the registry")?;
+        }
+        let pushed = docker::docker_with_timeout(
+            &["--config", &config_arg, "push", &reference],
+            PUSH_TIMEOUT,
+        )
+        .with_context(|| {
+            format!(
+                "cannot push {reference}; registry output:\n{}",
+                self.process.tail()
+            )
+        });
         let untagged = docker::docker(&["rmi", &reference]);
         pushed?;
         untagged?;

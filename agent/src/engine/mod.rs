@@ -93,6 +93,8 @@ pub struct Shared<R: ContainerRuntime> {
     pub config: Arc<ecs_config::Config>,
     /// Engine settings.
     pub settings: EngineSettings,
+    /// Pulls (credentials, behaviour, retries) and the tracked images.
+    pub images: Arc<crate::images::Images>,
 }
 
 impl<R: ContainerRuntime> std::fmt::Debug for Shared<R> {

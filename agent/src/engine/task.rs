@@ -515,23 +515,15 @@ impl<R: ContainerRuntime> TaskActor<R> {
 
     /// Pull, create and start one container, persisting each step. Errs with the ECS reason.
     async fn start_one(&mut self, i: usize, def: &Container) -> Result<(), String> {
-        let image = def.image.clone().unwrap_or_default();
         let name = self.record.containers[i].name.clone();
         let rt = Arc::clone(&self.shared.runtime);
         if self.record.containers[i].known < ContainerStatus::Pulled {
             // Saved with the PULLED status below: a crash during the pull just pulls again.
             self.record.pull_started_at.get_or_insert(SystemTime::now());
-            match rt.pull(&image).await {
-                Ok(digest) => self.record.containers[i].image_digest = digest,
-                Err(e) => {
-                    // Pull behaviour `default`: fall back to a cached image.
-                    let cached = rt.image_exists(&image).await.unwrap_or(false);
-                    if !cached {
-                        return Err(format!("CannotPullContainerError: {e}"));
-                    }
-                    tracing::warn!(task_arn = %self.arn(), container = %name, error = %e, "pull failed; using the cached image");
-                }
-            }
+            let execution = self.record.task.execution_role_credentials.as_ref();
+            self.record.containers[i].image_digest =
+                crate::images::pull::ensure_image(&self.shared.images, rt.as_ref(), def, execution)
+                    .await?;
             self.record.containers[i].advance(ContainerStatus::Pulled);
             self.record.pull_stopped_at = Some(SystemTime::now());
             self.save().await;

@@ -64,6 +64,18 @@ struct Harness {
 fn start(rt: FakeRuntime, dir: tempfile::TempDir) -> Harness {
     let reporter = Arc::new(Recorder::default());
     let config = ecs_config::Config::default();
+    let mut images = crate::images::Images::new(
+        &config,
+        aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new("AKID", "SECRET", None, None, "test"),
+        ),
+        None,
+    );
+    images.retry = crate::images::pull::PullRetry {
+        first: Duration::from_millis(1),
+        max: Duration::from_millis(2),
+        ..crate::images::pull::PullRetry::default()
+    };
     let shared = Arc::new(Shared {
         runtime: Arc::new(rt.clone()),
         store: Arc::new(Store::open(dir.path()).unwrap()),
@@ -85,6 +97,7 @@ fn start(rt: FakeRuntime, dir: tempfile::TempDir) -> Harness {
             cleanup_wait: Duration::from_secs(3600),
             report_backoff: (Duration::from_millis(10), Duration::from_millis(50), 3),
         },
+        images: Arc::new(images),
     });
     let shutdown = CancellationToken::new();
     let (engine, run) = Engine::start(shared, shutdown.clone()).unwrap();

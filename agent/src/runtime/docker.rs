@@ -11,9 +11,9 @@
 //! unit-tested without Docker; `agent/tests/docker_runtime.rs` runs the whole thing against the real
 //! engine.
 //!
-//! What it must not do: keep task state, retry (the engine decides), or pull with credentials
-//! (registry auth comes with the image module; mind bollard's X-Registry-Auth encoding then: it
-//! uses standard base64, the daemon decodes URL-safe base64).
+//! What it must not do: keep task state, retry (the images module decides), or hand registry
+//! credentials to bollard (it encodes X-Registry-Auth with standard base64, the daemon decodes
+//! URL-safe base64): pulls go through `docker_pull.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -25,8 +25,8 @@ use bollard::models::{
     EventMessageTypeEnum, HealthStatusEnum, HostConfig, PortBinding, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptionsBuilder, EventsOptions, ListContainersOptions,
-    RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions,
+    CreateContainerOptions, EventsOptions, ListContainersOptions, RemoveContainerOptions,
+    RemoveVolumeOptions, StopContainerOptions,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures_util::StreamExt;
@@ -171,6 +171,7 @@ pub struct DockerRuntime {
     docker: Docker,
     timeouts: Timeouts,
     version: RuntimeVersion,
+    endpoint: super::docker_pull::DockerEndpoint,
 }
 
 impl DockerRuntime {
@@ -178,6 +179,8 @@ impl DockerRuntime {
     /// `tcp://host:port`), negotiates the API version and checks it against
     /// [`MIN_API_VERSION`].
     pub async fn connect(docker_host: &str) -> Result<Self, ConnectError> {
+        let endpoint = super::docker_pull::DockerEndpoint::parse(docker_host)
+            .ok_or_else(|| ConnectError::UnsupportedHost(docker_host.to_owned()))?;
         let docker = if let Some(path) = docker_host.strip_prefix("unix://") {
             Docker::connect_with_unix(path, CLIENT_TIMEOUT_SECS, API_DEFAULT_VERSION)
         } else if docker_host.starts_with('/') {
@@ -214,6 +217,7 @@ impl DockerRuntime {
             docker,
             timeouts,
             version,
+            endpoint,
         })
     }
 
@@ -233,17 +237,39 @@ impl DockerRuntime {
         &self.version
     }
 
-    async fn pull_image(&self, image: &str) -> Result<Option<String>, RuntimeError> {
+    async fn pull_image(
+        &self,
+        image: &str,
+        auth: Option<&super::RegistryAuth>,
+    ) -> Result<Option<String>, RuntimeError> {
         let (name, tag) = split_image_reference(image);
-        debug!(image, name, tag, "pulling image");
-        let options = CreateImageOptionsBuilder::default()
-            .from_image(name)
-            .tag(tag)
-            .build();
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        debug!(
+            image,
+            name,
+            tag,
+            authenticated = auth.is_some(),
+            "pulling image"
+        );
         let mut stream_digest = None;
         let mut first = true;
         let pull = async {
+            let mut stream = tokio::time::timeout(
+                self.timeouts.pull_begin,
+                super::docker_pull::pull(
+                    &self.endpoint,
+                    &self.version.api_version,
+                    name,
+                    tag,
+                    auth,
+                ),
+            )
+            .await
+            .map_err(|_| {
+                RuntimeError::Timeout(
+                    self.timeouts.pull_begin,
+                    format!("pull {image}: no answer from Docker"),
+                )
+            })??;
             loop {
                 let wait = if first {
                     self.timeouts.pull_begin
@@ -261,16 +287,14 @@ impl DockerRuntime {
                     })?;
                 match item {
                     None => return Ok(()),
-                    Some(Ok(info)) => {
-                        if let Some(digest) = info
-                            .status
-                            .as_deref()
-                            .and_then(|s| s.strip_prefix("Digest: "))
+                    Some(Ok(status)) => {
+                        if let Some(digest) =
+                            status.as_deref().and_then(|s| s.strip_prefix("Digest: "))
                         {
                             stream_digest = Some(digest.trim().to_owned());
                         }
                     }
-                    Some(Err(e)) => return Err(docker_error(e)),
+                    Some(Err(e)) => return Err(e),
                 }
             }
         };
@@ -413,8 +437,91 @@ impl ContainerRuntime for DockerRuntime {
         Box::pin(fetch_version(&self.docker, self.timeouts.version))
     }
 
-    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
-        Box::pin(self.pull_image(image))
+    fn pull<'a>(
+        &'a self,
+        image: &'a str,
+        auth: Option<&'a super::RegistryAuth>,
+    ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
+        Box::pin(self.pull_image(image, auth))
+    }
+
+    fn inspect_image<'a>(
+        &'a self,
+        image: &'a str,
+    ) -> BoxFuture<'a, Result<Option<super::ImageInfo>, RuntimeError>> {
+        Box::pin(async move {
+            let result = deadline(
+                self.timeouts.inspect,
+                &format!("inspect image {image}"),
+                async { self.docker.inspect_image(image).await.map_err(docker_error) },
+            )
+            .await;
+            match result {
+                Ok(i) => Ok(Some(super::ImageInfo {
+                    id: i.id.unwrap_or_default(),
+                    repo_tags: i.repo_tags.unwrap_or_default(),
+                    repo_digests: i.repo_digests.unwrap_or_default(),
+                    size: i.size.unwrap_or_default(),
+                    created: i
+                        .created
+                        .as_deref()
+                        .and_then(|c| {
+                            time::OffsetDateTime::parse(
+                                c,
+                                &time::format_description::well_known::Rfc3339,
+                            )
+                            .ok()
+                        })
+                        .map(time::OffsetDateTime::unix_timestamp)
+                        .unwrap_or_default(),
+                })),
+                Err(RuntimeError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn list_images(&self) -> BoxFuture<'_, Result<Vec<super::ImageInfo>, RuntimeError>> {
+        Box::pin(async move {
+            let list = deadline(self.timeouts.list, "list images", async {
+                self.docker
+                    .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+                    .await
+                    .map_err(docker_error)
+            })
+            .await?;
+            Ok(list
+                .into_iter()
+                .map(|i| super::ImageInfo {
+                    id: i.id,
+                    repo_tags: i.repo_tags,
+                    repo_digests: i.repo_digests,
+                    size: i.size,
+                    created: i.created,
+                })
+                .collect())
+        })
+    }
+
+    fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            deadline(
+                self.timeouts.remove,
+                &format!("remove image {image}"),
+                async {
+                    self.docker
+                        .remove_image(
+                            image,
+                            None::<bollard::query_parameters::RemoveImageOptions>,
+                            None,
+                        )
+                        .await
+                        .map_err(docker_error)
+                },
+            )
+            .await
+            .map(|_| ())
+        })
     }
 
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool, RuntimeError>> {

@@ -34,6 +34,20 @@ pub enum Call {
         /// Image reference.
         image: String,
     },
+    /// `pull(image, auth)` with credentials (only the user and registry are recorded).
+    PullWithAuth {
+        /// Image reference.
+        image: String,
+        /// User name.
+        username: String,
+        /// Registry.
+        server_address: String,
+    },
+    /// `remove_image(image)`.
+    RemoveImage {
+        /// Reference or id.
+        image: String,
+    },
     /// `image_exists(image)`.
     ImageExists {
         /// Image reference.
@@ -87,6 +101,8 @@ impl Call {
         matches!(
             self,
             Call::Pull { .. }
+                | Call::PullWithAuth { .. }
+                | Call::RemoveImage { .. }
                 | Call::Create { .. }
                 | Call::Start { .. }
                 | Call::Stop { .. }
@@ -120,6 +136,10 @@ pub struct FakeRuntime {
 struct State {
     calls: Vec<Call>,
     images: BTreeSet<String>,
+    /// Creation time (epoch seconds) per image reference; absent: 0.
+    image_created: HashMap<String, i64>,
+    /// Image references Docker refuses to remove (in use by a container it knows).
+    remove_failures: HashMap<String, String>,
     pull_failures: HashMap<String, String>,
     create_failures: HashMap<String, String>,
     start_failures: HashMap<String, String>,
@@ -219,6 +239,26 @@ impl FakeRuntime {
     /// Makes `image` present, as if pulled earlier.
     pub fn add_image(&self, image: &str) {
         self.state().images.insert(image.to_owned());
+    }
+
+    /// Makes `image` present with a creation time (epoch seconds), as if built or pulled outside
+    /// the agent.
+    pub fn add_image_created(&self, image: &str, created: i64) {
+        let mut state = self.state();
+        state.images.insert(image.to_owned());
+        state.image_created.insert(image.to_owned(), created);
+    }
+
+    /// Whether `image` is present.
+    pub fn has_image(&self, image: &str) -> bool {
+        self.state().images.contains(image)
+    }
+
+    /// Makes `remove_image(image)` fail with `message`.
+    pub fn fail_remove_image(&self, image: &str, message: &str) {
+        self.state()
+            .remove_failures
+            .insert(image.to_owned(), message.to_owned());
     }
 
     /// Makes pulls of `image` fail with `message` (Docker's words).
@@ -335,10 +375,21 @@ impl FakeRuntime {
         self.state().calls.push(call);
     }
 
-    fn do_pull(&self, image: &str) -> Result<Option<String>, RuntimeError> {
+    fn do_pull(
+        &self,
+        image: &str,
+        auth: Option<&super::RegistryAuth>,
+    ) -> Result<Option<String>, RuntimeError> {
         let mut state = self.state();
-        state.calls.push(Call::Pull {
-            image: image.to_owned(),
+        state.calls.push(match auth {
+            None => Call::Pull {
+                image: image.to_owned(),
+            },
+            Some(a) => Call::PullWithAuth {
+                image: image.to_owned(),
+                username: a.username.clone(),
+                server_address: a.server_address.clone(),
+            },
         });
         if let Some(message) = state.pull_failures.get(image) {
             return Err(RuntimeError::Docker(message.clone()));
@@ -511,6 +562,21 @@ fn failure_for(failures: &HashMap<String, String>, spec: &ContainerSpec) -> Opti
         .map(|(_, message)| message.clone())
 }
 
+/// A stable made-up image id for the reference `image` (one image per reference).
+pub fn fake_image_id(image: &str) -> String {
+    fake_digest(&format!("id:{image}"))
+}
+
+fn fake_image_info(state: &State, image: &str) -> super::ImageInfo {
+    super::ImageInfo {
+        id: fake_image_id(image),
+        repo_tags: vec![image.to_owned()],
+        repo_digests: Vec::new(),
+        size: 1000,
+        created: state.image_created.get(image).copied().unwrap_or(0),
+    }
+}
+
 /// A stable made-up digest for `image`.
 fn fake_digest(image: &str) -> String {
     let mut hasher = DefaultHasher::new();
@@ -529,8 +595,61 @@ impl ContainerRuntime for FakeRuntime {
         })
     }
 
-    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
-        Box::pin(async move { self.do_pull(image) })
+    fn pull<'a>(
+        &'a self,
+        image: &'a str,
+        auth: Option<&'a super::RegistryAuth>,
+    ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
+        Box::pin(async move { self.do_pull(image, auth) })
+    }
+
+    fn inspect_image<'a>(
+        &'a self,
+        image: &'a str,
+    ) -> BoxFuture<'a, Result<Option<super::ImageInfo>, RuntimeError>> {
+        Box::pin(async move {
+            let state = self.state();
+            Ok(state
+                .images
+                .iter()
+                .find(|r| r.as_str() == image || fake_image_id(r) == image)
+                .map(|r| fake_image_info(&state, r)))
+        })
+    }
+
+    fn list_images(&self) -> BoxFuture<'_, Result<Vec<super::ImageInfo>, RuntimeError>> {
+        Box::pin(async move {
+            let state = self.state();
+            Ok(state
+                .images
+                .iter()
+                .map(|r| fake_image_info(&state, r))
+                .collect())
+        })
+    }
+
+    fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let mut state = self.state();
+            state.calls.push(Call::RemoveImage {
+                image: image.to_owned(),
+            });
+            if let Some(message) = state.remove_failures.get(image) {
+                return Err(RuntimeError::Docker(message.clone()));
+            }
+            let found = state
+                .images
+                .iter()
+                .find(|r| r.as_str() == image || fake_image_id(r) == image)
+                .cloned();
+            match found {
+                Some(r) => {
+                    state.images.remove(&r);
+                    Ok(())
+                }
+                None => Err(RuntimeError::NotFound(format!("No such image: {image}"))),
+            }
+        })
     }
 
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool, RuntimeError>> {
@@ -682,7 +801,10 @@ mod tests {
             fake.create(&spec).await,
             Err(RuntimeError::NotFound(_))
         ));
-        assert_eq!(fake.pull(IMAGE).await.unwrap(), Some(fake_digest(IMAGE)));
+        assert_eq!(
+            fake.pull(IMAGE, None).await.unwrap(),
+            Some(fake_digest(IMAGE))
+        );
         assert!(fake.image_exists(IMAGE).await.unwrap());
         let id = fake.create(&spec).await.unwrap();
         assert_eq!(fake.id_of("web"), Some(id.clone()));
@@ -748,7 +870,7 @@ mod tests {
         let fake = FakeRuntime::new();
         fake.fail_pull(IMAGE, "pull access denied");
         assert_eq!(
-            fake.pull(IMAGE).await,
+            fake.pull(IMAGE, None).await,
             Err(RuntimeError::Docker("pull access denied".into()))
         );
         fake.add_image(IMAGE);

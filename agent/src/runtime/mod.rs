@@ -10,6 +10,7 @@ use std::time::Duration;
 use ecs_protocol::docker_config::{ContainerConfigOverlay, HostConfigOverlay};
 
 pub mod docker;
+pub mod docker_pull;
 pub mod fake;
 pub mod logging;
 pub mod spec;
@@ -200,6 +201,42 @@ pub struct RuntimeVersion {
     pub api_version: String,
 }
 
+/// Credentials for one registry, sent to Docker with a pull. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryAuth {
+    /// User name (`AWS` for ECR).
+    pub username: String,
+    /// Password or token: secret.
+    pub password: String,
+    /// The registry, e.g. `127.0.0.1:5000` or ECR's proxyEndpoint.
+    pub server_address: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("server_address", &self.server_address)
+            .finish()
+    }
+}
+
+/// What Docker says about an image.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImageInfo {
+    /// Image id (`sha256:...`).
+    pub id: String,
+    /// `repo:tag` references.
+    pub repo_tags: Vec<String>,
+    /// `repo@sha256:...` references.
+    pub repo_digests: Vec<String>,
+    /// Size in bytes.
+    pub size: i64,
+    /// Creation time, seconds since the epoch.
+    pub created: i64,
+}
+
 /// A runtime failure, with Docker's own words in `message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuntimeError {
@@ -225,8 +262,23 @@ pub type EventStream =
 pub trait ContainerRuntime: Send + Sync + 'static {
     /// Docker's version (also proves it answers).
     fn version(&self) -> BoxFuture<'_, Result<RuntimeVersion, RuntimeError>>;
-    /// Pulls `image`; returns its repo digest (`sha256:...`) when Docker reports one.
-    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<Option<String>, RuntimeError>>;
+    /// Pulls `image`, with `auth` for its registry if given; returns its repo digest
+    /// (`sha256:...`) when Docker reports one.
+    fn pull<'a>(
+        &'a self,
+        image: &'a str,
+        auth: Option<&'a RegistryAuth>,
+    ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>>;
+    /// Inspects an image by reference or id; `None` if it does not exist.
+    fn inspect_image<'a>(
+        &'a self,
+        image: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ImageInfo>, RuntimeError>>;
+    /// Every local image.
+    fn list_images(&self) -> BoxFuture<'_, Result<Vec<ImageInfo>, RuntimeError>>;
+    /// Removes (untags) an image reference, or an image by id. Never forced: Docker refuses an
+    /// image a container uses.
+    fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
     /// Whether `image` is present locally.
     fn image_exists<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool, RuntimeError>>;
     /// Creates a container; returns its id.

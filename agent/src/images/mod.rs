@@ -1,0 +1,104 @@
+//! Images: registry credentials (`auth`), pulls with the configured behaviour and retries
+//! (`pull`), and the tracked images with their periodic cleanup (`cleanup`).
+//!
+//! The task engine calls [`pull::ensure_image`] for each container and gets back the digest to
+//! report or the ECS reason; [`run_cleanup`] runs beside the engine.
+
+pub mod auth;
+pub mod cleanup;
+pub mod pull;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use ecs_config::ImagePullBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::EngineHandle;
+use crate::runtime::ContainerRuntime;
+use crate::state::Store;
+use auth::{Authenticator, EngineAuth};
+use cleanup::{CleanupSettings, ImageManager};
+use pull::PullRetry;
+
+/// What the pull step needs; shared by every task actor.
+#[allow(missing_debug_implementations)] // holds credentials
+pub struct Images {
+    pub(crate) auth: Authenticator,
+    pub(crate) manager: ImageManager,
+    pub(crate) behavior: ImagePullBehavior,
+    pub(crate) retry: PullRetry,
+    /// `ECS_IMAGE_PULL_TIMEOUT`: the whole pull, retries included.
+    pub(crate) pull_timeout: std::time::Duration,
+}
+
+impl Images {
+    /// From the configuration, the instance credentials and the agent's store.
+    ///
+    /// `ECS_ENGINE_AUTH_DATA` that cannot be read is reported (without its value) and ignored, as
+    /// the reference does: pulls from those registries then go without credentials.
+    pub fn new(
+        config: &ecs_config::Config,
+        instance: SharedCredentialsProvider,
+        store: Option<Arc<Store>>,
+    ) -> Self {
+        let engine = config.engine_auth_data.value.as_ref().and_then(|data| {
+            let kind = config.engine_auth_type.value.unwrap_or_default();
+            match EngineAuth::parse(kind, data.expose()) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::error!(error = %e, "ignoring ECS_ENGINE_AUTH_DATA");
+                    None
+                }
+            }
+        });
+        Images {
+            auth: Authenticator::new(instance, engine),
+            manager: ImageManager::new(store),
+            behavior: config.image_pull_behavior.value,
+            retry: PullRetry::default(),
+            pull_timeout: config.image_pull_timeout.value,
+        }
+    }
+
+    /// The tracked images.
+    pub fn manager(&self) -> &ImageManager {
+        &self.manager
+    }
+}
+
+/// Runs image cleanup cycles every `settings.interval` until `shutdown`.
+pub async fn run_cleanup<R: ContainerRuntime>(
+    images: Arc<Images>,
+    runtime: Arc<R>,
+    engine: EngineHandle,
+    settings: CleanupSettings,
+    shutdown: CancellationToken,
+) {
+    tracing::info!(interval = ?settings.interval, minimum_age = ?settings.minimum_age, per_cycle = settings.per_cycle, untracked = settings.untracked, "image cleanup enabled");
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + settings.interval,
+        settings.interval,
+    );
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        // Every image of every task the engine holds: running, stopping, or still to start.
+        let in_use: HashSet<String> = engine
+            .snapshot()
+            .await
+            .iter()
+            .flat_map(|t| t.task.containers.clone().unwrap_or_default())
+            .filter_map(|c| c.image)
+            .collect();
+        let removed = images
+            .manager
+            .cleanup(runtime.as_ref(), &settings, &in_use, SystemTime::now())
+            .await;
+        tracing::debug!(removed = removed.len(), "image cleanup cycle done");
+    }
+}
