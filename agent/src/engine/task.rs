@@ -518,7 +518,9 @@ impl<R: ContainerRuntime> TaskActor<R> {
         let name = self.record.containers[i].name.clone();
         let rt = Arc::clone(&self.shared.runtime);
         if self.record.containers[i].known < ContainerStatus::Pulled {
-            // Saved with the PULLED status below: a crash during the pull just pulls again.
+            // Not saved here: the save before create below (or the failure path) persists the
+            // PULLED status with the name, one durable commit fewer on the start path; a crash
+            // before it just pulls again.
             self.record.pull_started_at.get_or_insert(SystemTime::now());
             let execution = self.record.task.execution_role_credentials.as_ref();
             self.record.containers[i].image_digest =
@@ -526,7 +528,6 @@ impl<R: ContainerRuntime> TaskActor<R> {
                     .await?;
             self.record.containers[i].advance(ContainerStatus::Pulled);
             self.record.pull_stopped_at = Some(SystemTime::now());
-            self.save().await;
         }
         if self.record.containers[i].known < ContainerStatus::Created {
             let ports = self.allocate_ports(def)?;
