@@ -90,6 +90,8 @@ pub struct Shared<R: ContainerRuntime> {
     pub config: Arc<ecs_config::Config>,
     /// Engine settings.
     pub settings: EngineSettings,
+    /// Task role credentials and metadata ids.
+    pub task_iam: crate::credentials::TaskIam,
 }
 
 impl<R: ContainerRuntime> std::fmt::Debug for Shared<R> {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ecs_protocol::acs::Container;
+use ecs_protocol::acs::{Container, RoleType};
 use ecs_protocol::status::{ContainerStatus, TaskStatus};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -336,6 +336,11 @@ impl<R: ContainerRuntime> TaskActor<R> {
             self.record.known = new;
             if new == TaskStatus::Stopped {
                 self.record.stopped_at.get_or_insert(SystemTime::now());
+                // Task role credentials end with the task (execution role ones at cleanup).
+                self.shared
+                    .task_iam
+                    .credentials
+                    .remove_task(self.record.arn(), &RoleType::TaskApplication);
             }
             tracing::info!(task_arn = %self.arn(), from = %old, to = %new, "task status");
         }
@@ -410,12 +415,21 @@ impl<R: ContainerRuntime> TaskActor<R> {
             self.save().await;
             // The label carries the configured cluster, as the reference agent writes it.
             let cluster = self.shared.config.cluster.value.clone();
-            let spec = spec::container_spec(
+            let mut spec = spec::container_spec(
                 &self.record.task,
                 def,
                 &cluster,
                 &docker_name,
                 ports,
+                &self.shared.config,
+            )
+            .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+            let endpoint_id = self.shared.task_iam.ids.id(&self.arn(), &name);
+            crate::endpoint::env::add_task_env(
+                &mut spec.env,
+                &self.record.task,
+                &name,
+                &endpoint_id,
                 &self.shared.config,
             )
             .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
@@ -576,6 +590,10 @@ impl<R: ContainerRuntime> TaskActor<R> {
         if let Err(e) = self.shared.store.remove_task(&self.arn()) {
             tracing::error!(task_arn = %self.arn(), error = %e, "cannot forget the task");
         }
+        self.shared
+            .task_iam
+            .credentials
+            .remove_task(&self.arn(), &RoleType::TaskExecution);
         tracing::info!(task_arn = %self.arn(), "task cleaned up");
         let _ = self.engine.send(EngineCmd::Removed(self.arn())).await;
     }

@@ -65,6 +65,7 @@ fn start(rt: FakeRuntime, dir: tempfile::TempDir) -> Harness {
     let reporter = Arc::new(Recorder::default());
     let config = ecs_config::Config::default();
     let shared = Arc::new(Shared {
+        task_iam: crate::credentials::TaskIam::default(),
         runtime: Arc::new(rt.clone()),
         store: Arc::new(Store::open(dir.path()).unwrap()),
         reporter: reporter.clone(),

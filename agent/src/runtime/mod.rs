@@ -205,4 +205,17 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ContainerInfo>, RuntimeError>>;
     /// Docker's event stream, filtered to managed containers, from now on.
     fn events(&self) -> EventStream;
+
+    /// One sample of a container's resource usage, as Docker's stats JSON (task metadata
+    /// `/stats`); `None` when the container is gone. Runtimes without stats say so.
+    fn stats<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, RuntimeError>> {
+        Box::pin(async move {
+            Err(RuntimeError::Docker(format!(
+                "stats of {id} are not available from this runtime"
+            )))
+        })
+    }
 }
