@@ -1165,7 +1165,7 @@ impl State {
             .get(&instance.cluster_name)
             .map(|c| c.cluster_arn.clone())
             .unwrap_or_default();
-        let tasks: Vec<Value> = task_arns
+        let defs: Vec<(Task, Value)> = task_arns
             .iter()
             .filter_map(|a| self.tasks.get(a))
             .map(|t| {
@@ -1175,7 +1175,15 @@ impl State {
                     .and_then(|(_, fr)| fr.rsplit_once(':'))
                     .unwrap_or(("", "0"));
                 let def = self.task_def(family, rev.parse().unwrap_or(0));
-                acs_convert::acs_task(t, def.unwrap_or(&Value::Null))
+                (t.clone(), def.cloned().unwrap_or(Value::Null))
+            })
+            .collect();
+        let tasks: Vec<Value> = defs
+            .iter()
+            .map(|(t, def)| {
+                let mut acs = acs_convert::acs_task(t, def);
+                crate::roles::attach(self, &mut acs, t, def, now);
+                acs
             })
             .collect();
         let seq = self

@@ -11,6 +11,7 @@ pub mod api;
 pub mod ecs;
 pub mod error;
 pub mod model;
+pub mod roles;
 pub mod sigv4;
 pub mod state;
 pub mod store;
@@ -55,6 +56,8 @@ pub struct Config {
     pub max_skew: Option<Duration>,
     /// URL handed out by DiscoverPollEndpoint; `None` uses the Host the agent called.
     pub advertise_url: Option<String>,
+    /// Lifetime of task role credentials; they are refreshed when half of it is left.
+    pub role_credentials_lifetime: Duration,
 }
 
 impl Default for Config {
@@ -67,6 +70,9 @@ impl Default for Config {
             heartbeat_interval: Duration::from_secs(30),
             max_skew: Some(Duration::from_secs(15 * 60)),
             advertise_url: None,
+            role_credentials_lifetime: Duration::from_secs(
+                roles::DEFAULT_LIFETIME_SECS.unsigned_abs(),
+            ),
         }
     }
 }
@@ -90,6 +96,29 @@ pub enum Error {
     Serve(std::io::Error),
 }
 
+/// Refreshes task role credentials before they expire, checking a tenth of their lifetime apart
+/// (at most every minute, at least every second).
+async fn refresh_role_credentials(
+    state: StateHandle,
+    lifetime: Duration,
+    shutdown: CancellationToken,
+) {
+    let every = (lifetime / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = api::now_secs();
+        match state.call(move |s| roles::refresh_due(s, now)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "task role credentials refreshed"),
+            Err(e) => tracing::warn!(error = %e.message, "cannot refresh task role credentials"),
+        }
+    }
+}
+
 /// Serves every API on `listener` until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
@@ -110,8 +139,15 @@ pub async fn serve(
         region: config.region.clone(),
         account_id: config.account_id.clone(),
     };
-    let state = State::restore(account, store.load()?)?;
+    let mut state = State::restore(account, store.load()?)?;
+    state.role_credentials_lifetime_secs =
+        i64::try_from(config.role_credentials_lifetime.as_secs().max(2)).unwrap_or(i64::MAX);
     let handle = StateHandle::spawn(state, store);
+    tokio::spawn(refresh_role_credentials(
+        handle.clone(),
+        config.role_credentials_lifetime,
+        shutdown.clone(),
+    ));
     let app = Arc::new(api::AppState {
         state: handle,
         keys: config.keys.clone(),

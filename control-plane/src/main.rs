@@ -35,6 +35,10 @@ struct Cli {
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
+    /// Lifetime of task IAM role credentials in seconds; they are refreshed (IAMRoleCredentialsMessage)
+    /// when half of it is left.
+    #[arg(long, default_value_t = 21_600)]
+    role_credentials_seconds: u64,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +84,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         keys: Keys::new(&cli.access_key_id, &cli.secret_access_key),
         data_dir: cli.data_dir,
         heartbeat_interval: std::time::Duration::from_secs(cli.heartbeat_seconds.max(1)),
+        role_credentials_lifetime: std::time::Duration::from_secs(
+            cli.role_credentials_seconds.max(2),
+        ),
         ..Config::default()
     };
     tracing::info!(%addr, region = %config.region, account = %config.account_id, data_dir = ?config.data_dir, "listening");

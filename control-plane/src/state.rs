@@ -92,6 +92,8 @@ pub struct State {
     pub active_by_instance: BTreeMap<String, BTreeSet<String>>,
     /// Live websocket connections per instance ARN (not persisted).
     pub connections: BTreeMap<String, usize>,
+    /// Lifetime of task role credentials (configuration, not persisted).
+    pub role_credentials_lifetime_secs: i64,
     dirty: BTreeSet<Key>,
     /// Instance ARNs whose outbox grew during the current command.
     notify: BTreeSet<String>,
@@ -112,6 +114,7 @@ impl State {
             meta: Meta::default(),
             active_by_instance: BTreeMap::new(),
             connections: BTreeMap::new(),
+            role_credentials_lifetime_secs: crate::roles::DEFAULT_LIFETIME_SECS,
             dirty: BTreeSet::new(),
             notify: BTreeSet::new(),
         }
