@@ -15,6 +15,8 @@ pub struct Agent {
     pub process: ChildProcess,
     /// Introspection address `127.0.0.1:PORT`.
     pub introspection: String,
+    /// Task credentials and metadata address `127.0.0.1:PORT` (`run --credentials-listen`).
+    pub credentials: String,
     /// ECS_DATADIR.
     pub data_dir: PathBuf,
     /// Cluster name.
@@ -41,6 +43,20 @@ impl Agent {
         introspection: &str,
         env: &[(&str, &str)],
     ) -> Result<Self> {
+        let credentials = format!("127.0.0.1:{}", free_port()?);
+        Self::start_on(cp, cluster, data_dir, introspection, &credentials, env)
+    }
+
+    /// As [`Agent::start_with`], with the credentials/metadata server on `credentials` too.
+    /// The audit log goes to `data_dir/audit.log`.
+    pub fn start_on(
+        cp: &ControlPlane,
+        cluster: &str,
+        data_dir: &Path,
+        introspection: &str,
+        credentials: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let empty = data_dir.join("empty.config");
         std::fs::write(&empty, "")?;
         let mut cmd = Command::new(workspace_bin("ecs-agent"));
@@ -60,7 +76,8 @@ impl Agent {
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("ECS_CONTAINER_STOP_TIMEOUT", "5s");
+            .env("ECS_CONTAINER_STOP_TIMEOUT", "5s")
+            .env("ECS_AUDIT_LOGFILE", data_dir.join("audit.log"));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -70,11 +87,14 @@ impl Agent {
             .arg(&empty)
             .arg("run")
             .arg("--introspection-listen")
-            .arg(introspection);
+            .arg(introspection)
+            .arg("--credentials-listen")
+            .arg(credentials);
         let process = ChildProcess::spawn("ecs-agent", &mut cmd)?;
         let agent = Agent {
             process,
             introspection: introspection.to_string(),
+            credentials: credentials.to_string(),
             data_dir: data_dir.to_path_buf(),
             cluster: cluster.to_string(),
         };

@@ -22,6 +22,7 @@
 mod agent;
 mod awscli;
 mod bins;
+mod boto3;
 mod cmd;
 mod control_plane;
 mod docker;
@@ -35,6 +36,7 @@ mod wait;
 
 pub use agent::Agent;
 pub use awscli::{AWSCLI_VERSION, AwsCli, AwsCliError, awscli_venv, cache_dir};
+pub use boto3::{BOTO3_VERSION, boto3_venv};
 pub use bins::{target_profile_dir, workspace_bin, workspace_bin_path};
 pub use cmd::{CmdOutput, command_line, output, run};
 pub use control_plane::ControlPlane;
