@@ -209,7 +209,7 @@ fn rust_caller_identity(full_uri: &str, sts_endpoint: &str) -> Result<Value> {
 /// crashes on that address here): the response body.
 fn get_in_container(container: &str, path_var: &str) -> Result<String> {
     let script = format!(
-        "p=\"${path_var}\"; p=\"${{p#http://169.254.170.2}}\"; {{ printf 'GET %s HTTP/1.0\\r\\nHost: 169.254.170.2\\r\\n\\r\\n' \"$p\"; sleep 1; }} | nc -w 5 169.254.170.2 80 2>&1"
+        "p=\"${path_var}\"; p=\"${{p#http://169.254.170.2}}\"; printf 'GET %s HTTP/1.0\\r\\nHost: 169.254.170.2\\r\\n\\r\\n' \"$p\" | nc -w 5 169.254.170.2 80 2>&1"
     );
     let out = docker(&["exec", container, "sh", "-c", &script])?;
     let (head, body) = out

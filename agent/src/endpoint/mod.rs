@@ -217,18 +217,58 @@ async fn limit(
     }
 }
 
-/// Serves until `shutdown`.
+/// Serves until `shutdown`, then lets open requests finish.
+///
+/// HTTP/1.1 through hyper directly rather than `axum::serve`, for two settings the reference's Go
+/// server has: a 5 s limit on reading a request head, and answering a client that half-closes its
+/// side after sending the request (`printf 'GET ...' | nc 169.254.170.2 80`), which hyper by
+/// default treats as a closed connection.
 pub async fn serve(
     listener: TcpListener,
     endpoint: Endpoint,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(endpoint).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    let app = router(endpoint);
+    let connections = tokio_util::task::TaskTracker::new();
+    loop {
+        let (stream, client) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(client));
+                tower::ServiceExt::oneshot(app.clone(), request.map(Body::new))
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .half_close(true)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(REQUEST_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(REQUEST_TIMEOUT, connection).await;
+                }
+            }
+        });
+    }
+    connections.close();
+    let _ = tokio::time::timeout(REQUEST_TIMEOUT, connections.wait()).await;
+    Ok(())
 }
 
 fn user_agent(headers: &HeaderMap) -> String {

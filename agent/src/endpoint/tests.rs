@@ -106,3 +106,22 @@ async fn the_sixty_first_request_is_throttled() {
     assert!(statuses[60..].contains(&429), "{statuses:?}");
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_client_that_half_closes_after_its_request_is_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (base, stop) = start(endpoint(None)).await;
+    let mut s = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    s.write_all(b"GET /v2/credentials/good-id HTTP/1.0\r\nHost: 169.254.170.2\r\n\r\n")
+        .await
+        .unwrap();
+    // What `printf ... | nc` does at the end of its input.
+    s.shutdown().await.unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    assert!(buf.starts_with("HTTP/1.0 200"), "{buf:?}");
+    assert!(buf.contains("ASIAKEY"));
+    stop.cancel();
+}
