@@ -63,7 +63,11 @@ pub struct HostSetupArgs {
     #[arg(long, default_value_t = 51678)]
     pub introspection_port: u16,
     /// Where `apply` saves the previous route_localnet value for `remove`
-    #[arg(long, value_name = "PATH", default_value = "/run/ecs-agent/route_localnet.saved")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/run/ecs-agent/route_localnet.saved"
+    )]
     pub state_file: PathBuf,
 }
 

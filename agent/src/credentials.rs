@@ -75,7 +75,10 @@ pub enum CredentialsError {
 #[derive(Debug, Clone)]
 enum Entry {
     Ready(Arc<TaskCredentials>),
-    Pending { task_arn: String, role_type: RoleType },
+    Pending {
+        task_arn: String,
+        role_type: RoleType,
+    },
 }
 
 /// The manager. Cheap to clone (a shared handle).
@@ -128,7 +131,8 @@ impl CredentialsManager {
             session_token: non_empty(&creds.session_token, "sessionToken")?,
             expiration: non_empty(&creds.expiration, "expiration")?,
         };
-        self.write().insert(id.clone(), Entry::Ready(Arc::new(value)));
+        self.write()
+            .insert(id.clone(), Entry::Ready(Arc::new(value)));
         Ok(id)
     }
 
@@ -179,12 +183,18 @@ impl CredentialsManager {
     /// Takes the credentials out of a payload task into the manager, leaving only their ids and
     /// role ARNs in the task (what the store may keep). Returns the acks to send
     /// (`credentialsId`, `expiration`) for the credentials stored.
-    pub fn take_from_task(&self, task: &mut Task) -> Result<Vec<(String, String)>, CredentialsError> {
+    pub fn take_from_task(
+        &self,
+        task: &mut Task,
+    ) -> Result<Vec<(String, String)>, CredentialsError> {
         let arn = task.arn.clone().unwrap_or_default();
         let mut acks = Vec::new();
         for (slot, role_type) in [
             (&mut task.role_credentials, RoleType::TaskApplication),
-            (&mut task.execution_role_credentials, RoleType::TaskExecution),
+            (
+                &mut task.execution_role_credentials,
+                RoleType::TaskExecution,
+            ),
         ] {
             if let Some(creds) = slot.as_mut() {
                 let id = self.set(&arn, role_type, creds)?;
@@ -351,8 +361,12 @@ mod tests {
         strip_secrets(&mut t);
         m.expect_task(&t);
         assert!(matches!(m.get("role-id"), Lookup::Uninitialized { .. }));
-        m.set("arn:task/1", RoleType::TaskApplication, &creds("role-id", "ASIANEW"))
-            .unwrap();
+        m.set(
+            "arn:task/1",
+            RoleType::TaskApplication,
+            &creds("role-id", "ASIANEW"),
+        )
+        .unwrap();
         assert!(matches!(m.get("role-id"), Lookup::Ready(c) if c.access_key_id == "ASIANEW"));
         // An expectation never hides credentials already there.
         m.expect("role-id", "arn:task/1", RoleType::TaskApplication);

@@ -114,7 +114,12 @@ impl Rule {
     }
 
     fn describe(&self) -> String {
-        format!("iptables -t {} {} {}", self.table, self.chain, self.spec.join(" "))
+        format!(
+            "iptables -t {} {} {}",
+            self.table,
+            self.chain,
+            self.spec.join(" ")
+        )
     }
 }
 
@@ -185,13 +190,12 @@ pub struct SystemIptables;
 
 impl Iptables for SystemIptables {
     fn run(&mut self, args: &[String], what: &str) -> Result<bool, HostSetupError> {
-        let out = Command::new("iptables")
-            .args(args)
-            .output()
-            .map_err(|e| HostSetupError::NoIptables {
+        let out = Command::new("iptables").args(args).output().map_err(|e| {
+            HostSetupError::NoIptables {
                 what: what.to_string(),
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         match out.status.code() {
             Some(0) => Ok(true),
@@ -201,7 +205,14 @@ impl Iptables for SystemIptables {
                 })
             }
             // `-C`/`-D` of a rule that is not there: exit 1 ("does a matching rule exist").
-            Some(1) if stderr.is_empty() || stderr.contains("does a matching rule exist") || stderr.contains("No chain/target/match") || stderr.contains("Bad rule") => Ok(false),
+            Some(1)
+                if stderr.is_empty()
+                    || stderr.contains("does a matching rule exist")
+                    || stderr.contains("No chain/target/match")
+                    || stderr.contains("Bad rule") =>
+            {
+                Ok(false)
+            }
             code => Err(HostSetupError::Iptables {
                 what: what.to_string(),
                 code: code.unwrap_or(-1),
@@ -273,7 +284,8 @@ pub fn apply(setup: &HostSetup) -> Result<String, HostSetupError> {
         if let Some(dir) = setup.state_file.parent() {
             std::fs::create_dir_all(dir).map_err(|e| file_error(dir, &e))?;
         }
-        std::fs::write(&setup.state_file, &before).map_err(|e| file_error(&setup.state_file, &e))?;
+        std::fs::write(&setup.state_file, &before)
+            .map_err(|e| file_error(&setup.state_file, &e))?;
         std::fs::write(sysctl, "1").map_err(|e| file_error(sysctl, &e))?;
     }
     let added = apply_rules(setup, &mut SystemIptables)?;
@@ -349,7 +361,11 @@ mod tests {
             rules[0].describe(),
             "iptables -t nat PREROUTING -p tcp -d 169.254.170.2 --dport 80 -j DNAT --to-destination 127.0.0.1:40001"
         );
-        assert!(rules[1].spec.ends_with(&["--to-ports".into(), "40001".into()]));
+        assert!(
+            rules[1]
+                .spec
+                .ends_with(&["--to-ports".into(), "40001".into()])
+        );
         let mut s = setup();
         s.skip_localhost_filter = true;
         s.allow_offhost_introspection = true;

@@ -210,4 +210,3 @@ pub fn run(opts: &Options) -> Result<Results> {
         errors,
     })
 }
-

@@ -97,7 +97,13 @@ pub fn acs_credentials(k: &TempKey) -> Value {
 
 /// Credentials for a task's role, valid for at least half their lifetime: the latest key, or a
 /// new one (same credentials id) when it is older.
-fn current(state: &mut State, task_arn: &str, role_type: &str, role_arn: &str, now: f64) -> TempKey {
+fn current(
+    state: &mut State,
+    task_arn: &str,
+    role_type: &str,
+    role_arn: &str,
+    now: f64,
+) -> TempKey {
     #[allow(clippy::cast_precision_loss)]
     let half = state.role_credentials_lifetime_secs as f64 / 2.0;
     if let Some(k) = latest(state, task_arn, role_type)
@@ -140,7 +146,11 @@ pub fn attach(state: &mut State, acs_task: &mut Value, task: &Task, def: &Value,
     };
     for (key, member, role_type) in [
         ("taskRoleArn", "roleCredentials", TASK_APPLICATION),
-        ("executionRoleArn", "executionRoleCredentials", TASK_EXECUTION),
+        (
+            "executionRoleArn",
+            "executionRoleCredentials",
+            TASK_EXECUTION,
+        ),
     ] {
         if let Some(role_arn) = role(key) {
             let k = current(state, &task.task_arn, role_type, &role_arn, now);

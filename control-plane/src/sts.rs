@@ -180,7 +180,11 @@ pub fn role_id(role_arn: &str) -> String {
     let (a, b) = (hash(0xcbf2_9ce4_8422_2325), hash(0x8422_2325_cbf2_9ce4));
     let digits: String = (0..17)
         .map(|i| {
-            let v = if i < 12 { a >> (i * 5) } else { b >> ((i - 12) * 5) };
+            let v = if i < 12 {
+                a >> (i * 5)
+            } else {
+                b >> ((i - 12) * 5)
+            };
             #[allow(clippy::cast_possible_truncation)]
             char::from(UPPER_DIGITS[(v & 31) as usize])
         })

@@ -57,7 +57,8 @@ fn host_setup(action: &str, port: u16, state_file: &Path, empty: &Path) -> Resul
 impl Routes {
     fn apply(port: u16, dir: &Path) -> Result<Self> {
         let lock = File::create(ROUTES_LOCK)?;
-        lock.lock().context("cannot lock the 169.254.170.2 routes")?;
+        lock.lock()
+            .context("cannot lock the 169.254.170.2 routes")?;
         let empty = dir.join("empty.config");
         std::fs::write(&empty, "")?;
         let routes = Routes {
@@ -148,7 +149,11 @@ fn container_of(task: &str) -> Result<(String, Vec<String>)> {
         "--filter",
         &format!("label=com.amazonaws.ecs.task-arn={task}"),
     ])?;
-    let id = id.lines().next().context("no container for the task")?.to_string();
+    let id = id
+        .lines()
+        .next()
+        .context("no container for the task")?
+        .to_string();
     let inspect: Value = serde_json::from_str(&docker(&["inspect", &id])?)?;
     let env = inspect[0]["Config"]["Env"]
         .as_array()
@@ -189,7 +194,10 @@ print(json.dumps({"Method": creds.method, "AccessKeyId": creds.get_frozen_creden
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri)
         .args(["-c", script, sts_endpoint]);
-    Ok(serde_json::from_str(&run(&mut cmd, Duration::from_secs(60))?)?)
+    Ok(serde_json::from_str(&run(
+        &mut cmd,
+        Duration::from_secs(60),
+    )?)?)
 }
 
 /// aws-sdk-rust's ECS provider with FULL_URI, then STS GetCallerIdentity (`ecs-creds-probe`).
@@ -202,7 +210,10 @@ fn rust_caller_identity(full_uri: &str, sts_endpoint: &str) -> Result<Value> {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri)
         .arg(sts_endpoint);
-    Ok(serde_json::from_str(&run(&mut cmd, Duration::from_secs(60))?)?)
+    Ok(serde_json::from_str(&run(
+        &mut cmd,
+        Duration::from_secs(60),
+    )?)?)
 }
 
 /// An HTTP GET from inside a container to 169.254.170.2:80 with busybox `nc` (busybox `wget`
@@ -265,12 +276,21 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
     let elapsed = start.elapsed().as_secs_f64();
     assert!(statuses[..60].iter().all(|s| *s == 400), "{statuses:?}");
     let allowed = statuses.iter().filter(|s| **s == 400).count();
-    assert!(statuses.iter().all(|s| *s == 400 || *s == 429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 400 || *s == 429),
+        "{statuses:?}"
+    );
     // Token bucket 40/s, burst 60: at most 60 + 40 * elapsed (+1 for rounding) get through.
     #[allow(clippy::cast_precision_loss)]
     let max = 61.0 + 40.0 * elapsed;
-    assert!((allowed as f64) <= max, "{allowed} allowed in {elapsed:.3}s");
-    assert!(elapsed < 1.0 && statuses.contains(&429), "{elapsed} {statuses:?}");
+    assert!(
+        (allowed as f64) <= max,
+        "{allowed} allowed in {elapsed:.3}s"
+    );
+    assert!(
+        elapsed < 1.0 && statuses.contains(&429),
+        "{elapsed} {statuses:?}"
+    );
 
     let a_def = register(
         &aws,
@@ -287,7 +307,10 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
         &aws,
         "iam-b",
         &image,
-        &["--task-role-arn", &format!("arn:aws:iam::{ACCOUNT}:role/team/app-b")],
+        &[
+            "--task-role-arn",
+            &format!("arn:aws:iam::{ACCOUNT}:role/team/app-b"),
+        ],
     )?;
     let task_a = run_when_placed(&aws, cluster, &a_def)?;
     let task_b = run_when_placed(&aws, cluster, &b_def)?;
@@ -300,8 +323,14 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
     let uri_a = env_value(&env_a, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").unwrap();
     let uri_b = env_value(&env_b, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").unwrap();
     assert!(uri_a.starts_with("/v2/credentials/") && uri_a != uri_b);
-    assert!(!uri_a.contains(task_id(&task_a)), "the id is not derived from the ARN");
-    assert_eq!(env_value(&env_a, "AWS_EXECUTION_ENV"), Some("AWS_ECS_EXTERNAL"));
+    assert!(
+        !uri_a.contains(task_id(&task_a)),
+        "the id is not derived from the ARN"
+    );
+    assert_eq!(
+        env_value(&env_a, "AWS_EXECUTION_ENV"),
+        Some("AWS_ECS_EXTERNAL")
+    );
     assert_eq!(env_value(&env_a, "AWS_DEFAULT_REGION"), Some("us-east-1"));
     assert_eq!(env_value(&env_a, "AWS_REGION"), Some("us-east-1"));
     let v3 = env_value(&env_a, "ECS_CONTAINER_METADATA_URI").unwrap();
@@ -312,18 +341,24 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
     // Distinct credentials per task; a random id gets 400.
     let id_a = uri_a.trim_start_matches("/v2/credentials/");
     let id_b = uri_b.trim_start_matches("/v2/credentials/");
-    let (status, creds_a) = credentials(&agent, id_a)?;
+    let (status, creds_a) = credentials(agent, id_a)?;
     assert_eq!(status, 200, "{creds_a}");
-    let (_, creds_b) = credentials(&agent, id_b)?;
+    let (_, creds_b) = credentials(agent, id_b)?;
     let key_a = creds_a["AccessKeyId"].as_str().unwrap().to_string();
     assert!(key_a.starts_with("ASIA"), "{key_a}");
     assert_ne!(creds_a["AccessKeyId"], creds_b["AccessKeyId"]);
-    assert_eq!(creds_a["RoleArn"], format!("arn:aws:iam::{ACCOUNT}:role/app-a"));
+    assert_eq!(
+        creds_a["RoleArn"],
+        format!("arn:aws:iam::{ACCOUNT}:role/app-a")
+    );
     for k in ["SecretAccessKey", "Token", "Expiration"] {
         assert!(creds_a[k].as_str().is_some_and(|v| !v.is_empty()), "{k}");
     }
-    let (status, body) = credentials(&agent, &uuid::Uuid::new_v4().to_string())?;
-    assert_eq!((status, body["code"].as_str()), (400, Some("InvalidIdInRequest")));
+    let (status, body) = credentials(agent, &uuid::Uuid::new_v4().to_string())?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("InvalidIdInRequest"))
+    );
     let v1 = http_get(&format!("http://{creds_addr}/v1/credentials?id={id_b}"))?;
     assert_eq!(v1.json()?["AccessKeyId"], creds_b["AccessKeyId"]);
 
@@ -333,13 +368,19 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
     assert_eq!(boto["AccessKeyId"], key_a);
     assert_eq!(
         boto["Arn"],
-        format!("arn:aws:sts::{ACCOUNT}:assumed-role/app-a/{}", task_id(&task_a))
+        format!(
+            "arn:aws:sts::{ACCOUNT}:assumed-role/app-a/{}",
+            task_id(&task_a)
+        )
     );
     let rust = rust_caller_identity(&format!("http://{creds_addr}{uri_b}"), &cp.endpoint())?;
     assert_eq!(rust["AccessKeyId"], creds_b["AccessKeyId"]);
     assert_eq!(
         rust["Arn"],
-        format!("arn:aws:sts::{ACCOUNT}:assumed-role/app-b/{}", task_id(&task_b))
+        format!(
+            "arn:aws:sts::{ACCOUNT}:assumed-role/app-b/{}",
+            task_id(&task_b)
+        )
     );
     // The emulator's ECS API takes them too.
     let as_task = aws
@@ -404,7 +445,10 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
 
     // No credential value in any log.
     let audit = std::fs::read_to_string(data.path().join("audit.log"))?;
-    assert!(audit.contains(" 200 ") && audit.contains("GetCredentials"), "{audit}");
+    assert!(
+        audit.contains(" 200 ") && audit.contains("GetCredentials"),
+        "{audit}"
+    );
     let secrets: Vec<String> = [&creds_a, &creds_b, &after]
         .iter()
         .flat_map(|c| ["SecretAccessKey", "Token"].map(|k| c[k].as_str().unwrap().to_string()))
@@ -440,7 +484,10 @@ fn credentials_are_refreshed_before_expiry_and_expired_keys_are_refused() -> Res
         &aws,
         "iam-refresh",
         &image,
-        &["--task-role-arn", &format!("arn:aws:iam::{ACCOUNT}:role/rotating")],
+        &[
+            "--task-role-arn",
+            &format!("arn:aws:iam::{ACCOUNT}:role/rotating"),
+        ],
     )?;
     let task = run_when_placed(&aws, cluster, &def)?;
     wait_running(&aws, cluster, &task)?;
@@ -468,25 +515,39 @@ fn credentials_are_refreshed_before_expiry_and_expired_keys_are_refused() -> Res
     let ident = with(&fresh).run(&["sts", "get-caller-identity"])?;
     assert_eq!(
         ident["Arn"],
-        format!("arn:aws:sts::{ACCOUNT}:assumed-role/rotating/{}", task_id(&task))
+        format!(
+            "arn:aws:sts::{ACCOUNT}:assumed-role/rotating/{}",
+            task_id(&task)
+        )
     );
     // The old key, once expired: ExpiredToken. An unknown key: InvalidClientTokenId.
-    let expired = wait_until(Duration::from_secs(20), "the old key to expire", || {
-        match with(&first).run(&["sts", "get-caller-identity"]) {
+    let expired = wait_until(
+        Duration::from_secs(20),
+        "the old key to expire",
+        || match with(&first).run(&["sts", "get-caller-identity"]) {
             Ok(_) => anyhow::Ok(None),
             Err(e) => Ok(Some(e)),
-        }
-    })?;
-    assert!(format!("{expired:#}").contains("ExpiredToken"), "{expired:#}");
+        },
+    )?;
+    assert!(
+        format!("{expired:#}").contains("ExpiredToken"),
+        "{expired:#}"
+    );
     let unknown = aws
         .clone()
         .credentials("ASIAUNKNOWNUNKNOWN12", "secret")
         .session_token("token")
         .run(&["sts", "get-caller-identity"])
         .unwrap_err();
-    assert!(format!("{unknown:#}").contains("InvalidClientTokenId"), "{unknown:#}");
+    assert!(
+        format!("{unknown:#}").contains("InvalidClientTokenId"),
+        "{unknown:#}"
+    );
     assert_no_secrets(
-        &[("agent", agent.process.output()), ("control plane", cp.process.output())],
+        &[
+            ("agent", agent.process.output()),
+            ("control plane", cp.process.output()),
+        ],
         &[
             first["SecretAccessKey"].as_str().unwrap().to_string(),
             fresh["Token"].as_str().unwrap().to_string(),

@@ -573,10 +573,7 @@ struct Connection<'a> {
 }
 
 /// A message waiting for the handler's verdict, with the acks to send if it is `true`.
-async fn verdict(
-    acks: Vec<AcsMessage>,
-    reply: oneshot::Receiver<bool>,
-) -> (Vec<AcsMessage>, bool) {
+async fn verdict(acks: Vec<AcsMessage>, reply: oneshot::Receiver<bool>) -> (Vec<AcsMessage>, bool) {
     (acks, reply.await.unwrap_or(false))
 }
 

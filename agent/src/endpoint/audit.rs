@@ -118,7 +118,10 @@ pub fn format_line(
         entry.status,
         entry.client,
         entry.path.replace('"', "%22"),
-        entry.user_agent.replace('"', "%22").replace(['\n', '\r'], " "),
+        entry
+            .user_agent
+            .replace('"', "%22")
+            .replace(['\n', '\r'], " "),
         entry.task_arn.as_deref().unwrap_or("-"),
         entry.event_type,
         cluster,
@@ -182,7 +185,9 @@ mod tests {
     fn the_line_has_the_reference_fields() {
         let e = AuditEntry {
             status: 200,
-            client: "172.17.0.2:40000".parse().unwrap_or_else(|_| unreachable!()),
+            client: "172.17.0.2:40000"
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
             path: "/v2/credentials/<id>".into(),
             user_agent: "Boto3/1.0".into(),
             task_arn: Some("arn:aws:ecs:us-east-1:1:task/c/t".into()),

@@ -116,8 +116,12 @@ mod tests {
     use ecs_protocol::acs::IamRoleCredentials;
 
     fn config(vars: &[(&str, &str)]) -> ecs_config::Config {
-        let mut env: Vec<(String, String)> = vec![("AWS_DEFAULT_REGION".into(), "eu-west-3".into())];
-        env.extend(vars.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())));
+        let mut env: Vec<(String, String)> =
+            vec![("AWS_DEFAULT_REGION".into(), "eu-west-3".into())];
+        env.extend(
+            vars.iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string())),
+        );
         ecs_config::load(&ecs_config::Sources {
             env: env.into_iter().collect(),
             ..ecs_config::Sources::default()
@@ -163,14 +167,20 @@ mod tests {
         assert!(env.contains(&"AWS_REGION=us-west-2".to_string()));
         assert!(env.contains(&"AWS_DEFAULT_REGION=eu-west-3".to_string()));
         assert!(env.contains(&"AWS_EXECUTION_ENV=AWS_ECS_EXTERNAL".to_string()));
-        assert!(!env.iter().any(|e| e.starts_with("AWS_CONTAINER_CREDENTIALS")));
+        assert!(
+            !env.iter()
+                .any(|e| e.starts_with("AWS_CONTAINER_CREDENTIALS"))
+        );
     }
 
     #[test]
     fn roles_are_refused_where_disabled() {
         let cfg = config(&[("ECS_ENABLE_TASK_IAM_ROLE", "false")]);
         let e = add_task_env(&mut Vec::new(), &task(true, None), "web", "eid", &cfg).unwrap_err();
-        assert!(e.to_string().contains("ECS_ENABLE_TASK_IAM_ROLE=false"), "{e}");
+        assert!(
+            e.to_string().contains("ECS_ENABLE_TASK_IAM_ROLE=false"),
+            "{e}"
+        );
         assert!(e.to_string().contains("arn:aws:ecs:eu-west-3:1:task/c/t1"));
         let cfg = config(&[("ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST", "false")]);
         let e = add_task_env(
@@ -183,6 +193,13 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, RoleRefused::HostNetworkDisabled { .. }));
         // Without a role nothing is refused.
-        add_task_env(&mut Vec::new(), &task(false, Some(NetworkMode::Host)), "w", "e", &cfg).unwrap();
+        add_task_env(
+            &mut Vec::new(),
+            &task(false, Some(NetworkMode::Host)),
+            "w",
+            "e",
+            &cfg,
+        )
+        .unwrap();
     }
 }

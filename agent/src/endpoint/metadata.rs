@@ -60,7 +60,10 @@ pub fn container_response(
         .cloned()
         .unwrap_or_default();
     let mut m = Map::new();
-    m.insert("DockerId".into(), json!(c.docker_id.clone().unwrap_or_default()));
+    m.insert(
+        "DockerId".into(),
+        json!(c.docker_id.clone().unwrap_or_default()),
+    );
     m.insert("Name".into(), json!(c.name));
     m.insert(
         "DockerName".into(),

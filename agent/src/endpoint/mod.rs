@@ -116,15 +116,9 @@ enum EndpointError {
     #[error("{prefix}: {1}", prefix = .0.prefix())]
     Internal(CredsVersion, String),
     #[error("{handler}: {what}")]
-    MetadataNotFound {
-        handler: &'static str,
-        what: String,
-    },
+    MetadataNotFound { handler: &'static str, what: String },
     #[error("{handler}: {what}")]
-    MetadataInternal {
-        handler: &'static str,
-        what: String,
-    },
+    MetadataInternal { handler: &'static str, what: String },
 }
 
 impl EndpointError {
@@ -133,9 +127,7 @@ impl EndpointError {
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::NoId(_) | Self::InvalidId(_) => StatusCode::BAD_REQUEST,
             Self::Uninitialized(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(..) | Self::MetadataInternal { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Self::Internal(..) | Self::MetadataInternal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::MetadataNotFound { .. } => StatusCode::NOT_FOUND,
         }
     }
@@ -247,10 +239,11 @@ pub async fn serve(
         let app = app.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
-            let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(client));
-                tower::ServiceExt::oneshot(app.clone(), request.map(Body::new))
-            });
+            let service =
+                hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(client));
+                    tower::ServiceExt::oneshot(app.clone(), request.map(Body::new))
+                });
             let connection = hyper::server::conn::http1::Builder::new()
                 .half_close(true)
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -415,7 +408,11 @@ async fn find(
     Err(not_found())
 }
 
-async fn inspect(md: &MetadataSource, r: &TaskRecord, i: usize) -> Option<crate::runtime::ContainerInfo> {
+async fn inspect(
+    md: &MetadataSource,
+    r: &TaskRecord,
+    i: usize,
+) -> Option<crate::runtime::ContainerInfo> {
     let id = r.containers[i].docker_id.as_deref()?;
     md.runtime.inspect(id).await.ok().flatten()
 }
@@ -464,7 +461,12 @@ async fn task_with_tags_md(
     Ok(json_response(StatusCode::OK, body.to_string()))
 }
 
-async fn stats_of(md: &MetadataSource, r: &TaskRecord, i: usize, handler: &'static str) -> Result<Value, EndpointError> {
+async fn stats_of(
+    md: &MetadataSource,
+    r: &TaskRecord,
+    i: usize,
+    handler: &'static str,
+) -> Result<Value, EndpointError> {
     let Some(docker_id) = r.containers[i].docker_id.as_deref() else {
         return Ok(Value::Null);
     };
@@ -503,7 +505,10 @@ async fn task_stats(
             out.insert(docker_id.clone(), stats);
         }
     }
-    Ok(json_response(StatusCode::OK, Value::Object(out).to_string()))
+    Ok(json_response(
+        StatusCode::OK,
+        Value::Object(out).to_string(),
+    ))
 }
 
 /// Store key of the metadata id secret.
@@ -513,7 +518,10 @@ pub const META_ENDPOINT_SECRET: &str = "metadata-endpoint-secret";
 /// store (created on first run), and the ids of saved tasks' credentials expected, so that they
 /// answer 503 until ACS resends them.
 pub fn task_iam(store: &crate::state::Store) -> Result<crate::credentials::TaskIam, String> {
-    let secret = match store.meta(META_ENDPOINT_SECRET).map_err(|e| e.to_string())? {
+    let secret = match store
+        .meta(META_ENDPOINT_SECRET)
+        .map_err(|e| e.to_string())?
+    {
         Some(hex) => hex,
         None => {
             let hex = EndpointIds::random_secret_hex();
@@ -585,7 +593,11 @@ pub async fn start(
             runtime,
             ids: params.task_iam.ids.clone(),
             cluster: config.cluster.value.clone(),
-            launch_type: if config.external.value { "EXTERNAL" } else { "EC2" },
+            launch_type: if config.external.value {
+                "EXTERNAL"
+            } else {
+                "EC2"
+            },
         }),
     };
     tracing::info!(address = %listener.local_addr().map_or(listen, |a| a.to_string()), "task credentials and metadata server listening");

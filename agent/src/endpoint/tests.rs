@@ -48,7 +48,10 @@ async fn get(base: &str, path: &str) -> (u16, String) {
     let mut buf = String::new();
     s.read_to_string(&mut buf).await.unwrap();
     let status = buf[9..12].parse().unwrap();
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -76,17 +79,51 @@ async fn credentials_v2_and_v1_answer_the_reference_shapes() {
 async fn credentials_errors_have_the_reference_codes() {
     let (base, stop) = start(endpoint(None)).await;
     let cases = [
-        ("/v2/credentials/nope", 400, "InvalidIdInRequest", "CredentialsV2Request: Credentials not found"),
-        ("/v2/credentials", 400, "NoIdInRequest", "CredentialsV2Request: No Credential ID in the request"),
-        ("/v2/credentials/", 400, "NoIdInRequest", "CredentialsV2Request: No Credential ID in the request"),
-        ("/v1/credentials", 400, "NoIdInRequest", "CredentialsV1Request: No Credential ID in the request"),
-        ("/v1/credentials?id=nope", 400, "InvalidIdInRequest", "CredentialsV1Request: Credentials not found"),
-        ("/v2/credentials/pending-id", 503, "CredentialsUninitialized", "CredentialsV2Request: Credentials uninitialized for ID"),
+        (
+            "/v2/credentials/nope",
+            400,
+            "InvalidIdInRequest",
+            "CredentialsV2Request: Credentials not found",
+        ),
+        (
+            "/v2/credentials",
+            400,
+            "NoIdInRequest",
+            "CredentialsV2Request: No Credential ID in the request",
+        ),
+        (
+            "/v2/credentials/",
+            400,
+            "NoIdInRequest",
+            "CredentialsV2Request: No Credential ID in the request",
+        ),
+        (
+            "/v1/credentials",
+            400,
+            "NoIdInRequest",
+            "CredentialsV1Request: No Credential ID in the request",
+        ),
+        (
+            "/v1/credentials?id=nope",
+            400,
+            "InvalidIdInRequest",
+            "CredentialsV1Request: Credentials not found",
+        ),
+        (
+            "/v2/credentials/pending-id",
+            503,
+            "CredentialsUninitialized",
+            "CredentialsV2Request: Credentials uninitialized for ID",
+        ),
     ];
     for (path, status, code, message) in cases {
         let (got, body) = get(&base, path).await;
         assert_eq!(got, status, "{path}: {body}");
-        assert_eq!(json(&body), json!({"code": code, "message": message}), "{path}");
+        assert_eq!(
+            json(&body),
+            json!({"code": code, "message": message}),
+            "{path}"
+        );
     }
     // Metadata without an engine: 404 with a JSON string.
     let (got, body) = get(&base, "/v4/whatever/task").await;

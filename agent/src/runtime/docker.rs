@@ -532,22 +532,23 @@ impl ContainerRuntime for DockerRuntime {
 
     /// `GET /containers/{id}/stats?stream=false`: Docker takes two samples (about a second) so
     /// that `precpu_stats` is filled, as the reference's stats are.
-    fn stats<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Value>, RuntimeError>> {
+    fn stats<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Value>, RuntimeError>> {
         Box::pin(async move {
             let options = bollard::query_parameters::StatsOptionsBuilder::new()
                 .stream(false)
                 .build();
-            let result = deadline(self.timeouts.inspect, &format!("stats of container {id}"), async {
-                let mut stream = self.docker.stats(id, Some(options));
-                match stream.next().await {
-                    Some(Ok(s)) => Ok(Some(s)),
-                    Some(Err(e)) => Err(docker_error(e)),
-                    None => Ok(None),
-                }
-            })
+            let result = deadline(
+                self.timeouts.inspect,
+                &format!("stats of container {id}"),
+                async {
+                    let mut stream = self.docker.stats(id, Some(options));
+                    match stream.next().await {
+                        Some(Ok(s)) => Ok(Some(s)),
+                        Some(Err(e)) => Err(docker_error(e)),
+                        None => Ok(None),
+                    }
+                },
+            )
             .await;
             match result {
                 Ok(Some(s)) => serde_json::to_value(s)

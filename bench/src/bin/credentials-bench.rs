@@ -38,7 +38,10 @@ fn main() -> ExitCode {
         duration: Duration::from_secs(cli.secs),
     };
     let (model, cpus) = sysinfo::cpu();
-    println!("machine: {cpus} CPUs ({model}); load average at the start: {}", sysinfo::loadavg());
+    println!(
+        "machine: {cpus} CPUs ({model}); load average at the start: {}",
+        sysinfo::loadavg()
+    );
     println!(
         "{} keep-alive connections, {:?} warm-up, {:?} measured per run",
         opts.connections, opts.warmup, opts.duration
@@ -57,7 +60,11 @@ fn main() -> ExitCode {
                     ms(r.latency.p99),
                     ms(r.latency.max),
                     r.errors,
-                    if ok { "met (>= 20,000/s, p99 < 5 ms)" } else { "missed" }
+                    if ok {
+                        "met (>= 20,000/s, p99 < 5 ms)"
+                    } else {
+                        "missed"
+                    }
                 );
             }
             Err(e) => {
