@@ -321,6 +321,21 @@ mod tests {
     }
 
     #[test]
+    fn task_iam_role_capabilities_follow_their_variables() {
+        let c = config(&[
+            ("ECS_ENABLE_TASK_IAM_ROLE", "false"),
+            ("ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST", "false"),
+        ]);
+        let caps = capabilities(&c, ApiVersion::new(1, 41));
+        assert!(!names(&caps).iter().any(|n| n.contains("task-iam-role")));
+        let c = config(&[("ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST", "false")]);
+        let caps = capabilities(&c, ApiVersion::new(1, 41));
+        let n = names(&caps);
+        assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role"));
+        assert!(!n.contains(&"com.amazonaws.ecs.capability.task-iam-role-network-host"));
+    }
+
+    #[test]
     fn defaults_on_a_plain_host() {
         let caps = capabilities(&config(&[]), ApiVersion::new(1, 41));
         let n = names(&caps);
@@ -333,9 +348,11 @@ mod tests {
         assert!(!n.contains(&"ecs.cpu-architecture"));
         assert!(caps.contains(&Attribute::with_value("ecs.os-type", "linux")));
         assert!(caps.contains(&Attribute::with_value("ecs.os-family", "LINUX")));
+        // Task IAM roles are on by default (ECS_ENABLE_TASK_IAM_ROLE[_NETWORK_HOST]).
+        assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role"));
+        assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role-network-host"));
         // Nothing the agent does not implement yet.
         for absent in [
-            "task-iam-role",
             "task-eni",
             "container-health-check",
             "efs",
