@@ -389,6 +389,26 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
         .session_token(creds_a["Token"].as_str().unwrap());
     as_task.run(&["ecs", "list-clusters"])?;
 
+    // Without privileges host-setup fails clearly (exit 5), changing nothing.
+    {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("empty"), "")?;
+        let out = ecs_e2e_tests::output(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(workspace_bin("ecs-agent"))
+                .arg("--config-file")
+                .arg(dir.path().join("empty"))
+                .arg("--instance-config-file")
+                .arg(dir.path().join("empty"))
+                .args(["host-setup", "apply", "--port", "9", "--state-file"])
+                .arg(dir.path().join("state/saved")),
+            Duration::from_secs(30),
+        )?;
+        assert_eq!(out.status.code(), Some(5), "{}", out.stderr);
+        assert!(out.stderr.contains("needs root"), "{}", out.stderr);
+    }
+
     // From inside a bridge container, through 169.254.170.2.
     {
         let routes_dir = tempfile::tempdir()?;
