@@ -238,8 +238,116 @@ pub fn resend_all(state: &mut State, instance_arn: &str, now: f64) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::ecs::RegisterContainerInstanceRequest;
+    use crate::model::VersionInfo;
+    use crate::state::Account;
+
+    /// A state with one connected instance and one running task of a definition with `roles`;
+    /// returns the state, the instance ARN and the task ARN.
+    fn running(roles: Value) -> (State, String, String) {
+        let mut s = State::new(Account {
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+        });
+        let req: RegisterContainerInstanceRequest = serde_json::from_value(json!({
+            "cluster": "default",
+            "totalResources": [
+                {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+                {"name": "MEMORY", "type": "INTEGER", "integerValue": 2048}
+            ],
+            "attributes": [{"name": "com.amazonaws.ecs.capability.task-iam-role"}],
+            "instanceIdentityDocument": ""
+        }))
+        .unwrap();
+        let v = s.register_instance(req, 1.0).unwrap();
+        let instance = v["containerInstance"]["containerInstanceArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        s.agent_connected(&instance, VersionInfo::default());
+        let mut def = json!({
+            "family": "app",
+            "containerDefinitions": [{"name": "app", "image": "127.0.0.1:5000/app:1", "memory": 64}]
+        });
+        for (k, v) in roles.as_object().unwrap() {
+            def[k] = v.clone();
+        }
+        let def = s.register_task_definition(def, 1.0).unwrap();
+        let def = def["taskDefinition"]["taskDefinitionArn"].as_str().unwrap();
+        let out = s
+            .run_task(
+                serde_json::from_value(json!({"taskDefinition": def})).unwrap(),
+                2.0,
+            )
+            .unwrap();
+        let task = out["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+        (s, instance, task)
+    }
+
+    fn frames(s: &State, instance: &str) -> Vec<Value> {
+        s.outbox[instance]
+            .iter()
+            .map(|m| serde_json::from_str(&m.frame).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn payloads_carry_distinct_credentials_per_role_and_sts_knows_them() {
+        let (s, instance, task) = running(json!({
+            "taskRoleArn": "arn:aws:iam::123456789012:role/app",
+            "executionRoleArn": "arn:aws:iam::123456789012:role/exec"
+        }));
+        let payload = &frames(&s, &instance)[0]["message"]["tasks"][0];
+        let role = &payload["roleCredentials"];
+        let exec = &payload["executionRoleCredentials"];
+        assert_eq!(role["roleArn"], "arn:aws:iam::123456789012:role/app");
+        assert!(role["accessKeyId"].as_str().unwrap().starts_with("ASIA"));
+        assert_ne!(role["accessKeyId"], exec["accessKeyId"]);
+        assert_ne!(role["credentialsId"], exec["credentialsId"]);
+        let key = &s.temp_keys[role["accessKeyId"].as_str().unwrap()];
+        let task_id = task.rsplit('/').next().unwrap();
+        assert_eq!(
+            key.arn,
+            format!("arn:aws:sts::123456789012:assumed-role/app/{task_id}")
+        );
+        assert_eq!(role["expiration"], crate::sts::iso8601(2.0 + 21_600.0));
+    }
+
+    #[test]
+    fn a_task_without_roles_gets_no_credentials() {
+        let (s, instance, _) = running(json!({}));
+        let payload = &frames(&s, &instance)[0]["message"]["tasks"][0];
+        assert!(payload.get("roleCredentials").is_none());
+        assert!(s.temp_keys.is_empty());
+    }
+
+    #[test]
+    fn credentials_are_refreshed_at_half_life_under_the_same_id() {
+        let (mut s, instance, task) = running(json!({
+            "taskRoleArn": "arn:aws:iam::123456789012:role/app"
+        }));
+        let before = frames(&s, &instance)[0]["message"]["tasks"][0]["roleCredentials"].clone();
+        assert_eq!(refresh_due(&mut s, 100.0), 0);
+        assert_eq!(refresh_due(&mut s, 2.0 + 10_801.0), 1);
+        let all = frames(&s, &instance);
+        let refresh = &all.last().unwrap();
+        assert_eq!(refresh["type"], "IAMRoleCredentialsMessage");
+        let m = &refresh["message"];
+        assert_eq!(m["taskArn"], task.as_str());
+        assert_eq!(m["roleType"], "TaskApplication");
+        assert_eq!(
+            m["roleCredentials"]["credentialsId"],
+            before["credentialsId"]
+        );
+        assert_ne!(m["roleCredentials"]["accessKeyId"], before["accessKeyId"]);
+        // A restarted agent is sent the current ones.
+        assert_eq!(resend_all(&mut s, &instance, 2.0 + 10_802.0), 1);
+        let last = frames(&s, &instance).last().unwrap()["message"]["roleCredentials"].clone();
+        assert_eq!(last["accessKeyId"], m["roleCredentials"]["accessKeyId"]);
+    }
 
     #[test]
     fn role_names_drop_the_path() {
