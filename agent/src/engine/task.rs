@@ -590,10 +590,14 @@ impl<R: ContainerRuntime> TaskActor<R> {
         if let Err(e) = self.shared.store.remove_task(&self.arn()) {
             tracing::error!(task_arn = %self.arn(), error = %e, "cannot forget the task");
         }
-        self.shared
-            .task_iam
-            .credentials
-            .remove_task(&self.arn(), &RoleType::TaskExecution);
+        // Execution role credentials live until cleanup; the task role's too when the task was
+        // already STOPPED before a restart (then it never passed the transition that drops them).
+        for role in [RoleType::TaskExecution, RoleType::TaskApplication] {
+            self.shared
+                .task_iam
+                .credentials
+                .remove_task(&self.arn(), &role);
+        }
         tracing::info!(task_arn = %self.arn(), "task cleaned up");
         let _ = self.engine.send(EngineCmd::Removed(self.arn())).await;
     }
