@@ -44,6 +44,8 @@ pub struct Results {
     pub latency: Summary,
     /// Answers other than 200 (must be 0).
     pub errors: usize,
+    /// Audit log lines dropped because the writer fell behind (warm-up included).
+    pub audit_dropped: u64,
 }
 
 impl Results {
@@ -54,7 +56,7 @@ impl Results {
 }
 
 /// Starts the server on its own runtime thread; returns its address and a stop token.
-fn start_server(audit_path: &std::path::Path) -> Result<(SocketAddr, CancellationToken)> {
+fn start_server(audit_path: &std::path::Path) -> Result<(SocketAddr, AuditLog, CancellationToken)> {
     let credentials = CredentialsManager::new();
     credentials.set(
         "arn:aws:ecs:us-east-1:123456789012:task/bench/0123456789abcdef",
@@ -70,7 +72,7 @@ fn start_server(audit_path: &std::path::Path) -> Result<(SocketAddr, Cancellatio
         },
     )?;
     let shutdown = CancellationToken::new();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = std::sync::mpsc::channel::<Result<(SocketAddr, AuditLog)>>();
     let stop = shutdown.clone();
     let audit_path = audit_path.to_path_buf();
     std::thread::spawn(move || {
@@ -102,18 +104,24 @@ fn start_server(audit_path: &std::path::Path) -> Result<(SocketAddr, Cancellatio
                     return;
                 }
             };
+            let watch = audit.clone();
             let endpoint = Endpoint {
                 credentials,
                 limiter: None,
                 audit,
                 metadata: None,
             };
-            let _ = tx.send(listener.local_addr().map_err(Into::into));
+            let _ = tx.send(
+                listener
+                    .local_addr()
+                    .map(|a| (a, watch))
+                    .map_err(Into::into),
+            );
             let _ = serve(listener, endpoint, stop).await;
         });
     });
-    let addr = rx.recv().context("the server thread ended")??;
-    Ok((addr, shutdown))
+    let (addr, audit) = rx.recv().context("the server thread ended")??;
+    Ok((addr, audit, shutdown))
 }
 
 /// One keep-alive connection sending requests until `until`; latencies of requests started after
@@ -179,7 +187,7 @@ async fn client(
 /// Runs the benchmark.
 pub fn run(opts: &Options) -> Result<Results> {
     let dir = tempfile::tempdir()?;
-    let (addr, shutdown) = start_server(&dir.path().join("audit.log"))?;
+    let (addr, audit, shutdown) = start_server(&dir.path().join("audit.log"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -208,5 +216,6 @@ pub fn run(opts: &Options) -> Result<Results> {
         elapsed: opts.duration,
         latency,
         errors,
+        audit_dropped: audit.dropped(),
     })
 }

@@ -86,6 +86,11 @@ impl AuditLog {
         })
     }
 
+    /// Entries dropped because the writer fell behind (the channel was full).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
     /// Queues one entry (never waits).
     pub fn log(&self, entry: AuditEntry) {
         if let Some(tx) = &self.tx

@@ -47,19 +47,22 @@ fn main() -> ExitCode {
         opts.connections, opts.warmup, opts.duration
     );
     println!();
-    println!("| run | requests/s | p50 ms | p99 ms | max ms | non-200 | target |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| run | requests/s | p50 ms | p99 ms | max ms | non-200 | audit lines dropped | target |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for run in 1..=cli.runs {
         match credentials::run(&opts) {
             Ok(r) => {
                 let ok = r.throughput() >= 20_000.0 && r.latency.p99 < Duration::from_millis(5);
                 println!(
-                    "| {run} | {:.0} | {} | {} | {} | {} | {} |",
+                    "| {run} | {:.0} | {} | {} | {} | {} | {} | {} |",
                     r.throughput(),
                     ms(r.latency.p50),
                     ms(r.latency.p99),
                     ms(r.latency.max),
                     r.errors,
+                    r.audit_dropped,
                     if ok {
                         "met (>= 20,000/s, p99 < 5 ms)"
                     } else {
