@@ -469,10 +469,12 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
         audit.contains(" 200 ") && audit.contains("GetCredentials"),
         "{audit}"
     );
-    let secrets: Vec<String> = [&creds_a, &creds_b, &after]
+    // Nor a credentials id: it is what a container presents to get them.
+    let mut secrets: Vec<String> = [&creds_a, &creds_b, &after]
         .iter()
         .flat_map(|c| ["SecretAccessKey", "Token"].map(|k| c[k].as_str().unwrap().to_string()))
         .collect();
+    secrets.extend([id_a.to_string(), id_b.to_string()]);
     assert_no_secrets(
         &[
             ("agent", agent.process.output()),
