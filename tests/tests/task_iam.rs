@@ -577,3 +577,78 @@ fn credentials_are_refreshed_before_expiry_and_expired_keys_are_refused() -> Res
     );
     Ok(())
 }
+
+#[test]
+fn a_task_with_a_role_is_refused_where_roles_are_disabled_and_the_agent_carries_on() -> Result<()> {
+    let cluster = "iam-off-e2e";
+    let _cleanup = Cleanup(cluster.into());
+    let registry = Registry::start()?;
+    let image = registry.push_test_image()?;
+    let cp = ControlPlane::start(None)?;
+    let aws = cp.aws()?;
+    aws.run(&["ecs", "create-cluster", "--cluster-name", cluster])?;
+    let data = tempfile::tempdir()?;
+    let _agent = Agent::start(
+        &cp,
+        cluster,
+        data.path(),
+        &[("ECS_ENABLE_TASK_IAM_ROLE", "false")],
+    )?;
+    let instances = aws.run(&["ecs", "list-container-instances", "--cluster", cluster])?;
+    let instance = instances["containerInstanceArns"][0].as_str().unwrap();
+    let described = aws.run(&[
+        "ecs",
+        "describe-container-instances",
+        "--cluster",
+        cluster,
+        "--container-instances",
+        instance,
+    ])?;
+    let attributes = described["containerInstances"][0]["attributes"].to_string();
+    assert!(
+        !attributes.contains("com.amazonaws.ecs.capability.task-iam-role\""),
+        "{attributes}"
+    );
+    assert!(
+        attributes.contains("task-iam-role-network-host"),
+        "{attributes}"
+    );
+
+    let with_role = register(
+        &aws,
+        "iam-off",
+        &image,
+        &[
+            "--task-role-arn",
+            &format!("arn:aws:iam::{ACCOUNT}:role/app"),
+        ],
+    )?;
+    let task = run_when_placed(&aws, cluster, &with_role)?;
+    let stopped = wait_until(Duration::from_secs(60), "the task to stop", || {
+        let out = aws.run(&[
+            "ecs",
+            "describe-tasks",
+            "--cluster",
+            cluster,
+            "--tasks",
+            &task,
+        ])?;
+        let t = out["tasks"][0].clone();
+        anyhow::Ok((t["lastStatus"] == "STOPPED").then_some(t))
+    })?;
+    let reason = stopped["containers"][0]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("CannotCreateContainerError: ")
+            && reason.contains("ECS_ENABLE_TASK_IAM_ROLE=false")
+            && reason.contains(&task),
+        "{stopped}"
+    );
+    // The agent carries on: a task without a role runs.
+    let plain = register(&aws, "iam-off-plain", &image, &[])?;
+    let task = run_when_placed(&aws, cluster, &plain)?;
+    wait_running(&aws, cluster, &task)?;
+    let (_, env) = container_of(&task)?;
+    assert!(env_value(&env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_none());
+    assert!(env_value(&env, "ECS_CONTAINER_METADATA_URI_V4").is_some());
+    Ok(())
+}
