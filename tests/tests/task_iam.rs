@@ -164,6 +164,12 @@ fn container_of(task: &str) -> Result<(String, Vec<String>)> {
     Ok((id, env))
 }
 
+/// A cluster name no concurrent run (another worktree, the same test elsewhere) uses: the
+/// cleanup removes containers by cluster label.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
 fn env_value<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
     env.iter()
         .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
@@ -250,7 +256,7 @@ fn assert_no_secrets(logs: &[(&str, String)], secrets: &[String]) {
 
 #[test]
 fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
-    let cluster = "iam-e2e";
+    let cluster = &unique("iam-e2e");
     let _cleanup = Cleanup(cluster.into());
     let registry = Registry::start()?;
     let image = registry.push_test_image()?;
@@ -489,7 +495,7 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
 
 #[test]
 fn credentials_are_refreshed_before_expiry_and_expired_keys_are_refused() -> Result<()> {
-    let cluster = "iam-refresh-e2e";
+    let cluster = &unique("iam-refresh-e2e");
     let _cleanup = Cleanup(cluster.into());
     let registry = Registry::start()?;
     let image = registry.push_test_image()?;
@@ -580,7 +586,7 @@ fn credentials_are_refreshed_before_expiry_and_expired_keys_are_refused() -> Res
 
 #[test]
 fn a_task_with_a_role_is_refused_where_roles_are_disabled_and_the_agent_carries_on() -> Result<()> {
-    let cluster = "iam-off-e2e";
+    let cluster = &unique("iam-off-e2e");
     let _cleanup = Cleanup(cluster.into());
     let registry = Registry::start()?;
     let image = registry.push_test_image()?;
