@@ -167,7 +167,10 @@ fn container_of(task: &str) -> Result<(String, Vec<String>)> {
 /// A cluster name no concurrent run (another worktree, the same test elsewhere) uses: the
 /// cleanup removes containers by cluster label.
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 fn env_value<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
@@ -439,6 +442,10 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
     let stats = http_get(&format!("{v4_local}/stats"))?;
     assert_eq!(stats.status, 200, "{}", stats.text());
     assert!(stats.json()?.get("memory_stats").is_some());
+    let task_stats = http_get(&format!("{v4_local}/task/stats"))?.json()?;
+    let (docker_id, sample) = task_stats.as_object().unwrap().iter().next().unwrap();
+    assert!(docker_id.starts_with(container_a.as_str()), "{task_stats}");
+    assert!(sample.get("cpu_stats").is_some(), "{task_stats}");
     let tagged = http_get(&format!("{v4_local}/taskWithTags"))?.json()?;
     assert!(tagged["TaskTags"].is_object());
 
