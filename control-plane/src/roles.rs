@@ -350,6 +350,27 @@ mod tests {
     }
 
     #[test]
+    fn credentials_survive_a_restart_of_the_state() {
+        let (mut s, instance, task) = running(json!({
+            "taskRoleArn": "arn:aws:iam::123456789012:role/app"
+        }));
+        let (changes, _) = s.take_changes();
+        let rows: Vec<(String, Vec<u8>)> = changes
+            .into_iter()
+            .filter_map(|c| match c {
+                crate::store::Change::Put(k, v) => Some((k, v)),
+                crate::store::Change::Delete(_) => None,
+            })
+            .collect();
+        let restored = State::restore(s.account.clone(), rows).unwrap();
+        let before = latest(&s, &task, TASK_APPLICATION).unwrap();
+        let after = latest(&restored, &task, TASK_APPLICATION).unwrap();
+        assert_eq!(after.access_key_id, before.access_key_id);
+        assert_eq!(after.task, before.task);
+        assert!(restored.outbox.contains_key(&instance));
+    }
+
+    #[test]
     fn role_names_drop_the_path() {
         assert_eq!(role_name("arn:aws:iam::1:role/app"), "app");
         assert_eq!(role_name("arn:aws:iam::1:role/team/x/app"), "app");
