@@ -436,6 +436,14 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
         let body = get_in_container(&container_a, "ECS_CONTAINER_METADATA_URI")?;
         let container: Value = serde_json::from_str(&body)?;
         assert_eq!(container["Name"], "app");
+        let ip = container["Networks"][0]["IPv4Addresses"][0]
+            .as_str()
+            .unwrap_or("");
+        let inspect: Value = serde_json::from_str(&docker(&["inspect", &container_a])?)?;
+        assert_eq!(
+            ip, inspect[0]["NetworkSettings"]["Networks"]["bridge"]["IPAddress"],
+            "{container}"
+        );
     }
     // On loopback the metadata answers too, and stats come from Docker.
     let v4_local = v4.replace("169.254.170.2", &creds_addr);

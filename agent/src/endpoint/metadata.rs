@@ -112,9 +112,10 @@ pub fn container_response(
         .network_mode
         .as_ref()
         .map_or("bridge", |n| n.as_str());
+    let addresses = info.map(|i| i.ipv4_addresses.clone()).unwrap_or_default();
     m.insert(
         "Networks".into(),
-        json!([{ "NetworkMode": network_mode, "IPv4Addresses": [] }]),
+        json!([{ "NetworkMode": network_mode, "IPv4Addresses": addresses }]),
     );
     put(
         &mut m,

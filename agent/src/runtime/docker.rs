@@ -815,6 +815,19 @@ pub fn container_info(response: ContainerInspectResponse) -> ContainerInfo {
             HealthStatusEnum::UNHEALTHY => Some(Health::Unhealthy),
             HealthStatusEnum::NONE | HealthStatusEnum::EMPTY => None,
         });
+    let mut ipv4_addresses: Vec<String> = response
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .map(|networks| {
+            networks
+                .values()
+                .filter_map(|e| e.ip_address.clone())
+                .filter(|ip| !ip.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    ipv4_addresses.sort();
     let mut ports: Vec<PortSpec> = response
         .network_settings
         .and_then(|n| n.ports)
@@ -855,6 +868,7 @@ pub fn container_info(response: ContainerInspectResponse) -> ContainerInfo {
         ports,
         health,
         labels: config.labels.unwrap_or_default().into_iter().collect(),
+        ipv4_addresses,
     }
 }
 

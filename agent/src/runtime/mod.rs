@@ -102,6 +102,8 @@ pub struct ContainerInfo {
     pub health: Option<Health>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+    /// IPv4 addresses on its networks (task metadata `Networks[].IPv4Addresses`).
+    pub ipv4_addresses: Vec<String>,
 }
 
 impl ContainerInfo {
