@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub introspection_listen: Option<String>,
     /// Overrides ECS_IMAGE_CLEANUP_INTERVAL below its 10-minute floor (tests).
     pub image_cleanup_interval: Option<Duration>,
+    /// Task credentials and metadata listen address (default `127.0.0.1:51679`).
+    pub credentials_listen: Option<String>,
 }
 
 /// Reports through the ECS API.
@@ -172,6 +174,23 @@ pub async fn run(
         }
     });
 
+    // Task credentials and metadata: saved tasks' credential ids answer 503 until ACS resends.
+    let task_iam = crate::endpoint::task_iam(&store).map_err(AgentError::State)?;
+    let endpoint = crate::endpoint::start(
+        crate::endpoint::StartParams {
+            config: &config,
+            listen: options.credentials_listen.clone(),
+            task_iam: &task_iam,
+            instance_arn: arn_tx.subscribe(),
+            engine: engine_tx.subscribe(),
+        },
+        Arc::clone(&runtime) as Arc<dyn ContainerRuntime>,
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|(addr, e)| AgentError::Listen(addr, e))?;
+    tracker.spawn(endpoint);
+
     let api = Arc::new(EcsApi::new(&config).map_err(AgentError::from_control)?);
     let host = host_resources().map_err(AgentError::from_control)?;
     let saved_arn = store
@@ -217,6 +236,7 @@ pub async fn run(
             report_backoff: (Duration::from_secs(1), Duration::from_secs(30), 20),
         },
         images: Arc::clone(&images),
+        task_iam: task_iam.clone(),
     });
     let (engine, engine_run) =
         Engine::start(shared, shutdown.clone()).map_err(|e| AgentError::State(e.to_string()))?;
@@ -277,7 +297,15 @@ pub async fn run(
         while let Some(ev) = acs_rx.recv().await {
             match ev {
                 AcsEvent::Payload { message, reply } => {
-                    let ok = forward_engine.payload(message.tasks().to_vec()).await;
+                    let tasks = crate::credentials::take_payload_credentials(
+                        &task_iam.credentials,
+                        message.tasks(),
+                    );
+                    let ok = forward_engine.payload(tasks).await;
+                    let _ = reply.send(ok);
+                }
+                AcsEvent::Credentials { message, reply } => {
+                    let ok = crate::credentials::refresh(&task_iam.credentials, &message);
                     let _ = reply.send(ok);
                 }
                 other => tracing::debug!(event = ?other, "ACS event"),

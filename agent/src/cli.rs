@@ -36,6 +36,39 @@ pub enum Command {
     Config(ConfigArgs),
     /// Exit 0 if the local agent answers and is registered, 1 otherwise (the reference's -healthcheck)
     Health(HealthArgs),
+    /// Install or remove the host routing for task credentials and metadata (169.254.170.2),
+    /// as ecs-init does: systemd's ExecStartPre/ExecStopPost
+    HostSetup(HostSetupArgs),
+}
+
+/// `apply` or `remove`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HostSetupAction {
+    /// Set route_localnet and install the iptables rules (idempotent)
+    Apply,
+    /// Remove the rules and restore route_localnet (idempotent)
+    Remove,
+}
+
+/// Options of `ecs-agent host-setup`.
+#[derive(Debug, Args)]
+pub struct HostSetupArgs {
+    /// What to do
+    #[arg(value_enum)]
+    pub action: HostSetupAction,
+    /// The agent's credentials/metadata port on 127.0.0.1
+    #[arg(long, default_value_t = 51679)]
+    pub port: u16,
+    /// The introspection port blocked from off-host
+    #[arg(long, default_value_t = 51678)]
+    pub introspection_port: u16,
+    /// Where `apply` saves the previous route_localnet value for `remove`
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/run/ecs-agent/route_localnet.saved"
+    )]
+    pub state_file: PathBuf,
 }
 
 /// Options of `ecs-agent config`.
@@ -58,6 +91,10 @@ pub struct RunArgs {
     /// its 10-minute minimum; for tests only
     #[arg(long, value_name = "DURATION", hide = true)]
     pub image_cleanup_interval: Option<String>,
+    /// Address of the task credentials and metadata server (the reference listens on
+    /// 127.0.0.1:51679, which containers reach as 169.254.170.2:80 through `host-setup`)
+    #[arg(long, value_name = "ADDR")]
+    pub credentials_listen: Option<String>,
 }
 
 /// Options of `ecs-agent health`.

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use ecs_config::{Loaded, Sources};
 
-use crate::cli::{Cli, Command, ConfigArgs, HealthArgs, RunArgs};
+use crate::cli::{Cli, Command, ConfigArgs, HealthArgs, HostSetupAction, HostSetupArgs, RunArgs};
 use crate::exit::AgentError;
 
 /// Runs the command `cli` names, writing to `out` and `err`.
@@ -13,6 +13,7 @@ pub fn dispatch(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
         Some(Command::Config(args)) => config(cli, args, out, err),
         Some(Command::Health(args)) => health(cli, args, out),
         Some(Command::Run(args)) => run(cli, args, err),
+        Some(Command::HostSetup(args)) => host_setup(cli, args, out),
         None => run(cli, &RunArgs::default(), err),
     }
 }
@@ -62,6 +63,7 @@ fn run(cli: &Cli, args: &RunArgs, err: &mut dyn Write) -> Result<(), AgentError>
     let options = crate::app::RunOptions {
         introspection_listen: args.introspection_listen.clone(),
         image_cleanup_interval,
+        credentials_listen: args.credentials_listen.clone(),
     };
     runtime.block_on(async move {
         let shutdown = tokio_util::sync::CancellationToken::new();
@@ -107,6 +109,25 @@ fn health(cli: &Cli, args: &HealthArgs, out: &mut dyn Write) -> Result<(), Agent
         }
         Err(why) => Err(AgentError::Unhealthy(why)),
     }
+}
+
+/// `ecs-agent host-setup apply|remove`: the host routing of [`crate::hostsetup`], with the
+/// filters ECS_SKIP_LOCALHOST_TRAFFIC_FILTER and ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS turn off.
+fn host_setup(cli: &Cli, args: &HostSetupArgs, out: &mut dyn Write) -> Result<(), AgentError> {
+    let sources = ecs_config::read_sources(
+        cli.instance_config_file.as_deref(),
+        cli.config_file.as_deref(),
+    )?;
+    let config = ecs_config::load(&sources).config;
+    let mut setup =
+        crate::hostsetup::HostSetup::from_config(&config, args.port, args.introspection_port);
+    setup.state_file.clone_from(&args.state_file);
+    let summary = match args.action {
+        HostSetupAction::Apply => crate::hostsetup::apply(&setup)?,
+        HostSetupAction::Remove => crate::hostsetup::remove(&setup)?,
+    };
+    writeln!(out, "{summary}")?;
+    Ok(())
 }
 
 /// `ecs-agent config`: reads the config files and the environment and prints the result.

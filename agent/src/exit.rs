@@ -73,6 +73,9 @@ pub enum AgentError {
     /// Writing to standard output or error failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// `host-setup` failed (no privileges, no iptables, a refused rule).
+    #[error("host setup: {0}")]
+    HostSetup(#[from] crate::hostsetup::HostSetupError),
 }
 
 impl AgentError {
@@ -101,6 +104,8 @@ impl AgentError {
             | AgentError::Acs(_)
             | AgentError::Unhealthy(_) => Exit::Restart,
             AgentError::Output(_) => Exit::Restart,
+            // systemd must not loop on a pre-start that cannot work.
+            AgentError::HostSetup(_) => Exit::Terminal,
         }
     }
 }

@@ -515,6 +515,7 @@ fn start_control_plane(bin: &Path) -> Result<ControlPlane> {
 /// and with stopped tasks cleaned up after 1 s; returns it registered and the time that took.
 fn start_agent(bin: &Path, endpoint: &str, data_dir: &Path) -> Result<(Agent, Duration)> {
     let introspection = format!("127.0.0.1:{}", free_port()?);
+    let credentials = format!("127.0.0.1:{}", free_port()?);
     let empty = data_dir.join("empty.config");
     std::fs::write(&empty, "")?;
     let mut cmd = Command::new(bin);
@@ -544,12 +545,15 @@ fn start_agent(bin: &Path, endpoint: &str, data_dir: &Path) -> Result<(Agent, Du
         .arg(&empty)
         .arg("run")
         .arg("--introspection-listen")
-        .arg(&introspection);
+        .arg(&introspection)
+        .arg("--credentials-listen")
+        .arg(&credentials);
     let started = Instant::now();
     let process = ChildProcess::spawn("ecs-agent", &mut cmd)?;
     let agent = Agent {
         process,
         introspection,
+        credentials,
         data_dir: data_dir.to_path_buf(),
         cluster: CLUSTER.into(),
     };

@@ -5,6 +5,7 @@
 //! keeps every sample and derives percentiles from the sorted samples ([`stats`]); nothing is
 //! estimated or hard-coded. Where two setups are compared, the output prints their ratio.
 //!
+//! - [`credentials`]: the agent's task credentials endpoint, requests/s and latency.
 //! - [`control_plane`]: RunTask + DescribeTasks against the `ecs-control-plane` binary with 100
 //!   connected container instances, with state in memory and on disk.
 //!
@@ -13,5 +14,6 @@
 
 pub mod agent;
 pub mod control_plane;
+pub mod credentials;
 pub mod stats;
 pub mod sysinfo;

@@ -118,7 +118,8 @@ pub async fn upgrade(
             .get("dockerVersion")
             .map(|v| v.trim_start_matches("DockerVersion: ").to_string()),
     };
-    ws.on_upgrade(move |socket| session(app, socket, instance, info))
+    let send_credentials = query.get("sendCredentials").is_some_and(|v| v == "true");
+    ws.on_upgrade(move |socket| session(app, socket, instance, info, send_credentials))
 }
 
 /// Accepts telemetry frames: container health (`PublishHealthRequest`) goes into the tasks
@@ -145,12 +146,25 @@ async fn telemetry_sink(app: Arc<AppState>, mut socket: WebSocket, instance: Str
     }
 }
 
-async fn session(app: Arc<AppState>, socket: WebSocket, instance: String, info: VersionInfo) {
+async fn session(
+    app: Arc<AppState>,
+    socket: WebSocket,
+    instance: String,
+    info: VersionInfo,
+    send_credentials: bool,
+) {
     let arn = instance.clone();
     let mut wake = app.state.subscribe();
+    let now = crate::api::now_secs();
     if app
         .state
-        .call(move |s| s.agent_connected(&arn, info))
+        .call(move |s| {
+            s.agent_connected(&arn, info);
+            // A (re)started agent asks once for the credentials of the tasks it runs.
+            if send_credentials {
+                crate::roles::resend_all(s, &arn, now);
+            }
+        })
         .await
         .is_err()
     {
@@ -235,7 +249,9 @@ async fn handle_inbound(app: &AppState, instance: &str, text: &str) {
         .and_then(Value::as_str)
         .map(String::from);
     match (kind, message_id) {
-        ("AckRequest", Some(id)) => {
+        // A credentials ack removes an IAMRoleCredentialsMessage from the outbox; one for a
+        // payload's credentials names the payload's id, already acked by its AckRequest.
+        ("AckRequest" | "IAMRoleCredentialsAckRequest", Some(id)) => {
             let arn = instance.to_string();
             let _ = app.state.call(move |s| s.ack(&arn, &id)).await;
         }

@@ -1166,7 +1166,7 @@ impl State {
             .get(&instance.cluster_name)
             .map(|c| c.cluster_arn.clone())
             .unwrap_or_default();
-        let tasks: Vec<Value> = task_arns
+        let defs: Vec<(Task, Value)> = task_arns
             .iter()
             .filter_map(|a| self.tasks.get(a))
             .map(|t| {
@@ -1176,12 +1176,19 @@ impl State {
                     .and_then(|(_, fr)| fr.rsplit_once(':'))
                     .unwrap_or(("", "0"));
                 let def = self.task_def(family, rev.parse().unwrap_or(0));
-                let mut task = acs_convert::acs_task(t, def.unwrap_or(&Value::Null));
+                (t.clone(), def.cloned().unwrap_or(Value::Null))
+            })
+            .collect();
+        let tasks: Vec<Value> = defs
+            .iter()
+            .map(|(t, def)| {
+                let mut acs = acs_convert::acs_task(t, def);
                 if let Some(ecr) = &self.ecr {
-                    let execution_role = def.and_then(|d| d.get("executionRoleArn")).is_some();
-                    crate::ecr::mark_registry_auth(&mut task, ecr, execution_role);
+                    let execution_role = def.get("executionRoleArn").is_some();
+                    crate::ecr::mark_registry_auth(&mut acs, ecr, execution_role);
                 }
-                task
+                crate::roles::attach(self, &mut acs, t, def, now);
+                acs
             })
             .collect();
         let seq = self

@@ -18,6 +18,7 @@ pub mod health;
 pub mod logs;
 pub mod model;
 pub mod registry;
+pub mod roles;
 pub mod sigv4;
 pub mod state;
 pub mod store;
@@ -66,6 +67,8 @@ pub struct Config {
     pub advertise_url: Option<String>,
     /// The emulated ECR (a registry process); `None` leaves ECR off.
     pub ecr: Option<EcrOptions>,
+    /// Lifetime of task role credentials; they are refreshed when half of it is left.
+    pub role_credentials_lifetime: Duration,
 }
 
 impl Default for Config {
@@ -79,6 +82,9 @@ impl Default for Config {
             max_skew: Some(Duration::from_secs(15 * 60)),
             advertise_url: None,
             ecr: None,
+            role_credentials_lifetime: Duration::from_secs(
+                roles::DEFAULT_LIFETIME_SECS.unsigned_abs(),
+            ),
         }
     }
 }
@@ -103,6 +109,29 @@ pub enum Error {
     /// The ECR registry could not start.
     #[error("emulated ECR: {0}")]
     Registry(#[from] registry::RegistryError),
+}
+
+/// Refreshes task role credentials before they expire, checking a tenth of their lifetime apart
+/// (at most every minute, at least every second).
+async fn refresh_role_credentials(
+    state: StateHandle,
+    lifetime: Duration,
+    shutdown: CancellationToken,
+) {
+    let every = (lifetime / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = api::now_secs();
+        match state.call(move |s| roles::refresh_due(s, now)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "task role credentials refreshed"),
+            Err(e) => tracing::warn!(error = %e.message, "cannot refresh task role credentials"),
+        }
+    }
 }
 
 /// Serves every API on `listener` until `shutdown` is cancelled.
@@ -139,7 +168,14 @@ pub async fn serve(
         }
         None => None,
     };
+    state.role_credentials_lifetime_secs =
+        i64::try_from(config.role_credentials_lifetime.as_secs().max(2)).unwrap_or(i64::MAX);
     let handle = StateHandle::spawn(state, store);
+    tokio::spawn(refresh_role_credentials(
+        handle.clone(),
+        config.role_credentials_lifetime,
+        shutdown.clone(),
+    ));
     let app = Arc::new(api::AppState {
         state: handle,
         logs: logs::LogsHandle::spawn(logs::Logs::new(&config.region, &config.account_id)),

@@ -51,6 +51,10 @@ struct Cli {
     /// Lifetime of ECR authorization tokens in seconds (ECR: 43200, 12 hours).
     #[arg(long, default_value_t = 43200)]
     ecr_token_seconds: u64,
+    /// Lifetime of task IAM role credentials in seconds; they are refreshed (IAMRoleCredentialsMessage)
+    /// when half of it is left.
+    #[arg(long, default_value_t = 21_600)]
+    role_credentials_seconds: u64,
 }
 
 fn main() -> ExitCode {
@@ -102,6 +106,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             registry_port: cli.ecr_registry_port,
             token_lifetime: std::time::Duration::from_secs(cli.ecr_token_seconds.max(1)),
         }),
+        role_credentials_lifetime: std::time::Duration::from_secs(
+            cli.role_credentials_seconds.max(2),
+        ),
         ..Config::default()
     };
     tracing::info!(%addr, region = %config.region, account = %config.account_id, data_dir = ?config.data_dir, "listening");

@@ -94,6 +94,8 @@ pub struct State {
     pub connections: BTreeMap<String, usize>,
     /// The emulated ECR, whose images get `registryAuthentication` in ACS payloads (not persisted).
     pub ecr: Option<crate::ecr::EcrRef>,
+    /// Lifetime of task role credentials (configuration, not persisted).
+    pub role_credentials_lifetime_secs: i64,
     dirty: BTreeSet<Key>,
     /// Instance ARNs whose outbox grew during the current command.
     notify: BTreeSet<String>,
@@ -115,6 +117,7 @@ impl State {
             active_by_instance: BTreeMap::new(),
             connections: BTreeMap::new(),
             ecr: None,
+            role_credentials_lifetime_secs: crate::roles::DEFAULT_LIFETIME_SECS,
             dirty: BTreeSet::new(),
             notify: BTreeSet::new(),
         }

@@ -26,6 +26,9 @@ pub struct TempKey {
     pub arn: String,
     /// The user id GetCallerIdentity reports.
     pub user_id: String,
+    /// The task role these credentials were issued for (task IAM roles, `crate::roles`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<crate::roles::TaskRoleBinding>,
 }
 
 impl std::fmt::Debug for TempKey {
@@ -56,7 +59,8 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn iso8601(epoch: f64) -> String {
+/// Epoch seconds as `2026-11-22T09:00:00Z`.
+pub fn iso8601(epoch: f64) -> String {
     #[allow(clippy::cast_possible_truncation)]
     let t = time::OffsetDateTime::from_unix_timestamp(epoch as i64)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
@@ -165,7 +169,45 @@ fn credentials_xml(k: &TempKey) -> String {
     )
 }
 
+/// A stable `AROA...` role id for a role ARN (the same role always has the same id).
+pub fn role_id(role_arn: &str) -> String {
+    // FNV-1a, twice with different seeds, spelled in the key alphabet.
+    let hash = |seed: u64| {
+        role_arn.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    let (a, b) = (hash(0xcbf2_9ce4_8422_2325), hash(0x8422_2325_cbf2_9ce4));
+    let digits: String = (0..17)
+        .map(|i| {
+            let v = if i < 12 {
+                a >> (i * 5)
+            } else {
+                b >> ((i - 12) * 5)
+            };
+            #[allow(clippy::cast_possible_truncation)]
+            char::from(UPPER_DIGITS[(v & 31) as usize])
+        })
+        .collect();
+    format!("AROA{digits}")
+}
+
+/// Keys expired longer ago than this are forgotten (until then they answer ExpiredToken).
+const FORGET_EXPIRED_AFTER_SECS: f64 = 3600.0;
+
 fn issue(state: &mut State, arn: String, user_id: String, now: f64, seconds: i64) -> TempKey {
+    issue_key(state, arn, user_id, now, seconds, None)
+}
+
+/// Issues (and keeps) a temporary key for `arn`, valid `seconds` from `now`.
+pub fn issue_key(
+    state: &mut State,
+    arn: String,
+    user_id: String,
+    now: f64,
+    seconds: i64,
+    task: Option<crate::roles::TaskRoleBinding>,
+) -> TempKey {
     #[allow(clippy::cast_precision_loss)]
     let key = TempKey {
         access_key_id: format!("ASIA{}", random_string(16, UPPER_DIGITS)),
@@ -174,12 +216,13 @@ fn issue(state: &mut State, arn: String, user_id: String, now: f64, seconds: i64
         expiration: now + seconds as f64,
         arn,
         user_id,
+        task,
     };
-    // Expired keys are dropped whenever a new one is issued, so the table stays small.
+    // Long-expired keys are dropped whenever a new one is issued, so the table stays small.
     let expired: Vec<String> = state
         .temp_keys
         .values()
-        .filter(|k| k.expiration < now)
+        .filter(|k| k.expiration + FORGET_EXPIRED_AFTER_SECS < now)
         .map(|k| k.access_key_id.clone())
         .collect();
     for ak in expired {
@@ -193,6 +236,15 @@ fn issue(state: &mut State, arn: String, user_id: String, now: f64, seconds: i64
     key
 }
 
+/// STS's own names for the authentication errors (the JSON APIs' names otherwise).
+fn sts_code(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::ExpiredTokenException => "ExpiredToken",
+        ErrorCode::UnrecognizedClientException => "InvalidClientTokenId",
+        other => other.as_str(),
+    }
+}
+
 /// The STS error document.
 pub fn error_xml(e: &ApiError) -> String {
     let kind = if e.code.status().is_server_error() {
@@ -202,7 +254,7 @@ pub fn error_xml(e: &ApiError) -> String {
     };
     format!(
         r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>"#,
-        e.code.as_str(),
+        sts_code(e.code),
         esc(&e.message),
         uuid::Uuid::new_v4()
     )

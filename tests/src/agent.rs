@@ -15,6 +15,8 @@ pub struct Agent {
     pub process: ChildProcess,
     /// Introspection address `127.0.0.1:PORT`.
     pub introspection: String,
+    /// Task credentials and metadata address `127.0.0.1:PORT` (`run --credentials-listen`).
+    pub credentials: String,
     /// ECS_DATADIR.
     pub data_dir: PathBuf,
     /// Cluster name.
@@ -42,7 +44,16 @@ impl Agent {
         run_args: &[&str],
     ) -> Result<Self> {
         let introspection = format!("127.0.0.1:{}", free_port()?);
-        Self::start_inner(cp, cluster, data_dir, &introspection, env, run_args)
+        let credentials = format!("127.0.0.1:{}", free_port()?);
+        Self::start_inner(
+            cp,
+            cluster,
+            data_dir,
+            &introspection,
+            &credentials,
+            env,
+            run_args,
+        )
     }
 
     /// As [`Agent::start`], on a given introspection address (a restart keeps it).
@@ -53,7 +64,21 @@ impl Agent {
         introspection: &str,
         env: &[(&str, &str)],
     ) -> Result<Self> {
-        Self::start_inner(cp, cluster, data_dir, introspection, env, &[])
+        let credentials = format!("127.0.0.1:{}", free_port()?);
+        Self::start_on(cp, cluster, data_dir, introspection, &credentials, env)
+    }
+
+    /// As [`Agent::start_with`], with the credentials/metadata server on `credentials` too.
+    /// The audit log goes to `data_dir/audit.log`.
+    pub fn start_on(
+        cp: &ControlPlane,
+        cluster: &str,
+        data_dir: &Path,
+        introspection: &str,
+        credentials: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        Self::start_inner(cp, cluster, data_dir, introspection, credentials, env, &[])
     }
 
     fn start_inner(
@@ -61,6 +86,7 @@ impl Agent {
         cluster: &str,
         data_dir: &Path,
         introspection: &str,
+        credentials: &str,
         env: &[(&str, &str)],
         run_args: &[&str],
     ) -> Result<Self> {
@@ -83,7 +109,8 @@ impl Agent {
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("ECS_CONTAINER_STOP_TIMEOUT", "5s");
+            .env("ECS_CONTAINER_STOP_TIMEOUT", "5s")
+            .env("ECS_AUDIT_LOGFILE", data_dir.join("audit.log"));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -94,11 +121,14 @@ impl Agent {
             .arg("run")
             .arg("--introspection-listen")
             .arg(introspection)
+            .arg("--credentials-listen")
+            .arg(credentials)
             .args(run_args);
         let process = ChildProcess::spawn("ecs-agent", &mut cmd)?;
         let agent = Agent {
             process,
             introspection: introspection.to_string(),
+            credentials: credentials.to_string(),
             data_dir: data_dir.to_path_buf(),
             cluster: cluster.to_string(),
         };

@@ -31,11 +31,11 @@ impl ControlPlane {
         Self::start_with_args(addr, data_dir, &[])
     }
 
-    /// Starts it with extra command-line arguments.
-    pub fn start_with_args(addr: &str, data_dir: Option<&Path>, extra: &[&str]) -> Result<Self> {
+    /// As [`ControlPlane::start_on`], with extra command-line arguments.
+    pub fn start_with_args(addr: &str, data_dir: Option<&Path>, args: &[&str]) -> Result<Self> {
         let mut cmd = Command::new(workspace_bin("ecs-control-plane"));
-        cmd.args(extra);
         cmd.args(["--listen", addr, "--heartbeat-seconds", "1"])
+            .args(args)
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env("RUST_LOG", "info,ecs_control_plane=debug");

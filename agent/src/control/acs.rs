@@ -15,7 +15,8 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use ecs_protocol::acs::{
-    AckRequest, AcsFrame, AcsMessage, ExceptionMessage, HeartbeatAckRequest, PayloadMessage,
+    AckRequest, AcsFrame, AcsMessage, ExceptionMessage, HeartbeatAckRequest,
+    IamRoleCredentialsAckRequest, IamRoleCredentialsMessage, PayloadMessage,
 };
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
@@ -157,6 +158,14 @@ pub enum AcsEvent {
         /// The message, already checked to name a message id, cluster and instance.
         message: PayloadMessage,
         /// Where to say whether it was handled.
+        reply: oneshot::Sender<bool>,
+    },
+    /// Refreshed credentials for a task's role (`IAMRoleCredentialsMessage`). Reply `true` once
+    /// stored: the message is then acked with `IAMRoleCredentialsAckRequest`.
+    Credentials {
+        /// The message (secrets redacted in `Debug`).
+        message: IamRoleCredentialsMessage,
+        /// Where to say whether they were stored.
         reply: oneshot::Sender<bool>,
     },
 }
@@ -563,9 +572,19 @@ struct Connection<'a> {
     instance_arn: &'a str,
 }
 
-/// A payload waiting for the handler's verdict, with the ack to send if it is `true`.
-async fn verdict(ack: AckRequest, reply: oneshot::Receiver<bool>) -> (AckRequest, bool) {
-    (ack, reply.await.unwrap_or(false))
+/// A message waiting for the handler's verdict, with the acks to send if it is `true`.
+async fn verdict(acks: Vec<AcsMessage>, reply: oneshot::Receiver<bool>) -> (Vec<AcsMessage>, bool) {
+    (acks, reply.await.unwrap_or(false))
+}
+
+/// The message id an ack answers (for logs).
+fn ack_message_id(acks: &[AcsMessage]) -> String {
+    match acks.first() {
+        Some(AcsMessage::AckRequest(a)) => a.message_id.clone(),
+        Some(AcsMessage::IamRoleCredentialsAckRequest(a)) => a.message_id.clone(),
+        _ => None,
+    }
+    .unwrap_or_default()
 }
 
 impl Connection<'_> {
@@ -593,16 +612,18 @@ impl Connection<'_> {
                     self.close().await;
                     return Ended::Inactivity;
                 }
-                Some((ack, handled)) = pending.next(), if !pending.is_empty() => {
-                    let ack: AckRequest = ack;
-                    let message_id = ack.message_id.clone().unwrap_or_default();
+                Some((acks, handled)) = pending.next(), if !pending.is_empty() => {
+                    let acks: Vec<AcsMessage> = acks;
+                    let message_id = ack_message_id(&acks);
                     if handled {
-                        if let Err(e) = self.send(AcsMessage::AckRequest(ack)).await {
-                            return Ended::Broken(e);
+                        for ack in acks {
+                            if let Err(e) = self.send(ack).await {
+                                return Ended::Broken(e);
+                            }
                         }
-                        tracing::debug!(message_id = %message_id, "payload acked");
+                        tracing::debug!(message_id = %message_id, "message acked");
                     } else {
-                        tracing::warn!(message_id = %message_id, "payload not handled; not acked, ACS will resend it");
+                        tracing::warn!(message_id = %message_id, "message not handled; not acked, ACS will resend it");
                     }
                 }
                 frame = self.ws.next() => {
@@ -646,7 +667,7 @@ impl Connection<'_> {
     async fn on_text(
         &mut self,
         text: &str,
-    ) -> Result<Option<(AckRequest, oneshot::Receiver<bool>)>, Ended> {
+    ) -> Result<Option<(Vec<AcsMessage>, oneshot::Receiver<bool>)>, Ended> {
         let message = match AcsFrame::decode(text) {
             Err(e) => {
                 tracing::warn!(error = %e, "undecodable ACS frame ignored");
@@ -669,6 +690,7 @@ impl Connection<'_> {
                 Ok(None)
             }
             AcsMessage::PayloadMessage(payload) => self.on_payload(payload).await,
+            AcsMessage::IamRoleCredentialsMessage(refresh) => self.on_credentials(refresh).await,
             AcsMessage::CloseMessage(close) => {
                 tracing::info!(
                     message = close.message.as_deref().unwrap_or(""),
@@ -707,10 +729,42 @@ impl Connection<'_> {
         }
     }
 
+    /// An `IAMRoleCredentialsMessage`: handed to the handler, acked once stored.
+    async fn on_credentials(
+        &mut self,
+        refresh: IamRoleCredentialsMessage,
+    ) -> Result<Option<(Vec<AcsMessage>, oneshot::Receiver<bool>)>, Ended> {
+        let creds = refresh.role_credentials.clone().unwrap_or_default();
+        let (Some(message_id), Some(credentials_id)) =
+            (refresh.message_id.clone(), creds.credentials_id.clone())
+        else {
+            tracing::warn!("IAMRoleCredentialsMessage without messageId or credentialsId ignored");
+            return Ok(None);
+        };
+        let ack = IamRoleCredentialsAckRequest::new(
+            message_id,
+            credentials_id,
+            creds.expiration.clone().unwrap_or_default(),
+        );
+        let (reply, verdict) = oneshot::channel();
+        let event = AcsEvent::Credentials {
+            message: refresh,
+            reply,
+        };
+        match notify(self.handler, event, self.shutdown).await {
+            ControlFlow::Continue(()) => Ok(Some((
+                vec![AcsMessage::IamRoleCredentialsAckRequest(ack)],
+                verdict,
+            ))),
+            ControlFlow::Break(()) if self.handler.is_closed() => Err(Ended::HandlerClosed),
+            ControlFlow::Break(()) => Err(Ended::Shutdown),
+        }
+    }
+
     async fn on_payload(
         &mut self,
         payload: PayloadMessage,
-    ) -> Result<Option<(AckRequest, oneshot::Receiver<bool>)>, Ended> {
+    ) -> Result<Option<(Vec<AcsMessage>, oneshot::Receiver<bool>)>, Ended> {
         let present = |s: &Option<String>| s.as_deref().is_some_and(|v| !v.is_empty());
         if !(present(&payload.message_id)
             && present(&payload.cluster_arn)
@@ -727,6 +781,24 @@ impl Connection<'_> {
             container_instance: payload.container_instance_arn.clone(),
             message_id: payload.message_id.clone(),
         };
+        // As the reference: the ack, then one IAMRoleCredentialsAckRequest per credentials.
+        let mut acks = vec![AcsMessage::AckRequest(ack)];
+        for task in payload.tasks() {
+            for creds in [&task.role_credentials, &task.execution_role_credentials]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(id) = &creds.credentials_id {
+                    acks.push(AcsMessage::IamRoleCredentialsAckRequest(
+                        IamRoleCredentialsAckRequest::new(
+                            payload.message_id.clone().unwrap_or_default(),
+                            id.clone(),
+                            creds.expiration.clone().unwrap_or_default(),
+                        ),
+                    ));
+                }
+            }
+        }
         tracing::info!(
             message_id = payload.message_id.as_deref().unwrap_or(""),
             tasks = payload.tasks().len(),
@@ -738,7 +810,7 @@ impl Connection<'_> {
             reply,
         };
         match notify(self.handler, event, self.shutdown).await {
-            ControlFlow::Continue(()) => Ok(Some((ack, verdict))),
+            ControlFlow::Continue(()) => Ok(Some((acks, verdict))),
             ControlFlow::Break(()) if self.handler.is_closed() => Err(Ended::HandlerClosed),
             ControlFlow::Break(()) => Err(Ended::Shutdown),
         }

@@ -100,7 +100,8 @@ fn cpu_architecture() -> &'static str {
 /// Only what this agent really does is advertised (section 2.3): `privileged-container` unless
 /// `ECS_DISABLE_PRIVILEGED`, `docker-remote-api.<v>` for each known version the daemon speaks,
 /// `logging-driver.<d>` for the configured drivers, `ecs.capability.external` and
-/// `ecs.cpu-architecture` on ECS Anywhere, and the OS attributes. Task IAM roles, awsvpc, health
+/// `ecs.cpu-architecture` on ECS Anywhere, the OS attributes, and `task-iam-role` /
+/// `task-iam-role-network-host` per `ECS_ENABLE_TASK_IAM_ROLE[_NETWORK_HOST]`. awsvpc, health
 /// checks, secrets, EFS, FireLens and the rest are left out until the agent implements them, so
 /// that ECS does not place tasks it would fail. Older daemons' minimum API versions are ignored:
 /// the agent talks to Docker at the negotiated version, which has every older version's
@@ -129,6 +130,17 @@ pub fn capabilities(config: &Config, docker_api: ApiVersion) -> Vec<Attribute> {
             if !out.iter().any(|a| a.name == name) {
                 out.push(Attribute::named(name));
             }
+        }
+    }
+    // Task IAM roles (served by `crate::endpoint`), API >= 1.19 as the reference requires.
+    if supported.contains(&ApiVersion::new(1, 19)) {
+        if config.enable_task_iam_role.value {
+            out.push(Attribute::named(format!("{LEGACY_PREFIX}task-iam-role")));
+        }
+        if config.enable_task_iam_role_network_host.value {
+            out.push(Attribute::named(format!(
+                "{LEGACY_PREFIX}task-iam-role-network-host"
+            )));
         }
     }
     if config.external.value {
@@ -323,6 +335,21 @@ mod tests {
     }
 
     #[test]
+    fn task_iam_role_capabilities_follow_their_variables() {
+        let c = config(&[
+            ("ECS_ENABLE_TASK_IAM_ROLE", "false"),
+            ("ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST", "false"),
+        ]);
+        let caps = capabilities(&c, ApiVersion::new(1, 41));
+        assert!(!names(&caps).iter().any(|n| n.contains("task-iam-role")));
+        let c = config(&[("ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST", "false")]);
+        let caps = capabilities(&c, ApiVersion::new(1, 41));
+        let n = names(&caps);
+        assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role"));
+        assert!(!n.contains(&"com.amazonaws.ecs.capability.task-iam-role-network-host"));
+    }
+
+    #[test]
     fn defaults_on_a_plain_host() {
         let caps = capabilities(&config(&[]), ApiVersion::new(1, 41));
         let n = names(&caps);
@@ -348,15 +375,11 @@ mod tests {
             ApiVersion::new(1, 41),
         );
         assert!(!names(&no_health).contains(&"ecs.capability.container-health-check"));
+        // Task IAM roles are on by default (ECS_ENABLE_TASK_IAM_ROLE[_NETWORK_HOST]).
+        assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role"));
+        assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role-network-host"));
         // Nothing the agent does not implement yet.
-        for absent in [
-            "task-iam-role",
-            "task-eni",
-            "efs",
-            "secrets",
-            "ecr-auth",
-            "firelens",
-        ] {
+        for absent in ["task-eni", "efs", "secrets", "ecr-auth", "firelens"] {
             assert!(!n.iter().any(|x| x.contains(absent)), "{absent} advertised");
         }
     }

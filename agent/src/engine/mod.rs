@@ -95,6 +95,8 @@ pub struct Shared<R: ContainerRuntime> {
     pub settings: EngineSettings,
     /// Pulls (credentials, behaviour, retries) and the tracked images.
     pub images: Arc<crate::images::Images>,
+    /// Task role credentials and metadata ids.
+    pub task_iam: crate::credentials::TaskIam,
 }
 
 impl<R: ContainerRuntime> std::fmt::Debug for Shared<R> {

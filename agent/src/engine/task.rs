@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ecs_protocol::acs::Container;
+use ecs_protocol::acs::{Container, RoleType};
 use ecs_protocol::status::{ContainerStatus, TaskStatus};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -390,6 +390,11 @@ impl<R: ContainerRuntime> TaskActor<R> {
             self.record.known = new;
             if new == TaskStatus::Stopped {
                 self.record.stopped_at.get_or_insert(SystemTime::now());
+                // Task role credentials end with the task (execution role ones at cleanup).
+                self.shared
+                    .task_iam
+                    .credentials
+                    .remove_task(self.record.arn(), &RoleType::TaskApplication);
             }
             tracing::info!(task_arn = %self.arn(), from = %old, to = %new, "task status");
         }
@@ -545,7 +550,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
             self.save().await;
             // The label carries the configured cluster, as the reference agent writes it.
             let cluster = self.shared.config.cluster.value.clone();
-            let spec = spec::container_spec(
+            let mut spec = spec::container_spec(
                 &self.record.task,
                 def,
                 &cluster,
@@ -554,8 +559,16 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 &self.shared.config,
             )
             .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
-            let mut spec = spec;
             spec.task_resources = resources::container_resources(&self.record, def)?;
+            let endpoint_id = self.shared.task_iam.ids.id(&self.arn(), &name);
+            crate::endpoint::env::add_task_env(
+                &mut spec.env,
+                &self.record.task,
+                &name,
+                &endpoint_id,
+                &self.shared.config,
+            )
+            .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
             let id = match rt.create(&spec).await {
                 Ok(id) => id,
                 Err(e) => {
@@ -717,6 +730,14 @@ impl<R: ContainerRuntime> TaskActor<R> {
         resources::cleanup(&self.shared, &self.record).await;
         if let Err(e) = self.shared.store.remove_task(&self.arn()) {
             tracing::error!(task_arn = %self.arn(), error = %e, "cannot forget the task");
+        }
+        // Execution role credentials live until cleanup; the task role's too when the task was
+        // already STOPPED before a restart (then it never passed the transition that drops them).
+        for role in [RoleType::TaskExecution, RoleType::TaskApplication] {
+            self.shared
+                .task_iam
+                .credentials
+                .remove_task(&self.arn(), &role);
         }
         tracing::info!(task_arn = %self.arn(), "task cleaned up");
         let _ = self.engine.send(EngineCmd::Removed(self.arn())).await;

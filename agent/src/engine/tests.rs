@@ -59,6 +59,7 @@ struct Harness {
     shutdown: CancellationToken,
     join: tokio::task::JoinHandle<()>,
     dir: tempfile::TempDir,
+    iam: crate::credentials::TaskIam,
 }
 
 fn start(rt: FakeRuntime, dir: tempfile::TempDir) -> Harness {
@@ -76,7 +77,9 @@ fn start(rt: FakeRuntime, dir: tempfile::TempDir) -> Harness {
         max: Duration::from_millis(2),
         ..crate::images::pull::PullRetry::default()
     };
+    let iam = crate::credentials::TaskIam::default();
     let shared = Arc::new(Shared {
+        task_iam: iam.clone(),
         runtime: Arc::new(rt.clone()),
         store: Arc::new(Store::open(dir.path()).unwrap()),
         reporter: reporter.clone(),
@@ -109,6 +112,7 @@ fn start(rt: FakeRuntime, dir: tempfile::TempDir) -> Harness {
         shutdown,
         join,
         dir,
+        iam,
     }
 }
 
@@ -509,5 +513,59 @@ async fn a_dependency_that_outlives_its_start_timeout_fails_the_dependent() {
         )
     );
     assert!(h.rt.id_of("app").is_none());
+    h.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn role_credentials_reach_the_env_and_are_dropped_when_the_task_stops() {
+    use crate::credentials::{Lookup, take_payload_credentials};
+    let h = start(FakeRuntime::new(), tempfile::tempdir().unwrap());
+    let mut t = task(ARN, "RUNNING", web());
+    let creds = |id: &str| {
+        serde_json::from_value(json!({
+            "credentialsId": id, "roleArn": "arn:aws:iam::123456789012:role/r",
+            "accessKeyId": "ASIAX", "secretAccessKey": "s", "sessionToken": "t",
+            "expiration": "2099-01-01T00:00:00Z"
+        }))
+        .unwrap()
+    };
+    t.role_credentials = Some(creds("role-id"));
+    t.execution_role_credentials = Some(creds("exec-id"));
+    let tasks = take_payload_credentials(&h.iam.credentials, &[t]);
+    assert!(
+        tasks[0]
+            .role_credentials
+            .as_ref()
+            .unwrap()
+            .session_token
+            .is_none()
+    );
+    assert!(h.engine.payload(tasks).await);
+    until("RUNNING", || {
+        h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+    })
+    .await;
+    let specs = h.rt.created_specs();
+    let id = h.iam.ids.id(ARN, "web");
+    for want in [
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/role-id".to_string(),
+        format!("ECS_CONTAINER_METADATA_URI_V4=http://169.254.170.2/v4/{id}"),
+    ] {
+        assert!(
+            specs[0].env.contains(&want),
+            "{want} not in {:?}",
+            specs[0].env
+        );
+    }
+    assert!(h.engine.payload(vec![task(ARN, "STOPPED", web())]).await);
+    until("STOPPED", || {
+        h.reporter.statuses(ARN).contains(&"STOPPED".to_string())
+    })
+    .await;
+    until("task role credentials dropped", || {
+        h.iam.credentials.get("role-id") == Lookup::Unknown
+    })
+    .await;
+    assert!(matches!(h.iam.credentials.get("exec-id"), Lookup::Ready(_)));
     h.shutdown.cancel();
 }

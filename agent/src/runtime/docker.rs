@@ -640,6 +640,36 @@ impl ContainerRuntime for DockerRuntime {
         Box::pin(self.list_managed_containers())
     }
 
+    /// `GET /containers/{id}/stats?stream=false`: Docker takes two samples (about a second) so
+    /// that `precpu_stats` is filled, as the reference's stats are.
+    fn stats<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Value>, RuntimeError>> {
+        Box::pin(async move {
+            let options = bollard::query_parameters::StatsOptionsBuilder::new()
+                .stream(false)
+                .build();
+            let result = deadline(
+                self.timeouts.inspect,
+                &format!("stats of container {id}"),
+                async {
+                    let mut stream = self.docker.stats(id, Some(options));
+                    match stream.next().await {
+                        Some(Ok(s)) => Ok(Some(s)),
+                        Some(Err(e)) => Err(docker_error(e)),
+                        None => Ok(None),
+                    }
+                },
+            )
+            .await;
+            match result {
+                Ok(Some(s)) => serde_json::to_value(s)
+                    .map(Some)
+                    .map_err(|e| RuntimeError::Docker(e.to_string())),
+                Ok(None) | Err(RuntimeError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
     /// Container events of managed containers (`start`, `die`, `oom`, `health_status`,
     /// `destroy`), from now on. The stream ends when Docker closes it (a daemon restart); after an
     /// error item it ends too. The consumer subscribes again and re-inspects its containers to
@@ -982,6 +1012,19 @@ pub fn container_info(response: ContainerInspectResponse) -> ContainerInfo {
             HealthStatusEnum::UNHEALTHY => Some(Health::Unhealthy),
             HealthStatusEnum::NONE | HealthStatusEnum::EMPTY => None,
         });
+    let mut ipv4_addresses: Vec<String> = response
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .map(|networks| {
+            networks
+                .values()
+                .filter_map(|e| e.ip_address.clone())
+                .filter(|ip| !ip.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    ipv4_addresses.sort();
     let mut ports: Vec<PortSpec> = response
         .network_settings
         .and_then(|n| n.ports)
@@ -1022,6 +1065,7 @@ pub fn container_info(response: ContainerInspectResponse) -> ContainerInfo {
         ports,
         health,
         labels: config.labels.unwrap_or_default().into_iter().collect(),
+        ipv4_addresses,
     }
 }
 

@@ -149,6 +149,8 @@ pub struct ContainerInfo {
     pub health: Option<Health>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+    /// IPv4 addresses on its networks (task metadata `Networks[].IPv4Addresses`).
+    pub ipv4_addresses: Vec<String>,
 }
 
 impl ContainerInfo {
@@ -315,4 +317,17 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<VolumeInfo>, RuntimeError>>;
     /// Removes a volume. Removing a missing one is Ok.
     fn remove_volume<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// One sample of a container's resource usage, as Docker's stats JSON (task metadata
+    /// `/stats`); `None` when the container is gone. Runtimes without stats say so.
+    fn stats<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, RuntimeError>> {
+        Box::pin(async move {
+            Err(RuntimeError::Docker(format!(
+                "stats of {id} are not available from this runtime"
+            )))
+        })
+    }
 }
