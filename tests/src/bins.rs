@@ -9,6 +9,20 @@ use std::path::PathBuf;
 /// The `target/<profile>` directory the running test executable was built in.
 ///
 /// Test executables live in `target/<profile>/deps/`, examples in `target/<profile>/examples/`.
+/// The tests package's directory, as cargo sets it for the running test (read at run time: a
+/// compile-time `env!` would keep the path of whichever checkout first built an unchanged
+/// binary in a shared target directory).
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// The task definition fixture that sets every field ECS accepts.
+pub fn every_field_fixture() -> PathBuf {
+    manifest_dir().join("fixtures/taskdef-every-field.json")
+}
+
 pub fn target_profile_dir() -> PathBuf {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,

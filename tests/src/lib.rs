@@ -36,7 +36,9 @@ mod wait;
 
 pub use agent::Agent;
 pub use awscli::{AWSCLI_VERSION, AwsCli, AwsCliError, awscli_venv, cache_dir};
-pub use bins::{target_profile_dir, workspace_bin, workspace_bin_path};
+pub use bins::{
+    every_field_fixture, manifest_dir, target_profile_dir, workspace_bin, workspace_bin_path,
+};
 pub use boto3::{BOTO3_VERSION, boto3_venv};
 pub use cmd::{CmdOutput, command_line, output, run};
 pub use control_plane::{ControlPlane, EcrControlPlane};

@@ -22,11 +22,6 @@ use ecs_e2e_tests::shapes::ServiceModel;
 use ecs_e2e_tests::{AwsCli, ControlPlane};
 use serde_json::{Value, json};
 
-const EVERY_FIELD: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/fixtures/taskdef-every-field.json"
-);
-
 /// Every ECS operation the emulator serves; the flow must check each one's answer.
 const IMPLEMENTED: &[&str] = &[
     "CreateCluster",
@@ -316,7 +311,9 @@ async fn every_answer_of_the_emulator_fits_botocores_model() -> Result<()> {
     .await?;
 
     // Task definitions.
-    let every_field: Value = serde_json::from_str(&std::fs::read_to_string(EVERY_FIELD)?)?;
+    let every_field: Value = serde_json::from_str(&std::fs::read_to_string(
+        ecs_e2e_tests::every_field_fixture(),
+    )?)?;
     ecs.call("RegisterTaskDefinition", every_field.clone())
         .await?;
     ecs.call("RegisterTaskDefinition", every_field).await?;
@@ -716,7 +713,7 @@ fn the_clis_requests_and_the_raw_answers_fit_botocores_model() -> Result<()> {
     let model = ecs_model()?;
     let cp = ControlPlane::start(None)?;
     let aws = cp.aws()?;
-    let fixture = format!("file://{EVERY_FIELD}");
+    let fixture = format!("file://{}", ecs_e2e_tests::every_field_fixture().display());
     let commands: &[&[&str]] = &[
         &[
             "ecs",
@@ -782,7 +779,9 @@ fn the_clis_requests_and_the_raw_answers_fit_botocores_model() -> Result<()> {
     }
     ensure!(problems.is_empty(), "{}", problems.join("\n"));
     // The flow test posts the fixture as it is; the CLI sends exactly that too.
-    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(EVERY_FIELD)?)?;
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(
+        ecs_e2e_tests::every_field_fixture(),
+    )?)?;
     assert_eq!(fixture_sent, Some(fixture));
     Ok(())
 }

@@ -9,11 +9,6 @@ use ecs_e2e_tests::fake_agent::{FakeAgent, SigningIdentity, signed_post};
 use ecs_e2e_tests::{ControlPlane, wait_until};
 use serde_json::{Value, json};
 
-const EVERY_FIELD: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/fixtures/taskdef-every-field.json"
-);
-
 /// Every member of `expected` is in `actual` with an equal value (objects recursively; arrays
 /// element-wise). ECS adds defaults, so `actual` may hold more.
 fn assert_contains(actual: &Value, expected: &Value, path: &str) {
@@ -40,8 +35,10 @@ fn assert_contains(actual: &Value, expected: &Value, path: &str) {
 fn task_definition_with_every_field_round_trips_through_the_cli() -> Result<()> {
     let cp = ControlPlane::start(None)?;
     let aws = cp.aws()?;
-    let input: Value = serde_json::from_str(&std::fs::read_to_string(EVERY_FIELD)?)?;
-    let file = format!("file://{EVERY_FIELD}");
+    let input: Value = serde_json::from_str(&std::fs::read_to_string(
+        ecs_e2e_tests::every_field_fixture(),
+    )?)?;
+    let file = format!("file://{}", ecs_e2e_tests::every_field_fixture().display());
 
     let first = aws.run(&["ecs", "register-task-definition", "--cli-input-json", &file])?;
     let second = aws.run(&["ecs", "register-task-definition", "--cli-input-json", &file])?;

@@ -10,7 +10,7 @@
 //! check that one run's cleanup leaves the other runs' tasks alone.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(90);
 const PAGE_TEXT: &str = "Your application is now running on a container in Amazon ECS";
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/local")
+    ecs_e2e_tests::manifest_dir().join("../scripts/local")
 }
 
 /// One run of `scripts/local` with its own state directory; stopped with SIGTERM when dropped.
