@@ -28,6 +28,7 @@ mod control_plane;
 mod docker;
 pub mod fake_agent;
 mod image;
+mod link_local;
 mod net;
 mod process;
 mod registry;
@@ -46,6 +47,7 @@ pub use docker::{Container, docker, docker_with_timeout, image_exists, remove_co
 pub use image::{
     TEST_IMAGE_GREETING, TEST_IMAGE_PORT, TEST_IMAGE_REPOSITORY, TestImage, test_image,
 };
+pub use link_local::{LINK_LOCAL_LOCK, LinkLocalRoutes};
 pub use net::{HttpResponse, free_port, http_get, http_get_with_headers};
 pub use process::ChildProcess;
 pub use registry::Registry;

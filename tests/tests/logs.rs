@@ -8,32 +8,27 @@
 //!   `awslogs-endpoint` at it), and `aws logs get-log-events` shows what the container printed. A
 //!   `json-file` container of the same task keeps its options.
 //!
-//! dockerd signs its PutLogEvents with credentials it fetches from
-//! `http://169.254.170.2<awslogs-credentials-endpoint>`. [`CredentialsEndpoint`] says where that
-//! path comes from: today a stand-in responder inside the test serves temporary keys the
-//! emulator's STS issued, reached through an iptables `nat OUTPUT` REDIRECT installed under an
-//! exclusive lock on [`LINK_LOCAL_LOCK`] (tests of the agent's credentials endpoint take the same
-//! lock) and removed on drop. Once the control plane sends execution role credentials and the
-//! agent serves them, [`CredentialsEndpoint::Agent`] leaves the option out of the task definition
-//! and gives it an `executionRoleArn` instead, so the agent fills in the option itself.
+//! dockerd signs its PutLogEvents with the task's execution-role credentials, as on ECS: the task
+//! definition has an `executionRoleArn` and no `awslogs-credentials-endpoint`; the emulator sends
+//! `executionRoleCredentials` and `logsAuthStrategy: ExecutionRole`; the agent sets
+//! `awslogs-credentials-endpoint=/v2/credentials/<id>`; dockerd fetches
+//! `http://169.254.170.2/v2/credentials/<id>`, which `ecs-agent host-setup`'s `nat OUTPUT`
+//! REDIRECT sends to this test's agent ([`LinkLocalRoutes`], under the host-wide lock, removed on
+//! drop). The agent's audit log shows that request, and no log shows a secret.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use ecs_e2e_tests::fake_agent::{SigningIdentity, signed_post};
 use ecs_e2e_tests::shapes::ServiceModel;
 use ecs_e2e_tests::{
-    Agent, AwsCli, ControlPlane, Registry, awscli_venv, docker, remove_containers_labeled,
-    wait_until,
+    Agent, ControlPlane, LinkLocalRoutes, Registry, awscli_venv, docker, http_get,
+    remove_containers_labeled, wait_until,
 };
 use serde_json::{Value, json};
 
-/// The lock every test that redirects 169.254.170.2:80 holds while its rule is installed.
-const LINK_LOCAL_LOCK: &str = "/tmp/ecs-e2e-169-254-170-2.lock";
+/// The execution role of the awslogs tasks.
+const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole";
 
 fn unique(prefix: &str) -> String {
     format!(
@@ -252,169 +247,6 @@ async fn cloudwatch_logs_answers_fit_botocores_model() -> Result<()> {
     Ok(())
 }
 
-/// Where dockerd's awslogs driver gets its credentials (`awslogs-credentials-endpoint`).
-enum CredentialsEndpoint {
-    /// A responder in this test serving `credentials` at every path, reached from dockerd through
-    /// an iptables REDIRECT of 169.254.170.2:80, installed while the lock is held.
-    StandIn(StandIn),
-    /// The agent's own credentials endpoint, fed by the task's execution role credentials (for
-    /// when the control plane sends them): the task definition gets `executionRoleArn`, and the
-    /// agent sets the option.
-    #[allow(dead_code)]
-    Agent { execution_role_arn: String },
-}
-
-impl CredentialsEndpoint {
-    /// What the task definition's awslogs options and top level need for this source.
-    fn task_definition_parts(&self) -> (Option<String>, Option<String>) {
-        match self {
-            CredentialsEndpoint::StandIn(s) => (Some(s.relative_uri.clone()), None),
-            CredentialsEndpoint::Agent { execution_role_arn } => {
-                (None, Some(execution_role_arn.clone()))
-            }
-        }
-    }
-}
-
-/// The stand-in: a credentials responder, the iptables rule to it and the lock.
-struct StandIn {
-    relative_uri: String,
-    /// Paths dockerd asked for.
-    requests: Arc<Mutex<Vec<String>>>,
-    // Drop order: the rule goes before the lock is released.
-    _rule: RedirectRule,
-    _lock: File,
-}
-
-impl StandIn {
-    fn start(credentials: Value) -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        // Serves until the test process exits; each connection is one request.
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
-                        break;
-                    }
-                }
-                seen.lock().expect("requests lock").push(path);
-                let body = credentials.to_string();
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        let lock = File::create(LINK_LOCAL_LOCK)
-            .with_context(|| format!("cannot open {LINK_LOCAL_LOCK}"))?;
-        lock.lock()
-            .with_context(|| format!("cannot lock {LINK_LOCAL_LOCK}"))?;
-        let rule = RedirectRule::install(port)?;
-        Ok(StandIn {
-            relative_uri: format!("/v2/credentials/{}", uuid::Uuid::new_v4()),
-            requests,
-            _rule: rule,
-            _lock: lock,
-        })
-    }
-}
-
-/// `iptables -t nat -I OUTPUT -d 169.254.170.2 -p tcp --dport 80 -j REDIRECT --to-ports PORT`,
-/// deleted on drop.
-struct RedirectRule {
-    spec: Vec<String>,
-}
-
-/// The comment that marks this test's rules: `ecs-e2e-logs-<pid>`.
-const RULE_COMMENT_PREFIX: &str = "ecs-e2e-logs-";
-
-impl RedirectRule {
-    /// Deletes rules a killed run of this test left behind (their process is gone). Call with
-    /// the lock held.
-    fn remove_stale() -> Result<()> {
-        let out = std::process::Command::new("iptables")
-            .args(["-w", "-t", "nat", "-S", "OUTPUT"])
-            .output()
-            .context("cannot run iptables (the awslogs test needs root and iptables)")?;
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Some(pid) = line
-                .split_once(&format!("--comment {RULE_COMMENT_PREFIX}"))
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-            else {
-                continue;
-            };
-            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                continue;
-            }
-            let Some(rule) = line.strip_prefix("-A ") else {
-                continue;
-            };
-            let _ = std::process::Command::new("iptables")
-                .args(["-w", "-t", "nat", "-D"])
-                .args(rule.split_whitespace())
-                .output();
-        }
-        Ok(())
-    }
-
-    fn install(port: u16) -> Result<Self> {
-        Self::remove_stale()?;
-        let spec: Vec<String> = [
-            "OUTPUT",
-            "-d",
-            "169.254.170.2/32",
-            "-p",
-            "tcp",
-            "--dport",
-            "80",
-            "-m",
-            "comment",
-            "--comment",
-            &format!("{RULE_COMMENT_PREFIX}{}", std::process::id()),
-            "-j",
-            "REDIRECT",
-            "--to-ports",
-            &port.to_string(),
-        ]
-        .iter()
-        .map(|s| (*s).to_string())
-        .collect();
-        let out = std::process::Command::new("iptables")
-            .args(["-w", "-t", "nat", "-I"])
-            .args(&spec)
-            .output()
-            .context("cannot run iptables (the awslogs test needs root and iptables)")?;
-        ensure!(
-            out.status.success(),
-            "iptables -t nat -I {} failed: {}",
-            spec.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(RedirectRule { spec })
-    }
-}
-
-impl Drop for RedirectRule {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("iptables")
-            .args(["-w", "-t", "nat", "-D"])
-            .args(&self.spec)
-            .output();
-    }
-}
-
 /// Removes the task containers of a cluster when the test ends, whatever happened.
 struct Cleanup(String);
 
@@ -422,20 +254,6 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = remove_containers_labeled(&format!("com.amazonaws.ecs.cluster={}", self.0));
     }
-}
-
-/// Temporary keys from the emulator's STS, in the credentials endpoint's JSON (reference
-/// section 5).
-fn sts_credentials(aws: &AwsCli) -> Result<Value> {
-    let out = aws.run(&["sts", "get-session-token"])?;
-    let c = &out["Credentials"];
-    Ok(json!({
-        "RoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
-        "AccessKeyId": c["AccessKeyId"],
-        "SecretAccessKey": c["SecretAccessKey"],
-        "Token": c["SessionToken"],
-        "Expiration": c["Expiration"],
-    }))
 }
 
 #[test]
@@ -448,7 +266,7 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
     let aws = cp.aws()?;
     aws.run(&["ecs", "create-cluster", "--cluster-name", &cluster])?;
     let data = tempfile::tempdir()?;
-    let _agent = Agent::start(
+    let agent = Agent::start(
         &cp,
         &cluster,
         data.path(),
@@ -458,20 +276,25 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
         )],
     )?;
 
-    let source = CredentialsEndpoint::StandIn(StandIn::start(sts_credentials(&aws)?)?);
-    let (relative_uri, execution_role) = source.task_definition_parts();
+    // dockerd (a host process) reaches this agent's credentials endpoint at 169.254.170.2.
+    let port: u16 = agent
+        .credentials
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .context("the agent's credentials address")?;
+    let routes = LinkLocalRoutes::apply(port, data.path())?;
     let group = format!("/ecs/{cluster}");
-    let mut options = json!({
+    let options = json!({
         "awslogs-group": group,
         "awslogs-region": "us-east-1",
         "awslogs-stream-prefix": "ecs",
         "awslogs-create-group": "true",
     });
-    if let Some(uri) = relative_uri {
-        options["awslogs-credentials-endpoint"] = json!(uri);
-    }
-    let mut def = json!({
+    let def = json!({
         "family": cluster,
+        "executionRoleArn": EXECUTION_ROLE,
         "containerDefinitions": [
             {"name": "app", "image": image, "memory": 32, "essential": true,
              "entryPoint": ["sh", "-c"],
@@ -483,9 +306,6 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
                                   "options": {"max-size": "1m", "max-file": "2"}}}
         ]
     });
-    if let Some(role) = execution_role {
-        def["executionRoleArn"] = json!(role);
-    }
     let def_file = data.path().join("taskdef.json");
     std::fs::write(&def_file, def.to_string())?;
     let registered = aws.run(&[
@@ -535,10 +355,13 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
         "--task-definition",
         &refused_def,
     ])?;
-    let refused_arn = refused["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let refused_arn = refused["tasks"][0]["taskArn"]
+        .as_str()
+        .with_context(|| format!("run-task: {refused}"))?
+        .to_string();
 
     // Without awslogs-create-group, a missing group is Docker's error, reported by the agent.
-    let mut no_create = options.clone();
+    let mut no_create = options;
     no_create["awslogs-group"] = json!(format!("{group}-missing"));
     no_create
         .as_object_mut()
@@ -549,6 +372,8 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
         "register-task-definition",
         "--family",
         &format!("{cluster}-nogroup"),
+        "--execution-role-arn",
+        EXECUTION_ROLE,
         "--container-definitions",
         &json!([{"name": "lost", "image": image, "memory": 32, "essential": true,
                  "entryPoint": ["sh", "-c"], "command": ["echo never shipped"],
@@ -685,15 +510,75 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
     ])?;
     assert_eq!(messages(&filtered), ["second line: disk full"]);
     assert_eq!(filtered["events"][0]["logStreamName"], stream.as_str());
-    if let CredentialsEndpoint::StandIn(s) = &source {
-        let asked = s.requests.lock().unwrap().clone();
-        assert!(
-            asked.contains(&s.relative_uri),
-            "dockerd never fetched {} (asked: {asked:?})",
-            s.relative_uri
-        );
+
+    // The agent filled in the option with the task's execution credentials id, and dockerd
+    // fetched them from the agent (the audit line redacts the id; dockerd's user agent is not
+    // this test's).
+    let app_id = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=com.amazonaws.ecs.task-arn={task_arn}"),
+        "--filter",
+        "label=com.amazonaws.ecs.container-name=app",
+    ])?;
+    let app_config: Value = serde_json::from_str(&docker(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.LogConfig.Config}}",
+        app_id.trim(),
+    ])?)?;
+    let endpoint = app_config["awslogs-credentials-endpoint"]
+        .as_str()
+        .with_context(|| format!("no awslogs-credentials-endpoint: {app_config}"))?;
+    let credentials_id = endpoint
+        .strip_prefix("/v2/credentials/")
+        .filter(|id| !id.is_empty())
+        .with_context(|| format!("awslogs-credentials-endpoint {endpoint}"))?;
+    let audit_file = data.path().join("audit.log");
+    let audit = wait_until(
+        Duration::from_secs(10),
+        "the audit log to show dockerd's credentials request",
+        || {
+            let audit = std::fs::read_to_string(&audit_file).unwrap_or_default();
+            let seen = audit
+                .lines()
+                .find(|l| {
+                    l.contains(" 200 ")
+                        && l.contains("\"/v2/credentials/<id>\"")
+                        && !l.contains("\"ecs-e2e-tests\"")
+                        && l.contains(&format!(" {task_arn} GetCredentialsExecutionRole 1 "))
+                })
+                .map(String::from);
+            anyhow::Ok(seen.map(|line| (line, audit.clone())))
+        },
+    )?;
+    eprintln!("dockerd's credentials request, audited: {}", audit.0);
+    let audit = audit.1;
+    drop(routes);
+
+    // The same id gives the execution role's keys; none of them, nor the id, is in a log.
+    let served = http_get(&format!("http://{}{endpoint}", agent.credentials))?;
+    ensure!(served.status == 200, "GET {endpoint}: {}", served.status);
+    let served = served.json()?;
+    assert_eq!(served["RoleArn"], EXECUTION_ROLE);
+    let secrets = [
+        served["SecretAccessKey"].as_str().unwrap_or_default(),
+        served["Token"].as_str().unwrap_or_default(),
+        credentials_id,
+    ];
+    for (name, text) in [
+        ("agent", agent.process.output()),
+        ("audit", audit),
+        ("control plane", cp.process.output()),
+    ] {
+        for secret in secrets {
+            assert!(
+                !secret.is_empty() && !text.contains(secret),
+                "a credential value (or the credentials id) appears in the {name} log"
+            );
+        }
     }
-    drop(source);
 
     // The json-file container kept its options and its output.
     let plain = docker(&[

@@ -100,9 +100,11 @@ fn cpu_architecture() -> &'static str {
 /// Only what this agent really does is advertised (section 2.3): `privileged-container` unless
 /// `ECS_DISABLE_PRIVILEGED`, `docker-remote-api.<v>` for each known version the daemon speaks,
 /// `logging-driver.<d>` for the configured drivers, `ecs.capability.external` and
-/// `ecs.cpu-architecture` on ECS Anywhere, the OS attributes, and `task-iam-role` /
-/// `task-iam-role-network-host` per `ECS_ENABLE_TASK_IAM_ROLE[_NETWORK_HOST]`. awsvpc, health
-/// checks, secrets, EFS, FireLens and the rest are left out until the agent implements them, so
+/// `ecs.cpu-architecture` on ECS Anywhere, the OS attributes, `task-iam-role` /
+/// `task-iam-role-network-host` per `ECS_ENABLE_TASK_IAM_ROLE[_NETWORK_HOST]`, `ecr-auth` and
+/// `execution-role-ecr-pull` (API >= 1.19), and `execution-role-awslogs` per
+/// `ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE`. awsvpc, secrets, EFS, FireLens and the rest are
+/// left out until the agent implements them, so
 /// that ECS does not place tasks it would fail. Older daemons' minimum API versions are ignored:
 /// the agent talks to Docker at the negotiated version, which has every older version's
 /// features.
@@ -142,6 +144,19 @@ pub fn capabilities(config: &Config, docker_api: ApiVersion) -> Vec<Attribute> {
                 "{LEGACY_PREFIX}task-iam-role-network-host"
             )));
         }
+    }
+    // ECR pulls with tokens from the instance's or the execution role's credentials
+    // (`crate::images::auth`), API >= 1.19 as the reference requires.
+    if supported.contains(&ApiVersion::new(1, 19)) {
+        out.push(Attribute::named(format!("{LEGACY_PREFIX}ecr-auth")));
+        out.push(Attribute::named(format!("{PREFIX}execution-role-ecr-pull")));
+    }
+    // awslogs signed with the execution role's credentials: the agent sets
+    // `awslogs-credentials-endpoint` (`crate::runtime::logging`) and serves them on the
+    // credentials endpoint, which runs whatever ECS_ENABLE_TASK_IAM_ROLE says. Not gated on the
+    // Docker API version, as in the reference.
+    if config.enable_awslogs_executionrole_override.value {
+        out.push(Attribute::named(format!("{PREFIX}execution-role-awslogs")));
     }
     if config.external.value {
         out.push(Attribute::named(format!("{PREFIX}external")));
@@ -379,9 +394,46 @@ mod tests {
         assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role"));
         assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role-network-host"));
         // Nothing the agent does not implement yet.
-        for absent in ["task-eni", "efs", "secrets", "ecr-auth", "firelens"] {
+        for absent in ["task-eni", "efs", "secrets", "firelens"] {
             assert!(!n.iter().any(|x| x.contains(absent)), "{absent} advertised");
         }
+    }
+
+    #[test]
+    fn execution_role_capabilities() {
+        let ecr = [
+            "com.amazonaws.ecs.capability.ecr-auth",
+            "ecs.capability.execution-role-ecr-pull",
+        ];
+        let awslogs = "ecs.capability.execution-role-awslogs";
+        // Defaults: all three (ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE is on, as ecs-init sets it).
+        let caps = capabilities(&config(&[]), ApiVersion::new(1, 41));
+        let n = names(&caps);
+        for name in ecr.iter().chain([&awslogs]) {
+            assert_eq!(n.iter().filter(|x| *x == name).count(), 1, "{name}");
+        }
+        // The override off: no awslogs capability, ECR pulls unchanged. Task IAM roles off do
+        // not matter: the credentials endpoint serves execution credentials anyway.
+        let c = config(&[
+            ("ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE", "false"),
+            ("ECS_ENABLE_TASK_IAM_ROLE", "false"),
+        ]);
+        let n_off = capabilities(&c, ApiVersion::new(1, 41));
+        let n_off = names(&n_off);
+        assert!(!n_off.contains(&awslogs));
+        for name in ecr {
+            assert!(n_off.contains(&name), "{name}");
+        }
+        let c = config(&[("ECS_ENABLE_TASK_IAM_ROLE", "false")]);
+        assert!(names(&capabilities(&c, ApiVersion::new(1, 41))).contains(&awslogs));
+        // ECR needs API 1.19 (a daemon that old is refused at startup; the rule is the
+        // reference's).
+        let old = capabilities(&config(&[]), ApiVersion::new(1, 18));
+        let old = names(&old);
+        for name in ecr {
+            assert!(!old.contains(&name), "{name}");
+        }
+        assert!(old.contains(&awslogs));
     }
 
     #[test]
