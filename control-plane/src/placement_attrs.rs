@@ -32,6 +32,9 @@ pub const DISTINCT_INSTANCE_UNSATISFIED: &str =
 pub const MAX_CONSTRAINTS: usize = 10;
 /// Longest accepted expression.
 pub const MAX_EXPRESSION_CHARS: usize = 2000;
+/// Deepest accepted nesting of parentheses and `not`, so that a hostile expression cannot
+/// overflow the actor's stack.
+pub const MAX_NESTING: usize = 32;
 
 /// Errors in placement constraints (answered as `InvalidParameterException`).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -344,7 +347,11 @@ pub fn parse_expression(expression: &str) -> Result<Expr, Error> {
         )));
     }
     let tokens = tokenize(expression);
-    let mut p = Parser { tokens, at: 0 };
+    let mut p = Parser {
+        tokens,
+        at: 0,
+        depth: 0,
+    };
     let e = p.or().map_err(err)?;
     match p.peek() {
         None => Ok(e),
@@ -376,6 +383,8 @@ fn tokenize(s: &str) -> Vec<String> {
 struct Parser {
     tokens: Vec<String>,
     at: usize,
+    /// Current nesting of parentheses and `not`.
+    depth: usize,
 }
 
 impl Parser {
@@ -408,6 +417,16 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, String> {
+        if self.depth >= MAX_NESTING {
+            return Err(format!("nested deeper than {MAX_NESTING} levels"));
+        }
+        self.depth += 1;
+        let e = self.unary_inner();
+        self.depth -= 1;
+        e
+    }
+
+    fn unary_inner(&mut self) -> Result<Expr, String> {
         match self.peek() {
             Some("not" | "!") => {
                 self.at += 1;
@@ -687,6 +706,12 @@ mod tests {
         }
         let long = format!("attribute:x == {}", "a".repeat(2000));
         assert!(parse_expression(&long).is_err());
+        let deep = format!("{}attribute:x exists{}", "(".repeat(500), ")".repeat(500));
+        let e = parse_expression(&deep).unwrap_err().to_string();
+        assert!(e.contains("nested deeper than 32 levels"), "{e}");
+        assert!(parse_expression(&"not ".repeat(999)).is_err());
+        let fine = format!("{}attribute:x exists{}", "(".repeat(20), ")".repeat(20));
+        assert!(parse_expression(&fine).is_ok());
     }
 
     #[test]
@@ -730,6 +755,27 @@ mod tests {
             parse_constraints(&json!({}), &many),
             Err(Error::TooMany(11))
         );
+    }
+
+    proptest::proptest! {
+        /// Any text, and any mix of the language's own words, parses or is refused without a
+        /// panic, and whatever parses evaluates.
+        #[test]
+        fn expressions_never_panic(
+            text in "\\PC{0,80}",
+            words in proptest::collection::vec(proptest::sample::select(vec![
+                "attribute:a", "attribute:b", "task:group", "runningTasksCount", "==", "!=",
+                "exists", "!exists", "in", "!in", "=~", "!~", ">", "<=", "and", "or", "not",
+                "!", "&&", "||", "(", ")", "[", "]", ",", "x", "1", "*", "x*y", "",
+            ]), 0..16),
+        ) {
+            let a = attrs(&[("a", Some("x")), ("b", None)]);
+            for candidate in [text, words.join(" ")] {
+                if let Ok(e) = parse_expression(&candidate) {
+                    let _ = e.eval(&facts(&a));
+                }
+            }
+        }
     }
 
     #[test]
