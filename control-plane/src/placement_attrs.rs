@@ -44,11 +44,11 @@ pub enum Error {
         "Invalid placement constraint type '{0}'; valid types are memberOf and distinctInstance."
     )]
     UnknownType(String),
-    /// `distinctInstance` in a task definition.
-    #[error("distinctInstance placement constraints are not supported in a task definition.")]
+    /// `distinctInstance` in a task definition (ECS's words).
+    #[error("constraint.type 'distinctInstance' is not supported.")]
     DistinctInTaskDefinition,
-    /// `distinctInstance` with an expression.
-    #[error("An expression cannot be specified with the distinctInstance constraint type.")]
+    /// `distinctInstance` with an expression, even an empty one (ECS's words).
+    #[error("distinctInstance expression should not be specified.")]
     ExpressionWithDistinct,
     /// `memberOf` without an expression.
     #[error("An expression must be specified with the memberOf constraint type.")]
@@ -171,8 +171,8 @@ pub fn parse_constraint(c: &Value) -> Result<Constraint, Error> {
     let expression = c.get("expression").and_then(Value::as_str);
     match kind {
         "distinctInstance" => match expression {
-            Some(e) if !e.trim().is_empty() => Err(Error::ExpressionWithDistinct),
-            _ => Ok(Constraint::DistinctInstance),
+            Some(_) => Err(Error::ExpressionWithDistinct),
+            None => Ok(Constraint::DistinctInstance),
         },
         "memberOf" => match expression {
             Some(e) if !e.trim().is_empty() => Ok(Constraint::MemberOf(parse_expression(e)?)),
@@ -731,6 +731,10 @@ mod tests {
         );
         assert_eq!(
             parse_constraint(&json!({"type": "distinctInstance", "expression": "x"})),
+            Err(Error::ExpressionWithDistinct)
+        );
+        assert_eq!(
+            parse_constraint(&json!({"type": "distinctInstance", "expression": ""})),
             Err(Error::ExpressionWithDistinct)
         );
         assert_eq!(

@@ -335,5 +335,42 @@ async fn placement_honours_required_attributes_and_constraints() -> Result<()> {
     ])?;
     assert_eq!(err.error_code(), Some("ClientException"), "{err:?}");
     assert!(err.stderr.contains("unknown field 'zone'"), "{err:?}");
+    // distinctInstance belongs to RunTask (and services), without an expression.
+    let err = aws.run_err(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "placement-bad",
+        "--container-definitions",
+        &json!([{"name": "web", "image": "x", "memory": 64}]).to_string(),
+        "--placement-constraints",
+        r#"[{"type": "distinctInstance"}]"#,
+    ])?;
+    assert_eq!(err.error_code(), Some("ClientException"), "{err:?}");
+    assert!(
+        err.stderr
+            .contains("constraint.type 'distinctInstance' is not supported."),
+        "{err:?}"
+    );
+    let err = aws.run_err(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        CLUSTER,
+        "--task-definition",
+        &web,
+        "--placement-constraints",
+        r#"[{"type": "distinctInstance", "expression": "attribute:stack exists"}]"#,
+    ])?;
+    assert_eq!(
+        err.error_code(),
+        Some("InvalidParameterException"),
+        "{err:?}"
+    );
+    assert!(
+        err.stderr
+            .contains("distinctInstance expression should not be specified."),
+        "{err:?}"
+    );
     Ok(())
 }
