@@ -15,6 +15,7 @@ use crate::model::{
     Attribute, Cluster, ContainerInstance, INSTANCE_INTERNAL, OutboundMessage, Resource,
     TASK_INTERNAL, Tag, Task, TaskContainer, VersionInfo, api_view,
 };
+use crate::placement_attrs::{self, InstanceFacts};
 use crate::state::{Key, State};
 
 /// Fresh 32-hex id (task ids, instance ids).
@@ -756,6 +757,8 @@ impl State {
             }
         }
         crate::taskdef_check::check(&Value::Object(def.clone()))?;
+        placement_attrs::parse_constraints(&Value::Object(def.clone()), &[])
+            .map_err(|e| ApiError::client(e.to_string()))?;
         let revision = self
             .task_defs
             .get(&family)
@@ -968,6 +971,20 @@ impl State {
         None
     }
 
+    /// What placement constraints look at on `i`.
+    fn placement_facts<'a>(&'a self, i: &'a ContainerInstance) -> InstanceFacts<'a> {
+        let arn = &i.container_instance_arn;
+        InstanceFacts {
+            attributes: &i.attributes,
+            ec2_instance_id: &i.ec2_instance_id,
+            agent_connected: self.connections.get(arn).copied().unwrap_or(0) > 0,
+            agent_version: i.version_info.agent_version.as_deref(),
+            registered_at: i.registered_at,
+            running_tasks_count: self.active_tasks(arn).count(),
+            task_groups: self.active_tasks(arn).map(|t| t.group.clone()).collect(),
+        }
+    }
+
     /// Places and creates one task per count; returns (tasks, failures).
     fn place_tasks(
         &mut self,
@@ -981,6 +998,12 @@ impl State {
             .cloned()
             .ok_or_else(|| ApiError::client("Unable to describe task definition."))?;
         let demand = Demand::of(&def, &spec.overrides)?;
+        let constraints = placement_attrs::parse_constraints(&def, &spec.placement_constraints)
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        let group = spec
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("family:{}", spec.family));
         let explicit = candidates.is_some();
         let candidates: Vec<String> = match candidates {
             Some(c) => c,
@@ -1020,7 +1043,13 @@ impl State {
                     failures.insert(arn.clone(), "INACTIVE");
                     continue;
                 }
-                if let Some(why) = self.misfit(i, &demand) {
+                let why = placement_attrs::refusal(
+                    &def["requiresAttributes"],
+                    &constraints,
+                    &self.placement_facts(i),
+                    &group,
+                );
+                if let Some(why) = why.or_else(|| self.misfit(i, &demand)) {
                     failures.insert(arn.clone(), why);
                     continue;
                 }
@@ -1247,6 +1276,7 @@ impl State {
             group: req.group,
             launch_type,
             tags: req.tags,
+            placement_constraints: req.placement_constraints,
         };
         let (tasks, failures) = self.place_tasks(&cluster, &spec, None, now)?;
         Ok(json!({ "tasks": tasks, "failures": failures }))
@@ -1279,6 +1309,7 @@ impl State {
             group: req.group,
             launch_type: "EC2".into(),
             tags: req.tags,
+            placement_constraints: Vec::new(),
         };
         let (tasks, failures) = self.place_tasks(&cluster, &spec, Some(arns), now)?;
         Ok(json!({ "tasks": tasks, "failures": failures }))
@@ -1713,6 +1744,8 @@ struct TaskSpec {
     group: Option<String>,
     launch_type: String,
     tags: Vec<Tag>,
+    /// RunTask's `placementConstraints` (the task definition's are added at placement).
+    placement_constraints: Vec<Value>,
 }
 
 // ---- request shapes (members as botocore's ECS model names them) ----
@@ -1931,6 +1964,9 @@ pub struct RunTaskRequest {
     /// Tags.
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// PlacementConstraints (`memberOf`, `distinctInstance`).
+    #[serde(default)]
+    pub placement_constraints: Vec<Value>,
 }
 
 /// StartTask input.
@@ -2211,6 +2247,62 @@ mod tests {
         s.agent_disconnected(&arn);
         let def = task_def(&mut s, 64, 0);
         assert_eq!(run(&mut s, &def, 1)["failures"][0]["reason"], "AGENT");
+    }
+
+    #[test]
+    fn required_attributes_and_constraints_filter_instances() {
+        let mut s = state();
+        let arn = register(&mut s, 4096, 4096);
+        let v = s
+            .register_task_definition(
+                json!({"family": "logs", "containerDefinitions": [{
+                    "name": "app", "image": "x", "memory": 64,
+                    "logConfiguration": {"logDriver": "awslogs"}}]}),
+                1.0,
+            )
+            .unwrap();
+        let def = v["taskDefinition"]["taskDefinitionArn"].as_str().unwrap();
+        let out = run(&mut s, def, 1);
+        assert_eq!(out["tasks"], json!([]));
+        assert_eq!(
+            out["failures"],
+            json!([{"arn": arn, "reason": "ATTRIBUTE"}])
+        );
+
+        let web = task_def(&mut s, 64, 0);
+        let req = |c: Value| {
+            serde_json::from_value(
+                json!({"taskDefinition": web, "count": 2, "placementConstraints": c}),
+            )
+            .unwrap()
+        };
+        let out = s
+            .run_task(
+                req(
+                    json!([{"type": "memberOf", "expression": "attribute:ecs.os-type == windows"}]),
+                ),
+                2.0,
+            )
+            .unwrap();
+        assert_eq!(
+            out["failures"][0]["reason"],
+            "MemberOf placement constraint unsatisfied."
+        );
+        let out = s
+            .run_task(req(json!([{"type": "distinctInstance"}])), 2.0)
+            .unwrap();
+        assert_eq!(out["tasks"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            out["failures"][0]["reason"],
+            "DistinctInstance placement constraint unsatisfied."
+        );
+        let bad = s
+            .run_task(
+                req(json!([{"type": "memberOf", "expression": "attribute:x =="}])),
+                2.0,
+            )
+            .unwrap_err();
+        assert!(bad.to_string().contains("attribute:x =="), "{bad}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod error;
 pub mod health;
 pub mod logs;
 pub mod model;
+pub mod placement_attrs;
 pub mod registry;
 pub mod roles;
 pub mod sigv4;

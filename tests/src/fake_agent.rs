@@ -91,6 +91,20 @@ impl FakeAgent {
         cpu: i32,
         memory_mib: i32,
     ) -> Result<Self> {
+        Self::register_with_attributes(endpoint, cluster, cpu, memory_mib, &[]).await
+    }
+
+    /// [`FakeAgent::register`] with `attributes` (name, optional value) added to
+    /// `ecs.capability.external` and `ecs.os-type=linux`: capabilities such as
+    /// `com.amazonaws.ecs.capability.logging-driver.awslogs`, or custom attributes as
+    /// `ECS_INSTANCE_ATTRIBUTES` sends them.
+    pub async fn register_with_attributes(
+        endpoint: &str,
+        cluster: &str,
+        cpu: i32,
+        memory_mib: i32,
+        attributes: &[(&str, Option<&str>)],
+    ) -> Result<Self> {
         let id = SigningIdentity::emulator_default();
         let ecs = ecs_client(endpoint, &id);
         let int = |n: &str, v: i32| {
@@ -107,6 +121,23 @@ impl FakeAgent {
                 .set_string_set_value(Some(v.iter().map(|s| (*s).to_string()).collect()))
                 .build()
         };
+        let mut extra = vec![
+            Attribute::builder()
+                .name("ecs.capability.external")
+                .build()?,
+            Attribute::builder()
+                .name("ecs.os-type")
+                .value("linux")
+                .build()?,
+        ];
+        for (name, value) in attributes {
+            extra.push(
+                Attribute::builder()
+                    .name(*name)
+                    .set_value(value.map(String::from))
+                    .build()?,
+            );
+        }
         let out = ecs
             .register_container_instance()
             .cluster(cluster)
@@ -116,17 +147,7 @@ impl FakeAgent {
             .total_resources(int("MEMORY", memory_mib))
             .total_resources(set("PORTS", &["22", "2375", "2376", "51678", "51679"]))
             .total_resources(set("PORTS_UDP", &[]))
-            .attributes(
-                Attribute::builder()
-                    .name("ecs.capability.external")
-                    .build()?,
-            )
-            .attributes(
-                Attribute::builder()
-                    .name("ecs.os-type")
-                    .value("linux")
-                    .build()?,
-            )
+            .set_attributes(Some(extra))
             .send()
             .await
             .context("RegisterContainerInstance")?;

@@ -347,14 +347,31 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
         .as_str()
         .unwrap()
         .to_string();
-    let refused = aws.run(&[
+    let run_refused = || {
+        aws.run(&[
+            "ecs",
+            "run-task",
+            "--cluster",
+            &cluster,
+            "--task-definition",
+            &refused_def,
+        ])
+    };
+    // The control plane does not place it: the instance lacks the syslog capability.
+    let unplaced = run_refused()?;
+    assert_eq!(unplaced["tasks"], json!([]), "{unplaced}");
+    assert_eq!(unplaced["failures"][0]["reason"], "ATTRIBUTE", "{unplaced}");
+    // With the capability put by hand, the task reaches the agent, which refuses it.
+    let instance = unplaced["failures"][0]["arn"].as_str().unwrap();
+    aws.run(&[
         "ecs",
-        "run-task",
+        "put-attributes",
         "--cluster",
         &cluster,
-        "--task-definition",
-        &refused_def,
+        "--attributes",
+        &format!("name=com.amazonaws.ecs.capability.logging-driver.syslog,targetId={instance}"),
     ])?;
+    let refused = run_refused()?;
     let refused_arn = refused["tasks"][0]["taskArn"]
         .as_str()
         .with_context(|| format!("run-task: {refused}"))?

@@ -652,6 +652,29 @@ fn a_task_with_a_role_is_refused_where_roles_are_disabled_and_the_agent_carries_
             &format!("arn:aws:iam::{ACCOUNT}:role/app"),
         ],
     )?;
+    // The control plane does not place it: the instance lacks the task-iam-role capability.
+    let unplaced = wait_until(Duration::from_secs(20), "a placement failure", || {
+        let out = aws.run(&[
+            "ecs",
+            "run-task",
+            "--cluster",
+            cluster,
+            "--task-definition",
+            &with_role,
+        ])?;
+        anyhow::Ok((out["failures"][0]["reason"] != "AGENT").then_some(out))
+    })?;
+    assert_eq!(unplaced["tasks"], json!([]), "{unplaced}");
+    assert_eq!(unplaced["failures"][0]["reason"], "ATTRIBUTE", "{unplaced}");
+    // With the capability put by hand, the task reaches the agent, which refuses it.
+    aws.run(&[
+        "ecs",
+        "put-attributes",
+        "--cluster",
+        cluster,
+        "--attributes",
+        &format!("name=com.amazonaws.ecs.capability.task-iam-role,targetId={instance}"),
+    ])?;
     let task = run_when_placed(&aws, cluster, &with_role)?;
     let stopped = wait_until(Duration::from_secs(60), "the task to stop", || {
         let out = aws.run(&[
