@@ -32,6 +32,8 @@ pub struct Images {
     pub(crate) retry: PullRetry,
     /// `ECS_IMAGE_PULL_TIMEOUT`: the whole pull, retries included.
     pub(crate) pull_timeout: std::time::Duration,
+    /// Concurrent pulls of one image share one Engine API pull.
+    pub(crate) gate: pull::PullGate,
 }
 
 impl Images {
@@ -60,6 +62,7 @@ impl Images {
             behavior: config.image_pull_behavior.value,
             retry: PullRetry::default(),
             pull_timeout: config.image_pull_timeout.value,
+            gate: pull::PullGate::default(),
         }
     }
 

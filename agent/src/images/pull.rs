@@ -12,7 +12,11 @@
 //! pull, retries included (and each attempt, in the runtime); `ECS_IMAGE_PULL_INACTIVITY_TIMEOUT`
 //! bounds the silence inside one attempt's progress stream (the runtime's).
 
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
 
 use ecs_config::ImagePullBehavior;
 use ecs_protocol::acs::{Container, IamRoleCredentials};
@@ -103,6 +107,66 @@ async fn pull_with_retries<R: ContainerRuntime + ?Sized>(
     }
 }
 
+/// One pull's outcome: the digest, or what went wrong.
+type PullOutcome = Result<Option<String>, String>;
+
+/// Joins concurrent pulls of one image with the same credentials: a burst of tasks with one image
+/// asks Docker for one pull instead of one each (20 pulls at once slow every create behind them).
+/// A caller that asks while a pull is under way waits for it and takes its outcome; a caller that
+/// asks after a pull finished pulls again, so every behaviour still contacts the registry when it
+/// says it does.
+#[derive(Debug, Default)]
+pub struct PullGate {
+    /// Lock: held only to find or add a slot, never across an await.
+    slots: std::sync::Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<Option<Finished>>>>>,
+}
+
+#[derive(Debug)]
+struct Finished {
+    at: Instant,
+    outcome: PullOutcome,
+}
+
+impl PullGate {
+    /// The slot key: the image and a hash of the credentials (no secret kept in the map).
+    fn key(image: &str, auth: Option<&RegistryAuth>) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(image.as_bytes());
+        if let Some(a) = auth {
+            for part in [&a.username, &a.password, &a.server_address] {
+                h.update([0]);
+                h.update(part.as_bytes());
+            }
+        }
+        h.finalize().into()
+    }
+
+    /// Runs `pull`, or takes the outcome of the same pull that was under way when this was called.
+    async fn pull(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+        pull: impl Future<Output = PullOutcome>,
+    ) -> PullOutcome {
+        let asked = Instant::now();
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(slots.entry(Self::key(image, auth)).or_default())
+        };
+        let mut done = slot.lock().await;
+        if let Some(f) = done.as_ref().filter(|f| f.at >= asked) {
+            tracing::debug!(image, "joined a pull under way");
+            return f.outcome.clone();
+        }
+        let outcome = pull.await;
+        *done = Some(Finished {
+            at: Instant::now(),
+            outcome: outcome.clone(),
+        });
+        outcome
+    }
+}
+
 /// Makes `container`'s image ready per the pull behaviour; returns the digest to report, or the
 /// ECS reason (`CannotPullContainerError: ...`).
 pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
@@ -118,7 +182,16 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
             "CannotPullContainerError: container {name} has no image"
         ));
     }
-    let cached = runtime.inspect_image(image).await.ok().flatten();
+    // Only the behaviours that may skip the pull look at the local image first; `default` looks
+    // only when the pull failed (one Engine API call fewer on every start).
+    let may_skip = matches!(
+        images.behavior,
+        ImagePullBehavior::PreferCached | ImagePullBehavior::Once
+    );
+    let mut cached = None;
+    if may_skip {
+        cached = runtime.inspect_image(image).await.ok().flatten();
+    }
     let skip = match images.behavior {
         ImagePullBehavior::PreferCached => cached.is_some(),
         ImagePullBehavior::Once => cached.is_some() && images.manager.pulled_before(image),
@@ -130,15 +203,23 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
         return Ok(digest_of(image, &info.repo_digests));
     }
     let pulled = match images.auth.credentials(container, execution).await {
-        Ok(auth) => tokio::time::timeout(
-            images.pull_timeout,
-            pull_with_retries(runtime, &images.retry, image, auth.as_ref()),
-        )
-        .await
-        .map_err(|_| format!("pull {image}: timed out after {:?}", images.pull_timeout))
-        .and_then(|r| r.map_err(|e| e.to_string())),
+        Ok(auth) => {
+            let pull = async {
+                tokio::time::timeout(
+                    images.pull_timeout,
+                    pull_with_retries(runtime, &images.retry, image, auth.as_ref()),
+                )
+                .await
+                .map_err(|_| format!("pull {image}: timed out after {:?}", images.pull_timeout))
+                .and_then(|r| r.map_err(|e| e.to_string()))
+            };
+            images.gate.pull(image, auth.as_ref(), pull).await
+        }
         Err(e) => Err(e.to_string()),
     };
+    if pulled.is_err() && !may_skip {
+        cached = runtime.inspect_image(image).await.ok().flatten();
+    }
     match pulled {
         Ok(digest) => {
             if let Ok(Some(info)) = runtime.inspect_image(image).await {
@@ -188,6 +269,7 @@ mod tests {
                 ..PullRetry::default()
             },
             pull_timeout: Duration::from_secs(60),
+            gate: PullGate::default(),
         }
     }
 
@@ -204,6 +286,43 @@ mod tests {
             .iter()
             .filter(|c| matches!(c, Call::Pull { .. }))
             .count()
+    }
+
+    #[tokio::test]
+    async fn concurrent_pulls_of_one_image_share_one_pull_and_later_ones_pull_again() {
+        let gate = PullGate::default();
+        let count = std::sync::atomic::AtomicUsize::new(0);
+        let (release, wait) = tokio::sync::watch::channel(false);
+        let pull = || {
+            let mut wait = wait.clone();
+            let count = &count;
+            async move {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = wait.wait_for(|go| *go).await;
+                Ok(Some("sha256:1".to_owned()))
+            }
+        };
+        let first = gate.pull(IMAGE, None, pull());
+        let second = gate.pull(IMAGE, None, pull());
+        let other = RegistryAuth {
+            username: "u".into(),
+            password: "p".into(),
+            server_address: "127.0.0.1:5000".into(),
+        };
+        let with_credentials = gate.pull(IMAGE, Some(&other), pull());
+        let opener = async {
+            tokio::task::yield_now().await;
+            release.send(true).unwrap();
+        };
+        let (a, b, c, ()) = tokio::join!(first, second, with_credentials, opener);
+        assert_eq!(a, Ok(Some("sha256:1".to_owned())));
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        // The two without credentials shared one pull; other credentials pulled on their own.
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // A pull asked for after those finished goes to the registry again.
+        gate.pull(IMAGE, None, pull()).await.unwrap();
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
