@@ -118,8 +118,11 @@ type PullOutcome = Result<Option<String>, String>;
 #[derive(Debug, Default)]
 pub struct PullGate {
     /// Lock: held only to find or add a slot, never across an await.
-    slots: std::sync::Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<Option<Finished>>>>>,
+    slots: std::sync::Mutex<HashMap<[u8; 32], Slot>>,
 }
+
+/// One image's pulls: the lock is held while a pull runs, and keeps the last outcome.
+type Slot = Arc<tokio::sync::Mutex<Option<Finished>>>;
 
 #[derive(Debug)]
 struct Finished {
