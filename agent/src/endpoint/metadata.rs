@@ -129,7 +129,7 @@ pub fn container_response(
             def.container_arn.clone().map(|a| json!(a)),
         );
         m.insert("Snapshotter".into(), json!("overlayfs"));
-        m.insert("RestartCount".into(), json!(0));
+        m.insert("RestartCount".into(), json!(c.restart_count));
     }
     Value::Object(m)
 }
