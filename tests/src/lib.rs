@@ -14,6 +14,9 @@
 //!   test; [`ChildProcess`] runs such a binary and kills it on drop.
 //! - [`wait_until`]: poll a condition with a deadline and a message saying what was awaited.
 //! - [`Container`], [`docker`]: the Docker CLI, with containers removed on drop.
+//! - [`register_task_definition`], [`run_when_placed`], [`describe_task`], [`wait_status`]: the
+//!   ECS calls every agent test makes with the AWS CLI; [`unique`] names and [`ClusterCleanup`].
+//! - [`LinkLocalRoutes`]: 169.254.170.2 routed to one test agent, under a host-wide lock.
 //!
 //! Everything here is blocking (std::process, std::net), so it works the same from a plain
 //! `#[test]` and, sparingly, from an async test. Nothing here sleeps blindly: every wait polls a
@@ -26,6 +29,7 @@ mod boto3;
 mod cmd;
 mod control_plane;
 mod docker;
+mod ecs;
 pub mod fake_agent;
 mod image;
 mod link_local;
@@ -44,6 +48,10 @@ pub use boto3::{BOTO3_VERSION, boto3_venv};
 pub use cmd::{CmdOutput, command_line, output, run};
 pub use control_plane::{ControlPlane, EcrControlPlane};
 pub use docker::{Container, docker, docker_with_timeout, image_exists, remove_containers_labeled};
+pub use ecs::{
+    ClusterCleanup, describe_task, random_id, register_task_definition,
+    register_task_definition_with, run_when_placed, unique, wait_status,
+};
 pub use image::{
     TEST_IMAGE_GREETING, TEST_IMAGE_PORT, TEST_IMAGE_REPOSITORY, TestImage, test_image,
 };

@@ -62,6 +62,12 @@ impl LinkLocalRoutes {
             .context("ecs-agent host-setup apply (the test needs root and iptables)")?;
         Ok(routes)
     }
+
+    /// Runs `host-setup apply` again with the same port and state file and returns its output,
+    /// for a test to check that a second apply adds nothing (`0 iptables rule(s) added`).
+    pub fn reapply(&self) -> Result<String> {
+        host_setup("apply", self.port, &self.state_file, &self.empty)
+    }
 }
 
 impl Drop for LinkLocalRoutes {

@@ -6,24 +6,16 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ecs_e2e_tests::{
-    Agent, AwsCli, ControlPlane, Registry, docker, http_get, remove_containers_labeled, wait_until,
+    Agent, AwsCli, ClusterCleanup, ControlPlane, Registry, describe_task, docker, http_get,
+    register_task_definition, run_when_placed, wait_status, wait_until,
 };
 use serde_json::{Value, json};
-
-/// Removes the task containers of a cluster when the test ends, whatever happened.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = remove_containers_labeled(&format!("com.amazonaws.ecs.cluster={}", self.0));
-    }
-}
 
 /// What every agent test starts with: a registry holding the test image, a control plane with the
 /// cluster created, and a data dir for the agent. Containers of the cluster are removed on drop.
 struct Setup {
     // Field order is drop order: the cleanup runs first, the registry goes last.
-    _cleanup: Cleanup,
+    _cleanup: ClusterCleanup,
     cp: ControlPlane,
     aws: AwsCli,
     data: tempfile::TempDir,
@@ -32,7 +24,7 @@ struct Setup {
 }
 
 fn setup(cluster: &str, cp_data: Option<&std::path::Path>) -> Result<Setup> {
-    let cleanup = Cleanup(cluster.into());
+    let cleanup = ClusterCleanup(cluster.into());
     let registry = Registry::start()?;
     let image = registry.push_test_image()?;
     let cp = ControlPlane::start(cp_data)?;
@@ -48,21 +40,6 @@ fn setup(cluster: &str, cp_data: Option<&std::path::Path>) -> Result<Setup> {
     })
 }
 
-fn register(aws: &AwsCli, family: &str, containers: &Value) -> Result<String> {
-    let out = aws.run(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        family,
-        "--container-definitions",
-        &containers.to_string(),
-    ])?;
-    Ok(out["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_string())
-}
-
 fn run_task(aws: &AwsCli, cluster: &str, def: &str) -> Result<String> {
     let out = aws.run(&[
         "ecs",
@@ -74,46 +51,6 @@ fn run_task(aws: &AwsCli, cluster: &str, def: &str) -> Result<String> {
     ])?;
     assert_eq!(out["failures"], json!([]), "{out}");
     Ok(out["tasks"][0]["taskArn"].as_str().unwrap().to_string())
-}
-
-/// RunTask, retried until the agent's instance is a placement candidate (it must be connected).
-fn run_when_placed(aws: &AwsCli, cluster: &str, def: &str) -> Result<String> {
-    wait_until(Duration::from_secs(20), "placement", || {
-        let out = aws.run(&[
-            "ecs",
-            "run-task",
-            "--cluster",
-            cluster,
-            "--task-definition",
-            def,
-        ])?;
-        anyhow::Ok(out["tasks"][0]["taskArn"].as_str().map(String::from))
-    })
-}
-
-fn describe(aws: &AwsCli, cluster: &str, task: &str) -> Result<Value> {
-    let out = aws.run(&[
-        "ecs",
-        "describe-tasks",
-        "--cluster",
-        cluster,
-        "--tasks",
-        task,
-    ])?;
-    Ok(out["tasks"][0].clone())
-}
-
-fn wait_status(
-    aws: &AwsCli,
-    cluster: &str,
-    task: &str,
-    status: &str,
-    timeout: Duration,
-) -> Result<Value> {
-    wait_until(timeout, &format!("task {task} to be {status}"), || {
-        let t = describe(aws, cluster, task)?;
-        anyhow::Ok((t["lastStatus"] == status).then_some(t))
-    })
 }
 
 fn web_and_sidecar(image: &str) -> Value {
@@ -182,7 +119,7 @@ fn agent_registers_runs_two_tasks_on_dynamic_ports_and_stops_them() -> Result<()
         );
     }
 
-    let def = register(aws, "webapp", &web_and_sidecar(image))?;
+    let def = register_task_definition(aws, "webapp", &web_and_sidecar(image))?;
     let first = run_task(aws, cluster, &def)?;
     let second = run_task(aws, cluster, &def)?;
     let t1 = wait_status(aws, cluster, &first, "RUNNING", Duration::from_secs(60))?;
@@ -231,7 +168,10 @@ fn agent_registers_runs_two_tasks_on_dynamic_ports_and_stops_them() -> Result<()
     }
     assert_eq!(stopped["stopCode"], "UserInitiated");
     // The other task carries on.
-    assert_eq!(describe(aws, cluster, &second)?["lastStatus"], "RUNNING");
+    assert_eq!(
+        describe_task(aws, cluster, &second)?["lastStatus"],
+        "RUNNING"
+    );
 
     // `ecs-agent health` (the reference's -healthcheck) says healthy.
     let health = std::process::Command::new(ecs_e2e_tests::workspace_bin("ecs-agent"))
@@ -284,23 +224,23 @@ fn essential_exit_oom_and_unpullable_images_stop_their_task_alone() -> Result<()
         &[("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", "1s")],
     )?;
 
-    let exits = register(
+    let exits = register_task_definition(
         aws,
         "exits",
         &json!([{"name": "main", "image": image, "memory": 32, "entryPoint": ["sh", "-c"], "command": ["exit 3"]}]),
     )?;
-    let oom = register(
+    let oom = register_task_definition(
         aws,
         "oom",
         &json!([{"name": "hog", "image": image, "memory": 8, "entryPoint": ["sh", "-c"],
                  "command": ["x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done"]}]),
     )?;
-    let missing = register(
+    let missing = register_task_definition(
         aws,
         "missing",
         &json!([{"name": "ghost", "image": format!("{}/nope/never:1", registry.host()), "memory": 32}]),
     )?;
-    let healthy = register(aws, "healthy", &web_and_sidecar(image))?;
+    let healthy = register_task_definition(aws, "healthy", &web_and_sidecar(image))?;
 
     let a = run_when_placed(aws, cluster, &exits)?;
     let b = run_task(aws, cluster, &oom)?;
@@ -334,7 +274,7 @@ fn essential_exit_oom_and_unpullable_images_stop_their_task_alone() -> Result<()
         Duration::from_secs(60),
         "the OOM task to stop with a reason",
         || {
-            let t = describe(aws, cluster, &b)?;
+            let t = describe_task(aws, cluster, &b)?;
             anyhow::Ok(
                 (t["lastStatus"] == "STOPPED" && t["containers"][0]["reason"].is_string())
                     .then_some(t),
@@ -374,7 +314,7 @@ fn kill_9_of_the_agent_while_a_task_starts_ends_with_one_running_copy() -> Resul
     } = &setup(cluster, None)?;
     let mut agent = Agent::start(cp, cluster, data.path(), &[])?;
     let arn = agent.wait_registered(Duration::from_secs(5))?;
-    let def = register(aws, "restart", &web_and_sidecar(image))?;
+    let def = register_task_definition(aws, "restart", &web_and_sidecar(image))?;
     let task = run_when_placed(aws, cluster, &def)?;
     // Kill it as soon as the first container exists (the task is mid-start).
     wait_until(
@@ -427,7 +367,7 @@ fn kill_9_of_the_agent_while_a_task_starts_ends_with_one_running_copy() -> Resul
 #[test]
 fn the_agent_reconnects_after_a_control_plane_restart_and_loses_no_state_change() -> Result<()> {
     let cluster = "agent-cp-restart";
-    let _cleanup = Cleanup(cluster.into());
+    let _cleanup = ClusterCleanup(cluster.into());
     let registry = Registry::start()?;
     let image = registry.push_test_image()?;
     let cp_data = tempfile::tempdir()?;
@@ -437,7 +377,7 @@ fn the_agent_reconnects_after_a_control_plane_restart_and_loses_no_state_change(
     aws.run(&["ecs", "create-cluster", "--cluster-name", cluster])?;
     let data = tempfile::tempdir()?;
     let _agent = Agent::start(&cp, cluster, data.path(), &[])?;
-    let def = register(
+    let def = register_task_definition(
         &aws,
         "short",
         &json!([{"name": "main", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ecs_e2e_tests::fake_agent::{FakeAgent, SigningIdentity, signed_post};
-use ecs_e2e_tests::{ControlPlane, wait_until};
+use ecs_e2e_tests::{ControlPlane, describe_task, register_task_definition, wait_until};
 use serde_json::{Value, json};
 
 /// Every member of `expected` is in `actual` with an equal value (objects recursively; arrays
@@ -104,30 +104,7 @@ fn web_task_def(aws: &ecs_e2e_tests::AwsCli, memory: u32) -> Result<String> {
         "name": "web", "image": "127.0.0.1:5000/web:1", "memory": memory, "cpu": 256,
         "portMappings": [{"containerPort": 8080, "hostPort": 0}]
     }]);
-    let out = aws.run(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        "web",
-        "--container-definitions",
-        &defs.to_string(),
-    ])?;
-    Ok(out["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_string())
-}
-
-fn describe_task(aws: &ecs_e2e_tests::AwsCli, cluster: &str, task: &str) -> Result<Value> {
-    let out = aws.run(&[
-        "ecs",
-        "describe-tasks",
-        "--cluster",
-        cluster,
-        "--tasks",
-        task,
-    ])?;
-    Ok(out["tasks"][0].clone())
+    register_task_definition(aws, "web", &defs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,9 +11,10 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use ecs_e2e_tests::{
     Agent, AwsCli, EcrControlPlane, docker, http_get_with_headers, image_exists,
-    remove_containers_labeled, test_image, wait_until,
+    register_task_definition, register_task_definition_with, remove_containers_labeled,
+    run_when_placed, test_image, wait_status, wait_until,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// When the test ends, whatever happened: removes the task containers of a cluster, then untags
 /// the image references the test (or the agent) made locally.
@@ -29,55 +30,6 @@ impl Drop for Cleanup {
             let _ = docker(&["rmi", r]);
         }
     }
-}
-
-fn register(aws: &AwsCli, family: &str, containers: &Value) -> Result<String> {
-    let out = aws.run(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        family,
-        "--container-definitions",
-        &containers.to_string(),
-    ])?;
-    Ok(out["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_string())
-}
-
-/// RunTask, retried until the agent's instance is a placement candidate.
-fn run_task(aws: &AwsCli, cluster: &str, def: &str) -> Result<String> {
-    wait_until(Duration::from_secs(20), "placement", || {
-        let out = aws.run(&[
-            "ecs",
-            "run-task",
-            "--cluster",
-            cluster,
-            "--task-definition",
-            def,
-        ])?;
-        anyhow::Ok(out["tasks"][0]["taskArn"].as_str().map(String::from))
-    })
-}
-
-fn wait_status(aws: &AwsCli, cluster: &str, task: &str, status: &str) -> Result<Value> {
-    wait_until(
-        Duration::from_secs(60),
-        &format!("task {task} to be {status}"),
-        || {
-            let out = aws.run(&[
-                "ecs",
-                "describe-tasks",
-                "--cluster",
-                cluster,
-                "--tasks",
-                task,
-            ])?;
-            let t = out["tasks"][0].clone();
-            anyhow::Ok((t["lastStatus"] == status).then_some(t))
-        },
-    )
 }
 
 /// `aws ecr get-login-password | docker --config DIR login --username AWS --password-stdin HOST`.
@@ -188,14 +140,14 @@ fn ecr_images_run_with_tokens_and_a_refused_token_fails_only_its_task() -> Resul
         ],
     )?;
 
-    let def = register(
+    let def = register_task_definition(
         &aws,
         &format!("ecr-{}", &id[..8]),
         &json!([{"name": "web", "image": &reference, "memory": 32, "essential": true}]),
     )?;
     let before = ecr.registry_log().len();
-    let task = run_task(&aws, &cluster, &def)?;
-    let running = wait_status(&aws, &cluster, &task, "RUNNING")?;
+    let task = run_when_placed(&aws, &cluster, &def)?;
+    let running = wait_status(&aws, &cluster, &task, "RUNNING", Duration::from_secs(60))?;
     assert_eq!(running["containers"][0]["imageDigest"], digest, "{running}");
     // The agent's pull was authenticated: the registry requires it, and logged it.
     let log = ecr.registry_log();
@@ -215,13 +167,13 @@ fn ecr_images_run_with_tokens_and_a_refused_token_fails_only_its_task() -> Resul
     )?;
     let alias_reference = format!("{alias}/{repo}:v1");
     cleanup.untag.push(alias_reference.clone());
-    let bad_def = register(
+    let bad_def = register_task_definition(
         &aws,
         &format!("ecr-expired-{}", &id[..8]),
         &json!([{"name": "web", "image": &alias_reference, "memory": 32, "essential": true}]),
     )?;
-    let bad = run_task(&aws, &cluster, &bad_def)?;
-    let stopped = wait_status(&aws, &cluster, &bad, "STOPPED")?;
+    let bad = run_when_placed(&aws, &cluster, &bad_def)?;
+    let stopped = wait_status(&aws, &cluster, &bad, "STOPPED", Duration::from_secs(60))?;
     let reason = stopped["containers"][0]["reason"]
         .as_str()
         .or(stopped["stoppedReason"].as_str())
@@ -236,22 +188,17 @@ fn ecr_images_run_with_tokens_and_a_refused_token_fails_only_its_task() -> Resul
     // The agent keeps serving: the next ECR task runs (with a fresh token). Its definition has
     // an execution role, so the payload says useExecutionRole; without executionRoleCredentials
     // in the payload the agent uses the instance credentials.
-    let with_role = aws.run(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
+    let role_def = register_task_definition_with(
+        &aws,
         &format!("ecr-role-{}", &id[..8]),
-        "--execution-role-arn",
-        "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
-        "--container-definitions",
-        &json!([{"name": "web", "image": &reference, "memory": 32, "essential": true}]).to_string(),
-    ])?;
-    let role_def = with_role["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let again = run_task(&aws, &cluster, &role_def)?;
-    wait_status(&aws, &cluster, &again, "RUNNING")?;
+        &json!([{"name": "web", "image": &reference, "memory": 32, "essential": true}]),
+        &[
+            "--execution-role-arn",
+            "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+        ],
+    )?;
+    let again = run_when_placed(&aws, &cluster, &role_def)?;
+    wait_status(&aws, &cluster, &again, "RUNNING", Duration::from_secs(60))?;
     assert!(agent.wait_registered(Duration::from_secs(5)).is_ok());
 
     // No token or password in any log line.

@@ -10,73 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use base64::Engine as _;
 use ecs_e2e_tests::{
-    Agent, AwsCli, ControlPlane, Registry, docker, image_exists, remove_containers_labeled,
-    test_image, wait_until,
+    Agent, AwsCli, ClusterCleanup, ControlPlane, Registry, docker, image_exists, random_id,
+    register_task_definition, run_when_placed, test_image, wait_status, wait_until,
 };
 use serde_json::{Value, json};
-
-/// Removes the task containers of a cluster when the test ends, whatever happened.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = remove_containers_labeled(&format!("com.amazonaws.ecs.cluster={}", self.0));
-    }
-}
-
-fn unique() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
-}
-
-fn register(aws: &AwsCli, family: &str, containers: &Value) -> Result<String> {
-    let out = aws.run(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        family,
-        "--container-definitions",
-        &containers.to_string(),
-    ])?;
-    Ok(out["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_string())
-}
-
-fn run_task(aws: &AwsCli, cluster: &str, def: &str) -> Result<String> {
-    wait_until(Duration::from_secs(20), "placement", || {
-        let out = aws.run(&[
-            "ecs",
-            "run-task",
-            "--cluster",
-            cluster,
-            "--task-definition",
-            def,
-        ])?;
-        anyhow::Ok(out["tasks"][0]["taskArn"].as_str().map(String::from))
-    })
-}
-
-fn wait_status(
-    aws: &AwsCli,
-    cluster: &str,
-    task: &str,
-    status: &str,
-    timeout: Duration,
-) -> Result<Value> {
-    wait_until(timeout, &format!("task {task} to be {status}"), || {
-        let out = aws.run(&[
-            "ecs",
-            "describe-tasks",
-            "--cluster",
-            cluster,
-            "--tasks",
-            task,
-        ])?;
-        let t = out["tasks"][0].clone();
-        anyhow::Ok((t["lastStatus"] == status).then_some(t))
-    })
-}
 
 /// Manifest requests for `repo` the registry has answered so far (each pull makes at least one).
 fn manifest_requests(registry: &mut Registry, repo: &str) -> usize {
@@ -92,7 +29,7 @@ fn manifest_requests(registry: &mut Registry, repo: &str) -> usize {
 /// A registry with the test image under a repository unique to the test, a control plane with
 /// the cluster, and an agent with `env`.
 struct Env {
-    _cleanup: Cleanup,
+    _cleanup: ClusterCleanup,
     agent: Agent,
     aws: AwsCli,
     cluster: String,
@@ -104,9 +41,9 @@ struct Env {
 }
 
 fn env(name: &str, env: &[(&str, &str)]) -> Result<Env> {
-    let id = unique();
+    let id = random_id();
     let cluster = format!("img-{name}-{id}");
-    let cleanup = Cleanup(cluster.clone());
+    let cleanup = ClusterCleanup(cluster.clone());
     let registry = Registry::start()?;
     let repo = format!("ecs-e2e-{name}-{id}");
     let image = test_image()?;
@@ -116,7 +53,7 @@ fn env(name: &str, env: &[(&str, &str)]) -> Result<Env> {
     aws.run(&["ecs", "create-cluster", "--cluster-name", &cluster])?;
     let data = tempfile::tempdir()?;
     let agent = Agent::start(&cp, &cluster, data.path(), env)?;
-    let def = register(
+    let def = register_task_definition(
         &aws,
         &format!("img-{name}"),
         &json!([{"name": "web", "image": reference, "memory": 32, "essential": true}]),
@@ -136,7 +73,7 @@ fn env(name: &str, env: &[(&str, &str)]) -> Result<Env> {
 
 impl Env {
     fn run_until_running(&self) -> Result<Value> {
-        let task = run_task(&self.aws, &self.cluster, &self.def)?;
+        let task = run_when_placed(&self.aws, &self.cluster, &self.def)?;
         wait_status(
             &self.aws,
             &self.cluster,
@@ -211,10 +148,10 @@ fn a_private_registry_password_with_url_unsafe_base64_characters_pulls() -> Resu
     // which Docker (decoding URL-safe base64) would otherwise turn into an anonymous pull.
     let password = "Pw?>~+?????????>>>>>>>>>~~~~~~~~~+x";
     let user = "ecs-e2e-user";
-    let id = unique();
+    let id = random_id();
     let cluster = format!("img-private-{id}");
     let mut registry = Registry::start_with_login(user, password)?;
-    let _cleanup = Cleanup(cluster.clone());
+    let _cleanup = ClusterCleanup(cluster.clone());
     let repo = format!("ecs-e2e-private-{id}");
     let image = test_image()?;
     let reference = registry.push(&image.reference, &repo, &image.tag)?;
@@ -236,13 +173,13 @@ fn a_private_registry_password_with_url_unsafe_base64_characters_pulls() -> Resu
             ("ECS_ENGINE_AUTH_DATA", &auth_data.to_string()),
         ],
     )?;
-    let def = register(
+    let def = register_task_definition(
         &aws,
         "img-private",
         &json!([{"name": "web", "image": reference, "memory": 32, "essential": true}]),
     )?;
     let before = registry.process().output().len();
-    let task = run_task(&aws, &cluster, &def)?;
+    let task = run_when_placed(&aws, &cluster, &def)?;
     wait_status(&aws, &cluster, &task, "RUNNING", Duration::from_secs(60))?;
     let log = registry.process().output();
     assert!(
@@ -296,11 +233,11 @@ const CYCLE_DONE: &str = "image cleanup cycle done";
 #[test]
 fn image_cleanup_removes_only_old_unused_images_a_few_per_cycle() -> Result<()> {
     const MIN_AGE: Duration = Duration::from_secs(30);
-    let id = unique();
+    let id = random_id();
     let cluster = format!("img-cleanup-{id}");
     let registry = Registry::start()?;
     // After the registry, so it drops first: containers go before the registry untags images.
-    let _cleanup = Cleanup(cluster.clone());
+    let _cleanup = ClusterCleanup(cluster.clone());
     let [a, b, keep] = ["a", "b", "keep"].map(|n| format!("ecs-e2e-clean-{id}-{n}"));
     let ra = distinct_image(&registry, &a)?;
     let rb = distinct_image(&registry, &b)?;
@@ -322,7 +259,7 @@ fn image_cleanup_removes_only_old_unused_images_a_few_per_cycle() -> Result<()> 
         &["--image-cleanup-interval", "2s"],
     )?;
     let once = |image: &str, family: &str| {
-        register(
+        register_task_definition(
             &aws,
             family,
             &json!([{"name": "job", "image": image, "memory": 32, "essential": true,
@@ -331,15 +268,15 @@ fn image_cleanup_removes_only_old_unused_images_a_few_per_cycle() -> Result<()> 
     };
     let def_a = once(&ra, "img-clean-a")?;
     let def_b = once(&rb, "img-clean-b")?;
-    let def_k = register(
+    let def_k = register_task_definition(
         &aws,
         "img-clean-keep",
         &json!([{"name": "web", "image": rk, "memory": 32, "essential": true}]),
     )?;
     let pulled_before = Instant::now();
-    let ta = run_task(&aws, &cluster, &def_a)?;
-    let tb = run_task(&aws, &cluster, &def_b)?;
-    let tk = run_task(&aws, &cluster, &def_k)?;
+    let ta = run_when_placed(&aws, &cluster, &def_a)?;
+    let tb = run_when_placed(&aws, &cluster, &def_b)?;
+    let tk = run_when_placed(&aws, &cluster, &def_k)?;
     wait_status(&aws, &cluster, &ta, "STOPPED", Duration::from_secs(60))?;
     wait_status(&aws, &cluster, &tb, "STOPPED", Duration::from_secs(60))?;
     wait_status(&aws, &cluster, &tk, "RUNNING", Duration::from_secs(60))?;

@@ -22,20 +22,14 @@ use anyhow::{Context, Result, bail, ensure};
 use ecs_e2e_tests::fake_agent::{SigningIdentity, signed_post};
 use ecs_e2e_tests::shapes::ServiceModel;
 use ecs_e2e_tests::{
-    Agent, ControlPlane, LinkLocalRoutes, Registry, awscli_venv, docker, http_get,
-    remove_containers_labeled, wait_until,
+    Agent, ClusterCleanup, ControlPlane, LinkLocalRoutes, Registry, awscli_venv, describe_task,
+    docker, http_get, register_task_definition, register_task_definition_with, run_when_placed,
+    unique, wait_until,
 };
 use serde_json::{Value, json};
 
 /// The execution role of the awslogs tasks.
 const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole";
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
 
 fn messages(v: &Value) -> Vec<String> {
     v["events"]
@@ -247,19 +241,10 @@ async fn cloudwatch_logs_answers_fit_botocores_model() -> Result<()> {
     Ok(())
 }
 
-/// Removes the task containers of a cluster when the test ends, whatever happened.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = remove_containers_labeled(&format!("com.amazonaws.ecs.cluster={}", self.0));
-    }
-}
-
 #[test]
 fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()> {
     let cluster = unique("logs");
-    let _cleanup = Cleanup(cluster.clone());
+    let _cleanup = ClusterCleanup(cluster.clone());
     let registry = Registry::start()?;
     let image = registry.push_test_image()?;
     let cp = ControlPlane::start(None)?;
@@ -318,35 +303,17 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
         .as_str()
         .unwrap()
         .to_string();
-    let task_arn = wait_until(Duration::from_secs(20), "placement", || {
-        let out = aws.run(&[
-            "ecs",
-            "run-task",
-            "--cluster",
-            &cluster,
-            "--task-definition",
-            &def_arn,
-        ])?;
-        anyhow::Ok(out["tasks"][0]["taskArn"].as_str().map(String::from))
-    })?;
+    let task_arn = run_when_placed(&aws, &cluster, &def_arn)?;
     let task_id = task_arn.rsplit('/').next().unwrap().to_string();
 
     // A driver the instance does not list in ECS_AVAILABLE_LOGGING_DRIVERS: that task stops alone,
     // with a reason naming the driver, and no container of it is created.
-    let refused_def = aws.run(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
+    let refused_def = register_task_definition(
+        &aws,
         &format!("{cluster}-syslog"),
-        "--container-definitions",
         &json!([{"name": "noisy", "image": image, "memory": 32, "essential": true,
-                 "logConfiguration": {"logDriver": "syslog"}}])
-        .to_string(),
-    ])?;
-    let refused_def = refused_def["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+                 "logConfiguration": {"logDriver": "syslog"}}]),
+    )?;
     let run_refused = || {
         aws.run(&[
             "ecs",
@@ -384,43 +351,28 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
         .as_object_mut()
         .unwrap()
         .remove("awslogs-create-group");
-    let missing_def = aws.run(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
+    let missing_def = register_task_definition_with(
+        &aws,
         &format!("{cluster}-nogroup"),
-        "--execution-role-arn",
-        EXECUTION_ROLE,
-        "--container-definitions",
         &json!([{"name": "lost", "image": image, "memory": 32, "essential": true,
                  "entryPoint": ["sh", "-c"], "command": ["echo never shipped"],
-                 "logConfiguration": {"logDriver": "awslogs", "options": no_create}}])
-        .to_string(),
-    ])?;
+                 "logConfiguration": {"logDriver": "awslogs", "options": no_create}}]),
+        &["--execution-role-arn", EXECUTION_ROLE],
+    )?;
     let missing_arn = aws.run(&[
         "ecs",
         "run-task",
         "--cluster",
         &cluster,
         "--task-definition",
-        missing_def["taskDefinition"]["taskDefinitionArn"]
-            .as_str()
-            .unwrap(),
+        &missing_def,
     ])?["tasks"][0]["taskArn"]
         .as_str()
         .unwrap()
         .to_string();
 
     let stopped = wait_until(Duration::from_secs(60), "the task to stop", || {
-        let out = aws.run(&[
-            "ecs",
-            "describe-tasks",
-            "--cluster",
-            &cluster,
-            "--tasks",
-            &task_arn,
-        ])?;
-        let t = out["tasks"][0].clone();
+        let t = describe_task(&aws, &cluster, &task_arn)?;
         anyhow::Ok((t["lastStatus"] == "STOPPED").then_some(t))
     })?;
     let app = stopped["containers"]
@@ -439,15 +391,7 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
         Duration::from_secs(30),
         "the syslog task to stop with a reason",
         || {
-            let out = aws.run(&[
-                "ecs",
-                "describe-tasks",
-                "--cluster",
-                &cluster,
-                "--tasks",
-                &refused_arn,
-            ])?;
-            let t = out["tasks"][0].clone();
+            let t = describe_task(&aws, &cluster, &refused_arn)?;
             anyhow::Ok(
                 (t["lastStatus"] == "STOPPED" && t["containers"][0]["reason"].is_string())
                     .then_some(t),
@@ -474,15 +418,7 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
         Duration::from_secs(30),
         "the task without a log group to stop with a reason",
         || {
-            let out = aws.run(&[
-                "ecs",
-                "describe-tasks",
-                "--cluster",
-                &cluster,
-                "--tasks",
-                &missing_arn,
-            ])?;
-            let t = out["tasks"][0].clone();
+            let t = describe_task(&aws, &cluster, &missing_arn)?;
             anyhow::Ok(
                 (t["lastStatus"] == "STOPPED" && t["containers"][0]["reason"].is_string())
                     .then_some(t),

@@ -11,28 +11,14 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use ecs_e2e_tests::fake_agent::{FakeAgent, SigningIdentity, signed_post};
 use ecs_e2e_tests::shapes::ServiceModel;
-use ecs_e2e_tests::{AwsCli, ControlPlane, wait_until};
+use ecs_e2e_tests::{AwsCli, ControlPlane, register_task_definition_with, wait_until};
 use serde_json::{Value, json};
 
 const CLUSTER: &str = "placement";
 const AWSLOGS: &str = "com.amazonaws.ecs.capability.logging-driver.awslogs";
 
 fn register(aws: &AwsCli, family: &str, container: Value, extra: &[&str]) -> Result<String> {
-    let containers = json!([container]).to_string();
-    let mut args = vec![
-        "ecs",
-        "register-task-definition",
-        "--family",
-        family,
-        "--container-definitions",
-        &containers,
-    ];
-    args.extend_from_slice(extra);
-    let out = aws.run(&args)?;
-    Ok(out["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_string())
+    register_task_definition_with(aws, family, &json!([container]), extra)
 }
 
 fn run_task(aws: &AwsCli, def: &str, extra: &[&str]) -> Result<Value> {

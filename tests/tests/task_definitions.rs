@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ecs_e2e_tests::{
-    Agent, AwsCli, ControlPlane, Registry, docker, remove_containers_labeled, wait_until,
+    Agent, AwsCli, ControlPlane, Registry, describe_task, docker, remove_containers_labeled,
+    run_when_placed, unique, wait_status, wait_until,
 };
 use serde_json::{Value, json};
 
@@ -55,15 +56,6 @@ struct Setup {
     _data: tempfile::TempDir,
     image: String,
     _registry: Registry,
-}
-
-/// A unique name for this run: tests of several engineers share one Docker engine.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    format!("{prefix}-{}-{nanos:x}", std::process::id())
 }
 
 fn setup(prefix: &str, env: &[(&str, &str)]) -> Result<Setup> {
@@ -127,36 +119,15 @@ impl Setup {
 
     /// RunTask, retried until the agent's instance is a placement candidate.
     fn run(&self, def: &str) -> Result<String> {
-        wait_until(Duration::from_secs(20), "placement", || {
-            let out = self.aws.run(&[
-                "ecs",
-                "run-task",
-                "--cluster",
-                self.cluster(),
-                "--task-definition",
-                def,
-            ])?;
-            anyhow::Ok(out["tasks"][0]["taskArn"].as_str().map(String::from))
-        })
+        run_when_placed(&self.aws, self.cluster(), def)
     }
 
     fn describe(&self, task: &str) -> Result<Value> {
-        let out = self.aws.run(&[
-            "ecs",
-            "describe-tasks",
-            "--cluster",
-            self.cluster(),
-            "--tasks",
-            task,
-        ])?;
-        Ok(out["tasks"][0].clone())
+        describe_task(&self.aws, self.cluster(), task)
     }
 
     fn wait_stopped(&self, task: &str, timeout: Duration) -> Result<Value> {
-        wait_until(timeout, &format!("task {task} to be STOPPED"), || {
-            let t = self.describe(task)?;
-            anyhow::Ok((t["lastStatus"] == "STOPPED").then_some(t))
-        })
+        wait_status(&self.aws, self.cluster(), task, "STOPPED", timeout)
     }
 
     fn wait_running(&self, task: &str, timeout: Duration) -> Result<Value> {

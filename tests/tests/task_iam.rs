@@ -6,117 +6,25 @@
 //! the endpoint rate-limits, answers 503 after a restart until ACS resends, and no credential
 //! value reaches a log.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ecs_e2e_tests::{
-    Agent, AwsCli, ControlPlane, Registry, boto3_venv, docker, free_port, http_get,
-    remove_containers_labeled, run, wait_until, workspace_bin,
+    Agent, AwsCli, ClusterCleanup, ControlPlane, LinkLocalRoutes, Registry, boto3_venv,
+    describe_task, docker, free_port, http_get, register_task_definition_with, run,
+    run_when_placed, unique, wait_until, workspace_bin,
 };
 use serde_json::{Value, json};
 
 const ACCOUNT: &str = "123456789012";
-/// The lock every test that routes 169.254.170.2 on this host takes while its rules exist.
-const ROUTES_LOCK: &str = "/tmp/ecs-e2e-169-254-170-2.lock";
-
-/// Removes the task containers of a cluster when the test ends, whatever happened.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = remove_containers_labeled(&format!("com.amazonaws.ecs.cluster={}", self.0));
-    }
-}
-
-/// `ecs-agent host-setup apply` pointing 169.254.170.2:80 at one agent's port, under the
-/// exclusive host lock; `host-setup remove` on drop (also when the test fails).
-struct Routes {
-    port: u16,
-    state_file: PathBuf,
-    empty: PathBuf,
-    _lock: File,
-}
-
-fn host_setup(action: &str, port: u16, state_file: &Path, empty: &Path) -> Result<String> {
-    let mut cmd = Command::new(workspace_bin("ecs-agent"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .arg("--config-file")
-        .arg(empty)
-        .arg("--instance-config-file")
-        .arg(empty)
-        .args(["host-setup", action, "--port", &port.to_string()])
-        .arg("--state-file")
-        .arg(state_file);
-    run(&mut cmd, Duration::from_secs(60))
-}
-
-impl Routes {
-    fn apply(port: u16, dir: &Path) -> Result<Self> {
-        let lock = File::create(ROUTES_LOCK)?;
-        lock.lock()
-            .context("cannot lock the 169.254.170.2 routes")?;
-        let empty = dir.join("empty.config");
-        std::fs::write(&empty, "")?;
-        let routes = Routes {
-            port,
-            state_file: dir.join("route_localnet.saved"),
-            empty,
-            _lock: lock,
-        };
-        host_setup("apply", port, &routes.state_file, &routes.empty)?;
-        // Idempotent: a second apply adds nothing.
-        let again = host_setup("apply", port, &routes.state_file, &routes.empty)?;
-        assert!(again.contains("0 iptables rule(s) added"), "{again}");
-        Ok(routes)
-    }
-}
-
-impl Drop for Routes {
-    fn drop(&mut self) {
-        if let Err(e) = host_setup("remove", self.port, &self.state_file, &self.empty) {
-            eprintln!("cannot remove the 169.254.170.2 rules: {e:#}");
-        }
-    }
-}
 
 fn register(aws: &AwsCli, family: &str, image: &str, roles: &[&str]) -> Result<String> {
     let containers = json!([{
         "name": "app", "image": image, "memory": 32, "essential": true,
         "environment": [{"name": "HTTPD_MESSAGE", "value": family}]
     }]);
-    let containers = containers.to_string();
-    let mut args = vec![
-        "ecs",
-        "register-task-definition",
-        "--family",
-        family,
-        "--container-definitions",
-        &containers,
-    ];
-    args.extend_from_slice(roles);
-    let out = aws.run(&args)?;
-    Ok(out["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_string())
-}
-
-fn run_when_placed(aws: &AwsCli, cluster: &str, def: &str) -> Result<String> {
-    wait_until(Duration::from_secs(20), "placement", || {
-        let out = aws.run(&[
-            "ecs",
-            "run-task",
-            "--cluster",
-            cluster,
-            "--task-definition",
-            def,
-        ])?;
-        anyhow::Ok(out["tasks"][0]["taskArn"].as_str().map(String::from))
-    })
+    register_task_definition_with(aws, family, &containers, roles)
 }
 
 fn wait_running(aws: &AwsCli, cluster: &str, task: &str) -> Result<()> {
@@ -124,17 +32,10 @@ fn wait_running(aws: &AwsCli, cluster: &str, task: &str) -> Result<()> {
         Duration::from_secs(60),
         &format!("task {task} to run"),
         || {
-            let out = aws.run(&[
-                "ecs",
-                "describe-tasks",
-                "--cluster",
-                cluster,
-                "--tasks",
-                task,
-            ])?;
-            let status = out["tasks"][0]["lastStatus"].as_str().unwrap_or("");
+            let t = describe_task(aws, cluster, task)?;
+            let status = t["lastStatus"].as_str().unwrap_or("");
             if status == "STOPPED" {
-                bail!("task stopped: {}", out["tasks"][0]);
+                bail!("task stopped: {t}");
             }
             anyhow::Ok(status == "RUNNING")
         },
@@ -162,15 +63,6 @@ fn container_of(task: &str) -> Result<(String, Vec<String>)> {
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
     Ok((id, env))
-}
-
-/// A cluster name no concurrent run (another worktree, the same test elsewhere) uses: the
-/// cleanup removes containers by cluster label.
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
 }
 
 fn env_value<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
@@ -260,7 +152,7 @@ fn assert_no_secrets(logs: &[(&str, String)], secrets: &[String]) {
 #[test]
 fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
     let cluster = &unique("iam-e2e");
-    let _cleanup = Cleanup(cluster.into());
+    let _cleanup = ClusterCleanup(cluster.into());
     let registry = Registry::start()?;
     let image = registry.push_test_image()?;
     let cp = ControlPlane::start(None)?;
@@ -422,7 +314,10 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
     {
         let routes_dir = tempfile::tempdir()?;
         let port: u16 = creds_addr.rsplit(':').next().unwrap().parse()?;
-        let _routes = Routes::apply(port, routes_dir.path())?;
+        let routes = LinkLocalRoutes::apply(port, routes_dir.path())?;
+        // Idempotent: a second apply adds nothing.
+        let again = routes.reapply()?;
+        assert!(again.contains("0 iptables rule(s) added"), "{again}");
         let body = get_in_container(&container_a, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")?;
         let inside: Value = serde_json::from_str(&body)?;
         assert_eq!(inside["AccessKeyId"], key_a);
@@ -519,7 +414,7 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
 #[test]
 fn credentials_are_refreshed_before_expiry_and_expired_keys_are_refused() -> Result<()> {
     let cluster = &unique("iam-refresh-e2e");
-    let _cleanup = Cleanup(cluster.into());
+    let _cleanup = ClusterCleanup(cluster.into());
     let registry = Registry::start()?;
     let image = registry.push_test_image()?;
     let cp = ControlPlane::start_with_args(
@@ -610,7 +505,7 @@ fn credentials_are_refreshed_before_expiry_and_expired_keys_are_refused() -> Res
 #[test]
 fn a_task_with_a_role_is_refused_where_roles_are_disabled_and_the_agent_carries_on() -> Result<()> {
     let cluster = &unique("iam-off-e2e");
-    let _cleanup = Cleanup(cluster.into());
+    let _cleanup = ClusterCleanup(cluster.into());
     let registry = Registry::start()?;
     let image = registry.push_test_image()?;
     let cp = ControlPlane::start(None)?;

@@ -1,0 +1,111 @@
+//! ECS calls the end-to-end tests make through the real AWS CLI again and again: register a task
+//! definition, run a task once the agent's instance can take it, describe a task and wait for a
+//! status; plus unique names and the cleanup of a cluster's task containers.
+//!
+//! Each helper takes the [`AwsCli`] of the test's control plane and the cluster by name, so a
+//! test keeps its own setup and only shares these calls.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::{AwsCli, remove_containers_labeled, wait_until};
+
+/// Removes the task containers of a cluster (by their `com.amazonaws.ecs.cluster` label) when the
+/// test ends, whatever happened.
+#[derive(Debug)]
+pub struct ClusterCleanup(pub String);
+
+impl Drop for ClusterCleanup {
+    fn drop(&mut self) {
+        let _ = remove_containers_labeled(&format!("com.amazonaws.ecs.cluster={}", self.0));
+    }
+}
+
+/// Ten random lowercase hex digits: a name part no concurrent run (another worktree, the same test
+/// elsewhere, another engineer on the shared Docker engine) uses.
+pub fn random_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
+}
+
+/// `PREFIX-` and a [`random_id`]: a cluster, family or volume name unique to this run, so cleanup
+/// by name or label only ever touches what this run made.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", random_id())
+}
+
+/// `aws ecs register-task-definition --family FAMILY --container-definitions JSON`; returns the
+/// new revision's ARN.
+pub fn register_task_definition(aws: &AwsCli, family: &str, containers: &Value) -> Result<String> {
+    register_task_definition_with(aws, family, containers, &[])
+}
+
+/// [`register_task_definition`] with `extra` arguments after the container definitions (such as
+/// `--task-role-arn ARN` or `--requires-compatibilities EC2`).
+pub fn register_task_definition_with(
+    aws: &AwsCli,
+    family: &str,
+    containers: &Value,
+    extra: &[&str],
+) -> Result<String> {
+    let containers = containers.to_string();
+    let mut args = vec![
+        "ecs",
+        "register-task-definition",
+        "--family",
+        family,
+        "--container-definitions",
+        &containers,
+    ];
+    args.extend_from_slice(extra);
+    let out = aws.run(&args)?;
+    out["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .map(String::from)
+        .with_context(|| format!("no taskDefinitionArn in the RegisterTaskDefinition answer {out}"))
+}
+
+/// RunTask, retried for up to 20 s until a task is placed, i.e. until the agent's instance is a
+/// placement candidate (it must be registered and connected); returns the task ARN.
+pub fn run_when_placed(aws: &AwsCli, cluster: &str, def: &str) -> Result<String> {
+    wait_until(Duration::from_secs(20), "placement", || {
+        let out = aws.run(&[
+            "ecs",
+            "run-task",
+            "--cluster",
+            cluster,
+            "--task-definition",
+            def,
+        ])?;
+        anyhow::Ok(out["tasks"][0]["taskArn"].as_str().map(String::from))
+    })
+}
+
+/// DescribeTasks for one task: the task object (`null` if the answer has none).
+pub fn describe_task(aws: &AwsCli, cluster: &str, task: &str) -> Result<Value> {
+    let out = aws.run(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        cluster,
+        "--tasks",
+        task,
+    ])?;
+    Ok(out["tasks"][0].clone())
+}
+
+/// [`describe_task`] until the task's `lastStatus` is `status`, for up to `timeout`; returns the
+/// task. Fails with "task ARN to be STATUS" and the last answer on timeout.
+pub fn wait_status(
+    aws: &AwsCli,
+    cluster: &str,
+    task: &str,
+    status: &str,
+    timeout: Duration,
+) -> Result<Value> {
+    wait_until(timeout, &format!("task {task} to be {status}"), || {
+        let t = describe_task(aws, cluster, task)?;
+        anyhow::Ok((t["lastStatus"] == status).then_some(t))
+    })
+}
