@@ -188,6 +188,40 @@ fn parse_event_token(token: &str) -> Result<(char, usize), ApiError> {
     Ok((dir, digits.parse().map_err(|_| bad())?))
 }
 
+/// One page of a list answer: the items `start..start + limit` of the whole list, and a
+/// `nextToken` (the next index) when more remain.
+#[derive(Debug, Clone, Copy)]
+struct Page {
+    start: usize,
+    limit: usize,
+}
+
+impl Page {
+    /// From a request's `limit` (at most `max`) and `nextToken`.
+    fn new(limit_asked: Option<i64>, max: usize, token: Option<&str>) -> Result<Self, ApiError> {
+        let limit = limit(limit_asked, max)?;
+        let start = token.map(parse_index).transpose()?.unwrap_or(0);
+        Ok(Page { start, limit })
+    }
+
+    /// The items of this page, each shaped by `f`.
+    fn of<T>(&self, all: &[T], f: impl FnMut(&T) -> Value) -> Vec<Value> {
+        all.iter()
+            .skip(self.start)
+            .take(self.limit)
+            .map(f)
+            .collect()
+    }
+
+    /// `out` with `nextToken` when the whole list (`total` items) goes on after this page.
+    fn with_next_token(&self, mut out: Value, total: usize) -> Value {
+        if self.start + self.limit < total {
+            out["nextToken"] = json!((self.start + self.limit).to_string());
+        }
+        out
+    }
+}
+
 fn limit(limit: Option<i64>, max: usize) -> Result<usize, ApiError> {
     match limit {
         None => Ok(max),
@@ -385,8 +419,7 @@ impl Logs {
                 "LogGroupNamePrefix and LogGroupNamePattern are mutually exclusive parameters.",
             ));
         }
-        let limit = limit(req.limit, MAX_DESCRIBE)?;
-        let start = req.next_token.as_deref().map(parse_index).transpose()?;
+        let page = Page::new(req.limit, MAX_DESCRIBE, req.next_token.as_deref())?;
         let matching: Vec<(&String, &LogGroup)> = self
             .groups
             .iter()
@@ -400,43 +433,33 @@ impl Logs {
                         .is_none_or(|p| name.contains(p))
             })
             .collect();
-        let start = start.unwrap_or(0);
-        let page: Vec<Value> = matching
-            .iter()
-            .skip(start)
-            .take(limit)
-            .map(|(name, g)| {
-                let arn = self.group_arn(name);
-                if req.log_group_name_pattern.is_some() {
-                    // CloudWatch answers a pattern search with these three members only.
-                    return json!({
-                        "logGroupName": name,
-                        "creationTime": g.creation_time,
-                        "arn": format!("{arn}:*"),
-                    });
-                }
-                let stored: u64 = g.streams.values().map(|s| s.stored_bytes).sum();
-                let mut v = json!({
+        let groups = page.of(&matching, |(name, g)| {
+            let arn = self.group_arn(name);
+            if req.log_group_name_pattern.is_some() {
+                // CloudWatch answers a pattern search with these three members only.
+                return json!({
                     "logGroupName": name,
                     "creationTime": g.creation_time,
-                    "metricFilterCount": 0,
                     "arn": format!("{arn}:*"),
-                    "storedBytes": stored,
-                    "logGroupClass": g.class,
-                    "logGroupArn": arn,
-                    "deletionProtectionEnabled": false,
                 });
-                if let Some(k) = &g.kms_key_id {
-                    v["kmsKeyId"] = json!(k);
-                }
-                v
-            })
-            .collect();
-        let mut out = json!({ "logGroups": page });
-        if start + limit < matching.len() {
-            out["nextToken"] = json!((start + limit).to_string());
-        }
-        Ok(out)
+            }
+            let stored: u64 = g.streams.values().map(|s| s.stored_bytes).sum();
+            let mut v = json!({
+                "logGroupName": name,
+                "creationTime": g.creation_time,
+                "metricFilterCount": 0,
+                "arn": format!("{arn}:*"),
+                "storedBytes": stored,
+                "logGroupClass": g.class,
+                "logGroupArn": arn,
+                "deletionProtectionEnabled": false,
+            });
+            if let Some(k) = &g.kms_key_id {
+                v["kmsKeyId"] = json!(k);
+            }
+            v
+        });
+        Ok(page.with_next_token(json!({ "logGroups": groups }), matching.len()))
     }
 
     fn create_log_stream(&mut self, req: StreamRequest, now_ms: i64) -> Result<Value, ApiError> {
@@ -490,13 +513,7 @@ impl Logs {
                 "Cannot order by LastEventTime with a logStreamNamePrefix.",
             ));
         }
-        let limit = limit(req.limit, MAX_DESCRIBE)?;
-        let start = req
-            .next_token
-            .as_deref()
-            .map(parse_index)
-            .transpose()?
-            .unwrap_or(0);
+        let page = Page::new(req.limit, MAX_DESCRIBE, req.next_token.as_deref())?;
         let group = self.group(&name)?;
         let mut streams: Vec<(&String, &LogStream)> = group
             .streams
@@ -514,33 +531,24 @@ impl Logs {
             streams.reverse();
         }
         let arn = self.group_arn(&name);
-        let page: Vec<Value> = streams
-            .iter()
-            .skip(start)
-            .take(limit)
-            .map(|(n, s)| {
-                let mut v = json!({
-                    "logStreamName": n,
-                    "creationTime": s.creation_time,
-                    "arn": format!("{arn}:log-stream:{n}"),
-                    "storedBytes": 0,
-                });
-                if let (Some(first), Some(last)) = (s.events.first(), s.events.last()) {
-                    v["firstEventTimestamp"] = json!(first.timestamp);
-                    v["lastEventTimestamp"] = json!(last.timestamp);
-                }
-                if let Some(t) = s.last_ingestion_time {
-                    v["lastIngestionTime"] = json!(t);
-                    v["uploadSequenceToken"] = json!(sequence_token(s.upload_sequence));
-                }
-                v
-            })
-            .collect();
-        let mut out = json!({ "logStreams": page });
-        if start + limit < streams.len() {
-            out["nextToken"] = json!((start + limit).to_string());
-        }
-        Ok(out)
+        let listed = page.of(&streams, |(n, s)| {
+            let mut v = json!({
+                "logStreamName": n,
+                "creationTime": s.creation_time,
+                "arn": format!("{arn}:log-stream:{n}"),
+                "storedBytes": 0,
+            });
+            if let (Some(first), Some(last)) = (s.events.first(), s.events.last()) {
+                v["firstEventTimestamp"] = json!(first.timestamp);
+                v["lastEventTimestamp"] = json!(last.timestamp);
+            }
+            if let Some(t) = s.last_ingestion_time {
+                v["lastIngestionTime"] = json!(t);
+                v["uploadSequenceToken"] = json!(sequence_token(s.upload_sequence));
+            }
+            v
+        });
+        Ok(page.with_next_token(json!({ "logStreams": listed }), streams.len()))
     }
 
     fn put_log_events(&mut self, req: PutLogEventsRequest, now_ms: i64) -> Result<Value, ApiError> {
@@ -699,13 +707,7 @@ impl Logs {
             ));
         }
         let pattern = FilterPattern::parse(req.filter_pattern.as_deref().unwrap_or(""))?;
-        let limit = limit(req.limit, MAX_EVENTS)?;
-        let start = req
-            .next_token
-            .as_deref()
-            .map(parse_index)
-            .transpose()?
-            .unwrap_or(0);
+        let page = Page::new(req.limit, MAX_EVENTS, req.next_token.as_deref())?;
         let group = self.group(&name)?;
         if let Some(names) = &req.log_stream_names
             && names.iter().any(|n| !group.streams.contains_key(n))
@@ -732,25 +734,19 @@ impl Logs {
             })
             .collect();
         matched.sort_by_key(|(_, e)| (e.timestamp, e.id));
-        let events: Vec<Value> = matched
-            .iter()
-            .skip(start)
-            .take(limit)
-            .map(|(stream, e)| {
-                json!({
-                    "logStreamName": stream,
-                    "timestamp": e.timestamp,
-                    "message": e.message,
-                    "ingestionTime": e.ingestion_time,
-                    "eventId": format!("{:056}", e.id),
-                })
+        let events = page.of(&matched, |(stream, e)| {
+            json!({
+                "logStreamName": stream,
+                "timestamp": e.timestamp,
+                "message": e.message,
+                "ingestionTime": e.ingestion_time,
+                "eventId": format!("{:056}", e.id),
             })
-            .collect();
-        let mut out = json!({ "events": events, "searchedLogStreams": [] });
-        if start + limit < matched.len() {
-            out["nextToken"] = json!((start + limit).to_string());
-        }
-        Ok(out)
+        });
+        Ok(page.with_next_token(
+            json!({ "events": events, "searchedLogStreams": [] }),
+            matched.len(),
+        ))
     }
 }
 

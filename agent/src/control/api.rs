@@ -411,13 +411,16 @@ impl EcsApi {
             .cloned()
     }
 
-    async fn discover_once(
+    /// One DiscoverPollEndpoint call.
+    async fn discover(
         &self,
         cluster: &str,
         instance_arn: &str,
-    ) -> Result<String, ControlError> {
-        let answer = self
-            .client
+    ) -> Result<
+        aws_sdk_ecs::operation::discover_poll_endpoint::DiscoverPollEndpointOutput,
+        ControlError,
+    > {
+        self.client
             .discover_poll_endpoint()
             .cluster(cluster)
             .container_instance(instance_arn)
@@ -430,7 +433,15 @@ impl EcsApi {
                     code,
                     message,
                 }
-            })?;
+            })
+    }
+
+    async fn discover_once(
+        &self,
+        cluster: &str,
+        instance_arn: &str,
+    ) -> Result<String, ControlError> {
+        let answer = self.discover(cluster, instance_arn).await?;
         answer
             .endpoint()
             .filter(|e| !e.is_empty())
@@ -448,21 +459,7 @@ impl EcsApi {
         cluster: &str,
         instance_arn: &str,
     ) -> Result<String, ControlError> {
-        let answer = self
-            .client
-            .discover_poll_endpoint()
-            .cluster(cluster)
-            .container_instance(instance_arn)
-            .send()
-            .await
-            .map_err(|err| {
-                let (code, message) = describe(&err);
-                ControlError::Api {
-                    operation: DISCOVER,
-                    code,
-                    message,
-                }
-            })?;
+        let answer = self.discover(cluster, instance_arn).await?;
         answer
             .telemetry_endpoint()
             .filter(|e| !e.is_empty())
