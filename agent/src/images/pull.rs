@@ -152,20 +152,36 @@ impl PullGate {
         pull: impl Future<Output = PullOutcome>,
     ) -> PullOutcome {
         let asked = Instant::now();
+        let key = Self::key(image, auth);
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(slots.entry(Self::key(image, auth)).or_default())
+            Arc::clone(slots.entry(key).or_default())
         };
-        let mut done = slot.lock().await;
-        if let Some(f) = done.as_ref().filter(|f| f.at >= asked) {
-            tracing::debug!(image, "joined a pull under way");
-            return f.outcome.clone();
+        let outcome = {
+            let mut done = slot.lock().await;
+            match done.as_ref().filter(|f| f.at >= asked) {
+                Some(f) => {
+                    tracing::debug!(image, "joined a pull under way");
+                    f.outcome.clone()
+                }
+                None => {
+                    let outcome = pull.await;
+                    *done = Some(Finished {
+                        at: Instant::now(),
+                        outcome: outcome.clone(),
+                    });
+                    outcome
+                }
+            }
+        };
+        // The last caller out removes the slot, so the map holds only images being pulled (ECR
+        // tokens rotate, and every token would otherwise leave a key behind). Clones are made and
+        // dropped only under the map's lock, so the count read here is exact.
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        drop(slot);
+        if slots.get(&key).is_some_and(|s| Arc::strong_count(s) == 1) {
+            slots.remove(&key);
         }
-        let outcome = pull.await;
-        *done = Some(Finished {
-            at: Instant::now(),
-            outcome: outcome.clone(),
-        });
         outcome
     }
 }
@@ -326,6 +342,8 @@ mod tests {
         // A pull asked for after those finished goes to the registry again.
         gate.pull(IMAGE, None, pull()).await.unwrap();
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+        // Nothing is kept once no pull is under way.
+        assert!(gate.slots.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
