@@ -62,9 +62,27 @@ pub fn awscli_venv() -> Result<PathBuf> {
 }
 
 fn ensure_venv() -> Result<PathBuf> {
+    pip_venv("awscli", AWSCLI_VERSION, "aws", |venv| {
+        let version = version_of(&venv.join("bin/aws"))?;
+        if !version.starts_with(&format!("aws-cli/{AWSCLI_VERSION} ")) {
+            bail!("the new venv's aws reports {version:?}, expected aws-cli/{AWSCLI_VERSION}");
+        }
+        Ok(())
+    })
+}
+
+/// The venv `<cache>/<package>-venv-<version>` holding `package==version` from PyPI, made if
+/// missing or incomplete (no marker, or no `bin/<program>`), under an exclusive file lock; `check`
+/// runs on a new venv before its marker is written.
+pub(crate) fn pip_venv(
+    package: &str,
+    version: &str,
+    program: &str,
+    check: impl FnOnce(&Path) -> Result<()>,
+) -> Result<PathBuf> {
     let cache = cache_dir()?;
     fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
-    let name = format!("awscli-venv-{AWSCLI_VERSION}");
+    let name = format!("{package}-venv-{version}");
     let venv = cache.join(&name);
     let lock_path = cache.join(format!("{name}.lock"));
     let lock = File::create(&lock_path)
@@ -73,7 +91,10 @@ fn ensure_venv() -> Result<PathBuf> {
     lock.lock()
         .with_context(|| format!("cannot lock {}", lock_path.display()))?;
 
-    if is_complete(&venv) {
+    let complete = fs::read_to_string(venv.join(MARKER)).is_ok_and(|v| v == version)
+        && venv.join("bin").join(program).is_file()
+        && venv.join("bin/python").is_file();
+    if complete {
         return Ok(venv);
     }
     if venv.exists() {
@@ -104,26 +125,14 @@ fn ensure_venv() -> Result<PathBuf> {
                 "--no-input",
                 "--quiet",
             ])
-            .arg(format!("awscli=={AWSCLI_VERSION}")),
+            .arg(format!("{package}=={version}")),
         PIP_TIMEOUT,
     )
-    .with_context(|| format!("cannot install awscli=={AWSCLI_VERSION} from PyPI"))?;
-    let version = version_of(&venv.join("bin/aws"))?;
-    if !version.starts_with(&format!("aws-cli/{AWSCLI_VERSION} ")) {
-        bail!("the new venv's aws reports {version:?}, expected aws-cli/{AWSCLI_VERSION}");
-    }
+    .with_context(|| format!("cannot install {package}=={version} from PyPI"))?;
+    check(&venv)?;
     let marker = venv.join(MARKER);
-    fs::write(&marker, AWSCLI_VERSION)
-        .with_context(|| format!("cannot write {}", marker.display()))?;
+    fs::write(&marker, version).with_context(|| format!("cannot write {}", marker.display()))?;
     Ok(venv)
-}
-
-/// A venv is complete when its marker says so and its interpreter still exists (a venv's
-/// `bin/python` links to the Python that made it, which an upgrade may have removed).
-fn is_complete(venv: &Path) -> bool {
-    fs::read_to_string(venv.join(MARKER)).is_ok_and(|v| v == AWSCLI_VERSION)
-        && venv.join("bin/aws").is_file()
-        && venv.join("bin/python").is_file()
 }
 
 /// `aws --version` (AWS CLI v1 prints it on stdout, older releases on stderr).

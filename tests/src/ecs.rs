@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::{AwsCli, remove_containers_labeled, wait_until};
+use crate::{AwsCli, ControlPlane, Registry, remove_containers_labeled, wait_until};
 
 /// Removes the task containers of a cluster (by their `com.amazonaws.ecs.cluster` label) when the
 /// test ends, whatever happened.
@@ -20,6 +20,41 @@ pub struct ClusterCleanup(pub String);
 impl Drop for ClusterCleanup {
     fn drop(&mut self) {
         let _ = remove_containers_labeled(&format!("com.amazonaws.ecs.cluster={}", self.0));
+    }
+}
+
+/// What most agent tests start with: a registry holding the test image, a control plane with the
+/// cluster created, and a data directory for the agent. The cluster's task containers are removed
+/// on drop.
+#[derive(Debug)]
+pub struct ClusterSetup {
+    // Field order is drop order: the cleanup runs first, the registry goes last.
+    _cleanup: ClusterCleanup,
+    pub cp: ControlPlane,
+    pub aws: AwsCli,
+    pub data: tempfile::TempDir,
+    pub image: String,
+    pub registry: Registry,
+}
+
+impl ClusterSetup {
+    /// Starts the registry and the control plane (state in `cp_data` if given) and creates
+    /// `cluster`.
+    pub fn start(cluster: &str, cp_data: Option<&std::path::Path>) -> Result<Self> {
+        let cleanup = ClusterCleanup(cluster.into());
+        let registry = Registry::start()?;
+        let image = registry.push_test_image()?;
+        let cp = ControlPlane::start(cp_data)?;
+        let aws = cp.aws()?;
+        aws.run(&["ecs", "create-cluster", "--cluster-name", cluster])?;
+        Ok(ClusterSetup {
+            _cleanup: cleanup,
+            cp,
+            aws,
+            data: tempfile::tempdir()?,
+            image,
+            registry,
+        })
     }
 }
 

@@ -49,7 +49,7 @@ pub use cmd::{CmdOutput, command_line, output, run};
 pub use control_plane::{ControlPlane, EcrControlPlane};
 pub use docker::{Container, docker, docker_with_timeout, image_exists, remove_containers_labeled};
 pub use ecs::{
-    ClusterCleanup, describe_task, random_id, register_task_definition,
+    ClusterCleanup, ClusterSetup, describe_task, random_id, register_task_definition,
     register_task_definition_with, run_when_placed, unique, wait_status,
 };
 pub use image::{

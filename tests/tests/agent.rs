@@ -6,39 +6,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ecs_e2e_tests::{
-    Agent, AwsCli, ClusterCleanup, ControlPlane, Registry, describe_task, docker, http_get,
-    register_task_definition, run_when_placed, wait_status, wait_until,
+    Agent, AwsCli, ClusterCleanup, ClusterSetup, ControlPlane, Registry, describe_task, docker,
+    http_get, register_task_definition, run_when_placed, wait_status, wait_until,
 };
 use serde_json::{Value, json};
-
-/// What every agent test starts with: a registry holding the test image, a control plane with the
-/// cluster created, and a data dir for the agent. Containers of the cluster are removed on drop.
-struct Setup {
-    // Field order is drop order: the cleanup runs first, the registry goes last.
-    _cleanup: ClusterCleanup,
-    cp: ControlPlane,
-    aws: AwsCli,
-    data: tempfile::TempDir,
-    image: String,
-    registry: Registry,
-}
-
-fn setup(cluster: &str, cp_data: Option<&std::path::Path>) -> Result<Setup> {
-    let cleanup = ClusterCleanup(cluster.into());
-    let registry = Registry::start()?;
-    let image = registry.push_test_image()?;
-    let cp = ControlPlane::start(cp_data)?;
-    let aws = cp.aws()?;
-    aws.run(&["ecs", "create-cluster", "--cluster-name", cluster])?;
-    Ok(Setup {
-        _cleanup: cleanup,
-        cp,
-        aws,
-        data: tempfile::tempdir()?,
-        image,
-        registry,
-    })
-}
 
 fn run_task(aws: &AwsCli, cluster: &str, def: &str) -> Result<String> {
     let out = aws.run(&[
@@ -77,13 +48,13 @@ fn host_port(task: &Value) -> u16 {
 #[test]
 fn agent_registers_runs_two_tasks_on_dynamic_ports_and_stops_them() -> Result<()> {
     let cluster = "agent-e2e";
-    let Setup {
+    let ClusterSetup {
         cp,
         aws,
         data,
         image,
         ..
-    } = &setup(cluster, None)?;
+    } = &ClusterSetup::start(cluster, None)?;
     let agent = Agent::start(cp, cluster, data.path(), &[])?;
     let arn = agent.wait_registered(Duration::from_secs(5))?;
 
@@ -209,14 +180,14 @@ fn agent_registers_runs_two_tasks_on_dynamic_ports_and_stops_them() -> Result<()
 #[test]
 fn essential_exit_oom_and_unpullable_images_stop_their_task_alone() -> Result<()> {
     let cluster = "agent-failures";
-    let Setup {
+    let ClusterSetup {
         cp,
         aws,
         data,
         image,
         registry,
         ..
-    } = &setup(cluster, None)?;
+    } = &ClusterSetup::start(cluster, None)?;
     let _agent = Agent::start(
         cp,
         cluster,
@@ -305,13 +276,13 @@ fn essential_exit_oom_and_unpullable_images_stop_their_task_alone() -> Result<()
 #[test]
 fn kill_9_of_the_agent_while_a_task_starts_ends_with_one_running_copy() -> Result<()> {
     let cluster = "agent-restart";
-    let Setup {
+    let ClusterSetup {
         cp,
         aws,
         data,
         image,
         ..
-    } = &setup(cluster, None)?;
+    } = &ClusterSetup::start(cluster, None)?;
     let mut agent = Agent::start(cp, cluster, data.path(), &[])?;
     let arn = agent.wait_registered(Duration::from_secs(5))?;
     let def = register_task_definition(aws, "restart", &web_and_sidecar(image))?;

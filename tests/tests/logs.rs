@@ -387,17 +387,17 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
         );
     }
 
-    let refused = wait_until(
-        Duration::from_secs(30),
-        "the syslog task to stop with a reason",
-        || {
-            let t = describe_task(&aws, &cluster, &refused_arn)?;
+    // Waits until task `arn` is STOPPED with a reason on its first container.
+    let stopped_with_reason = |arn: &str, what: &str| {
+        wait_until(Duration::from_secs(30), what, || {
+            let t = describe_task(&aws, &cluster, arn)?;
             anyhow::Ok(
                 (t["lastStatus"] == "STOPPED" && t["containers"][0]["reason"].is_string())
                     .then_some(t),
             )
-        },
-    )?;
+        })
+    };
+    let refused = stopped_with_reason(&refused_arn, "the syslog task to stop with a reason")?;
     let reason = refused["containers"][0]["reason"].as_str().unwrap();
     assert!(
         reason.starts_with("CannotCreateContainerError: ")
@@ -414,16 +414,9 @@ fn awslogs_ships_container_stdout_to_the_emulated_cloudwatch_logs() -> Result<()
     ])?;
     assert_eq!(leftover, "", "the refused task left containers behind");
 
-    let missing = wait_until(
-        Duration::from_secs(30),
+    let missing = stopped_with_reason(
+        &missing_arn,
         "the task without a log group to stop with a reason",
-        || {
-            let t = describe_task(&aws, &cluster, &missing_arn)?;
-            anyhow::Ok(
-                (t["lastStatus"] == "STOPPED" && t["containers"][0]["reason"].is_string())
-                    .then_some(t),
-            )
-        },
     )?;
     let reason = missing["containers"][0]["reason"].as_str().unwrap();
     assert!(

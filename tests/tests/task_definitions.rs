@@ -89,15 +89,22 @@ impl Setup {
         &self.cleanup.cluster
     }
 
-    fn register(&self, def: &Value) -> Result<String> {
+    /// `def` in a temporary file, and the register-task-definition arguments that read it.
+    fn register_args(def: &Value) -> Result<(tempfile::NamedTempFile, [String; 4])> {
         let file = tempfile::NamedTempFile::new()?;
         std::fs::write(file.path(), def.to_string())?;
-        let out = self.aws.run(&[
-            "ecs",
-            "register-task-definition",
-            "--cli-input-json",
-            &format!("file://{}", file.path().display()),
-        ])?;
+        let args = [
+            "ecs".to_owned(),
+            "register-task-definition".to_owned(),
+            "--cli-input-json".to_owned(),
+            format!("file://{}", file.path().display()),
+        ];
+        Ok((file, args))
+    }
+
+    fn register(&self, def: &Value) -> Result<String> {
+        let (_file, args) = Self::register_args(def)?;
+        let out = self.aws.run(&args.each_ref().map(String::as_str))?;
         Ok(out["taskDefinition"]["taskDefinitionArn"]
             .as_str()
             .unwrap()
@@ -105,14 +112,8 @@ impl Setup {
     }
 
     fn register_err(&self, def: &Value) -> Result<String> {
-        let file = tempfile::NamedTempFile::new()?;
-        std::fs::write(file.path(), def.to_string())?;
-        let e = self.aws.run_err(&[
-            "ecs",
-            "register-task-definition",
-            "--cli-input-json",
-            &format!("file://{}", file.path().display()),
-        ])?;
+        let (_file, args) = Self::register_args(def)?;
+        let e = self.aws.run_err(&args.each_ref().map(String::as_str))?;
         assert_eq!(e.error_code(), Some("ClientException"), "{e}");
         Ok(e.stderr)
     }

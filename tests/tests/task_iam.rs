@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ecs_e2e_tests::{
-    Agent, AwsCli, ClusterCleanup, ControlPlane, LinkLocalRoutes, Registry, boto3_venv,
-    describe_task, docker, free_port, http_get, register_task_definition_with, run,
+    Agent, AwsCli, ClusterCleanup, ClusterSetup, ControlPlane, LinkLocalRoutes, Registry,
+    boto3_venv, describe_task, docker, free_port, http_get, register_task_definition_with, run,
     run_when_placed, unique, wait_until, workspace_bin,
 };
 use serde_json::{Value, json};
@@ -152,17 +152,17 @@ fn assert_no_secrets(logs: &[(&str, String)], secrets: &[String]) {
 #[test]
 fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
     let cluster = &unique("iam-e2e");
-    let _cleanup = ClusterCleanup(cluster.into());
-    let registry = Registry::start()?;
-    let image = registry.push_test_image()?;
-    let cp = ControlPlane::start(None)?;
-    let aws = cp.aws()?;
-    aws.run(&["ecs", "create-cluster", "--cluster-name", cluster])?;
-    let data = tempfile::tempdir()?;
+    let ClusterSetup {
+        cp,
+        aws,
+        data,
+        image,
+        ..
+    } = &ClusterSetup::start(cluster, None)?;
     let introspection = format!("127.0.0.1:{}", free_port()?);
     let creds_addr = format!("127.0.0.1:{}", free_port()?);
     let mut first_agent =
-        Agent::start_on(&cp, cluster, data.path(), &introspection, &creds_addr, &[])?;
+        Agent::start_on(cp, cluster, data.path(), &introspection, &creds_addr, &[])?;
     let agent = &first_agent;
 
     // The rate limit first, while this address's bucket is full: 60 answers, then 429s.
@@ -194,9 +194,9 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
     );
 
     let a_def = register(
-        &aws,
+        aws,
         "iam-a",
-        &image,
+        image,
         &[
             "--task-role-arn",
             &format!("arn:aws:iam::{ACCOUNT}:role/app-a"),
@@ -205,18 +205,18 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
         ],
     )?;
     let b_def = register(
-        &aws,
+        aws,
         "iam-b",
-        &image,
+        image,
         &[
             "--task-role-arn",
             &format!("arn:aws:iam::{ACCOUNT}:role/team/app-b"),
         ],
     )?;
-    let task_a = run_when_placed(&aws, cluster, &a_def)?;
-    let task_b = run_when_placed(&aws, cluster, &b_def)?;
-    wait_running(&aws, cluster, &task_a)?;
-    wait_running(&aws, cluster, &task_b)?;
+    let task_a = run_when_placed(aws, cluster, &a_def)?;
+    let task_b = run_when_placed(aws, cluster, &b_def)?;
+    wait_running(aws, cluster, &task_a)?;
+    wait_running(aws, cluster, &task_b)?;
 
     // The environment of each container.
     let (container_a, env_a) = container_of(&task_a)?;
@@ -378,7 +378,7 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
         }
         bail!("no 200 within 60 s after the restart: {seen:?}")
     });
-    let agent = Agent::start_on(&cp, cluster, data.path(), &introspection, &creds_addr, &[])?;
+    let agent = Agent::start_on(cp, cluster, data.path(), &introspection, &creds_addr, &[])?;
     let seen = poller.join().unwrap()?;
     eprintln!("statuses after the restart: {seen:?}");
     assert!(seen.iter().all(|s| *s == 503 || *s == 200), "{seen:?}");
@@ -505,15 +505,15 @@ fn credentials_are_refreshed_before_expiry_and_expired_keys_are_refused() -> Res
 #[test]
 fn a_task_with_a_role_is_refused_where_roles_are_disabled_and_the_agent_carries_on() -> Result<()> {
     let cluster = &unique("iam-off-e2e");
-    let _cleanup = ClusterCleanup(cluster.into());
-    let registry = Registry::start()?;
-    let image = registry.push_test_image()?;
-    let cp = ControlPlane::start(None)?;
-    let aws = cp.aws()?;
-    aws.run(&["ecs", "create-cluster", "--cluster-name", cluster])?;
-    let data = tempfile::tempdir()?;
+    let ClusterSetup {
+        cp,
+        aws,
+        data,
+        image,
+        ..
+    } = &ClusterSetup::start(cluster, None)?;
     let _agent = Agent::start(
-        &cp,
+        cp,
         cluster,
         data.path(),
         &[("ECS_ENABLE_TASK_IAM_ROLE", "false")],
@@ -539,9 +539,9 @@ fn a_task_with_a_role_is_refused_where_roles_are_disabled_and_the_agent_carries_
     );
 
     let with_role = register(
-        &aws,
+        aws,
         "iam-off",
-        &image,
+        image,
         &[
             "--task-role-arn",
             &format!("arn:aws:iam::{ACCOUNT}:role/app"),
@@ -570,7 +570,7 @@ fn a_task_with_a_role_is_refused_where_roles_are_disabled_and_the_agent_carries_
         "--attributes",
         &format!("name=com.amazonaws.ecs.capability.task-iam-role,targetId={instance}"),
     ])?;
-    let task = run_when_placed(&aws, cluster, &with_role)?;
+    let task = run_when_placed(aws, cluster, &with_role)?;
     let stopped = wait_until(Duration::from_secs(60), "the task to stop", || {
         let out = aws.run(&[
             "ecs",
@@ -591,9 +591,9 @@ fn a_task_with_a_role_is_refused_where_roles_are_disabled_and_the_agent_carries_
         "{stopped}"
     );
     // The agent carries on: a task without a role runs.
-    let plain = register(&aws, "iam-off-plain", &image, &[])?;
-    let task = run_when_placed(&aws, cluster, &plain)?;
-    wait_running(&aws, cluster, &task)?;
+    let plain = register(aws, "iam-off-plain", image, &[])?;
+    let task = run_when_placed(aws, cluster, &plain)?;
+    wait_running(aws, cluster, &task)?;
     let (_, env) = container_of(&task)?;
     assert!(env_value(&env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_none());
     assert!(env_value(&env, "ECS_CONTAINER_METADATA_URI_V4").is_some());
