@@ -161,11 +161,25 @@ pub fn load(sources: &Sources) -> Loaded {
     };
     let mut config = Config::resolve(&ctx, &mut diagnostics);
     vars::apply_cross_rules(&mut config, &mut diagnostics);
+    sort_by_location(&mut diagnostics, &files);
     Loaded {
         config,
         diagnostics,
         files,
     }
+}
+
+/// Orders diagnostics as a reader meets them: the instance file, then the user file, line by line,
+/// then the environment, then the rest. Stable, so one line's diagnostics keep their order.
+fn sort_by_location(diagnostics: &mut [Diagnostic], files: &[std::path::PathBuf]) {
+    diagnostics.sort_by_key(|d| match &d.location {
+        Source::File { path, line } => (
+            files.iter().position(|f| f == path).unwrap_or(files.len()),
+            *line,
+        ),
+        Source::Env => (files.len() + 1, 0),
+        Source::Default => (files.len() + 2, 0),
+    });
 }
 
 /// Warns about `ECS_` keys this agent does not know, naming the closest known one.

@@ -385,3 +385,37 @@ fn config_default_is_the_plain_defaults() {
     assert_eq!(config.backend_host.value, None);
     assert_eq!(config.region(), None);
 }
+
+#[test]
+fn diagnostics_come_in_reading_order() {
+    let sources = Sources {
+        instance_file: Some(SourceFile::new(
+            "/var/lib/ecs/ecs.config",
+            "ECS_LOGLEVEL=loud\nECS_CLUSTR=x\n",
+        )),
+        user_file: Some(SourceFile::new(
+            "/etc/ecs/ecs.config",
+            "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=1x\n# comment\nECS_RESERVED_PORTS=[oops]\n",
+        )),
+        env: env(&[("ECS_POLL_METRICS", "maybe")]),
+        host: HostFacts::default(),
+    };
+    let loaded = load(&sources);
+    let locations: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| d.location.to_string())
+        .collect();
+    assert_eq!(
+        locations,
+        [
+            "/var/lib/ecs/ecs.config:1",
+            "/var/lib/ecs/ecs.config:2",
+            "/etc/ecs/ecs.config:1",
+            "/etc/ecs/ecs.config:3",
+            "env",
+        ],
+        "{:?}",
+        messages(&loaded)
+    );
+}
