@@ -237,6 +237,10 @@ pub async fn run(
         },
         images: Arc::clone(&images),
         task_iam: task_iam.clone(),
+        secrets: crate::secrets::SecretsFetcher::new(
+            crate::runtime::logging::awslogs_endpoint(&config),
+            config.region().unwrap_or_default(),
+        ),
     });
     let (engine, engine_run) =
         Engine::start(shared, shutdown.clone()).map_err(|e| AgentError::State(e.to_string()))?;

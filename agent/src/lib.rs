@@ -19,6 +19,7 @@ pub mod introspection;
 pub mod notify;
 pub mod ports;
 pub mod runtime;
+pub mod secrets;
 pub mod state;
 
 pub use cli::{Cli, Command, ConfigArgs};

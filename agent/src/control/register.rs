@@ -103,7 +103,8 @@ fn cpu_architecture() -> &'static str {
 /// `ecs.cpu-architecture` on ECS Anywhere, the OS attributes, `task-iam-role` /
 /// `task-iam-role-network-host` per `ECS_ENABLE_TASK_IAM_ROLE[_NETWORK_HOST]`, `ecr-auth` and
 /// `execution-role-ecr-pull` (API >= 1.19), and `execution-role-awslogs` per
-/// `ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE`. awsvpc, secrets, EFS, FireLens and the rest are
+/// `ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE`, the SSM and Secrets Manager secrets capabilities.
+/// awsvpc, EFS, FireLens, S3 environment files and the rest are
 /// left out until the agent implements them, so
 /// that ECS does not place tasks it would fail. Older daemons' minimum API versions are ignored:
 /// the agent talks to Docker at the negotiated version, which has every older version's
@@ -157,6 +158,18 @@ pub fn capabilities(config: &Config, docker_api: ApiVersion) -> Vec<Attribute> {
     // Docker API version, as in the reference.
     if config.enable_awslogs_executionrole_override.value {
         out.push(Attribute::named(format!("{PREFIX}execution-role-awslogs")));
+    }
+    // Container secrets from SSM and Secrets Manager as environment variables and log driver
+    // options (`crate::secrets`), registry credentials from Secrets Manager
+    // (`crate::images::auth`): name-only, as the reference advertises them.
+    for name in [
+        "secrets.ssm.environment-variables",
+        "secrets.ssm.bootstrap.log-driver",
+        "secrets.asm.environment-variables",
+        "secrets.asm.bootstrap.log-driver",
+        "private-registry-authentication.secretsmanager",
+    ] {
+        out.push(Attribute::named(format!("{PREFIX}{name}")));
     }
     if config.external.value {
         out.push(Attribute::named(format!("{PREFIX}external")));
@@ -378,6 +391,11 @@ mod tests {
         assert!(caps.contains(&Attribute::with_value("ecs.os-type", "linux")));
         assert!(caps.contains(&Attribute::with_value("ecs.os-family", "LINUX")));
         for present in [
+            "ecs.capability.secrets.ssm.environment-variables",
+            "ecs.capability.secrets.asm.environment-variables",
+            "ecs.capability.secrets.ssm.bootstrap.log-driver",
+            "ecs.capability.secrets.asm.bootstrap.log-driver",
+            "ecs.capability.private-registry-authentication.secretsmanager",
             "ecs.capability.container-health-check",
             "ecs.capability.container-ordering",
             "ecs.capability.docker-plugin.local",
@@ -394,7 +412,7 @@ mod tests {
         assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role"));
         assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role-network-host"));
         // Nothing the agent does not implement yet.
-        for absent in ["task-eni", "efs", "secrets", "firelens"] {
+        for absent in ["task-eni", "efs", "firelens", "env-files"] {
             assert!(!n.iter().any(|x| x.contains(absent)), "{absent} advertised");
         }
     }

@@ -97,6 +97,8 @@ pub struct Shared<R: ContainerRuntime> {
     pub images: Arc<crate::images::Images>,
     /// Task role credentials and metadata ids.
     pub task_iam: crate::credentials::TaskIam,
+    /// Container secrets from SSM and Secrets Manager.
+    pub secrets: crate::secrets::SecretsFetcher,
 }
 
 impl<R: ContainerRuntime> std::fmt::Debug for Shared<R> {

@@ -5,13 +5,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ecs_protocol::acs::{Container, RoleType};
+use ecs_protocol::acs::{Container, IamRoleCredentials, RoleType};
 use ecs_protocol::status::{ContainerStatus, TaskStatus};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::deps::{self, Readiness};
 use super::{EngineCmd, ReportError, Shared, TaskReport, resources};
+use crate::credentials::Lookup;
 use crate::runtime::{ContainerRuntime, Health, RuntimeEvent, spec};
 use crate::state::TaskRecord;
 
@@ -42,6 +43,9 @@ pub(crate) struct TaskActor<R: ContainerRuntime> {
     saved: Option<TaskRecord>,
     /// When a waiting dependency times out: step again then even without an event.
     wake_at: Option<SystemTime>,
+    /// The task's secret values, once fetched (memory only: never saved, so fetched again after
+    /// an agent restart if a container still has to be created).
+    secrets: Option<crate::secrets::SecretValues>,
 }
 
 impl<R: ContainerRuntime> TaskActor<R> {
@@ -60,7 +64,51 @@ impl<R: ContainerRuntime> TaskActor<R> {
             dirty: false,
             saved: None,
             wake_at: None,
+            secrets: None,
         }
+    }
+
+    /// The execution role's credentials as the credentials manager holds them (the saved task
+    /// keeps only their id), `None` when the task has none or they are not (yet) there.
+    fn execution_credentials(&self) -> Option<IamRoleCredentials> {
+        let id = self
+            .record
+            .task
+            .execution_role_credentials
+            .as_ref()?
+            .credentials_id
+            .clone()?;
+        match self.shared.task_iam.credentials.get(&id) {
+            Lookup::Ready(c) => Some(IamRoleCredentials {
+                credentials_id: Some(id),
+                role_arn: Some(c.role_arn.clone()),
+                access_key_id: Some(c.access_key_id.clone()),
+                secret_access_key: Some(c.secret_access_key.clone()),
+                session_token: Some(c.session_token.clone()),
+                expiration: Some(c.expiration.clone()),
+                ..IamRoleCredentials::default()
+            }),
+            _ => None,
+        }
+    }
+
+    /// Fetches the task's secrets once (before its first container is created, and again after
+    /// a restart). Errs with the reason the task stops with.
+    async fn ensure_secrets(&mut self) -> Result<(), String> {
+        if self.secrets.is_some() || !crate::secrets::task_has_secrets(&self.record.task) {
+            return Ok(());
+        }
+        let mut task = self.record.task.clone();
+        task.execution_role_credentials = self.execution_credentials();
+        let values = self
+            .shared
+            .secrets
+            .fetch(&task)
+            .await
+            .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+        tracing::info!(task_arn = %self.arn(), secrets = values.len(), "task secrets fetched");
+        self.secrets = Some(values);
+        Ok(())
     }
 
     fn arn(&self) -> String {
@@ -470,6 +518,10 @@ impl<R: ContainerRuntime> TaskActor<R> {
     /// Checks the task and creates its volumes and cgroup before any container. False (and the
     /// task stopping with the reason) when that fails.
     async fn setup_resources(&mut self) -> bool {
+        if let Err(reason) = self.ensure_secrets().await {
+            self.fail_task(reason).await;
+            return false;
+        }
         let result = match resources::prepare(&self.shared, &mut self.record) {
             Ok(()) => {
                 // Names are saved before the volumes exist, so cleanup finds them after a crash.
@@ -485,17 +537,25 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 true
             }
             Err(reason) => {
-                tracing::warn!(task_arn = %self.arn(), %reason, "task resources failed; stopping the task");
-                for c in &mut self.record.containers {
-                    c.advance(ContainerStatus::Stopped);
-                }
-                self.record.desired_stopped = true;
-                self.record.reason.get_or_insert(reason);
-                self.dirty = true;
-                self.save().await;
+                self.fail_task(reason).await;
                 false
             }
         }
+    }
+
+    /// A task resource failed: every container not yet running is STOPPED and the task stops
+    /// with `reason` (the reference's terminal reason of a resource).
+    async fn fail_task(&mut self, reason: String) {
+        tracing::warn!(task_arn = %self.arn(), %reason, "task resources failed; stopping the task");
+        for c in &mut self.record.containers {
+            if c.known < ContainerStatus::Running {
+                c.advance(ContainerStatus::Stopped);
+            }
+        }
+        self.record.desired_stopped = true;
+        self.record.reason.get_or_insert(reason);
+        self.dirty = true;
+        self.save().await;
     }
 
     /// Container `i` failed to start (or never can): STOPPED with `reason`; an essential one stops
@@ -527,10 +587,14 @@ impl<R: ContainerRuntime> TaskActor<R> {
             // PULLED status with the name, one durable commit fewer on the start path; a crash
             // before it just pulls again.
             self.record.pull_started_at.get_or_insert(SystemTime::now());
-            let execution = self.record.task.execution_role_credentials.as_ref();
-            self.record.containers[i].image_digest =
-                crate::images::pull::ensure_image(&self.shared.images, rt.as_ref(), def, execution)
-                    .await?;
+            let execution = self.execution_credentials();
+            self.record.containers[i].image_digest = crate::images::pull::ensure_image(
+                &self.shared.images,
+                rt.as_ref(),
+                def,
+                execution.as_ref(),
+            )
+            .await?;
             self.record.containers[i].advance(ContainerStatus::Pulled);
             self.record.pull_stopped_at = Some(SystemTime::now());
         }
@@ -569,6 +633,25 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 &self.shared.config,
             )
             .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+            if def.secrets.as_ref().is_some_and(|s| !s.is_empty()) {
+                // After a restart the values are gone from memory: fetch them again.
+                if let Err(reason) = self.ensure_secrets().await {
+                    self.fail_task(reason.clone()).await;
+                    return Err(reason);
+                }
+                let log_options = spec
+                    .host_overlay
+                    .as_mut()
+                    .and_then(|h| h.log_config.as_mut())
+                    .map(|l| l.config.get_or_insert_with(Default::default));
+                crate::secrets::apply(
+                    def,
+                    self.secrets.as_ref().unwrap_or(&Default::default()),
+                    self.shared.secrets.region(),
+                    &mut spec.env,
+                    log_options,
+                );
+            }
             let id = match rt.create(&spec).await {
                 Ok(id) => id,
                 Err(e) => {

@@ -63,6 +63,14 @@ struct Harness {
 }
 
 fn start(rt: FakeRuntime, dir: tempfile::TempDir) -> Harness {
+    start_with(rt, dir, crate::secrets::SecretsFetcher::default())
+}
+
+fn start_with(
+    rt: FakeRuntime,
+    dir: tempfile::TempDir,
+    secrets: crate::secrets::SecretsFetcher,
+) -> Harness {
     let reporter = Arc::new(Recorder::default());
     let config = ecs_config::Config::default();
     let mut images = crate::images::Images::new(
@@ -80,6 +88,7 @@ fn start(rt: FakeRuntime, dir: tempfile::TempDir) -> Harness {
     let iam = crate::credentials::TaskIam::default();
     let shared = Arc::new(Shared {
         task_iam: iam.clone(),
+        secrets,
         runtime: Arc::new(rt.clone()),
         store: Arc::new(Store::open(dir.path()).unwrap()),
         reporter: reporter.clone(),
@@ -568,4 +577,80 @@ async fn role_credentials_reach_the_env_and_are_dropped_when_the_task_stops() {
     .await;
     assert!(matches!(h.iam.credentials.get("exec-id"), Lookup::Ready(_)));
     h.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn secrets_reach_the_env_with_the_execution_role_and_a_failed_fetch_stops_the_task() {
+    use crate::credentials::take_payload_credentials;
+    let (endpoint, calls) = crate::secrets::tests::fake_services().await;
+    let h = start_with(
+        FakeRuntime::new(),
+        tempfile::tempdir().unwrap(),
+        crate::secrets::SecretsFetcher::new(Some(endpoint), "us-east-1"),
+    );
+    let with_secrets = |value_from: &str| {
+        json!([{"name": "web", "image": "127.0.0.1:5000/web:1", "memory": 64, "essential": true,
+                "environment": {"PLAIN": "1"},
+                "secrets": [{"name": "DB_PASSWORD", "valueFrom": value_from, "provider": "ssm",
+                             "type": "ENVIRONMENT_VARIABLE", "region": "us-east-1"}]}])
+    };
+    let mut t = task(ARN, "RUNNING", with_secrets("/db/pw"));
+    t.execution_role_credentials = Some(
+        serde_json::from_value(json!({
+            "credentialsId": "exec-id", "roleArn": "arn:aws:iam::123456789012:role/exec",
+            "accessKeyId": "ASIAEXEC", "secretAccessKey": "s", "sessionToken": "t",
+            "expiration": "2099-01-01T00:00:00Z"
+        }))
+        .unwrap(),
+    );
+    // As in the real flow: the engine gets the task with the credentials' secret parts removed.
+    let tasks = take_payload_credentials(&h.iam.credentials, &[t.clone()]);
+    assert!(h.engine.payload(tasks).await);
+    until("RUNNING", || {
+        h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+    })
+    .await;
+    let env = &h.rt.created_specs()[0].env;
+    assert!(
+        env.contains(&"DB_PASSWORD=value-of-/db/pw".to_string()),
+        "{env:?}"
+    );
+    assert!(env.contains(&"PLAIN=1".to_string()), "{env:?}");
+    {
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(calls[0].0, "AmazonSSM.GetParameters");
+        assert_eq!(
+            calls[0].1["_SignedWith"], "ASIAEXEC",
+            "signed with the execution role, not the instance"
+        );
+    }
+
+    // An unknown parameter: the task stops before any container is created, with the reason.
+    const OTHER: &str =
+        "arn:aws:ecs:us-east-1:123456789012:task/c/ffffffffffffffffffffffffffffffff";
+    let mut bad = task(OTHER, "RUNNING", with_secrets("/missing/pw"));
+    bad.execution_role_credentials = t.execution_role_credentials.clone();
+    bad.execution_role_credentials
+        .as_mut()
+        .unwrap()
+        .credentials_id = Some("exec-2".into());
+    let tasks = take_payload_credentials(&h.iam.credentials, &[bad]);
+    assert!(h.engine.payload(tasks).await);
+    until("STOPPED", || {
+        h.reporter.statuses(OTHER).contains(&"STOPPED".to_string())
+    })
+    .await;
+    let report = h.reporter.last(OTHER).unwrap();
+    assert_eq!(
+        report.reason.as_deref(),
+        Some(
+            "ResourceInitializationError: fetching secret data from SSM Parameter Store in us-east-1: invalid parameters: /missing/pw"
+        )
+    );
+    assert_eq!(
+        h.rt.created_specs().len(),
+        1,
+        "no container created for the failed task"
+    );
 }

@@ -1,6 +1,8 @@
 //! Registry credentials for a container's pull: ECR tokens (GetAuthorizationToken through
 //! aws-sdk-ecr, cached per registry and credentials) for `registryAuthentication` of type ecr, and
-//! `ECS_ENGINE_AUTH_TYPE` / `ECS_ENGINE_AUTH_DATA` (`docker` and `dockercfg`) for other registries.
+//! `ECS_ENGINE_AUTH_TYPE` / `ECS_ENGINE_AUTH_DATA` (`docker` and `dockercfg`) for other registries,
+//! and a Secrets Manager secret `{"username", "password"}` read with the execution role's
+//! credentials for `registryAuthentication` of type asm (`repositoryCredentials`).
 //!
 //! What it must not do: log a password, a token or the auth data (errors name the registry and
 //! the field, never the value).
@@ -13,7 +15,8 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use base64::Engine as _;
 use ecs_config::EngineAuthType;
 use ecs_protocol::acs::{
-    AuthenticationType, Container, EcrAuthData, IamRoleCredentials, RegistryAuthentication,
+    AsmAuthData, AuthenticationType, Container, EcrAuthData, IamRoleCredentials,
+    RegistryAuthentication,
 };
 use serde_json::Value;
 
@@ -50,6 +53,9 @@ pub enum AuthError {
     /// `ECS_ENGINE_AUTH_DATA` cannot be read.
     #[error("ECS_ENGINE_AUTH_DATA: {0}")]
     AuthData(String),
+    /// The Secrets Manager secret of `repositoryCredentials` could not be read or used.
+    #[error("{0}")]
+    Asm(String),
     /// Registry authentication of a kind this agent does not support.
     #[error("registryAuthentication type {0} is not supported by this agent")]
     Unsupported(String),
@@ -172,6 +178,8 @@ pub struct Authenticator {
     /// ECR tokens. A lock rather than an actor: a lookup or an insert is a short synchronous
     /// step; it is never held across the GetAuthorizationToken call.
     cache: std::sync::Mutex<HashMap<TokenKey, CachedToken>>,
+    /// Secrets Manager, for `repositoryCredentials`.
+    secrets: crate::secrets::SecretsFetcher,
 }
 
 impl Authenticator {
@@ -181,7 +189,14 @@ impl Authenticator {
             instance,
             engine,
             cache: std::sync::Mutex::default(),
+            secrets: crate::secrets::SecretsFetcher::default(),
         }
+    }
+
+    /// Reads `repositoryCredentials` secrets through `secrets` (its endpoint and default region).
+    pub fn with_secrets(mut self, secrets: crate::secrets::SecretsFetcher) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     /// The credentials for `container`'s image: ECR when it says so, else the engine auth data
@@ -200,10 +215,49 @@ impl Authenticator {
             }) => self.ecr(data, execution).await.map(Some),
             Some(RegistryAuthentication {
                 kind: Some(AuthenticationType::Asm),
+                asm_auth_data,
                 ..
-            }) => Err(AuthError::Unsupported("asm".into())),
+            }) => self
+                .asm(asm_auth_data.as_ref(), execution, image)
+                .await
+                .map(Some),
             _ => Ok(self.engine.as_ref().and_then(|e| e.for_image(image))),
         }
+    }
+
+    /// `repositoryCredentials`: the secret's `{"username", "password"}`, read with the execution
+    /// role's credentials, for the image's registry. Errors in the reference's words.
+    async fn asm(
+        &self,
+        data: Option<&AsmAuthData>,
+        execution: Option<&IamRoleCredentials>,
+        image: &str,
+    ) -> Result<RegistryAuth, AuthError> {
+        let secret_id = data
+            .and_then(|d| d.credentials_parameter.clone())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                AuthError::Asm("asm fetching authorization data: no credentialsParameter".into())
+            })?;
+        let region = data
+            .and_then(|d| d.region.clone())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| self.secrets.region().to_string());
+        let creds = execution
+            .and_then(crate::secrets::provider)
+            .ok_or_else(|| {
+                AuthError::Asm("asm resource: unable to find execution role credentials".into())
+            })?;
+        let value = self
+            .secrets
+            .get_secret_string(&region, &secret_id, None, None, creds)
+            .await
+            .map_err(|e| {
+                AuthError::Asm(format!(
+                    "asm fetching secret from the service for {secret_id}: {e}"
+                ))
+            })?;
+        asm_registry_auth(&value, image)
     }
 
     fn cached(&self, key: &TokenKey, now: SystemTime) -> Option<RegistryAuth> {
@@ -330,9 +384,78 @@ impl Authenticator {
     }
 }
 
+/// A `repositoryCredentials` secret's value as registry credentials for `image`'s registry.
+fn asm_registry_auth(value: &str, image: &str) -> Result<RegistryAuth, AuthError> {
+    if value.is_empty() {
+        return Err(AuthError::Asm(
+            "asm fetching authorization data: empty secrets value".into(),
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    struct AuthDataValue {
+        username: Option<String>,
+        password: Option<String>,
+    }
+    let data: AuthDataValue = serde_json::from_str(value).map_err(|_| {
+        AuthError::Asm(
+            "asm fetching authorization data: unable to unmarshal secret value, invalid schema"
+                .into(),
+        )
+    })?;
+    let username = data.username.unwrap_or_default();
+    if username.is_empty() {
+        return Err(AuthError::Asm(
+            "asm fetching username: AuthorizationData is malformed, empty field".into(),
+        ));
+    }
+    let password = data.password.unwrap_or_default();
+    if password.is_empty() {
+        return Err(AuthError::Asm(
+            "asm fetching password: AuthorizationData is malformed, empty field".into(),
+        ));
+    }
+    Ok(RegistryAuth {
+        username,
+        password,
+        server_address: image_registry(image),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repository_credentials_secrets_are_checked_as_the_reference_does() {
+        let auth = asm_registry_auth(
+            r#"{"username":"u","password":"p?>~"}"#,
+            "127.0.0.1:5000/app:1",
+        )
+        .unwrap();
+        assert_eq!(
+            (auth.username.as_str(), auth.password.as_str()),
+            ("u", "p?>~")
+        );
+        assert_eq!(auth.server_address, image_registry("127.0.0.1:5000/app:1"));
+        for (value, want) in [
+            ("", "asm fetching authorization data: empty secrets value"),
+            (
+                "hunter2",
+                "asm fetching authorization data: unable to unmarshal secret value, invalid schema",
+            ),
+            (
+                r#"{"password":"hunter2"}"#,
+                "asm fetching username: AuthorizationData is malformed, empty field",
+            ),
+            (
+                r#"{"username":"u"}"#,
+                "asm fetching password: AuthorizationData is malformed, empty field",
+            ),
+        ] {
+            let err = asm_registry_auth(value, "r/app").unwrap_err().to_string();
+            assert_eq!(err, want);
+        }
+    }
 
     #[test]
     fn docker_format_keeps_every_character_of_the_password() {

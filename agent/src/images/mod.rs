@@ -57,7 +57,12 @@ impl Images {
             }
         });
         Images {
-            auth: Authenticator::new(instance, engine),
+            auth: Authenticator::new(instance, engine).with_secrets(
+                crate::secrets::SecretsFetcher::new(
+                    crate::runtime::logging::awslogs_endpoint(config),
+                    config.region().unwrap_or_default(),
+                ),
+            ),
             manager: ImageManager::new(store),
             behavior: config.image_pull_behavior.value,
             retry: PullRetry::default(),

@@ -40,8 +40,9 @@ pub struct PortSpec {
     pub protocol: Protocol,
 }
 
-/// Everything needed to create one container. Built by [`spec::container_spec`].
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Everything needed to create one container. Built by [`spec::container_spec`]. `Debug` shows
+/// the environment's names only: values include secrets ([`crate::secrets`]).
+#[derive(Clone, PartialEq, Default)]
 pub struct ContainerSpec {
     /// Docker name: `ecs-<family>-<version>-<name>-<hex>`.
     pub name: String,
@@ -69,6 +70,35 @@ pub struct ContainerSpec {
     pub host_overlay: Option<HostConfigOverlay>,
     /// Mounts, container references and the task cgroup ([`volumes`], engine).
     pub task_resources: TaskResourceSpec,
+}
+
+impl std::fmt::Debug for ContainerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env_names: Vec<&str> = self
+            .env
+            .iter()
+            .map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k))
+            .collect();
+        let log_driver = self
+            .host_overlay
+            .as_ref()
+            .and_then(|h| h.log_config.as_ref())
+            .map(|l| l.kind.as_str());
+        f.debug_struct("ContainerSpec")
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("env_names", &env_names)
+            .field("cmd", &self.cmd)
+            .field("entrypoint", &self.entrypoint)
+            .field("labels", &self.labels)
+            .field("ports", &self.ports)
+            .field("network_mode", &self.network_mode)
+            .field("memory_bytes", &self.memory_bytes)
+            .field("cpu_shares", &self.cpu_shares)
+            .field("log_driver", &log_driver)
+            .field("task_resources", &self.task_resources)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The parts of a container's Docker config that come from the task rather than the container
