@@ -253,9 +253,12 @@ impl Authenticator {
             .get_secret_string(&region, &secret_id, None, None, creds)
             .await
             .map_err(|e| {
-                AuthError::Asm(format!(
-                    "asm fetching secret from the service for {secret_id}: {e}"
-                ))
+                AuthError::Asm(match e {
+                    crate::secrets::SecretsError::Asm { message, .. } => {
+                        format!("asm fetching secret from the service for {secret_id}: {message}")
+                    }
+                    other => other.to_string(),
+                })
             })?;
         asm_registry_auth(&value, image)
     }
