@@ -217,7 +217,6 @@ fn acs_container(c: &Value, def: &Value, task: &Task, network_mode: &str) -> Val
         "command",
         "entryPoint",
         "environmentFiles",
-        "secrets",
         "dependsOn",
         "startTimeout",
         "stopTimeout",
@@ -229,6 +228,10 @@ fn acs_container(c: &Value, def: &Value, task: &Task, network_mode: &str) -> Val
         if let Some(v) = c.get(k) {
             m.insert(k.into(), v.clone());
         }
+    }
+    let secrets = acs_secrets(c, &region_of_arn(&task.task_arn).unwrap_or_default());
+    if !secrets.is_empty() {
+        m.insert("secrets".into(), json!(secrets));
     }
     if c.get("healthCheck").is_some() {
         m.insert("healthCheckType".into(), json!("docker"));
@@ -248,6 +251,74 @@ fn acs_container(c: &Value, def: &Value, task: &Task, network_mode: &str) -> Val
         }
     }
     out
+}
+
+/// Who holds a secret: Secrets Manager for a `arn:<partition>:secretsmanager:` ARN, Parameter
+/// Store for anything else (a parameter name or ARN).
+pub fn secret_provider(value_from: &str) -> &'static str {
+    let service = value_from
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').nth(1));
+    if service == Some("secretsmanager") {
+        "asm"
+    } else {
+        "ssm"
+    }
+}
+
+/// The region of an ARN (`arn:aws:ssm:eu-west-1:...` → `eu-west-1`), if it is one and has one.
+fn region_of_arn(arn: &str) -> Option<String> {
+    let region = arn.strip_prefix("arn:")?.split(':').nth(2)?;
+    (!region.is_empty()).then(|| region.to_string())
+}
+
+/// One container secret as ACS sends it (the reference agent's `apicontainer.Secret`).
+fn acs_secret(s: &Value, default_region: &str, kind: &str, target: &str) -> Option<Value> {
+    let name = s.get("name").and_then(Value::as_str)?;
+    let value_from = s.get("valueFrom").and_then(Value::as_str)?;
+    Some(json!({
+        "name": name,
+        "valueFrom": value_from,
+        "region": region_of_arn(value_from).unwrap_or_else(|| default_region.to_string()),
+        "provider": secret_provider(value_from),
+        "type": kind,
+        "target": target,
+    }))
+}
+
+/// The ACS `secrets` of a container definition: its `secrets` (environment variables of the
+/// container) and its `logConfiguration.secretOptions` (options of the log driver, which the
+/// agent adds to the container's `LogConfig`). The reference agent injects every
+/// `ENVIRONMENT_VARIABLE` secret into the environment whatever its target, so the log-driver
+/// ones carry `BOOTSTRAP` (the type the `secrets.*.bootstrap.log-driver` capabilities name).
+fn acs_secrets(c: &Value, default_region: &str) -> Vec<Value> {
+    let env = arr(c.get("secrets"))
+        .into_iter()
+        .filter_map(|s| acs_secret(&s, default_region, "ENVIRONMENT_VARIABLE", "CONTAINER"));
+    let log = arr(c
+        .get("logConfiguration")
+        .and_then(|l| l.get("secretOptions")))
+    .into_iter()
+    .filter_map(|s| acs_secret(&s, default_region, "BOOTSTRAP", "LOG_DRIVER"));
+    env.chain(log).collect()
+}
+
+/// Whether any container of `def` has secrets or log-driver secret options.
+pub fn has_secrets(def: &Value) -> bool {
+    arr(def.get("containerDefinitions")).iter().any(|c| {
+        !arr(c.get("secrets")).is_empty()
+            || !arr(c
+                .get("logConfiguration")
+                .and_then(|l| l.get("secretOptions")))
+            .is_empty()
+    })
+}
+
+/// Whether `image` is in an ECR registry (`<account>.dkr.ecr.<region>.amazonaws.com/...`).
+fn is_ecr_image(image: &str) -> bool {
+    image
+        .split_once('/')
+        .is_some_and(|(host, _)| host.contains(".dkr.ecr.") && host.contains(".amazonaws.com"))
 }
 
 /// The ACS `Task` for `task` of definition `def` (reference 3.5).
@@ -305,6 +376,10 @@ pub fn acs_task(task: &Task, def: &Value) -> Value {
 pub fn requires_attributes(def: &Value) -> Vec<Value> {
     let mut names: Vec<&str> = Vec::new();
     let containers = arr(def.get("containerDefinitions"));
+    let execution_role = def
+        .get("executionRoleArn")
+        .and_then(Value::as_str)
+        .is_some_and(|r| !r.is_empty());
     if def.get("taskRoleArn").is_some() {
         names.push("com.amazonaws.ecs.capability.task-iam-role");
     }
@@ -320,6 +395,38 @@ pub fn requires_attributes(def: &Value) -> Vec<Value> {
         }
         if c.get("privileged").and_then(Value::as_bool) == Some(true) {
             names.push("com.amazonaws.ecs.capability.privileged-container");
+        }
+        for s in arr(c.get("secrets")) {
+            let from = s
+                .get("valueFrom")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            names.push(match secret_provider(from) {
+                "asm" => "ecs.capability.secrets.asm.environment-variables",
+                _ => "ecs.capability.secrets.ssm.environment-variables",
+            });
+        }
+        for s in arr(c
+            .get("logConfiguration")
+            .and_then(|l| l.get("secretOptions")))
+        {
+            let from = s
+                .get("valueFrom")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            names.push(match secret_provider(from) {
+                "asm" => "ecs.capability.secrets.asm.bootstrap.log-driver",
+                _ => "ecs.capability.secrets.ssm.bootstrap.log-driver",
+            });
+        }
+        if c.get("image")
+            .and_then(Value::as_str)
+            .is_some_and(is_ecr_image)
+        {
+            names.push("com.amazonaws.ecs.capability.ecr-auth");
+            if execution_role {
+                names.push("ecs.capability.execution-role-ecr-pull");
+            }
         }
         if let Some(d) = c
             .get("logConfiguration")
@@ -341,4 +448,58 @@ pub fn requires_attributes(def: &Value) -> Vec<Value> {
     names.sort_unstable();
     names.dedup();
     names.into_iter().map(|n| json!({ "name": n })).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_and_regions_follow_the_value_from() {
+        assert_eq!(secret_provider("/a/b"), "ssm");
+        assert_eq!(secret_provider("name"), "ssm");
+        assert_eq!(
+            secret_provider("arn:aws:ssm:us-east-1:1:parameter/a"),
+            "ssm"
+        );
+        assert_eq!(
+            secret_provider("arn:aws:secretsmanager:us-east-1:1:secret:a-AbC123"),
+            "asm"
+        );
+        assert_eq!(
+            secret_provider("arn:aws-cn:secretsmanager:cn-north-1:1:secret:a"),
+            "asm"
+        );
+        assert_eq!(
+            region_of_arn("arn:aws:ssm:eu-west-1:1:parameter/a").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(region_of_arn("/a/b"), None);
+    }
+
+    #[test]
+    fn ecr_images_require_ecr_auth_and_the_execution_role_pull() {
+        let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1";
+        let names = |def: Value| -> Vec<String> {
+            requires_attributes(&def)
+                .iter()
+                .map(|a| a["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let with_role = names(json!({
+            "executionRoleArn": "arn:aws:iam::1:role/e",
+            "containerDefinitions": [{"name": "a", "image": image}]
+        }));
+        assert_eq!(
+            with_role,
+            [
+                "com.amazonaws.ecs.capability.ecr-auth",
+                "ecs.capability.execution-role-ecr-pull"
+            ]
+        );
+        let without = names(json!({"containerDefinitions": [{"name": "a", "image": image}]}));
+        assert_eq!(without, ["com.amazonaws.ecs.capability.ecr-auth"]);
+        let hub = names(json!({"containerDefinitions": [{"name": "a", "image": "nginx"}]}));
+        assert!(hub.is_empty(), "{hub:?}");
+    }
 }

@@ -1,6 +1,6 @@
 //! The HTTP front: one listener, AWS JSON 1.1 dispatch on `X-Amz-Target` for `POST /`, and the
 //! websocket upgrade on `GET /ws`. Protocol decoding (headers, signature, body) lives here; the
-//! operations behind it are in `ecs.rs`.
+//! operations behind it are in `ecs.rs`, `ecr.rs`, `logs.rs`, `ssm.rs` and `secretsmanager.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -53,6 +53,8 @@ pub struct AppState {
     pub state: StateHandle,
     /// The CloudWatch Logs actor.
     pub logs: crate::logs::LogsHandle,
+    /// The SSM Parameter Store and Secrets Manager actor.
+    pub vault: crate::vault::VaultHandle,
     /// Accepted keys.
     pub keys: Keys,
     /// The emulated account id (fixed for the process; no need to ask the state actor).
@@ -107,11 +109,29 @@ fn json_response(status: axum::http::StatusCode, body: &Value, error: Option<&st
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        json_response(
-            self.code.status(),
-            &json!({ "__type": self.code.as_str(), "message": self.message }),
-            Some(self.code.as_str()),
-        )
+        error_response(&self, "message")
+    }
+}
+
+/// An AWS JSON error answer. Services differ in the member that carries the text: `message`
+/// for most, `Message` for Secrets Manager (botocore's model and the service's answers).
+fn error_response(e: &ApiError, message_member: &str) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert("__type".into(), json!(e.code.as_str()));
+    body.insert(message_member.into(), json!(e.message));
+    json_response(e.code.status(), &Value::Object(body), Some(e.code.as_str()))
+}
+
+/// The error message member of the service `headers` target.
+fn message_member(headers: &HeaderMap) -> &'static str {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if target.starts_with(crate::secretsmanager::TARGET_PREFIX) {
+        "Message"
+    } else {
+        "message"
     }
 }
 
@@ -253,7 +273,7 @@ async fn aws_json(
         Ok(v) => json_response(axum::http::StatusCode::OK, &v, None),
         Err(e) => {
             tracing::debug!(code = e.code.as_str(), message = %e.message, "request refused");
-            e.into_response()
+            error_response(&e, message_member(&headers))
         }
     }
 }
@@ -306,13 +326,26 @@ async fn handle(
             "Only POST is supported on /.",
         ));
     }
-    authenticate(app, method, uri, headers, body).await?;
+    let caller = authenticate(app, method, uri, headers, body).await?;
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if let Some(op) = target.strip_prefix(crate::logs::TARGET_PREFIX) {
         return app.logs.call(op, body, (now_secs() * 1000.0) as i64).await;
+    }
+    let vault_service = if let Some(op) = target.strip_prefix(crate::ssm::TARGET_PREFIX) {
+        Some((crate::vault::Service::Ssm, op))
+    } else {
+        target
+            .strip_prefix(crate::secretsmanager::TARGET_PREFIX)
+            .map(|op| (crate::vault::Service::SecretsManager, op))
+    };
+    if let Some((service, op)) = vault_service {
+        // Bodies and answers carry secret values: only the operation is logged.
+        tracing::debug!(service = ?service, operation = op, "secrets request");
+        let caller = crate::ssm::Caller { arn: caller.arn };
+        return app.vault.call(service, op, body, now_secs(), caller).await;
     }
     if let Some(op) = target.strip_prefix(crate::ecr::ECR_PREFIX) {
         tracing::debug!(operation = op, "ecr request");

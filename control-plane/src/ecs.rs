@@ -757,6 +757,17 @@ impl State {
             }
         }
         crate::taskdef_check::check(&Value::Object(def.clone()))?;
+        if acs_convert::has_secrets(&Value::Object(def.clone()))
+            && def
+                .get("executionRoleArn")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        {
+            // ECS's words (the same for `secretOptions`, as far as we know).
+            return Err(ApiError::client(
+                "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'.",
+            ));
+        }
         placement_attrs::parse_constraints(&Value::Object(def.clone()), &[])
             .map_err(|e| ApiError::client(e.to_string()))?;
         let revision = self
@@ -2387,5 +2398,113 @@ mod tests {
         assert_eq!(parse_task_size("0.5 vCPU"), Some(512));
         assert_eq!(parse_task_size("1 GB"), Some(1024));
         assert_eq!(parse_task_size("lots"), None);
+    }
+
+    fn secrets_def() -> Value {
+        json!({
+            "family": "sec",
+            "containerDefinitions": [{
+                "name": "app", "image": "127.0.0.1:5000/web:1", "memory": 64,
+                "secrets": [
+                    {"name": "DB_PASSWORD", "valueFrom": "/app/db/password"},
+                    {"name": "API_KEY", "valueFrom": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-AbC123"},
+                    {"name": "X", "valueFrom": "arn:aws:ssm:us-west-2:123456789012:parameter/x"}
+                ],
+                "logConfiguration": {
+                    "logDriver": "splunk",
+                    "options": {"splunk-url": "https://splunk.example"},
+                    "secretOptions": [{"name": "splunk-token", "valueFrom": "splunk/token"}]
+                }
+            }]
+        })
+    }
+
+    #[test]
+    fn secrets_need_an_execution_role_as_ecs_says() {
+        let mut s = state();
+        let e = s.register_task_definition(secrets_def(), 1.0).unwrap_err();
+        assert_eq!(e.code, ErrorCode::ClientException);
+        assert_eq!(
+            e.message,
+            "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'."
+        );
+        let mut only_log = secrets_def();
+        only_log["containerDefinitions"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("secrets");
+        let e = s.register_task_definition(only_log, 1.0).unwrap_err();
+        assert_eq!(e.code, ErrorCode::ClientException);
+    }
+
+    #[test]
+    fn container_secrets_reach_acs_as_the_reference_agent_reads_them() {
+        let mut s = state();
+        let mut def = secrets_def();
+        def["executionRoleArn"] = json!("arn:aws:iam::123456789012:role/exec");
+        let v = s.register_task_definition(def, 1.0).unwrap();
+        let names: Vec<&str> = v["taskDefinition"]["requiresAttributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap())
+            .collect();
+        for want in [
+            "ecs.capability.secrets.ssm.environment-variables",
+            "ecs.capability.secrets.asm.environment-variables",
+            "ecs.capability.secrets.ssm.bootstrap.log-driver",
+        ] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+        assert!(!names.contains(&"ecs.capability.secrets.asm.bootstrap.log-driver"));
+        let arn = v["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // An instance without the secrets capabilities cannot take the task.
+        register(&mut s, 1024, 1024);
+        let out = run(&mut s, &arn, 1);
+        assert_eq!(out["failures"][0]["reason"], "ATTRIBUTE", "{out}");
+        let req: RegisterContainerInstanceRequest = serde_json::from_value(json!({
+            "cluster": "default",
+            "totalResources": [
+                {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+                {"name": "MEMORY", "type": "INTEGER", "integerValue": 1024}
+            ],
+            "attributes": names.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+            "instanceIdentityDocument": ""
+        }))
+        .unwrap();
+        let inst =
+            s.register_instance(req, 1.0).unwrap()["containerInstance"]["containerInstanceArn"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        s.agent_connected(&inst, VersionInfo::default());
+        let out = run(&mut s, &arn, 1);
+        assert_eq!(out["tasks"].as_array().unwrap().len(), 1, "{out}");
+        let frame: Value = serde_json::from_str(&s.outbox[&inst][0].frame).unwrap();
+        let c = &frame["message"]["tasks"][0]["containers"][0];
+        assert_eq!(
+            c["secrets"],
+            json!([
+                {"name": "DB_PASSWORD", "valueFrom": "/app/db/password", "region": "us-east-1",
+                 "provider": "ssm", "type": "ENVIRONMENT_VARIABLE", "target": "CONTAINER"},
+                {"name": "API_KEY", "valueFrom": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-AbC123",
+                 "region": "eu-west-1", "provider": "asm", "type": "ENVIRONMENT_VARIABLE", "target": "CONTAINER"},
+                {"name": "X", "valueFrom": "arn:aws:ssm:us-west-2:123456789012:parameter/x",
+                 "region": "us-west-2", "provider": "ssm", "type": "ENVIRONMENT_VARIABLE", "target": "CONTAINER"},
+                {"name": "splunk-token", "valueFrom": "splunk/token", "region": "us-east-1",
+                 "provider": "ssm", "type": "BOOTSTRAP", "target": "LOG_DRIVER"}
+            ])
+        );
+        // The secret options are not log options: the agent adds their values itself.
+        let host: Value =
+            serde_json::from_str(c["dockerConfig"]["hostConfig"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            host["LogConfig"],
+            json!({"Type": "splunk", "Config": {"splunk-url": "https://splunk.example"}})
+        );
+        assert!(frame["message"]["tasks"][0]["executionRoleCredentials"].is_object());
     }
 }

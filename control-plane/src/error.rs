@@ -50,6 +50,22 @@ pub enum ErrorCode {
     RepositoryNotEmptyException,
     /// ECR: the image does not exist.
     ImageNotFoundException,
+    /// SSM: the parameter does not exist.
+    ParameterNotFound,
+    /// SSM: PutParameter without Overwrite on an existing parameter.
+    ParameterAlreadyExists,
+    /// SSM: the `name:version` selector names no version.
+    ParameterVersionNotFound,
+    /// SSM: a request member breaks a constraint (name, value, type, sizes).
+    ValidationException,
+    /// SSM: a `NextToken` the service did not hand out.
+    InvalidNextToken,
+    /// Secrets Manager: the request is not valid in the secret's state (e.g. marked for deletion).
+    InvalidRequestException,
+    /// Secrets Manager: the secret (or version) exists already.
+    ResourceExistsException,
+    /// Secrets Manager: a `NextToken` the service did not hand out.
+    InvalidNextTokenException,
     /// A fault inside the emulator.
     ServerException,
 }
@@ -81,6 +97,14 @@ impl ErrorCode {
             ErrorCode::RepositoryAlreadyExistsException => "RepositoryAlreadyExistsException",
             ErrorCode::RepositoryNotEmptyException => "RepositoryNotEmptyException",
             ErrorCode::ImageNotFoundException => "ImageNotFoundException",
+            ErrorCode::ParameterNotFound => "ParameterNotFound",
+            ErrorCode::ParameterAlreadyExists => "ParameterAlreadyExists",
+            ErrorCode::ParameterVersionNotFound => "ParameterVersionNotFound",
+            ErrorCode::ValidationException => "ValidationException",
+            ErrorCode::InvalidNextToken => "InvalidNextToken",
+            ErrorCode::InvalidRequestException => "InvalidRequestException",
+            ErrorCode::ResourceExistsException => "ResourceExistsException",
+            ErrorCode::InvalidNextTokenException => "InvalidNextTokenException",
             ErrorCode::ServerException => "ServerException",
         }
     }
@@ -104,7 +128,15 @@ impl ErrorCode {
             | ErrorCode::RepositoryNotFoundException
             | ErrorCode::RepositoryAlreadyExistsException
             | ErrorCode::RepositoryNotEmptyException
-            | ErrorCode::ImageNotFoundException => StatusCode::BAD_REQUEST,
+            | ErrorCode::ImageNotFoundException
+            | ErrorCode::ParameterNotFound
+            | ErrorCode::ParameterAlreadyExists
+            | ErrorCode::ParameterVersionNotFound
+            | ErrorCode::ValidationException
+            | ErrorCode::InvalidNextToken
+            | ErrorCode::InvalidRequestException
+            | ErrorCode::ResourceExistsException
+            | ErrorCode::InvalidNextTokenException => StatusCode::BAD_REQUEST,
             ErrorCode::MissingAuthenticationTokenException
             | ErrorCode::UnrecognizedClientException
             | ErrorCode::InvalidSignatureException

@@ -1,11 +1,12 @@
 //! `ecs-control-plane`: an emulated Amazon ECS control plane that the real AWS CLI, the AWS SDKs and
 //! an ECS agent can talk to, on one machine and with no AWS account.
 //!
-//! One HTTP listener serves the AWS JSON 1.1 APIs (ECS and CloudWatch Logs: `POST /`, dispatched on
-//! `X-Amz-Target`), STS (query protocol) and the ACS websocket (`GET /ws`). Every request is
-//! SigV4-verified against the account's keys. ECS state lives in one actor and is persisted to redb
-//! under the data dir (CloudWatch Logs: its own actor, in memory). This crate must not depend on
-//! the agent.
+//! One HTTP listener serves the AWS JSON 1.1 APIs (ECS, ECR, CloudWatch Logs, SSM Parameter Store
+//! and Secrets Manager: `POST /`, dispatched on `X-Amz-Target`), STS (query protocol) and the ACS
+//! websocket (`GET /ws`). Every request is SigV4-verified against the account's keys and the
+//! temporary keys the emulator issued. ECS state lives in one actor and is persisted to redb under
+//! the data dir; parameters and secrets live in another actor persisted to the same file
+//! (CloudWatch Logs: its own actor, in memory). This crate must not depend on the agent.
 
 pub mod acs;
 pub mod acs_convert;
@@ -20,11 +21,14 @@ pub mod model;
 pub mod placement_attrs;
 pub mod registry;
 pub mod roles;
+pub mod secretsmanager;
 pub mod sigv4;
+pub mod ssm;
 pub mod state;
 pub mod store;
 pub mod sts;
 pub mod taskdef_check;
+pub mod vault;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -155,7 +159,9 @@ pub async fn serve(
         region: config.region.clone(),
         account_id: config.account_id.clone(),
     };
-    let mut state = State::restore(account, store.load()?)?;
+    let rows = store.load()?;
+    let vault = vault::Vault::restore(&config.region, &config.account_id, &rows)?;
+    let mut state = State::restore(account, rows)?;
     let ecr = match &config.ecr {
         Some(options) => {
             let endpoint = match (&config.advertise_url, listener.local_addr()) {
@@ -171,6 +177,7 @@ pub async fn serve(
     };
     state.role_credentials_lifetime_secs =
         i64::try_from(config.role_credentials_lifetime.as_secs().max(2)).unwrap_or(i64::MAX);
+    let vault = vault::VaultHandle::spawn(vault, store.clone());
     let handle = StateHandle::spawn(state, store);
     tokio::spawn(refresh_role_credentials(
         handle.clone(),
@@ -180,6 +187,7 @@ pub async fn serve(
     let app = Arc::new(api::AppState {
         state: handle,
         logs: logs::LogsHandle::spawn(logs::Logs::new(&config.region, &config.account_id)),
+        vault,
         keys: config.keys.clone(),
         account_id: config.account_id.clone(),
         max_skew: config.max_skew,

@@ -6,6 +6,7 @@
 //! backend keeps the same code path.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -33,10 +34,11 @@ pub enum Change {
     Delete(String),
 }
 
-/// The redb-backed store.
-#[derive(Debug)]
+/// The redb-backed store. Clones share one database (redb serialises write transactions), so the
+/// ECS state actor and the secrets actor each commit their own changes to the same file.
+#[derive(Debug, Clone)]
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
 }
 
@@ -52,7 +54,7 @@ impl Store {
         txn.open_table(ENTITIES).map_err(|e| err(&e))?;
         txn.commit().map_err(|e| err(&e))?;
         Ok(Store {
-            db,
+            db: Arc::new(db),
             path: path.to_path_buf(),
         })
     }
@@ -66,7 +68,10 @@ impl Store {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
-        let store = Store { db, path };
+        let store = Store {
+            db: Arc::new(db),
+            path,
+        };
         store.apply(&[])?;
         Ok(store)
     }
