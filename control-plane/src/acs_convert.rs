@@ -233,6 +233,23 @@ fn acs_container(c: &Value, def: &Value, task: &Task, network_mode: &str) -> Val
     if !secrets.is_empty() {
         m.insert("secrets".into(), json!(secrets));
     }
+    // Private registry credentials kept in Secrets Manager (`repositoryCredentials`).
+    if let Some(param) = c
+        .get("repositoryCredentials")
+        .and_then(|r| r.get("credentialsParameter"))
+        .and_then(Value::as_str)
+    {
+        let region = region_of_arn(param)
+            .or_else(|| region_of_arn(&task.task_arn))
+            .unwrap_or_default();
+        m.insert(
+            "registryAuthentication".into(),
+            json!({
+                "type": "asm",
+                "asmAuthData": {"credentialsParameter": param, "region": region},
+            }),
+        );
+    }
     if c.get("healthCheck").is_some() {
         m.insert("healthCheckType".into(), json!("docker"));
     }
@@ -396,6 +413,9 @@ pub fn requires_attributes(def: &Value) -> Vec<Value> {
         if c.get("privileged").and_then(Value::as_bool) == Some(true) {
             names.push("com.amazonaws.ecs.capability.privileged-container");
         }
+        if c.get("repositoryCredentials").is_some() {
+            names.push("ecs.capability.private-registry-authentication.secretsmanager");
+        }
         for s in arr(c.get("secrets")) {
             let from = s
                 .get("valueFrom")
@@ -453,6 +473,17 @@ pub fn requires_attributes(def: &Value) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repository_credentials_require_secrets_manager_registry_auth() {
+        let def = json!({"containerDefinitions": [{"name": "a", "image": "r.example/app:1",
+            "repositoryCredentials": {"credentialsParameter": "arn:aws:secretsmanager:us-east-1:1:secret:r-AbC123"}}]});
+        let names: Vec<Value> = requires_attributes(&def);
+        assert_eq!(
+            names,
+            [json!({"name": "ecs.capability.private-registry-authentication.secretsmanager"})]
+        );
+    }
 
     #[test]
     fn providers_and_regions_follow_the_value_from() {
