@@ -340,10 +340,23 @@ impl SecretsFetcher {
         Ok(values)
     }
 
-    fn timeouts() -> aws_config::timeout::TimeoutConfig {
-        aws_config::timeout::TimeoutConfig::builder()
-            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-            .build()
+    /// The SDK settings of one call: region, credentials, 3 attempts of [`ATTEMPT_TIMEOUT`],
+    /// the endpoint override if any.
+    fn sdk_config(&self, region: &str, creds: SharedCredentialsProvider) -> aws_config::SdkConfig {
+        let mut builder = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .credentials_provider(creds)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .build(),
+            );
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        builder.build()
     }
 
     async fn ssm_batch(
@@ -356,33 +369,14 @@ impl SecretsFetcher {
             region: region.to_string(),
             message,
         };
-        let mut builder = aws_sdk_ssm::Config::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .credentials_provider(creds)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-            .timeout_config(Self::timeouts());
-        if let Some(endpoint) = &self.endpoint {
-            builder = builder.endpoint_url(endpoint);
-        }
-        let client = aws_sdk_ssm::Client::from_conf(builder.build());
+        let client = aws_sdk_ssm::Client::new(&self.sdk_config(region, creds));
         let out = client
             .get_parameters()
             .set_names(Some(names.clone()))
             .with_decryption(true)
             .send()
             .await
-            .map_err(|e| {
-                use aws_sdk_ssm::error::ProvideErrorMetadata as _;
-                err(match e.as_service_error() {
-                    Some(s) => format!(
-                        "{}: {}",
-                        s.code().unwrap_or("error"),
-                        s.message().unwrap_or_default()
-                    ),
-                    None => aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
-                })
-            })?;
+            .map_err(|e| err(sdk_error_message(&e)))?;
         if !out.invalid_parameters().is_empty() {
             return Err(err(format!(
                 "invalid parameters: {}",
@@ -440,16 +434,7 @@ impl SecretsFetcher {
         version_id: Option<&str>,
         creds: SharedCredentialsProvider,
     ) -> Result<String, SecretsError> {
-        let mut builder = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .credentials_provider(creds)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-            .timeout_config(Self::timeouts());
-        if let Some(endpoint) = &self.endpoint {
-            builder = builder.endpoint_url(endpoint);
-        }
-        let client = aws_sdk_secretsmanager::Client::from_conf(builder.build());
+        let client = aws_sdk_secretsmanager::Client::new(&self.sdk_config(region, creds));
         let out = client
             .get_secret_value()
             .secret_id(secret_id)
@@ -457,21 +442,28 @@ impl SecretsFetcher {
             .set_version_id(version_id.map(str::to_string))
             .send()
             .await
-            .map_err(|e| {
-                use aws_sdk_secretsmanager::error::ProvideErrorMetadata as _;
-                SecretsError::Asm {
-                    secret_id: secret_id.to_string(),
-                    message: match e.as_service_error() {
-                        Some(s) => format!(
-                            "{}: {}",
-                            s.code().unwrap_or("error"),
-                            s.message().unwrap_or_default()
-                        ),
-                        None => aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-                    },
-                }
+            .map_err(|e| SecretsError::Asm {
+                secret_id: secret_id.to_string(),
+                message: sdk_error_message(&e),
             })?;
         Ok(out.secret_string().unwrap_or_default().to_string())
+    }
+}
+
+/// An AWS SDK error as the agent reports it: `Code: message` for an answer of the service, else
+/// the SDK's description (timeout, connection refused, ...). Every SDK crate shares these types.
+pub(crate) fn sdk_error_message<E, R>(e: &aws_sdk_ssm::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_ssm::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.as_service_error() {
+        Some(s) => format!(
+            "{}: {}",
+            s.code().unwrap_or("error"),
+            s.message().unwrap_or_default()
+        ),
+        None => aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
     }
 }
 

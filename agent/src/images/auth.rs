@@ -324,22 +324,15 @@ impl Authenticator {
         let client = aws_sdk_ecr::Client::from_conf(builder.build());
         // registryIds is deprecated in the ECR API: a token works for every registry the
         // principal may use, so the registry id only keys the cache.
-        let out = client.get_authorization_token().send().await.map_err(|e| {
-            use aws_sdk_ecr::error::ProvideErrorMetadata as _;
-            let message = match e.as_service_error() {
-                Some(s) => format!(
-                    "{}: {}",
-                    s.code().unwrap_or("error"),
-                    s.message().unwrap_or_default()
-                ),
-                None => aws_sdk_ecr::error::DisplayErrorContext(&e).to_string(),
-            };
-            AuthError::Ecr {
+        let out = client
+            .get_authorization_token()
+            .send()
+            .await
+            .map_err(|e| AuthError::Ecr {
                 registry: registry_id.clone(),
                 region: region.clone(),
-                message,
-            }
-        })?;
+                message: crate::secrets::sdk_error_message(&e),
+            })?;
         let bad = |what: &str| AuthError::BadToken {
             registry: registry_id.clone(),
             what: what.into(),
