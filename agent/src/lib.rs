@@ -5,6 +5,7 @@
 //! result into an exit code with [`exit_code`]; everything else lives here.
 
 pub mod app;
+pub mod aws_json;
 pub mod cgroup;
 pub mod cli;
 pub mod commands;

@@ -12,18 +12,19 @@
 //! `ECS_BACKEND_HOST` names one (as for awslogs, [`crate::runtime::logging::awslogs_endpoint`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use ecs_protocol::acs::{
     Container, IamRoleCredentials, Secret, SecretProvider, SecretTarget, SecretType, Task,
 };
 
+use serde_json::{Value, json};
+
+use crate::aws_json::{self, AwsJsonClient, CallError};
+
 /// GetParameters takes at most this many names per call.
 const SSM_BATCH: usize = 10;
-/// One attempt of a GetParameters or GetSecretValue call.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a task's secrets could not be fetched. The text is the reference agent's where it has one;
 /// the engine stops the task with `ResourceInitializationError: <text>`.
@@ -283,6 +284,9 @@ pub struct SecretsFetcher {
     endpoint: Option<String>,
     /// The agent's region, for secrets that name none.
     region: String,
+    /// Made at the first call: loading the root certificates costs memory an agent whose
+    /// tasks have no secrets need not pay.
+    client: Arc<OnceLock<Result<AwsJsonClient, CallError>>>,
 }
 
 impl SecretsFetcher {
@@ -291,6 +295,7 @@ impl SecretsFetcher {
         SecretsFetcher {
             endpoint,
             region: region.into(),
+            client: Arc::default(),
         }
     }
 
@@ -306,7 +311,7 @@ impl SecretsFetcher {
         let credentials = |missing: SecretsError| {
             task.execution_role_credentials
                 .as_ref()
-                .and_then(provider)
+                .and_then(credentials)
                 .ok_or(missing)
         };
         let mut values = SecretValues::default();
@@ -316,7 +321,7 @@ impl SecretsFetcher {
             for (region, names) in &wanted.ssm {
                 let names: Vec<String> = names.iter().cloned().collect();
                 for batch in names.chunks(SSM_BATCH) {
-                    calls.push(self.ssm_batch(region, batch.to_vec(), creds.clone()));
+                    calls.push(self.ssm_batch(region, batch.to_vec(), &creds));
                 }
             }
             for result in futures_util::future::join_all(calls).await {
@@ -326,7 +331,7 @@ impl SecretsFetcher {
         if !wanted.asm.is_empty() {
             let creds = credentials(SecretsError::NoAsmCredentials)?;
             let calls = wanted.asm.iter().map(|(value_from, region)| {
-                let creds = creds.clone();
+                let creds = &creds;
                 async move {
                     let value = self.asm_value(value_from, region, creds).await?;
                     Ok::<_, SecretsError>(((value_from.clone(), region.clone()), value))
@@ -340,56 +345,64 @@ impl SecretsFetcher {
         Ok(values)
     }
 
-    /// The SDK settings of one call: region, credentials, 3 attempts of [`ATTEMPT_TIMEOUT`],
-    /// the endpoint override if any.
-    fn sdk_config(&self, region: &str, creds: SharedCredentialsProvider) -> aws_config::SdkConfig {
-        let mut builder = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .credentials_provider(creds)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .build(),
-            );
-        if let Some(endpoint) = &self.endpoint {
-            builder = builder.endpoint_url(endpoint);
-        }
-        builder.build()
+    /// One call of `service` in `region`, at the override endpoint or the regional one.
+    async fn call(
+        &self,
+        service: &aws_json::Service,
+        operation: &str,
+        region: &str,
+        creds: &Credentials,
+        body: &Value,
+    ) -> Result<Value, CallError> {
+        let client = self
+            .client
+            .get_or_init(AwsJsonClient::new)
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let endpoint = self
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| aws_json::regional_endpoint(service, region));
+        client
+            .call(&endpoint, service, operation, region, creds, body)
+            .await
     }
 
     async fn ssm_batch(
         &self,
         region: &str,
         names: Vec<String>,
-        creds: SharedCredentialsProvider,
+        creds: &Credentials,
     ) -> Result<Vec<((String, String), String)>, SecretsError> {
         let err = |message: String| SecretsError::Ssm {
             region: region.to_string(),
             message,
         };
-        let client = aws_sdk_ssm::Client::new(&self.sdk_config(region, creds));
-        let out = client
-            .get_parameters()
-            .set_names(Some(names.clone()))
-            .with_decryption(true)
-            .send()
+        let body = json!({"Names": names, "WithDecryption": true});
+        let out = self
+            .call(&aws_json::SSM, "GetParameters", region, creds, &body)
             .await
-            .map_err(|e| err(sdk_error_message(&e)))?;
-        if !out.invalid_parameters().is_empty() {
-            return Err(err(format!(
-                "invalid parameters: {}",
-                out.invalid_parameters().join(",")
-            )));
+            .map_err(|e| err(e.to_string()))?;
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let invalid = strings(&out["InvalidParameters"]);
+        if !invalid.is_empty() {
+            return Err(err(format!("invalid parameters: {}", invalid.join(","))));
         }
         let mut found = Vec::new();
-        for p in out.parameters() {
-            let value = p.value().unwrap_or_default().to_string();
+        for p in out["Parameters"].as_array().into_iter().flatten() {
+            let value = p["Value"].as_str().unwrap_or_default().to_string();
             // SSM answers with the name as asked (name or ARN); accept the ARN for a name too.
-            let asked = names
-                .iter()
-                .find(|n| Some(n.as_str()) == p.name() || Some(n.as_str()) == p.arn());
+            let asked = names.iter().find(|n| {
+                p["Name"].as_str() == Some(n.as_str()) || p["ARN"].as_str() == Some(n.as_str())
+            });
             if let Some(asked) = asked {
                 found.push(((asked.clone(), region.to_string()), value));
             }
@@ -407,7 +420,7 @@ impl SecretsFetcher {
         &self,
         value_from: &str,
         region: &str,
-        creds: SharedCredentialsProvider,
+        creds: &Credentials,
     ) -> Result<String, SecretsError> {
         let request = asm_request(value_from)?;
         let value = self
@@ -432,29 +445,37 @@ impl SecretsFetcher {
         secret_id: &str,
         version_stage: Option<&str>,
         version_id: Option<&str>,
-        creds: SharedCredentialsProvider,
+        creds: &Credentials,
     ) -> Result<String, SecretsError> {
-        let client = aws_sdk_secretsmanager::Client::new(&self.sdk_config(region, creds));
-        let out = client
-            .get_secret_value()
-            .secret_id(secret_id)
-            .set_version_stage(version_stage.map(str::to_string))
-            .set_version_id(version_id.map(str::to_string))
-            .send()
+        let mut body = json!({"SecretId": secret_id});
+        if let Some(stage) = version_stage {
+            body["VersionStage"] = json!(stage);
+        }
+        if let Some(id) = version_id {
+            body["VersionId"] = json!(id);
+        }
+        let out = self
+            .call(
+                &aws_json::SECRETS_MANAGER,
+                "GetSecretValue",
+                region,
+                creds,
+                &body,
+            )
             .await
             .map_err(|e| SecretsError::Asm {
                 secret_id: secret_id.to_string(),
-                message: sdk_error_message(&e),
+                message: e.to_string(),
             })?;
-        Ok(out.secret_string().unwrap_or_default().to_string())
+        Ok(out["SecretString"].as_str().unwrap_or_default().to_string())
     }
 }
 
 /// An AWS SDK error as the agent reports it: `Code: message` for an answer of the service, else
-/// the SDK's description (timeout, connection refused, ...). Every SDK crate shares these types.
-pub(crate) fn sdk_error_message<E, R>(e: &aws_sdk_ssm::error::SdkError<E, R>) -> String
+/// the SDK's description (timeout, connection refused, ...).
+pub(crate) fn sdk_error_message<E, R>(e: &aws_sdk_ecr::error::SdkError<E, R>) -> String
 where
-    E: aws_sdk_ssm::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: aws_sdk_ecr::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     match e.as_service_error() {
@@ -463,27 +484,26 @@ where
             s.code().unwrap_or("error"),
             s.message().unwrap_or_default()
         ),
-        None => aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
+        None => aws_sdk_ecr::error::DisplayErrorContext(e).to_string(),
     }
 }
 
-/// A credentials provider for the execution role's credentials, when all parts arrived.
-pub fn provider(c: &IamRoleCredentials) -> Option<SharedCredentialsProvider> {
-    Some(SharedCredentialsProvider::new(Credentials::new(
+/// The execution role's credentials, when all parts arrived.
+pub fn credentials(c: &IamRoleCredentials) -> Option<Credentials> {
+    Some(Credentials::new(
         c.access_key_id.clone()?,
         c.secret_access_key.clone()?,
         c.session_token.clone(),
         None,
         "ExecutionRole",
-    )))
+    ))
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use axum::routing::post;
-    use serde_json::{Value, json};
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     fn secret(name: &str, value_from: &str, provider: &str, target: Option<&str>) -> Secret {
         Secret {

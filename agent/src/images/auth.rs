@@ -244,13 +244,13 @@ impl Authenticator {
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| self.secrets.region().to_string());
         let creds = execution
-            .and_then(crate::secrets::provider)
+            .and_then(crate::secrets::credentials)
             .ok_or_else(|| {
                 AuthError::Asm("asm resource: unable to find execution role credentials".into())
             })?;
         let value = self
             .secrets
-            .get_secret_string(&region, &secret_id, None, None, creds)
+            .get_secret_string(&region, &secret_id, None, None, &creds)
             .await
             .map_err(|e| {
                 AuthError::Asm(match e {

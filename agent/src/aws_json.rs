@@ -1,0 +1,358 @@
+//! A small client for AWS JSON 1.1 calls (`POST /`, `X-Amz-Target`, SigV4): the agent's calls to
+//! SSM Parameter Store and Secrets Manager ([`crate::secrets`]).
+//!
+//! Why not the SDK crates, as for ECS and ECR: `aws-sdk-ssm` and `aws-sdk-secretsmanager` added
+//! about 0.6 MiB to the agent's idle RSS (their code is mapped whether used or not), pushing it
+//! over its 12 MiB target (BENCHMARKS.md), for two operations with one-line bodies. This uses what
+//! the agent links anyway: aws-sigv4, hyper and the SDKs' own rustls connector.
+//!
+//! What it must not do: log a request or an answer body (they carry secret values). Errors carry
+//! the service's code and message, or what failed in transport.
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// Attempts per call (the SDKs' standard retry mode).
+const ATTEMPTS: u32 = 3;
+/// Deadline of one attempt.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// First retry delay; doubled per attempt, with up to 100 % jitter.
+const RETRY_BASE: Duration = Duration::from_millis(200);
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The service answered with an error.
+    #[error("{code}: {message}")]
+    Service {
+        /// `__type` without its namespace, e.g. `ResourceNotFoundException`.
+        code: String,
+        /// The service's message.
+        message: String,
+    },
+    /// No usable answer: connection, TLS, timeout, or a body that is not JSON.
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl CallError {
+    /// Worth another attempt: transport failures, throttling and server errors.
+    fn retryable(&self) -> bool {
+        match self {
+            CallError::Transport(_) => true,
+            CallError::Service { code, .. } => matches!(
+                code.as_str(),
+                "ThrottlingException"
+                    | "Throttling"
+                    | "TooManyRequestsException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "InternalFailure"
+                    | "InternalServiceError"
+                    | "ServiceUnavailable"
+            ),
+        }
+    }
+}
+
+/// One AWS JSON 1.1 service endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// SigV4 signing name, e.g. `ssm`.
+    pub signing_name: &'static str,
+    /// The `X-Amz-Target` prefix, e.g. `AmazonSSM`.
+    pub target_prefix: &'static str,
+    /// The endpoint's first label, e.g. `ssm` in `ssm.us-east-1.amazonaws.com`.
+    pub endpoint_prefix: &'static str,
+}
+
+/// SSM (Parameter Store).
+pub const SSM: Service = Service {
+    signing_name: "ssm",
+    target_prefix: "AmazonSSM",
+    endpoint_prefix: "ssm",
+};
+
+/// Secrets Manager.
+pub const SECRETS_MANAGER: Service = Service {
+    signing_name: "secretsmanager",
+    target_prefix: "secretsmanager",
+    endpoint_prefix: "secretsmanager",
+};
+
+/// The regional endpoint of `service` (`https://ssm.eu-west-1.amazonaws.com`,
+/// `.amazonaws.com.cn` in China).
+pub fn regional_endpoint(service: &Service, region: &str) -> String {
+    let domain = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://{}.{region}.{domain}", service.endpoint_prefix)
+}
+
+/// An HTTP(S) client for AWS JSON calls; cheap to clone (one connection pool).
+#[derive(Clone)]
+pub struct AwsJsonClient {
+    http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl std::fmt::Debug for AwsJsonClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsJsonClient").finish_non_exhaustive()
+    }
+}
+
+impl AwsJsonClient {
+    /// HTTPS with the system's root certificates (plain HTTP for an `http://` endpoint, such as
+    /// the emulated control plane). Errs when no root certificate can be loaded.
+    pub fn new() -> Result<Self, CallError> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| CallError::Transport(format!("no TLS root certificates: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(AwsJsonClient {
+            http: Client::builder(TokioExecutor::new()).build(https),
+        })
+    }
+
+    /// `<prefix>.<operation>` with `body` at `endpoint` (a base URL), signed for `region`;
+    /// retried up to [`ATTEMPTS`] times on transport errors, throttling and server errors.
+    pub async fn call(
+        &self,
+        endpoint: &str,
+        service: &Service,
+        operation: &str,
+        region: &str,
+        credentials: &Credentials,
+        body: &Value,
+    ) -> Result<Value, CallError> {
+        let body = body.to_string();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = tokio::time::timeout(
+                ATTEMPT_TIMEOUT,
+                self.once(endpoint, service, operation, region, credentials, &body),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(CallError::Transport(format!(
+                    "no answer within {ATTEMPT_TIMEOUT:?}"
+                )))
+            });
+            match result {
+                Err(e) if e.retryable() && attempt < ATTEMPTS => {
+                    let delay = RETRY_BASE * 2u32.pow(attempt - 1);
+                    tokio::time::sleep(delay.mul_f64(1.0 + rand::random::<f64>())).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn once(
+        &self,
+        endpoint: &str,
+        service: &Service,
+        operation: &str,
+        region: &str,
+        credentials: &Credentials,
+        body: &str,
+    ) -> Result<Value, CallError> {
+        let request = signed_request(
+            endpoint,
+            service,
+            operation,
+            region,
+            credentials,
+            body,
+            SystemTime::now(),
+        )?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| CallError::Transport(format!("{endpoint}: {e}")))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| CallError::Transport(format!("{endpoint}: reading the answer: {e}")))?
+            .to_bytes();
+        parse_answer(status, &bytes)
+    }
+}
+
+/// The signed request for one call (pure but for the clock, which the caller passes).
+pub fn signed_request(
+    endpoint: &str,
+    service: &Service,
+    operation: &str,
+    region: &str,
+    credentials: &Credentials,
+    body: &str,
+    at: SystemTime,
+) -> Result<http::Request<Full<Bytes>>, CallError> {
+    let fail = |what: String| CallError::Transport(format!("{endpoint}: {what}"));
+    let uri: http::Uri = format!("{}/", endpoint.trim_end_matches('/'))
+        .parse()
+        .map_err(|e| fail(format!("not a URL: {e}")))?;
+    let host = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .ok_or_else(|| fail("no host".into()))?;
+    let target = format!("{}.{operation}", service.target_prefix);
+    let headers = [
+        ("host", host.as_str()),
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", target.as_str()),
+    ];
+    let identity = credentials.clone().into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service.signing_name)
+        .time(at)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| fail(e.to_string()))?
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        uri.to_string(),
+        headers.into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| fail(e.to_string()))?
+        .into_parts();
+    let mut builder = http::Request::post(uri);
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    for (name, value) in instructions.headers() {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| fail(e.to_string()))
+}
+
+/// A JSON answer, or the service's error from `__type` (namespace dropped) and `message` /
+/// `Message`, as the SDKs read AWS JSON errors.
+pub fn parse_answer(status: http::StatusCode, bytes: &[u8]) -> Result<Value, CallError> {
+    let json: Option<Value> = serde_json::from_slice(bytes).ok();
+    if status.is_success() {
+        return json
+            .ok_or_else(|| CallError::Transport(format!("HTTP {status}: the answer is not JSON")));
+    }
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let code = json
+        .as_ref()
+        .and_then(|j| text(j.get("__type")).or_else(|| text(j.get("code"))))
+        .map(|t| t.rsplit('#').next().unwrap_or_default().to_string());
+    match code {
+        Some(code) if !code.is_empty() => {
+            let message = json
+                .as_ref()
+                .and_then(|j| text(j.get("message")).or_else(|| text(j.get("Message"))))
+                .unwrap_or_default();
+            Err(CallError::Service { code, message })
+        }
+        _ if status.is_server_error() => Err(CallError::Service {
+            code: "InternalServerError".into(),
+            message: format!("HTTP {status}"),
+        }),
+        _ => Err(CallError::Transport(format!(
+            "HTTP {status} without an AWS error in the answer"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds() -> Credentials {
+        Credentials::new("ASIAEXEC", "secret", Some("token".into()), None, "test")
+    }
+
+    #[test]
+    fn requests_are_signed_for_the_service_with_the_session_token() {
+        let req = signed_request(
+            "http://127.0.0.1:4566",
+            &SSM,
+            "GetParameters",
+            "us-east-1",
+            &creds(),
+            r#"{"Names":["/a"]}"#,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        )
+        .unwrap();
+        assert_eq!(req.uri().to_string(), "http://127.0.0.1:4566/");
+        let h = req.headers();
+        assert_eq!(h["x-amz-target"], "AmazonSSM.GetParameters");
+        assert_eq!(h["content-type"], "application/x-amz-json-1.1");
+        assert_eq!(h["x-amz-security-token"], "token");
+        let auth = h["authorization"].to_str().unwrap();
+        assert!(
+            auth.starts_with(
+                "AWS4-HMAC-SHA256 Credential=ASIAEXEC/20270115/us-east-1/ssm/aws4_request"
+            ),
+            "{auth}"
+        );
+        assert!(
+            auth.contains("x-amz-target"),
+            "the target is signed: {auth}"
+        );
+    }
+
+    #[test]
+    fn answers_and_errors_read_as_the_sdks_read_them() {
+        let ok = parse_answer(http::StatusCode::OK, br#"{"Parameters":[]}"#).unwrap();
+        assert_eq!(ok["Parameters"], serde_json::json!([]));
+        let err = parse_answer(
+            http::StatusCode::BAD_REQUEST,
+            br#"{"__type":"com.amazonaws.secretsmanager#ResourceNotFoundException","Message":"Secrets Manager can't find the specified secret."}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ResourceNotFoundException: Secrets Manager can't find the specified secret."
+        );
+        assert!(!err.retryable());
+        let throttled = parse_answer(
+            http::StatusCode::BAD_REQUEST,
+            br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+        )
+        .unwrap_err();
+        assert!(throttled.retryable());
+        assert!(
+            parse_answer(http::StatusCode::BAD_GATEWAY, b"<html>")
+                .unwrap_err()
+                .retryable()
+        );
+        assert_eq!(
+            regional_endpoint(&SECRETS_MANAGER, "eu-west-1"),
+            "https://secretsmanager.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            regional_endpoint(&SSM, "cn-north-1"),
+            "https://ssm.cn-north-1.amazonaws.com.cn"
+        );
+    }
+}
