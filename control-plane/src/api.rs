@@ -412,6 +412,9 @@ async fn ecs_dispatch(
         "ListTasks" => op!(list_tasks),
         "SubmitTaskStateChange" => op!(submit_task_state_change, now),
         "SubmitContainerStateChange" => op!(submit_container_state_change),
+        "TagResource" => op!(tag_resource),
+        "UntagResource" => op!(untag_resource),
+        "ListTagsForResource" => op!(list_tags_for_resource),
         "DiscoverPollEndpoint" => {
             let req: DiscoverPollEndpointRequest = decode(body)?;
             st.call(move |s| s.cluster(req.cluster.as_deref()).map(|_| ()))

@@ -27,6 +27,7 @@ pub mod ssm;
 pub mod state;
 pub mod store;
 pub mod sts;
+pub mod tagging;
 pub mod taskdef_check;
 pub mod vault;
 
