@@ -165,16 +165,7 @@ impl State {
     /// DeleteCluster.
     pub fn delete_cluster(&mut self, req: ClusterRef) -> Result<Value, ApiError> {
         let c = self.cluster(Some(&req.cluster))?;
-        if self
-            .instances
-            .values()
-            .any(|i| i.cluster_name == c.cluster_name && i.status != "INACTIVE")
-        {
-            return Err(ApiError::new(
-                ErrorCode::ClusterContainsContainerInstancesException,
-                "The Cluster cannot be deleted while Container Instances are active or draining.",
-            ));
-        }
+        // Services first: they are what the walkthrough removes first.
         if self
             .services
             .values()
@@ -183,6 +174,16 @@ impl State {
             return Err(ApiError::new(
                 ErrorCode::ClusterContainsServicesException,
                 "The Cluster cannot be deleted while Services are active.",
+            ));
+        }
+        if self
+            .instances
+            .values()
+            .any(|i| i.cluster_name == c.cluster_name && i.status != "INACTIVE")
+        {
+            return Err(ApiError::new(
+                ErrorCode::ClusterContainsContainerInstancesException,
+                "The Cluster cannot be deleted while Container Instances are active or draining.",
             ));
         }
         if self
