@@ -1187,6 +1187,67 @@ mod tests {
     }
 
     #[test]
+    fn a_task_stopped_by_the_user_is_replaced_at_once() {
+        let (mut s, _) = state_with_instance(1024);
+        s.create_service(
+            serde_json::from_value(json!({
+                "serviceName": "web", "taskDefinition": "web", "desiredCount": 1}))
+            .unwrap(),
+            2.0,
+        )
+        .unwrap();
+        s.schedule_services(2.0);
+        let first = service(&s).task_arns.iter().next().unwrap().clone();
+        s.stop_task(serde_json::from_value(json!({"task": first})).unwrap(), 3.0)
+            .unwrap();
+        s.schedule_services(3.0);
+        let svc = service(&s);
+        assert_eq!(
+            svc.task_arns.len(),
+            2,
+            "the stopping task and its replacement"
+        );
+        assert!(
+            svc.events[0]
+                .message
+                .starts_with("(service web) has started 1 tasks")
+        );
+        assert_eq!(s.tasks[&first].stop_code.as_deref(), Some("UserInitiated"));
+    }
+
+    #[test]
+    fn a_daemon_service_runs_one_task_per_connected_instance() {
+        let (mut s, first) = state_with_instance(1024);
+        s.create_service(
+            serde_json::from_value(json!({
+                "serviceName": "agentd", "taskDefinition": "web",
+                "schedulingStrategy": "DAEMON"}))
+            .unwrap(),
+            2.0,
+        )
+        .unwrap();
+        s.schedule_services(2.0);
+        assert_eq!(service(&s).desired_count, 1);
+        assert_eq!(service(&s).deployment_configuration.maximum_percent, 100);
+        let tasks: Vec<String> = service(&s).task_arns.iter().cloned().collect();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(s.tasks[&tasks[0]].container_instance_arn, first);
+        // Scheduling again changes nothing.
+        s.schedule_services(3.0);
+        assert_eq!(service(&s).task_arns.len(), 1);
+        let e = s
+            .create_service(
+                serde_json::from_value(json!({
+                    "serviceName": "other", "taskDefinition": "web",
+                    "schedulingStrategy": "DAEMON", "desiredCount": 1}))
+                .unwrap(),
+                4.0,
+            )
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    }
+
+    #[test]
     fn a_placement_failure_is_recorded_once() {
         let (mut s, _) = state_with_instance(100);
         s.create_service(

@@ -548,6 +548,59 @@ fn a_service_keeps_its_tasks_rolls_over_survives_a_restart_and_drains() -> Resul
         assert_eq!(t["startedBy"], second_id.as_str());
     }
 
+    // A service no instance can hold: ECS's placement failure event, once; deleted with --force.
+    let big = json!([{"name": "big", "image": "127.0.0.1:5000/big:1", "memory": 1000}]).to_string();
+    c.cli(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "big",
+        "--container-definitions",
+        &big,
+    ])?;
+    c.cli(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        CLUSTER,
+        "--service-name",
+        "big",
+        "--task-definition",
+        "big",
+        "--desired-count",
+        "1",
+    ])?;
+    let describe_big = || -> Result<Value> {
+        let out = c.call(
+            "DescribeServices",
+            json!({"cluster": CLUSTER, "services": ["big"]}),
+        )?;
+        Ok(out["services"][0].clone())
+    };
+    let unplaced = wait_until(TIMEOUT, "big's placement failure event", || {
+        let s = describe_big()?;
+        anyhow::Ok((!s["events"].as_array().unwrap().is_empty()).then_some(s))
+    })?;
+    let events = messages(&unplaced);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0].starts_with(
+            "(service big) was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance "
+        ) && events[0].contains(") has insufficient memory available."),
+        "{events:?}"
+    );
+    let deleted = c.cli(&[
+        "ecs",
+        "delete-service",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        "big",
+        "--force",
+    ])?;
+    assert_eq!(deleted["service"]["status"], "DRAINING");
+    assert_eq!(describe_big()?["status"], "INACTIVE");
+
     // Scale to 0, then delete: DRAINING, then INACTIVE (still described, no longer listed).
     c.cli(&[
         "ecs",
