@@ -799,6 +799,18 @@ impl State {
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
+        let mut tags = tags;
+        if svc.enable_ecs_managed_tags {
+            // ECS managed tags, as ECS adds them to a service's tasks.
+            tags.push(Tag {
+                key: "aws:ecs:clusterName".into(),
+                value: svc.cluster_name.clone(),
+            });
+            tags.push(Tag {
+                key: "aws:ecs:serviceName".into(),
+                value: svc.service_name.clone(),
+            });
+        }
         let spec = |count: usize| TaskSpec {
             family: family.clone(),
             revision,
@@ -1245,6 +1257,62 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    }
+
+    #[test]
+    fn force_new_deployment_replaces_the_primary() {
+        let (mut s, _) = state_with_instance(1024);
+        s.create_service(
+            serde_json::from_value(json!({
+                "serviceName": "web", "taskDefinition": "web", "desiredCount": 1}))
+            .unwrap(),
+            2.0,
+        )
+        .unwrap();
+        let old = service(&s).deployments[0].id.clone();
+        let out = s
+            .update_service(
+                serde_json::from_value(json!({"service": "web", "forceNewDeployment": true}))
+                    .unwrap(),
+                3.0,
+            )
+            .unwrap();
+        let d = out["service"]["deployments"].as_array().unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0]["status"], "PRIMARY");
+        assert_ne!(d[0]["id"], old.as_str());
+        assert_eq!(
+            (d[1]["status"].as_str(), d[1]["id"].as_str()),
+            (Some("ACTIVE"), Some(old.as_str()))
+        );
+        // The old deployment had no task: it is gone after the next pass.
+        s.schedule_services(3.0);
+        assert_eq!(service(&s).deployments.len(), 1);
+    }
+
+    #[test]
+    fn list_services_pages_by_ten_unless_told() {
+        let (mut s, _) = state_with_instance(1024);
+        for n in 0..12 {
+            s.create_service(
+                serde_json::from_value(json!({
+                    "serviceName": format!("s{n:02}"), "taskDefinition": "web", "desiredCount": 0}))
+                .unwrap(),
+                2.0,
+            )
+            .unwrap();
+        }
+        let req = |v: Value| -> ListServicesRequest { serde_json::from_value(v).unwrap() };
+        let page = s.list_services(req(json!({}))).unwrap();
+        assert_eq!(page["serviceArns"].as_array().unwrap().len(), 10);
+        let next = page["nextToken"].as_str().unwrap().to_string();
+        let rest = s.list_services(req(json!({"nextToken": next}))).unwrap();
+        assert_eq!(rest["serviceArns"].as_array().unwrap().len(), 2);
+        assert!(rest.get("nextToken").is_none());
+        let none = s
+            .list_services(req(json!({"launchType": "EXTERNAL"})))
+            .unwrap();
+        assert_eq!(none["serviceArns"], json!([]));
     }
 
     #[test]

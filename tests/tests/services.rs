@@ -361,7 +361,15 @@ fn a_service_keeps_its_tasks_rolls_over_survives_a_restart_and_drains() -> Resul
     for t in &tasks {
         assert_eq!(t["startedBy"], first_id.as_str(), "{t}");
         assert_eq!(t["group"], "service:web");
-        assert_eq!(t["tags"], json!([{"key": "team", "value": "web"}]));
+        assert_eq!(
+            t["tags"],
+            json!([
+                {"key": "team", "value": "web"},
+                {"key": "aws:ecs:clusterName", "value": CLUSTER},
+                {"key": "aws:ecs:serviceName", "value": "web"},
+            ]),
+            "propagated and ECS managed tags"
+        );
     }
     let sent: Vec<(String, String)> = seen.lock().unwrap().clone();
     assert_eq!(sent.len(), 2, "{sent:?}");
