@@ -75,7 +75,7 @@ pub fn plan_replica(
     let live: Vec<&TaskFacts> = tasks.iter().filter(|t| !t.stopping).collect();
     let mut stop: Vec<String> = Vec::new();
 
-    // Scale-in of the primary: pending tasks first, then the most recently listed.
+    // Scale-in of the primary: pending tasks first, then running ones.
     let mut primary_live: Vec<&TaskFacts> = live
         .iter()
         .copied()
