@@ -160,6 +160,8 @@ async fn session(
         .state
         .call(move |s| {
             s.agent_connected(&arn, info);
+            // A connected agent can take tasks: services waiting for capacity may place now.
+            s.schedule_services(now);
             // A (re)started agent asks once for the credentials of the tasks it runs.
             if send_credentials {
                 crate::roles::resend_all(s, &arn, now);

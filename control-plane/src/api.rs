@@ -386,19 +386,43 @@ async fn ecs_dispatch(
             let req = decode(body)?;
             st.call(move |s| s.$method(req, now)).await??
         }};
+        // Operations after which the service scheduler may have work: it runs in the same
+        // command, after the answer is computed (so CreateService answers before any placement).
+        ($method:ident, schedule) => {{
+            let req = decode(body)?;
+            st.call(move |s| {
+                let r = s.$method(req);
+                if r.is_ok() {
+                    s.schedule_services(now);
+                }
+                r
+            })
+            .await??
+        }};
+        ($method:ident, now, schedule) => {{
+            let req = decode(body)?;
+            st.call(move |s| {
+                let r = s.$method(req, now);
+                if r.is_ok() {
+                    s.schedule_services(now);
+                }
+                r
+            })
+            .await??
+        }};
     }
     let response = match op {
         "CreateCluster" => op!(create_cluster),
         "DeleteCluster" => op!(delete_cluster),
         "DescribeClusters" => op!(describe_clusters),
         "ListClusters" => op!(list_clusters),
-        "RegisterContainerInstance" => op!(register_instance, now),
-        "DeregisterContainerInstance" => op!(deregister_instance),
+        "RegisterContainerInstance" => op!(register_instance, now, schedule),
+        "DeregisterContainerInstance" => op!(deregister_instance, schedule),
         "DescribeContainerInstances" => op!(describe_instances),
         "ListContainerInstances" => op!(list_instances),
-        "UpdateContainerInstancesState" => op!(update_instances_state),
-        "PutAttributes" => op!(put_attributes),
-        "DeleteAttributes" => op!(delete_attributes),
+        "UpdateContainerInstancesState" => op!(update_instances_state, schedule),
+        "PutAttributes" => op!(put_attributes, schedule),
+        "DeleteAttributes" => op!(delete_attributes, schedule),
         "ListAttributes" => op!(list_attributes),
         "RegisterTaskDefinition" => op!(register_task_definition, now),
         "DeregisterTaskDefinition" => op!(deregister_task_definition, now),
@@ -407,14 +431,19 @@ async fn ecs_dispatch(
         "ListTaskDefinitionFamilies" => op!(list_task_definition_families),
         "RunTask" => op!(run_task, now),
         "StartTask" => op!(start_task, now),
-        "StopTask" => op!(stop_task, now),
+        "StopTask" => op!(stop_task, now, schedule),
         "DescribeTasks" => op!(describe_tasks),
         "ListTasks" => op!(list_tasks),
-        "SubmitTaskStateChange" => op!(submit_task_state_change, now),
+        "SubmitTaskStateChange" => op!(submit_task_state_change, now, schedule),
         "SubmitContainerStateChange" => op!(submit_container_state_change),
         "TagResource" => op!(tag_resource),
         "UntagResource" => op!(untag_resource),
         "ListTagsForResource" => op!(list_tags_for_resource),
+        "CreateService" => op!(create_service, now, schedule),
+        "DescribeServices" => op!(describe_services),
+        "ListServices" => op!(list_services),
+        "UpdateService" => op!(update_service, now, schedule),
+        "DeleteService" => op!(delete_service, schedule),
         "DiscoverPollEndpoint" => {
             let req: DiscoverPollEndpointRequest = decode(body)?;
             st.call(move |s| s.cluster(req.cluster.as_deref()).map(|_| ()))

@@ -26,7 +26,7 @@ pub fn new_id() -> String {
 const MAX_RESULTS: usize = 100;
 
 /// Pages `items` by an opaque `nextToken` (the offset) and `maxResults`.
-fn paginate<T: Clone>(
+pub(crate) fn paginate<T: Clone>(
     items: &[T],
     next_token: Option<&str>,
     max_results: Option<i64>,
@@ -51,7 +51,7 @@ fn paginate<T: Clone>(
     Ok((page, next))
 }
 
-fn with_next(mut v: Value, next: Option<String>) -> Value {
+pub(crate) fn with_next(mut v: Value, next: Option<String>) -> Value {
     if let (Some(n), Value::Object(m)) = (next, &mut v) {
         m.insert("nextToken".into(), Value::String(n));
     }
@@ -59,11 +59,11 @@ fn with_next(mut v: Value, next: Option<String>) -> Value {
 }
 
 /// Last path segment of an ARN or the name itself.
-fn short_name(name_or_arn: &str) -> &str {
+pub(crate) fn short_name(name_or_arn: &str) -> &str {
     name_or_arn.rsplit('/').next().unwrap_or(name_or_arn)
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
         && name
@@ -134,7 +134,12 @@ impl State {
             m.insert("registeredContainerInstancesCount".into(), json!(instances));
             m.insert("runningTasksCount".into(), json!(running));
             m.insert("pendingTasksCount".into(), json!(pending));
-            m.insert("activeServicesCount".into(), json!(0));
+            let services = self
+                .services
+                .values()
+                .filter(|s| s.cluster_arn == c.cluster_arn && s.status == "ACTIVE")
+                .count();
+            m.insert("activeServicesCount".into(), json!(services));
             m.insert("statistics".into(), json!([]));
             m.insert("capacityProviders".into(), json!([]));
             m.insert("defaultCapacityProviderStrategy".into(), json!([]));
@@ -160,6 +165,17 @@ impl State {
     /// DeleteCluster.
     pub fn delete_cluster(&mut self, req: ClusterRef) -> Result<Value, ApiError> {
         let c = self.cluster(Some(&req.cluster))?;
+        // Services first: they are what the walkthrough removes first.
+        if self
+            .services
+            .values()
+            .any(|s| s.cluster_arn == c.cluster_arn && s.status != "INACTIVE")
+        {
+            return Err(ApiError::new(
+                ErrorCode::ClusterContainsServicesException,
+                "The Cluster cannot be deleted while Services are active.",
+            ));
+        }
         if self
             .instances
             .values()
@@ -808,7 +824,7 @@ impl State {
 
     /// Resolves `family`, `family:rev` or an ARN to (family, revision). A bare family means its
     /// latest ACTIVE revision.
-    fn resolve_task_def(&self, reference: &str) -> Result<(String, u32), ApiError> {
+    pub(crate) fn resolve_task_def(&self, reference: &str) -> Result<(String, u32), ApiError> {
         let r = reference
             .strip_prefix(&self.account.arn("task-definition/"))
             .or_else(|| reference.rsplit_once(":task-definition/").map(|(_, r)| r))
@@ -997,7 +1013,7 @@ impl State {
     }
 
     /// Places and creates one task per count; returns (tasks, failures).
-    fn place_tasks(
+    pub(crate) fn place_tasks(
         &mut self,
         cluster: &Cluster,
         spec: &TaskSpec,
@@ -1344,25 +1360,31 @@ impl State {
         let arn = self
             .find_task(&cluster, &req.task)
             .ok_or_else(|| ApiError::invalid("The referenced task was not found."))?;
-        let Some(t) = self.tasks.get_mut(&arn) else {
-            return Err(ApiError::invalid("The referenced task was not found."));
-        };
-        if t.desired_status != "STOPPED" {
-            t.desired_status = "STOPPED".into();
-            t.stopping_at = Some(now);
-            t.stop_code = Some("UserInitiated".into());
-            t.stopped_reason = Some(
-                req.reason
-                    .clone()
-                    .unwrap_or_else(|| "Task stopped by user".into()),
-            );
-            t.version += 1;
-            let instance = t.container_instance_arn.clone();
-            self.touch(Key::Task(arn.clone()));
-            self.send_payload(&instance, std::slice::from_ref(&arn), now);
-        }
+        let reason = req
+            .reason
+            .clone()
+            .unwrap_or_else(|| "Task stopped by user".into());
+        self.request_stop(&arn, "UserInitiated", &reason, now);
         let view = self.tasks.get(&arn).map(Self::task_view);
         Ok(json!({ "task": view }))
+    }
+
+    /// Sets a task's desired status to STOPPED (once) and tells its agent.
+    pub(crate) fn request_stop(&mut self, arn: &str, stop_code: &str, reason: &str, now: f64) {
+        let Some(t) = self.tasks.get_mut(arn) else {
+            return;
+        };
+        if t.desired_status == "STOPPED" {
+            return;
+        }
+        t.desired_status = "STOPPED".into();
+        t.stopping_at = Some(now);
+        t.stop_code = Some(stop_code.into());
+        t.stopped_reason = Some(reason.into());
+        t.version += 1;
+        let instance = t.container_instance_arn.clone();
+        self.touch(Key::Task(arn.to_string()));
+        self.send_payload(&instance, &[arn.to_string()], now);
     }
 
     /// DescribeTasks.
@@ -1414,10 +1436,25 @@ impl State {
             ),
             None => None,
         };
+        // Tasks of a service are in its group, `service:<name>`.
+        let service_group = match &req.service_name {
+            Some(name) => {
+                let arn = self.service_arn(&cluster, short_name(name));
+                if !self.services.contains_key(&arn) {
+                    return Err(ApiError::new(
+                        ErrorCode::ServiceNotFoundException,
+                        "Service not found.",
+                    ));
+                }
+                Some(format!("service:{}", short_name(name)))
+            }
+            None => None,
+        };
         let arns: Vec<String> = self
             .tasks
             .values()
             .filter(|t| t.cluster_arn == cluster.cluster_arn)
+            .filter(|t| service_group.as_ref().is_none_or(|g| &t.group == g))
             .filter(|t| match desired {
                 "PENDING" => t.desired_status == "RUNNING" && t.last_status == "PENDING",
                 d => t.desired_status == d,
@@ -1746,17 +1783,18 @@ impl Demand {
     }
 }
 
-struct TaskSpec {
-    family: String,
-    revision: u32,
-    count: usize,
-    overrides: Value,
-    started_by: Option<String>,
-    group: Option<String>,
-    launch_type: String,
-    tags: Vec<Tag>,
+/// What to place: RunTask's, StartTask's or a service's tasks.
+pub(crate) struct TaskSpec {
+    pub(crate) family: String,
+    pub(crate) revision: u32,
+    pub(crate) count: usize,
+    pub(crate) overrides: Value,
+    pub(crate) started_by: Option<String>,
+    pub(crate) group: Option<String>,
+    pub(crate) launch_type: String,
+    pub(crate) tags: Vec<Tag>,
     /// RunTask's `placementConstraints` (the task definition's are added at placement).
-    placement_constraints: Vec<Value>,
+    pub(crate) placement_constraints: Vec<Value>,
 }
 
 // ---- request shapes (members as botocore's ECS model names them) ----
@@ -2040,7 +2078,7 @@ pub struct ListTasksRequest {
     pub family: Option<String>,
     /// startedBy.
     pub started_by: Option<String>,
-    /// Service name (no services yet: matches nothing when set).
+    /// Service name: the tasks of that service.
     pub service_name: Option<String>,
     /// RUNNING (default), PENDING, STOPPED.
     pub desired_status: Option<String>,

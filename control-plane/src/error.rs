@@ -28,6 +28,12 @@ pub enum ErrorCode {
     ClusterContainsContainerInstancesException,
     /// ECS: the cluster still has tasks.
     ClusterContainsTasksException,
+    /// ECS: the cluster still has ACTIVE services.
+    ClusterContainsServicesException,
+    /// ECS: the named service does not exist (or is INACTIVE).
+    ServiceNotFoundException,
+    /// ECS: the service is not ACTIVE (UpdateService on a DRAINING or INACTIVE one).
+    ServiceNotActiveException,
     /// ECS: the resource (e.g. task definition) is not found.
     ResourceNotFoundException,
     /// CloudWatch Logs: the log group or stream already exists.
@@ -86,6 +92,9 @@ impl ErrorCode {
                 "ClusterContainsContainerInstancesException"
             }
             ErrorCode::ClusterContainsTasksException => "ClusterContainsTasksException",
+            ErrorCode::ClusterContainsServicesException => "ClusterContainsServicesException",
+            ErrorCode::ServiceNotFoundException => "ServiceNotFoundException",
+            ErrorCode::ServiceNotActiveException => "ServiceNotActiveException",
             ErrorCode::ResourceNotFoundException => "ResourceNotFoundException",
             ErrorCode::ResourceAlreadyExistsException => "ResourceAlreadyExistsException",
             ErrorCode::AttributeLimitExceededException => "AttributeLimitExceededException",
@@ -119,6 +128,9 @@ impl ErrorCode {
             | ErrorCode::ClusterNotFoundException
             | ErrorCode::ClusterContainsContainerInstancesException
             | ErrorCode::ClusterContainsTasksException
+            | ErrorCode::ClusterContainsServicesException
+            | ErrorCode::ServiceNotFoundException
+            | ErrorCode::ServiceNotActiveException
             | ErrorCode::ResourceNotFoundException
             | ErrorCode::ResourceAlreadyExistsException
             | ErrorCode::AttributeLimitExceededException

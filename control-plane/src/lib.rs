@@ -22,6 +22,7 @@ pub mod placement_attrs;
 pub mod registry;
 pub mod roles;
 pub mod secretsmanager;
+pub mod services;
 pub mod sigv4;
 pub mod ssm;
 pub mod state;
@@ -140,6 +141,23 @@ async fn refresh_role_credentials(
     }
 }
 
+/// Runs the service scheduler once a second, so that placements that failed are retried and
+/// INACTIVE services are purged; changes of state run it too (see `api.rs`).
+async fn tick_service_scheduler(state: StateHandle, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = api::now_secs();
+        if let Err(e) = state.call(move |s| s.schedule_services(now)).await {
+            tracing::warn!(error = %e.message, "cannot run the service scheduler");
+        }
+    }
+}
+
 /// Serves every API on `listener` until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
@@ -185,6 +203,7 @@ pub async fn serve(
         config.role_credentials_lifetime,
         shutdown.clone(),
     ));
+    tokio::spawn(tick_service_scheduler(handle.clone(), shutdown.clone()));
     let app = Arc::new(api::AppState {
         state: handle,
         logs: logs::LogsHandle::spawn(logs::Logs::new(&config.region, &config.account_id)),

@@ -297,3 +297,143 @@ pub const TASK_INTERNAL: &[&str] = &[
 
 /// Members of [`ContainerInstance`] that are not part of the ECS API.
 pub const INSTANCE_INTERNAL: &[&str] = &["clusterName"];
+
+/// `deploymentConfiguration` of a service (the members the REPLICA scheduler uses; the rest is kept
+/// as given).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentConfiguration {
+    /// Upper limit of RUNNING + PENDING tasks during a deployment, in percent of desired.
+    pub maximum_percent: u32,
+    /// Lower limit of RUNNING tasks during a deployment, in percent of desired.
+    pub minimum_healthy_percent: u32,
+    /// `deploymentCircuitBreaker` as given (stored and shown, not acted on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_circuit_breaker: Option<Value>,
+}
+
+/// One deployment of a service: the tasks of one task definition it keeps, identified by
+/// `ecs-svc/<19 digits>`, which is also the `startedBy` of its tasks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    /// `ecs-svc/<19 digits>`.
+    pub id: String,
+    /// `PRIMARY` (the one being kept) or `ACTIVE` (an older one still draining).
+    pub status: String,
+    /// Task definition ARN.
+    pub task_definition: String,
+    /// How many tasks this deployment should have.
+    pub desired_count: u32,
+    /// Consecutive tasks that stopped before reaching RUNNING (until one ran).
+    pub failed_tasks: u32,
+    /// Epoch seconds.
+    pub created_at: f64,
+    /// Epoch seconds.
+    pub updated_at: f64,
+    /// `EC2` or `EXTERNAL`.
+    pub launch_type: String,
+    /// `IN_PROGRESS`, `COMPLETED`.
+    pub rollout_state: String,
+    /// `ECS deployment <id> in progress.` / `... completed.`
+    pub rollout_state_reason: String,
+    /// A task of this deployment reached RUNNING: failures are no longer counted (not shown).
+    #[serde(default)]
+    pub ever_running: bool,
+}
+
+/// A service event (`events[]`, newest first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEvent {
+    /// uuid.
+    pub id: String,
+    /// Epoch seconds.
+    pub created_at: f64,
+    /// `(service NAME) has ...`.
+    pub message: String,
+}
+
+/// An ECS service (REPLICA or DAEMON scheduler), with its deployments and events.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    /// `arn:aws:ecs:<region>:<account>:service/<cluster>/<name>`.
+    pub service_arn: String,
+    /// Name.
+    pub service_name: String,
+    /// Cluster ARN.
+    pub cluster_arn: String,
+    /// `ACTIVE`, `DRAINING`, `INACTIVE`.
+    pub status: String,
+    /// Tasks to keep running.
+    pub desired_count: u32,
+    /// `EC2` or `EXTERNAL`.
+    pub launch_type: String,
+    /// Task definition ARN of the PRIMARY deployment.
+    pub task_definition: String,
+    /// Rolling update limits.
+    pub deployment_configuration: DeploymentConfiguration,
+    /// PRIMARY first, then older ACTIVE ones.
+    pub deployments: Vec<Deployment>,
+    /// Newest first, at most [`MAX_SERVICE_EVENTS`].
+    pub events: Vec<ServiceEvent>,
+    /// Epoch seconds.
+    pub created_at: f64,
+    /// `arn:aws:iam::<account>:root`.
+    pub created_by: String,
+    /// As given (`memberOf`, `distinctInstance`).
+    #[serde(default)]
+    pub placement_constraints: Vec<Value>,
+    /// As given (stored and shown; placement spreads by free memory whatever it says).
+    #[serde(default)]
+    pub placement_strategy: Vec<Value>,
+    /// As given (stored and shown; no load balancer is emulated).
+    #[serde(default)]
+    pub load_balancers: Vec<Value>,
+    /// `REPLICA` or `DAEMON`.
+    pub scheduling_strategy: String,
+    /// `{type: ECS}`.
+    pub deployment_controller: Value,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Stored and shown.
+    #[serde(rename = "enableECSManagedTags", default)]
+    pub enable_ecs_managed_tags: bool,
+    /// `NONE`, `SERVICE`, `TASK_DEFINITION`: stored and shown.
+    pub propagate_tags: String,
+    /// Stored and shown.
+    #[serde(default)]
+    pub enable_execute_command: bool,
+    /// The cluster's name (not shown).
+    pub cluster_name: String,
+    /// CreateService's `clientToken` (not shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+    /// Tasks this service started that have not been seen STOPPED yet (not shown).
+    #[serde(default)]
+    pub task_arns: std::collections::BTreeSet<String>,
+    /// The steady-state event was recorded and nothing changed since (not shown).
+    #[serde(default)]
+    pub steady: bool,
+    /// The last placement failure recorded, so it is not repeated until resolved (not shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_failure: Option<String>,
+    /// When it became INACTIVE (not shown; purged an hour later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_at: Option<f64>,
+}
+
+/// ECS keeps the 100 most recent service events.
+pub const MAX_SERVICE_EVENTS: usize = 100;
+
+/// Members of [`Service`] that are not part of the ECS API.
+pub const SERVICE_INTERNAL: &[&str] = &[
+    "clusterName",
+    "clientToken",
+    "taskArns",
+    "steady",
+    "placementFailure",
+    "inactiveAt",
+];

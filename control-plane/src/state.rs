@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::ApiError;
-use crate::model::{Cluster, ContainerInstance, Meta, OutboundMessage, Task};
+use crate::model::{Cluster, ContainerInstance, Meta, OutboundMessage, Service, Task};
 use crate::store::{Change, Store, StoreError};
 
 /// Identity of the emulated account and region.
@@ -45,6 +45,8 @@ pub enum Key {
     TaskDef(String, u32),
     /// A task by ARN.
     Task(String),
+    /// A service (with its deployments and events) by ARN.
+    Service(String),
     /// The ACS outbox of an instance ARN.
     Outbox(String),
     /// A temporary key issued by STS, by access key id.
@@ -60,6 +62,7 @@ impl Key {
             Key::Instance(a) => format!("instance/{a}"),
             Key::TaskDef(f, r) => format!("taskdef/{f}/{r:010}"),
             Key::Task(a) => format!("task/{a}"),
+            Key::Service(a) => format!("service/{a}"),
             Key::Outbox(a) => format!("outbox/{a}"),
             Key::TempKey(a) => format!("tempkey/{a}"),
             Key::Meta => "meta".to_string(),
@@ -82,6 +85,8 @@ pub struct State {
     pub task_def_tags: BTreeMap<String, Vec<crate::model::Tag>>,
     /// Tasks by ARN.
     pub tasks: BTreeMap<String, Task>,
+    /// Services by ARN (INACTIVE ones until purged).
+    pub services: BTreeMap<String, Service>,
     /// Unacknowledged ACS messages by instance ARN.
     pub outbox: BTreeMap<String, Vec<OutboundMessage>>,
     /// Temporary keys issued by STS, by access key id.
@@ -111,6 +116,7 @@ impl State {
             task_defs: BTreeMap::new(),
             task_def_tags: BTreeMap::new(),
             tasks: BTreeMap::new(),
+            services: BTreeMap::new(),
             outbox: BTreeMap::new(),
             temp_keys: BTreeMap::new(),
             meta: Meta::default(),
@@ -173,6 +179,9 @@ impl State {
                         .insert(t.task_arn.clone());
                 }
                 s.tasks.insert(t.task_arn.clone(), t);
+            } else if key.starts_with("service/") {
+                let v: Service = serde_json::from_slice(&bytes).map_err(bad)?;
+                s.services.insert(v.service_arn.clone(), v);
             } else if let Some(arn) = key.strip_prefix("outbox/") {
                 let o: Vec<OutboundMessage> = serde_json::from_slice(&bytes).map_err(bad)?;
                 s.outbox.insert(arn.to_string(), o);
@@ -216,6 +225,7 @@ impl State {
                             })
                     }
                     Key::Task(a) => self.tasks.get(a).map(Self::encode),
+                    Key::Service(a) => self.services.get(a).map(Self::encode),
                     Key::Outbox(a) => self.outbox.get(a).map(Self::encode),
                     Key::TempKey(a) => self.temp_keys.get(a).map(Self::encode),
                     Key::Meta => Some(Self::encode(&self.meta)),

@@ -1,5 +1,5 @@
 //! ECS's tagging API: TagResource, UntagResource and ListTagsForResource on clusters, container
-//! instances, task definitions and tasks, by ARN. The tags are the same ones the create calls
+//! instances, task definitions, tasks and services, by ARN. The tags are the same ones the create calls
 //! take and the describe calls return (`include: ["TAGS"]`), so a tag added here shows there.
 //!
 //! What it must not do: accept a tag ECS would refuse (more than 50 on a resource, an empty or
@@ -52,6 +52,7 @@ enum Resource {
     Instance(String),
     TaskDefinition(String),
     Task(String),
+    Service(String),
 }
 
 /// Parses `arn:<partition>:ecs:<region>:<account>:<type>/<rest>` for the taggable types.
@@ -70,6 +71,7 @@ fn resource(arn: &str) -> Result<Resource, ApiError> {
         "container-instance" => Ok(Resource::Instance(arn.to_string())),
         "task-definition" => Ok(Resource::TaskDefinition(arn.to_string())),
         "task" => Ok(Resource::Task(arn.to_string())),
+        "service" => Ok(Resource::Service(arn.to_string())),
         _ => Err(invalid()),
     }
 }
@@ -119,6 +121,14 @@ impl State {
             Resource::Task(a) => {
                 let t = self.tasks.get_mut(&a).ok_or_else(not_found)?;
                 Ok((&mut t.tags, Key::Task(a)))
+            }
+            Resource::Service(a) => {
+                let s = self
+                    .services
+                    .get_mut(&a)
+                    .filter(|s| s.status != "INACTIVE")
+                    .ok_or_else(not_found)?;
+                Ok((&mut s.tags, Key::Service(a)))
             }
             Resource::TaskDefinition(a) => {
                 let (family, revision) = a
@@ -213,6 +223,10 @@ mod tests {
         assert!(matches!(
             resource(&format!("{a}:container-instance/prod/ab")).unwrap(),
             Resource::Instance(_)
+        ));
+        assert!(matches!(
+            resource(&format!("{a}:service/prod/web")).unwrap(),
+            Resource::Service(_)
         ));
         for bad in [
             "prod",

@@ -26,6 +26,7 @@ mod agent;
 mod awscli;
 mod bins;
 mod boto3;
+pub mod cli_debug;
 mod cmd;
 mod control_plane;
 mod docker;

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! ECS's tagging API on the emulator, with the real AWS CLI: tag, list and untag a cluster, a
-//! task definition, a container instance and a task; the tags show in the describe calls with
+//! task definition, a container instance, a task and a service; the tags show in the describe calls with
 //! `--include TAGS`; ECS's refusals; every answer checked against botocore's `ecs` model; tags
 //! survive a restart of the emulator.
 
@@ -36,7 +36,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tags_on_clusters_task_definitions_instances_and_tasks() -> Result<()> {
+async fn tags_on_clusters_task_definitions_instances_tasks_and_services() -> Result<()> {
     let model = ServiceModel::ecs()?;
     let data = tempfile::tempdir()?;
     let mut cp = ControlPlane::start(Some(data.path()))?;
@@ -63,12 +63,28 @@ async fn tags_on_clusters_task_definitions_instances_and_tasks() -> Result<()> {
         &json!([{"name": "app", "image": "127.0.0.1:5000/app:1", "memory": 64}]),
     )?;
     let task = run_when_placed(&aws, &cluster, &def)?;
+    let service = aws.run(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        "web",
+        "--task-definition",
+        &def,
+        "--desired-count",
+        "0",
+    ])?["service"]["serviceArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     for (arn, op) in [
         (cluster_arn.as_str(), "cluster"),
         (def.as_str(), "task definition"),
         (agent.instance_arn.as_str(), "container instance"),
         (task.as_str(), "task"),
+        (service.as_str(), "service"),
     ] {
         let before = tags_of(&aws, &model, arn)?;
         let out = aws.run(&[
@@ -202,7 +218,7 @@ async fn tags_on_clusters_task_definitions_instances_and_tasks() -> Result<()> {
     cp.process.kill()?;
     let cp = ControlPlane::start_on(&addr, Some(data.path()))?;
     let aws = cp.aws()?;
-    for arn in [&cluster_arn, &def, &agent.instance_arn, &task] {
+    for arn in [&cluster_arn, &def, &agent.instance_arn, &task, &service] {
         assert_eq!(
             tags_of(&aws, &model, arn)?,
             pairs(&[("env", "prod")]),
