@@ -176,6 +176,7 @@ pub async fn run(
 
     // Task credentials and metadata: saved tasks' credential ids answer 503 until ACS resends.
     let task_iam = crate::endpoint::task_iam(&store).map_err(AgentError::State)?;
+    let (tags_tx, tags_rx) = watch::channel(None);
     let endpoint = crate::endpoint::start(
         crate::endpoint::StartParams {
             config: &config,
@@ -183,6 +184,7 @@ pub async fn run(
             task_iam: &task_iam,
             instance_arn: arn_tx.subscribe(),
             engine: engine_tx.subscribe(),
+            tags: tags_rx,
         },
         Arc::clone(&runtime) as Arc<dyn ContainerRuntime>,
         shutdown.clone(),
@@ -192,6 +194,7 @@ pub async fn run(
     tracker.spawn(endpoint);
 
     let api = Arc::new(EcsApi::new(&config).map_err(AgentError::from_control)?);
+    let _ = tags_tx.send(Some(Arc::clone(&api) as Arc<dyn crate::endpoint::TagSource>));
     let host = host_resources().map_err(AgentError::from_control)?;
     let saved_arn = store
         .meta(META_INSTANCE_ARN)

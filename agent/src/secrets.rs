@@ -471,23 +471,6 @@ impl SecretsFetcher {
     }
 }
 
-/// An AWS SDK error as the agent reports it: `Code: message` for an answer of the service, else
-/// the SDK's description (timeout, connection refused, ...).
-pub(crate) fn sdk_error_message<E, R>(e: &aws_sdk_ecr::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_ecr::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match e.as_service_error() {
-        Some(s) => format!(
-            "{}: {}",
-            s.code().unwrap_or("error"),
-            s.message().unwrap_or_default()
-        ),
-        None => aws_sdk_ecr::error::DisplayErrorContext(e).to_string(),
-    }
-}
-
 /// The execution role's credentials, when all parts arrived.
 pub fn credentials(c: &IamRoleCredentials) -> Option<Credentials> {
     Some(Credentials::new(

@@ -349,8 +349,24 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
     let (docker_id, sample) = task_stats.as_object().unwrap().iter().next().unwrap();
     assert!(docker_id.starts_with(container_a.as_str()), "{task_stats}");
     assert!(sample.get("cpu_stats").is_some(), "{task_stats}");
+    // taskWithTags asks ECS (ListTagsForResource) for the task's and the instance's tags.
+    let instance_arn = agent.wait_registered(Duration::from_secs(5))?;
+    for (arn, tag) in [
+        (task_a.as_str(), "key=team,value=web"),
+        (instance_arn.as_str(), "key=rack,value=r7"),
+    ] {
+        aws.run(&["ecs", "tag-resource", "--resource-arn", arn, "--tags", tag])?;
+    }
     let tagged = http_get(&format!("{v4_local}/taskWithTags"))?.json()?;
-    assert!(tagged["TaskTags"].is_object());
+    assert_eq!(tagged["TaskTags"], json!({"team": "web"}), "{tagged}");
+    assert_eq!(
+        tagged["ContainerInstanceTags"],
+        json!({"rack": "r7"}),
+        "{tagged}"
+    );
+    assert!(tagged.get("Errors").is_none(), "{tagged}");
+    let untagged = http_get(&format!("{v4_local}/task"))?.json()?;
+    assert!(untagged.get("TaskTags").is_none(), "{untagged}");
 
     // A restart: 503 until ACS resends the credentials, then 200, nothing else in between.
     let first_log = first_agent.process.output();

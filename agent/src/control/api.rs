@@ -146,7 +146,22 @@ fn instance_credentials(config: &Config) -> SharedCredentialsProvider {
 }
 
 /// An SDK error as (code, message).
-fn describe<E, R>(err: &SdkError<E, R>) -> (Option<String>, String)
+/// Why ListTagsForResource failed, as task metadata reports it (`Errors[]`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", code.as_deref().unwrap_or("error"))]
+pub struct TagsError {
+    /// The service's error code, if it answered.
+    pub code: Option<String>,
+    /// Its message, or what failed in transport.
+    pub message: String,
+    /// The HTTP status, if it answered.
+    pub status: Option<u16>,
+    /// `x-amzn-RequestId`, if it answered.
+    pub request_id: Option<String>,
+}
+
+/// An SDK error as `(code, message)`: the service's when it answered, else the SDK's description.
+pub(crate) fn describe<E, R>(err: &SdkError<E, R>) -> (Option<String>, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -468,6 +483,49 @@ impl EcsApi {
                 operation: DISCOVER,
                 field: "telemetryEndpoint",
             })
+    }
+
+    /// ListTagsForResource: the tags of a task or container instance, for task metadata's
+    /// `taskWithTags`.
+    pub async fn list_tags(
+        &self,
+        resource_arn: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, TagsError> {
+        let out = self
+            .client
+            .list_tags_for_resource()
+            .resource_arn(resource_arn)
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = describe(&err);
+                let (status, request_id) = match &err {
+                    SdkError::ServiceError(s) => (
+                        Some(s.raw().status().as_u16()),
+                        s.raw()
+                            .headers()
+                            .get("x-amzn-requestid")
+                            .map(str::to_string),
+                    ),
+                    _ => (None, None),
+                };
+                TagsError {
+                    code,
+                    message,
+                    status,
+                    request_id,
+                }
+            })?;
+        Ok(out
+            .tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect())
     }
 
     /// Reports a task's status with its containers' changes. One call (the SDK retries

@@ -27,7 +27,8 @@ pub use acs::{
     AGENT_HASH, AGENT_VERSION, AcsEvent, AcsExit, AcsParams, INACTIVE_INSTANCE_RECONNECT_DELAY,
     Timers, acs_query, acs_url, run_acs, sign_upgrade,
 };
-pub use api::{EcsApi, EcsApiOptions};
+pub(crate) use api::describe as describe_sdk_error;
+pub use api::{EcsApi, EcsApiOptions, TagsError};
 pub use backoff::{Attempt, Backoff, BackoffPolicy, GaveUp, RetryPolicy, retry, with_jitter};
 pub use host::{HostResources, MEMINFO, host_resources, host_resources_from};
 pub use register::{ApiVersion, Registration, capabilities, check_attributes_echoed};

@@ -1,15 +1,15 @@
 //! Task metadata v3 and v4 response shapes (reference section 6), built from the engine's task
 //! record and Docker's inspect result. Pure: the server fetches the inputs.
 //!
-//! What is not filled yet: `AvailabilityZone` (no instance metadata here), `TaskTags` and
-//! `ContainerInstanceTags` of `taskWithTags` (empty maps), awsvpc network fields, `ClockDrift`
-//! and `EphemeralStorageMetrics`.
+//! What is not filled yet: `AvailabilityZone` (no instance metadata here), awsvpc network fields,
+//! `ClockDrift` and `EphemeralStorageMetrics`.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
+use crate::control::TagsError;
 use crate::runtime::{ContainerInfo, Protocol};
 use crate::state::{ContainerRecord, TaskRecord};
 
@@ -134,13 +134,56 @@ pub fn container_response(
     Value::Object(m)
 }
 
-/// The task response, with `containers` (already built) as `Containers`.
+/// The tags of `taskWithTags`: each ListTagsForResource answer, by ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagLookup {
+    /// The container instance's ARN and its tags.
+    pub instance: (String, Result<BTreeMap<String, String>, TagsError>),
+    /// The task's ARN and its tags.
+    pub task: (String, Result<BTreeMap<String, String>, TagsError>),
+}
+
+/// `ContainerInstanceTags` and `TaskTags`, or for each lookup that failed an `Errors` entry (v4
+/// only; v3 leaves the field out, as the reference does).
+fn put_tags(m: &mut Map<String, Value>, version: Version, tags: &TagLookup) {
+    let mut errors = Vec::new();
+    for (field, (arn, result)) in [
+        ("ContainerInstanceTags", &tags.instance),
+        ("TaskTags", &tags.task),
+    ] {
+        match result {
+            Ok(map) => {
+                m.insert(field.into(), json!(map));
+            }
+            Err(e) => {
+                let mut err = Map::new();
+                err.insert("ErrorField".into(), json!(field));
+                put(&mut err, "ErrorCode", e.code.as_ref().map(|c| json!(c)));
+                err.insert("ErrorMessage".into(), json!(e.message));
+                put(&mut err, "StatusCode", e.status.map(|s| json!(s)));
+                put(
+                    &mut err,
+                    "RequestId",
+                    e.request_id.as_ref().map(|r| json!(r)),
+                );
+                err.insert("ResourceARN".into(), json!(arn));
+                errors.push(Value::Object(err));
+            }
+        }
+    }
+    if version == Version::V4 && !errors.is_empty() {
+        m.insert("Errors".into(), Value::Array(errors));
+    }
+}
+
+/// The task response, with `containers` (already built) as `Containers`, and the tags of
+/// `taskWithTags` when given.
 pub fn task_response(
     version: Version,
     task: &TaskRecord,
     ctx: &TaskContext<'_>,
     containers: Vec<Value>,
-    with_tags: bool,
+    tags: Option<&TagLookup>,
 ) -> Value {
     let mut m = Map::new();
     m.insert("Cluster".into(), json!(ctx.cluster));
@@ -185,9 +228,8 @@ pub fn task_response(
         task.execution_stopped_at.map(|t| json!(timestamp(t))),
     );
     m.insert("LaunchType".into(), json!(ctx.launch_type));
-    if with_tags {
-        m.insert("TaskTags".into(), json!({}));
-        m.insert("ContainerInstanceTags".into(), json!({}));
+    if let Some(tags) = tags {
+        put_tags(&mut m, version, tags);
     }
     if version == Version::V4 {
         m.insert("FaultInjectionEnabled".into(), json!(false));
@@ -259,13 +301,39 @@ mod tests {
             cluster: "c",
             launch_type: "EC2",
         };
-        let t = task_response(Version::V4, &r, &ctx, vec![c], true);
+        let tags = TagLookup {
+            instance: (
+                "arn:aws:ecs:us-east-1:1:container-instance/c/i1".into(),
+                Err(TagsError {
+                    code: Some("AccessDeniedException".into()),
+                    message: "not allowed".into(),
+                    status: Some(400),
+                    request_id: Some("req-1".into()),
+                }),
+            ),
+            task: (
+                "arn:aws:ecs:us-east-1:1:task/c/t1".into(),
+                Ok(BTreeMap::from([("team".to_string(), "web".to_string())])),
+            ),
+        };
+        let t = task_response(Version::V4, &r, &ctx, vec![c.clone()], Some(&tags));
         assert_eq!(t["TaskARN"], "arn:aws:ecs:us-east-1:1:task/c/t1");
         assert_eq!(t["Family"], "web");
         assert_eq!(t["Revision"], "3");
         assert_eq!(t["Cluster"], "c");
         assert_eq!(t["Containers"][0]["Name"], "app");
-        assert!(t["TaskTags"].is_object());
+        assert_eq!(t["TaskTags"], json!({"team": "web"}));
+        assert!(t.get("ContainerInstanceTags").is_none());
+        assert_eq!(
+            t["Errors"],
+            json!([{"ErrorField": "ContainerInstanceTags", "ErrorCode": "AccessDeniedException",
+                    "ErrorMessage": "not allowed", "StatusCode": 400, "RequestId": "req-1",
+                    "ResourceARN": "arn:aws:ecs:us-east-1:1:container-instance/c/i1"}])
+        );
+        let v3 = task_response(Version::V3, &r, &ctx, vec![c.clone()], Some(&tags));
+        assert!(v3.get("Errors").is_none(), "v3 has no Errors");
+        let plain = task_response(Version::V4, &r, &ctx, vec![c], None);
+        assert!(plain.get("TaskTags").is_none() && plain.get("Errors").is_none());
         let v3 = container_response(Version::V3, &r, 0, None);
         assert!(v3.get("Snapshotter").is_none());
     }

@@ -35,6 +35,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::control::TagsError;
 use crate::credentials::{CredentialsManager, Lookup};
 use crate::engine::EngineHandle;
 use crate::runtime::ContainerRuntime;
@@ -50,6 +51,25 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:51679";
 /// Read and write timeout of a request (the reference's 5 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Where `taskWithTags` gets tags: ECS's ListTagsForResource ([`crate::control::api::EcsApi`]),
+/// or a fake in tests.
+pub trait TagSource: Send + Sync {
+    /// The tags of a task or container instance.
+    fn tags<'a>(
+        &'a self,
+        resource_arn: &'a str,
+    ) -> crate::runtime::BoxFuture<'a, Result<BTreeMap<String, String>, TagsError>>;
+}
+
+impl TagSource for crate::control::EcsApi {
+    fn tags<'a>(
+        &'a self,
+        resource_arn: &'a str,
+    ) -> crate::runtime::BoxFuture<'a, Result<BTreeMap<String, String>, TagsError>> {
+        Box::pin(self.list_tags(resource_arn))
+    }
+}
+
 /// Where task metadata comes from.
 #[derive(Clone)]
 pub struct MetadataSource {
@@ -63,6 +83,10 @@ pub struct MetadataSource {
     pub cluster: String,
     /// `EC2` or `EXTERNAL`.
     pub launch_type: &'static str,
+    /// ECS tags, once the agent has an ECS client.
+    pub tags: watch::Receiver<Option<Arc<dyn TagSource>>>,
+    /// The container instance ARN once registered.
+    pub instance_arn: watch::Receiver<Option<String>>,
 }
 
 impl std::fmt::Debug for MetadataSource {
@@ -440,7 +464,45 @@ async fn task_body(s: &Endpoint, id: &str, v: Version, tags: bool) -> Result<Val
         cluster: &md.cluster,
         launch_type: md.launch_type,
     };
-    Ok(metadata::task_response(v, &r, &ctx, containers, tags))
+    let tags = if tags {
+        Some(lookup_tags(&md, r.arn()).await)
+    } else {
+        None
+    };
+    Ok(metadata::task_response(
+        v,
+        &r,
+        &ctx,
+        containers,
+        tags.as_ref(),
+    ))
+}
+
+/// The container instance's and the task's tags, both asked at once. A failure is logged with
+/// the ARN and becomes an `Errors` entry of the answer, as in the reference.
+async fn lookup_tags(md: &MetadataSource, task_arn: &str) -> metadata::TagLookup {
+    let source = md.tags.borrow().clone();
+    let instance_arn = md.instance_arn.borrow().clone().unwrap_or_default();
+    let ask = |arn: String| {
+        let source = source.clone();
+        async move {
+            let result = match &source {
+                Some(s) => s.tags(&arn).await,
+                None => Err(TagsError {
+                    code: None,
+                    message: "the agent has not registered yet".into(),
+                    status: None,
+                    request_id: None,
+                }),
+            };
+            if let Err(e) = &result {
+                tracing::warn!(resource_arn = %arn, error = %e, "task metadata: cannot get tags");
+            }
+            (arn, result)
+        }
+    };
+    let (instance, task) = tokio::join!(ask(instance_arn), ask(task_arn.to_string()));
+    metadata::TagLookup { instance, task }
 }
 
 async fn task_md(
@@ -545,7 +607,7 @@ pub fn task_iam(store: &crate::state::Store) -> Result<crate::credentials::TaskI
 }
 
 /// Everything [`start`] needs from the agent.
-#[derive(Debug)]
+#[allow(missing_debug_implementations)] // holds the ECS client
 pub struct StartParams<'a> {
     /// The configuration (rate limit, audit log, cluster, launch type).
     pub config: &'a ecs_config::Config,
@@ -557,6 +619,8 @@ pub struct StartParams<'a> {
     pub instance_arn: watch::Receiver<Option<String>>,
     /// The engine once it runs.
     pub engine: watch::Receiver<Option<EngineHandle>>,
+    /// The ECS client once it exists, for `taskWithTags`.
+    pub tags: watch::Receiver<Option<Arc<dyn TagSource>>>,
 }
 
 /// Binds the server and returns the future that serves until `shutdown`.
@@ -574,6 +638,7 @@ pub async fn start(
         .await
         .map_err(|e| (listen.clone(), e.to_string()))?;
     let rps = config.task_metadata_rps_limit.value;
+    let instance_arn_for_tags = params.instance_arn.clone();
     let audit = if config.audit_logfile_disabled.value {
         AuditLog::disabled()
     } else {
@@ -602,6 +667,8 @@ pub async fn start(
             } else {
                 "EC2"
             },
+            tags: params.tags,
+            instance_arn: instance_arn_for_tags,
         }),
     };
     tracing::info!(address = %listener.local_addr().map_or(listen, |a| a.to_string()), "task credentials and metadata server listening");

@@ -331,7 +331,10 @@ impl Authenticator {
             .map_err(|e| AuthError::Ecr {
                 registry: registry_id.clone(),
                 region: region.clone(),
-                message: crate::secrets::sdk_error_message(&e),
+                message: {
+                    let (code, message) = crate::control::describe_sdk_error(&e);
+                    format!("{}: {message}", code.as_deref().unwrap_or("error"))
+                },
             })?;
         let bad = |what: &str| AuthError::BadToken {
             registry: registry_id.clone(),
