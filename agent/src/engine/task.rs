@@ -471,6 +471,18 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 match self.readiness(i) {
                     Readiness::Ready => {}
                     Readiness::Wait { until } => {
+                        // ECS_PULL_DEPENDENT_CONTAINERS_UPFRONT: pull while the dependencies
+                        // are not met yet (the reference's upfront pull), create later.
+                        if self.shared.config.pull_dependent_containers_upfront.value
+                            && self.record.containers[i].known < ContainerStatus::Pulled
+                        {
+                            if let Err(reason) = self.pull(i, def).await {
+                                self.container_failed(i, reason).await;
+                                progressed = true;
+                                continue;
+                            }
+                            self.save().await;
+                        }
                         if let Some(until) = until {
                             self.wake_at = Some(self.wake_at.map_or(until, |w| w.min(until)));
                         }
@@ -578,6 +590,23 @@ impl<R: ContainerRuntime> TaskActor<R> {
         self.save().await;
     }
 
+    /// Pulls container `i`'s image (as the pull behaviour says) and marks it PULLED, unsaved.
+    /// Errs with the ECS reason.
+    async fn pull(&mut self, i: usize, def: &Container) -> Result<(), String> {
+        self.record.pull_started_at.get_or_insert(SystemTime::now());
+        let execution = self.execution_credentials();
+        self.record.containers[i].image_digest = crate::images::pull::ensure_image(
+            &self.shared.images,
+            self.shared.runtime.as_ref(),
+            def,
+            execution.as_ref(),
+        )
+        .await?;
+        self.record.containers[i].advance(ContainerStatus::Pulled);
+        self.record.pull_stopped_at = Some(SystemTime::now());
+        Ok(())
+    }
+
     /// Pull, create and start one container, persisting each step. Errs with the ECS reason.
     async fn start_one(&mut self, i: usize, def: &Container) -> Result<(), String> {
         let name = self.record.containers[i].name.clone();
@@ -586,17 +615,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
             // Not saved here: the save before create below (or the failure path) persists the
             // PULLED status with the name, one durable commit fewer on the start path; a crash
             // before it just pulls again.
-            self.record.pull_started_at.get_or_insert(SystemTime::now());
-            let execution = self.execution_credentials();
-            self.record.containers[i].image_digest = crate::images::pull::ensure_image(
-                &self.shared.images,
-                rt.as_ref(),
-                def,
-                execution.as_ref(),
-            )
-            .await?;
-            self.record.containers[i].advance(ContainerStatus::Pulled);
-            self.record.pull_stopped_at = Some(SystemTime::now());
+            self.pull(i, def).await?;
         }
         if self.record.containers[i].known < ContainerStatus::Created {
             let ports = self.allocate_ports(def)?;

@@ -63,16 +63,21 @@ struct Harness {
 }
 
 fn start(rt: FakeRuntime, dir: tempfile::TempDir) -> Harness {
-    start_with(rt, dir, crate::secrets::SecretsFetcher::default())
+    start_with(
+        rt,
+        dir,
+        crate::secrets::SecretsFetcher::default(),
+        ecs_config::Config::default(),
+    )
 }
 
 fn start_with(
     rt: FakeRuntime,
     dir: tempfile::TempDir,
     secrets: crate::secrets::SecretsFetcher,
+    config: ecs_config::Config,
 ) -> Harness {
     let reporter = Arc::new(Recorder::default());
-    let config = ecs_config::Config::default();
     let mut images = crate::images::Images::new(
         &config,
         aws_credential_types::provider::SharedCredentialsProvider::new(
@@ -587,6 +592,7 @@ async fn secrets_reach_the_env_with_the_execution_role_and_a_failed_fetch_stops_
         FakeRuntime::new(),
         tempfile::tempdir().unwrap(),
         crate::secrets::SecretsFetcher::new(Some(endpoint), "us-east-1"),
+        ecs_config::Config::default(),
     );
     let with_secrets = |value_from: &str| {
         json!([{"name": "web", "image": "127.0.0.1:5000/web:1", "memory": 64, "essential": true,
@@ -653,4 +659,62 @@ async fn secrets_reach_the_env_with_the_execution_role_and_a_failed_fetch_stops_
         1,
         "no container created for the failed task"
     );
+}
+
+#[tokio::test]
+async fn pull_dependent_containers_upfront_pulls_before_the_dependency_is_met() {
+    for upfront in [false, true] {
+        let mut config = ecs_config::Config::default();
+        config.pull_dependent_containers_upfront.value = upfront;
+        let h = start_with(
+            FakeRuntime::new(),
+            tempfile::tempdir().unwrap(),
+            crate::secrets::SecretsFetcher::default(),
+            config,
+        );
+        let containers = json!([
+            {"name": "init", "image": "127.0.0.1:5000/init:1", "memory": 32, "essential": false},
+            {"name": "app", "image": "127.0.0.1:5000/app:1", "memory": 32, "essential": true,
+             "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]}
+        ]);
+        assert!(
+            h.engine
+                .payload(vec![task(ARN, "RUNNING", containers)])
+                .await
+        );
+        until("init created", || h.rt.id_of("init").is_some()).await;
+        let init_id = h.rt.id_of("init").unwrap();
+        until("init running", || {
+            h.rt.container(&init_id).is_some_and(|c| c.running())
+        })
+        .await;
+        let pulled_app = || {
+            h.rt.actions()
+                .iter()
+                .any(|c| matches!(c, Call::Pull { image } if image == "127.0.0.1:5000/app:1"))
+        };
+        if upfront {
+            until("app pulled while init runs", pulled_app).await;
+        } else {
+            assert!(!pulled_app(), "app pulled before its dependency was met");
+        }
+        assert!(
+            h.rt.id_of("app").is_none(),
+            "app created before init exited"
+        );
+        assert!(h.rt.exit(&init_id, 0));
+        until("app running", || {
+            h.rt.id_of("app")
+                .and_then(|id| h.rt.container(&id))
+                .is_some_and(|c| c.running())
+        })
+        .await;
+        let pulls =
+            h.rt.actions()
+                .iter()
+                .filter(|c| matches!(c, Call::Pull { image } if image == "127.0.0.1:5000/app:1"))
+                .count();
+        assert_eq!(pulls, 1, "upfront={upfront}: one pull of app");
+        h.shutdown.cancel();
+    }
 }
