@@ -384,11 +384,14 @@ mod tests {
         let zone = Strategy::Spread(SpreadField::Attribute("zone".into()));
         // Zone a holds one task already (on a1): both its instances wait behind b1 and the
         // attribute-less one, and tie with each other (then the smallest ARN).
-        assert_eq!(order(&[zone.clone()], &c), ["b1", "none", "a1", "a2"]);
+        assert_eq!(
+            order(std::slice::from_ref(&zone), &c),
+            ["b1", "none", "a1", "a2"]
+        );
         // An instance that cannot take the task is not ranked, but its tasks count for its zone.
         c[0].fits = false;
         c[2].group_tasks = 1;
-        assert_eq!(order(&[zone.clone()], &c), ["none", "a2", "b1"]);
+        assert_eq!(order(std::slice::from_ref(&zone), &c), ["none", "a2", "b1"]);
         // Zone first, then binpack within it.
         c[0].fits = true;
         c[2].group_tasks = 0;
