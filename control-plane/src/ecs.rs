@@ -16,6 +16,7 @@ use crate::model::{
     TASK_INTERNAL, Tag, Task, TaskContainer, VersionInfo, api_view,
 };
 use crate::placement_attrs::{self, InstanceFacts};
+use crate::placement_strategy::{self, Candidate, Strategy};
 use crate::state::{Key, State};
 
 /// Fresh 32-hex id (task ids, instance ids).
@@ -1012,6 +1013,48 @@ impl State {
         }
     }
 
+    /// The instance of `fitting` that `strategies` rank first. Every instance of the cluster
+    /// counts for `spread` by attribute, fitting or not.
+    fn choose(
+        &self,
+        cluster: &Cluster,
+        strategies: &[Strategy],
+        fitting: &BTreeSet<&str>,
+        group: &str,
+    ) -> Option<String> {
+        let number = |r: &[Resource], name: &str| {
+            r.iter()
+                .find(|r| r.name == name)
+                .map_or(0, Resource::number)
+        };
+        let candidates: Vec<Candidate<'_>> = self
+            .instances
+            .values()
+            .filter(|i| {
+                fitting.contains(i.container_instance_arn.as_str())
+                    || (i.cluster_name == cluster.cluster_name && i.status != "INACTIVE")
+            })
+            .map(|i| {
+                let arn = i.container_instance_arn.as_str();
+                let remaining = self.remaining_resources(i);
+                Candidate {
+                    arn,
+                    remaining_cpu: number(&remaining, "CPU"),
+                    remaining_memory: number(&remaining, "MEMORY"),
+                    attributes: &i.attributes,
+                    group_tasks: self.active_tasks(arn).filter(|t| t.group == group).count(),
+                    fits: fitting.contains(arn),
+                }
+            })
+            .collect();
+        let mut draw = || rand::random::<u32>();
+        let order = placement_strategy::rank(strategies, &candidates, &mut draw);
+        order
+            .first()
+            .and_then(|&i| candidates.get(i))
+            .map(|c| c.arn.to_string())
+    }
+
     /// Places and creates one task per count; returns (tasks, failures).
     pub(crate) fn place_tasks(
         &mut self,
@@ -1052,7 +1095,6 @@ impl State {
         let mut tasks = Vec::new();
         let mut failures: BTreeMap<String, &'static str> = BTreeMap::new();
         for n in 0..spec.count {
-            let mut best: Option<(i64, String)> = None;
             let targets: Vec<String> = if explicit {
                 candidates
                     .get(n..=n)
@@ -1061,6 +1103,7 @@ impl State {
             } else {
                 candidates.clone()
             };
+            let mut fitting: BTreeSet<&str> = BTreeSet::new();
             for arn in &targets {
                 let Some(i) = self.instances.get(arn) else {
                     failures.insert(arn.clone(), "MISSING");
@@ -1080,17 +1123,13 @@ impl State {
                     failures.insert(arn.clone(), why);
                     continue;
                 }
-                // Spread by remaining memory: the emptiest instance first.
-                let free = self
-                    .remaining_resources(i)
-                    .iter()
-                    .find(|r| r.name == "MEMORY")
-                    .map_or(0, Resource::number);
-                if best.as_ref().is_none_or(|(f, _)| free > *f) {
-                    best = Some((free, arn.clone()));
-                }
+                fitting.insert(arn.as_str());
             }
-            let Some((_, instance_arn)) = best else {
+            if fitting.is_empty() {
+                continue;
+            }
+            let instance_arn = self.choose(cluster, &spec.placement_strategy, &fitting, &group);
+            let Some(instance_arn) = instance_arn else {
                 continue;
             };
             failures.remove(&instance_arn);
@@ -1289,6 +1328,8 @@ impl State {
                 "Launch type {launch_type} is not supported by this control plane; use EC2 or EXTERNAL."
             )));
         }
+        let placement_strategy = placement_strategy::parse_strategies(&req.placement_strategy)
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
         let (family, revision) = self
             .resolve_task_def(&req.task_definition)
             .map_err(|_| ApiError::invalid("TaskDefinition not found."))?;
@@ -1304,6 +1345,7 @@ impl State {
             launch_type,
             tags: req.tags,
             placement_constraints: req.placement_constraints,
+            placement_strategy,
         };
         let (tasks, failures) = self.place_tasks(&cluster, &spec, None, now)?;
         Ok(json!({ "tasks": tasks, "failures": failures }))
@@ -1337,6 +1379,7 @@ impl State {
             launch_type: "EC2".into(),
             tags: req.tags,
             placement_constraints: Vec::new(),
+            placement_strategy: Vec::new(),
         };
         let (tasks, failures) = self.place_tasks(&cluster, &spec, Some(arns), now)?;
         Ok(json!({ "tasks": tasks, "failures": failures }))
@@ -1795,6 +1838,8 @@ pub(crate) struct TaskSpec {
     pub(crate) tags: Vec<Tag>,
     /// RunTask's `placementConstraints` (the task definition's are added at placement).
     pub(crate) placement_constraints: Vec<Value>,
+    /// RunTask's or the service's strategies; none ranks by remaining memory alone.
+    pub(crate) placement_strategy: Vec<Strategy>,
 }
 
 // ---- request shapes (members as botocore's ECS model names them) ----
@@ -2016,6 +2061,9 @@ pub struct RunTaskRequest {
     /// PlacementConstraints (`memberOf`, `distinctInstance`).
     #[serde(default)]
     pub placement_constraints: Vec<Value>,
+    /// PlacementStrategy (`binpack`, `spread`, `random`), at most five.
+    #[serde(default)]
+    pub placement_strategy: Vec<Value>,
 }
 
 /// StartTask input.

@@ -19,6 +19,7 @@ pub mod health;
 pub mod logs;
 pub mod model;
 pub mod placement_attrs;
+pub mod placement_strategy;
 pub mod registry;
 pub mod roles;
 pub mod secretsmanager;

@@ -21,6 +21,7 @@ use crate::model::{
     ServiceEvent, Tag, api_view,
 };
 use crate::placement_attrs;
+use crate::placement_strategy::{self, Strategy};
 use crate::state::{Key, State};
 
 /// How long DescribeServices still shows an INACTIVE service (a guess: ECS says only "may be
@@ -247,6 +248,18 @@ fn check_constraints(constraints: &[Value]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A service's strategies; without any, ECS's default for services (spread across
+/// Availability Zones, then instances).
+fn service_strategies(given: &[Value]) -> Result<Vec<Strategy>, ApiError> {
+    let parsed = placement_strategy::parse_strategies(given)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(if parsed.is_empty() {
+        Strategy::service_default()
+    } else {
+        parsed
+    })
+}
+
 impl State {
     /// `arn:aws:ecs:<region>:<account>:service/<cluster>/<name>`.
     pub(crate) fn service_arn(&self, cluster: &Cluster, name: &str) -> String {
@@ -426,6 +439,7 @@ impl State {
         };
         check_deployment_configuration(&deployment_configuration)?;
         check_constraints(&req.placement_constraints)?;
+        service_strategies(&req.placement_strategy)?;
         let arn = self.service_arn(&cluster, &name);
         if let Some(existing) = self.services.get(&arn).filter(|s| s.status != "INACTIVE") {
             let same_token =
@@ -545,6 +559,7 @@ impl State {
             None => None,
         };
         check_constraints(req.placement_constraints.as_deref().unwrap_or_default())?;
+        service_strategies(req.placement_strategy.as_deref().unwrap_or_default())?;
         let Some(svc) = self.services.get_mut(&arn) else {
             return Err(service_not_found());
         };
@@ -811,6 +826,9 @@ impl State {
                 value: svc.service_name.clone(),
             });
         }
+        // Checked when the service was created or updated.
+        let strategies = service_strategies(&svc.placement_strategy)
+            .unwrap_or_else(|_| Strategy::service_default());
         let spec = |count: usize| TaskSpec {
             family: family.clone(),
             revision,
@@ -821,6 +839,7 @@ impl State {
             launch_type: svc.launch_type.clone(),
             tags: tags.clone(),
             placement_constraints: svc.placement_constraints.clone(),
+            placement_strategy: strategies.clone(),
         };
         let mut started: Vec<String> = Vec::new();
         let mut failure: Option<String> = None;
