@@ -12,8 +12,6 @@
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
@@ -21,12 +19,23 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+use crate::control::{Attempt, BackoffPolicy, GaveUp, RetryPolicy, retry};
+
 /// Attempts per call (the SDKs' standard retry mode).
 const ATTEMPTS: u32 = 3;
 /// Deadline of one attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// First retry delay; doubled per attempt, with up to 100 % jitter.
-const RETRY_BASE: Duration = Duration::from_millis(200);
+/// Between attempts: 200 ms, then 400 ms, with up to 100 % jitter (the SDKs' standard mode);
+/// [`ATTEMPTS`] ends it long before the deadline.
+const RETRY: RetryPolicy = RetryPolicy {
+    backoff: BackoffPolicy {
+        initial: Duration::from_millis(200),
+        max: Duration::from_secs(20),
+        multiplier: 2.0,
+        jitter: 1.0,
+    },
+    deadline: Duration::from_secs(120),
+};
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,12 +148,11 @@ impl AwsJsonClient {
         body: &Value,
     ) -> Result<Value, CallError> {
         let body = body.to_string();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let body = body.as_str();
+        retry(&RETRY, |attempt| async move {
             let result = tokio::time::timeout(
                 ATTEMPT_TIMEOUT,
-                self.once(endpoint, service, operation, region, credentials, &body),
+                self.once(endpoint, service, operation, region, credentials, body),
             )
             .await
             .unwrap_or_else(|_| {
@@ -153,13 +161,15 @@ impl AwsJsonClient {
                 )))
             });
             match result {
-                Err(e) if e.retryable() && attempt < ATTEMPTS => {
-                    let delay = RETRY_BASE * 2u32.pow(attempt - 1);
-                    tokio::time::sleep(delay.mul_f64(1.0 + rand::random::<f64>())).await;
-                }
-                other => return other,
+                Ok(answer) => Attempt::Done(answer),
+                Err(e) if e.retryable() && attempt < ATTEMPTS => Attempt::Retry(e),
+                Err(e) => Attempt::Fail(e),
             }
-        }
+        })
+        .await
+        .map_err(|gave_up| match gave_up {
+            GaveUp::Failed(e) | GaveUp::Exhausted { last: e, .. } => e,
+        })
     }
 
     async fn once(
@@ -220,31 +230,22 @@ pub fn signed_request(
         ("content-type", "application/x-amz-json-1.1"),
         ("x-amz-target", target.as_str()),
     ];
-    let identity = credentials.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service.signing_name)
-        .time(at)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| fail(e.to_string()))?
-        .into();
-    let signable = SignableRequest::new(
+    let signed = crate::sigv4::signing_headers(
         "POST",
-        uri.to_string(),
-        headers.into_iter(),
-        SignableBody::Bytes(body.as_bytes()),
+        &uri.to_string(),
+        &headers,
+        body.as_bytes(),
+        credentials,
+        region,
+        service.signing_name,
+        at,
     )
-    .map_err(|e| fail(e.to_string()))?;
-    let (instructions, _) = sign(signable, &params)
-        .map_err(|e| fail(e.to_string()))?
-        .into_parts();
+    .map_err(fail)?;
     let mut builder = http::Request::post(uri);
     for (name, value) in headers {
         builder = builder.header(name, value);
     }
-    for (name, value) in instructions.headers() {
+    for (name, value) in signed {
         builder = builder.header(name, value);
     }
     builder
@@ -353,6 +354,93 @@ mod tests {
         assert_eq!(
             regional_endpoint(&SSM, "cn-north-1"),
             "https://ssm.cn-north-1.amazonaws.com.cn"
+        );
+    }
+
+    /// A server that answers each call with the next of `answers` (status, body), counting calls.
+    async fn scripted(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&calls);
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move || {
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let (status, body) = answers[n.min(answers.len() - 1)];
+                async move {
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        body.to_string(),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}"), calls)
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_and_client_errors_are_not() {
+        use std::sync::atomic::Ordering;
+        let client = AwsJsonClient::new().unwrap();
+        let call = |endpoint: String| {
+            let client = client.clone();
+            async move {
+                client
+                    .call(
+                        &endpoint,
+                        &SSM,
+                        "GetParameters",
+                        "us-east-1",
+                        &creds(),
+                        &serde_json::json!({}),
+                    )
+                    .await
+            }
+        };
+        let (endpoint, calls) = scripted(vec![
+            (500, r#"{"__type":"InternalServerError","message":"x"}"#),
+            (
+                400,
+                r#"{"__type":"ThrottlingException","message":"slow down"}"#,
+            ),
+            (200, r#"{"Parameters":[]}"#),
+        ])
+        .await;
+        assert_eq!(
+            call(endpoint).await.unwrap()["Parameters"],
+            serde_json::json!([])
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        let (endpoint, calls) = scripted(vec![(503, "unavailable")]).await;
+        assert!(call(endpoint).await.unwrap_err().retryable());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            ATTEMPTS as usize,
+            "gives up after {ATTEMPTS}"
+        );
+
+        let (endpoint, calls) = scripted(vec![(
+            400,
+            r#"{"__type":"ParameterNotFound","message":""}"#,
+        )])
+        .await;
+        assert_eq!(
+            call(endpoint).await.unwrap_err(),
+            CallError::Service {
+                code: "ParameterNotFound".into(),
+                message: String::new()
+            }
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "a client error is not retried"
         );
     }
 }

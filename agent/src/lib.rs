@@ -21,6 +21,7 @@ pub mod notify;
 pub mod ports;
 pub mod runtime;
 pub mod secrets;
+pub mod sigv4;
 pub mod state;
 
 pub use cli::{Cli, Command, ConfigArgs};

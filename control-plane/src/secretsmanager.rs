@@ -337,27 +337,12 @@ impl SecretsManager {
 
     /// Adds a stored row (`asm/<name>` → JSON); other rows are not ours and are skipped.
     pub fn restore_row(&mut self, key: &str, bytes: &[u8]) -> Result<bool, serde_json::Error> {
-        if !key.starts_with(KEY_PREFIX) {
-            return Ok(false);
-        }
-        let s: Secret = serde_json::from_slice(bytes)?;
-        self.secrets.insert(s.name.clone(), s);
-        Ok(true)
+        crate::vault::restore_entity(&mut self.secrets, KEY_PREFIX, key, bytes)
     }
 
     /// The store changes since the last call.
     pub fn take_changes(&mut self) -> Vec<Change> {
-        std::mem::take(&mut self.dirty)
-            .into_iter()
-            .map(|name| {
-                let key = format!("{KEY_PREFIX}{name}");
-                match self.secrets.get(&name) {
-                    // Plain data with string keys: serialising cannot fail.
-                    Some(s) => Change::Put(key, serde_json::to_vec(s).unwrap_or_default()),
-                    None => Change::Delete(key),
-                }
-            })
-            .collect()
+        crate::vault::entity_changes(&self.secrets, &mut self.dirty, KEY_PREFIX)
     }
 
     /// Runs operation `op` (the part of `X-Amz-Target` after [`TARGET_PREFIX`]) at `now`

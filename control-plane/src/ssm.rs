@@ -396,27 +396,12 @@ impl ParameterStore {
 
     /// Adds a stored row (`ssm/<name>` → JSON); other rows are not ours and are skipped.
     pub fn restore_row(&mut self, key: &str, bytes: &[u8]) -> Result<bool, serde_json::Error> {
-        if !key.starts_with(KEY_PREFIX) {
-            return Ok(false);
-        }
-        let p: Parameter = serde_json::from_slice(bytes)?;
-        self.params.insert(p.name.clone(), p);
-        Ok(true)
+        crate::vault::restore_entity(&mut self.params, KEY_PREFIX, key, bytes)
     }
 
     /// The store changes since the last call.
     pub fn take_changes(&mut self) -> Vec<Change> {
-        std::mem::take(&mut self.dirty)
-            .into_iter()
-            .map(|name| {
-                let key = format!("{KEY_PREFIX}{name}");
-                match self.params.get(&name) {
-                    // Plain data with string keys: serialising cannot fail.
-                    Some(p) => Change::Put(key, serde_json::to_vec(p).unwrap_or_default()),
-                    None => Change::Delete(key),
-                }
-            })
-            .collect()
+        crate::vault::entity_changes(&self.params, &mut self.dirty, KEY_PREFIX)
     }
 
     /// Runs operation `op` (the part of `X-Amz-Target` after [`TARGET_PREFIX`]) at `now`

@@ -12,8 +12,6 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use ecs_protocol::acs::{
     AckRequest, AcsFrame, AcsMessage, ExceptionMessage, HeartbeatAckRequest,
     IamRoleCredentialsAckRequest, IamRoleCredentialsMessage, PayloadMessage,
@@ -272,30 +270,21 @@ pub fn sign_upgrade(
     } else {
         url.to_string()
     };
-    let identity = credentials.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("ecs")
-        .time(at)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| fail(e.to_string()))?
-        .into();
-    let signable = SignableRequest::new(
+    let signed = crate::sigv4::signing_headers(
         "GET",
-        http_url,
-        [("host", host.as_str())].into_iter(),
-        SignableBody::Bytes(&[]),
+        &http_url,
+        &[("host", host.as_str())],
+        &[],
+        credentials,
+        region,
+        "ecs",
+        at,
     )
-    .map_err(|e| fail(e.to_string()))?;
-    let (instructions, _) = sign(signable, &params)
-        .map_err(|e| fail(e.to_string()))?
-        .into_parts();
-    for (name, value) in instructions.headers() {
+    .map_err(fail)?;
+    for (name, value) in signed {
         let name =
             http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| fail(e.to_string()))?;
-        let value = http::HeaderValue::from_str(value).map_err(|e| fail(e.to_string()))?;
+        let value = http::HeaderValue::from_str(&value).map_err(|e| fail(e.to_string()))?;
         request.headers_mut().insert(name, value);
     }
     Ok(request)
