@@ -244,6 +244,10 @@ pub async fn run(
             crate::runtime::logging::awslogs_endpoint(&config),
             config.region().unwrap_or_default(),
         ),
+        env_files: crate::env_files::EnvFilesFetcher::new(
+            crate::runtime::logging::awslogs_endpoint(&config),
+            config.region().unwrap_or_default(),
+        ),
     });
     let (engine, engine_run) =
         Engine::start(shared, shutdown.clone()).map_err(|e| AgentError::State(e.to_string()))?;

@@ -1,5 +1,6 @@
 //! A small client for AWS JSON 1.1 calls (`POST /`, `X-Amz-Target`, SigV4): the agent's calls to
-//! SSM Parameter Store and Secrets Manager ([`crate::secrets`]).
+//! SSM Parameter Store and Secrets Manager ([`crate::secrets`]); and S3's GetObject, for
+//! environment files ([`crate::env_files`]).
 //!
 //! Why not the SDK crates, as for ECS and ECR: `aws-sdk-ssm` and `aws-sdk-secretsmanager` added
 //! about 0.6 MiB to the agent's idle RSS (their code is mapped whether used or not), pushing it
@@ -172,6 +173,90 @@ impl AwsJsonClient {
         })
     }
 
+    /// S3 GetObject of `key` in `bucket` (the object's bytes), signed for `region`: path-style
+    /// at `endpoint` when given (the emulated control plane), else virtual-hosted at the
+    /// region's S3 endpoint. Retried as [`AwsJsonClient::call`]. S3's errors are XML: the code
+    /// and message are read from `<Code>` and `<Message>`.
+    pub async fn s3_get_object(
+        &self,
+        endpoint: Option<&str>,
+        bucket: &str,
+        key: &str,
+        region: &str,
+        credentials: &Credentials,
+    ) -> Result<Vec<u8>, CallError> {
+        let url = s3_object_url(endpoint, bucket, key, region);
+        let url = url.as_str();
+        retry(&RETRY, |attempt| async move {
+            let result =
+                tokio::time::timeout(ATTEMPT_TIMEOUT, self.s3_get_once(url, region, credentials))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(CallError::Transport(format!(
+                            "no answer within {ATTEMPT_TIMEOUT:?}"
+                        )))
+                    });
+            match result {
+                Ok(answer) => Attempt::Done(answer),
+                Err(e) if e.retryable() && attempt < ATTEMPTS => Attempt::Retry(e),
+                Err(e) => Attempt::Fail(e),
+            }
+        })
+        .await
+        .map_err(|gave_up| match gave_up {
+            GaveUp::Failed(e) | GaveUp::Exhausted { last: e, .. } => e,
+        })
+    }
+
+    async fn s3_get_once(
+        &self,
+        url: &str,
+        region: &str,
+        credentials: &Credentials,
+    ) -> Result<Vec<u8>, CallError> {
+        let fail = |what: String| CallError::Transport(format!("{url}: {what}"));
+        let uri: http::Uri = url.parse().map_err(|e| fail(format!("not a URL: {e}")))?;
+        let host = uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .ok_or_else(|| fail("no host".into()))?;
+        let signed = crate::sigv4::signing_headers(
+            "GET",
+            url,
+            &[("host", host.as_str())],
+            &[],
+            credentials,
+            region,
+            "s3",
+            SystemTime::now(),
+            crate::sigv4::s3_settings(),
+        )
+        .map_err(fail)?;
+        let mut builder = http::Request::get(uri).header("host", host.as_str());
+        for (name, value) in signed {
+            builder = builder.header(name, value);
+        }
+        let request = builder
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| fail(e.to_string()))?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| fail(format!("reading the answer: {e}")))?
+            .to_bytes();
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        Err(s3_error(status, &bytes))
+    }
+
     async fn once(
         &self,
         endpoint: &str,
@@ -203,6 +288,63 @@ impl AwsJsonClient {
             .map_err(|e| CallError::Transport(format!("{endpoint}: reading the answer: {e}")))?
             .to_bytes();
         parse_answer(status, &bytes)
+    }
+}
+
+/// Where an S3 object is: `<endpoint>/<bucket>/<key>` (path-style) with an endpoint override,
+/// else `https://<bucket>.s3.<region>.amazonaws.com/<key>` (path-style at `s3.<region>` for a
+/// bucket name with dots, which a virtual host's certificate would not cover). The key is
+/// percent-encoded but for `/`.
+pub fn s3_object_url(endpoint: Option<&str>, bucket: &str, key: &str, region: &str) -> String {
+    let key: String = key
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    match endpoint {
+        Some(e) => format!("{}/{bucket}/{key}", e.trim_end_matches('/')),
+        None => {
+            let domain = if region.starts_with("cn-") {
+                "amazonaws.com.cn"
+            } else {
+                "amazonaws.com"
+            };
+            if bucket.contains('.') {
+                format!("https://s3.{region}.{domain}/{bucket}/{key}")
+            } else {
+                format!("https://{bucket}.s3.{region}.{domain}/{key}")
+            }
+        }
+    }
+}
+
+/// An S3 error answer: `<Error><Code>..</Code><Message>..</Message>..</Error>`.
+fn s3_error(status: http::StatusCode, bytes: &[u8]) -> CallError {
+    let text = String::from_utf8_lossy(bytes);
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let close = format!("</{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&close)? + start;
+        Some(text[start..end].to_string())
+    };
+    match element("Code") {
+        Some(code) => CallError::Service {
+            code,
+            message: element("Message").unwrap_or_default(),
+        },
+        None if status.is_server_error() => CallError::Service {
+            code: "InternalServerError".into(),
+            message: format!("HTTP {status}"),
+        },
+        None => CallError::Service {
+            code: status.as_u16().to_string(),
+            message: status.canonical_reason().unwrap_or_default().to_string(),
+        },
     }
 }
 
@@ -239,6 +381,7 @@ pub fn signed_request(
         region,
         service.signing_name,
         at,
+        crate::sigv4::default_settings(),
     )
     .map_err(fail)?;
     let mut builder = http::Request::post(uri);
@@ -354,6 +497,31 @@ mod tests {
         assert_eq!(
             regional_endpoint(&SSM, "cn-north-1"),
             "https://ssm.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(
+            s3_object_url(
+                Some("http://127.0.0.1:4566/"),
+                "b",
+                "dir/my file+.env",
+                "us-east-1"
+            ),
+            "http://127.0.0.1:4566/b/dir/my%20file%2B.env"
+        );
+        assert_eq!(
+            s3_object_url(None, "b", "a.env", "eu-west-1"),
+            "https://b.s3.eu-west-1.amazonaws.com/a.env"
+        );
+        assert_eq!(
+            s3_object_url(None, "my.bucket", "a.env", "us-east-1"),
+            "https://s3.us-east-1.amazonaws.com/my.bucket/a.env"
+        );
+        assert_eq!(
+            s3_error(
+                http::StatusCode::NOT_FOUND,
+                b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>"
+            )
+            .to_string(),
+            "NoSuchKey: The specified key does not exist."
         );
     }
 

@@ -13,6 +13,7 @@ pub mod control;
 pub mod credentials;
 pub mod endpoint;
 pub mod engine;
+pub mod env_files;
 pub mod exit;
 pub mod hostsetup;
 pub mod images;

@@ -5,12 +5,31 @@
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
+};
 use aws_sigv4::sign::v4;
 
+/// The settings of every service but S3.
+pub fn default_settings() -> SigningSettings {
+    SigningSettings::default()
+}
+
+/// S3's: the path encoded once and not normalised, and the payload's SHA-256 signed in
+/// `x-amz-content-sha256`.
+pub fn s3_settings() -> SigningSettings {
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    settings
+}
+
 /// The headers that sign `method url` with `headers` (which the signature covers) and `body`,
-/// for `service` in `region` at `at`: `authorization`, `x-amz-date`, and `x-amz-security-token`
-/// with temporary credentials. Errs with aws-sigv4's words.
+/// for `service` in `region` at `at` with `settings`: `authorization`, `x-amz-date`, and
+/// `x-amz-security-token` with temporary credentials (and `x-amz-content-sha256` for S3). Errs
+/// with aws-sigv4's words.
 #[allow(clippy::too_many_arguments)] // one signing request, field by field
 pub fn signing_headers(
     method: &str,
@@ -21,6 +40,7 @@ pub fn signing_headers(
     region: &str,
     service: &str,
     at: SystemTime,
+    settings: SigningSettings,
 ) -> Result<Vec<(String, String)>, String> {
     let identity = credentials.clone().into();
     let params = v4::SigningParams::builder()
@@ -28,7 +48,7 @@ pub fn signing_headers(
         .region(region)
         .name(service)
         .time(at)
-        .settings(SigningSettings::default())
+        .settings(settings)
         .build()
         .map_err(|e| e.to_string())?
         .into();

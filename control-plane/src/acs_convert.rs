@@ -416,6 +416,9 @@ pub fn requires_attributes(def: &Value) -> Vec<Value> {
         if c.get("repositoryCredentials").is_some() {
             names.push("ecs.capability.private-registry-authentication.secretsmanager");
         }
+        if !arr(c.get("environmentFiles")).is_empty() {
+            names.push("ecs.capability.env-files.s3");
+        }
         for s in arr(c.get("secrets")) {
             let from = s
                 .get("valueFrom")

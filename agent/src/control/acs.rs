@@ -279,6 +279,7 @@ pub fn sign_upgrade(
         region,
         "ecs",
         at,
+        crate::sigv4::default_settings(),
     )
     .map_err(fail)?;
     for (name, value) in signed {

@@ -161,13 +161,15 @@ pub fn capabilities(config: &Config, docker_api: ApiVersion) -> Vec<Attribute> {
     }
     // Container secrets from SSM and Secrets Manager as environment variables and log driver
     // options (`crate::secrets`), registry credentials from Secrets Manager
-    // (`crate::images::auth`): name-only, as the reference advertises them.
+    // (`crate::images::auth`), environment files from S3 (`crate::env_files`): name-only, as the
+    // reference advertises them.
     for name in [
         "secrets.ssm.environment-variables",
         "secrets.ssm.bootstrap.log-driver",
         "secrets.asm.environment-variables",
         "secrets.asm.bootstrap.log-driver",
         "private-registry-authentication.secretsmanager",
+        "env-files.s3",
     ] {
         out.push(Attribute::named(format!("{PREFIX}{name}")));
     }
@@ -396,6 +398,7 @@ mod tests {
             "ecs.capability.secrets.ssm.bootstrap.log-driver",
             "ecs.capability.secrets.asm.bootstrap.log-driver",
             "ecs.capability.private-registry-authentication.secretsmanager",
+            "ecs.capability.env-files.s3",
             "ecs.capability.container-health-check",
             "ecs.capability.container-ordering",
             "ecs.capability.docker-plugin.local",
@@ -412,7 +415,7 @@ mod tests {
         assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role"));
         assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role-network-host"));
         // Nothing the agent does not implement yet.
-        for absent in ["task-eni", "efs", "firelens", "env-files"] {
+        for absent in ["task-eni", "efs", "firelens"] {
             assert!(!n.iter().any(|x| x.contains(absent)), "{absent} advertised");
         }
     }

@@ -99,6 +99,8 @@ pub struct Shared<R: ContainerRuntime> {
     pub task_iam: crate::credentials::TaskIam,
     /// Container secrets from SSM and Secrets Manager.
     pub secrets: crate::secrets::SecretsFetcher,
+    /// Environment files from S3.
+    pub env_files: crate::env_files::EnvFilesFetcher,
 }
 
 impl<R: ContainerRuntime> std::fmt::Debug for Shared<R> {

@@ -46,6 +46,8 @@ pub(crate) struct TaskActor<R: ContainerRuntime> {
     /// The task's secret values, once fetched (memory only: never saved, so fetched again after
     /// an agent restart if a container still has to be created).
     secrets: Option<crate::secrets::SecretValues>,
+    /// The task's environment files, once fetched (memory only, as `secrets`).
+    env_files: Option<crate::env_files::EnvFileValues>,
 }
 
 impl<R: ContainerRuntime> TaskActor<R> {
@@ -65,6 +67,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
             saved: None,
             wake_at: None,
             secrets: None,
+            env_files: None,
         }
     }
 
@@ -92,9 +95,21 @@ impl<R: ContainerRuntime> TaskActor<R> {
         }
     }
 
-    /// Fetches the task's secrets once (before its first container is created, and again after
-    /// a restart). Errs with the reason the task stops with.
+    /// Fetches the task's secrets and environment files once (before its first container is
+    /// created, and again after a restart). Errs with the reason the task stops with.
     async fn ensure_secrets(&mut self) -> Result<(), String> {
+        if self.env_files.is_none() && crate::env_files::task_has_env_files(&self.record.task) {
+            let mut task = self.record.task.clone();
+            task.execution_role_credentials = self.execution_credentials();
+            let values = self
+                .shared
+                .env_files
+                .fetch(&task)
+                .await
+                .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+            tracing::info!(task_arn = %self.arn(), "task environment files fetched");
+            self.env_files = Some(values);
+        }
         if self.secrets.is_some() || !crate::secrets::task_has_secrets(&self.record.task) {
             return Ok(());
         }
@@ -652,12 +667,27 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 &self.shared.config,
             )
             .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
-            if def.secrets.as_ref().is_some_and(|s| !s.is_empty()) {
+            let has_env_files = def
+                .environment_files
+                .as_ref()
+                .is_some_and(|f| !f.is_empty());
+            let has_secrets = def.secrets.as_ref().is_some_and(|s| !s.is_empty());
+            if has_env_files || has_secrets {
                 // After a restart the values are gone from memory: fetch them again.
                 if let Err(reason) = self.ensure_secrets().await {
                     self.fail_task(reason.clone()).await;
                     return Err(reason);
                 }
+            }
+            if has_env_files {
+                // Under what the container already has; secrets (below) override.
+                crate::env_files::apply(
+                    def,
+                    self.env_files.as_ref().unwrap_or(&Default::default()),
+                    &mut spec.env,
+                );
+            }
+            if has_secrets {
                 let log_options = spec
                     .host_overlay
                     .as_mut()

@@ -94,6 +94,7 @@ fn start_with(
     let shared = Arc::new(Shared {
         task_iam: iam.clone(),
         secrets,
+        env_files: crate::env_files::EnvFilesFetcher::default(),
         runtime: Arc::new(rt.clone()),
         store: Arc::new(Store::open(dir.path()).unwrap()),
         reporter: reporter.clone(),
