@@ -1,5 +1,6 @@
 //! The HTTP front: one listener, AWS JSON 1.1 dispatch on `X-Amz-Target` for `POST /`, and the
-//! websocket upgrade on `GET /ws`. Protocol decoding (headers, signature, body) lives here; the
+//! websocket upgrade on `GET /ws`; S3 (REST-XML, any path) is recognised by its SigV4 credential
+//! scope before routing and handed to `s3.rs`. Protocol decoding (headers, signature, body) lives here; the
 //! operations behind it are in `ecs.rs`, `ecr.rs`, `logs.rs`, `ssm.rs` and `secretsmanager.rs`.
 
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use axum::routing::{any, get};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::sigv4::{self, KeyLookup, SecretKey, VerifyOptions};
+use crate::sigv4::{self, Flavor, KeyLookup, SecretKey, VerifyOptions};
 use crate::state::{StateHandle, decode};
 
 const ECS_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
@@ -69,14 +70,34 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// The emulated ECR, when enabled.
     pub ecr: Option<Arc<crate::ecr::Ecr>>,
+    /// The emulated S3's actor.
+    pub s3: crate::s3_store::S3Handle,
+    /// The emulated region (new buckets' default region).
+    pub region: String,
 }
 
-/// The router for every API.
+/// The router for every API. S3 requests are taken out before routing, by the service of
+/// their SigV4 credential scope: their paths (`/<bucket>/<key>`, `GET /`, even a bucket named
+/// `ws`) overlap the other routes.
 pub fn router(app: Arc<AppState>) -> Router {
-    Router::new()
+    let others = Router::new()
         .route("/", any(aws_json))
         .route("/ws", get(crate::acs::upgrade))
-        .with_state(app)
+        .with_state(Arc::clone(&app));
+    Router::new()
+        .fallback_service(others)
+        .layer(axum::middleware::from_fn_with_state(app, route_s3))
+}
+
+async fn route_s3(
+    AxState(app): AxState<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if sigv4::scope_service(request.headers()).as_deref() == Some("s3") {
+        return crate::s3::handle(app, request).await;
+    }
+    next.run(request).await
 }
 
 /// Seconds since the epoch, as AWS JSON timestamps carry them.
@@ -135,6 +156,30 @@ fn message_member(headers: &HeaderMap) -> &'static str {
     }
 }
 
+/// Why [`authenticate_as`] refused a request, before it is put in a service's error format.
+#[derive(Debug)]
+pub enum AuthFailure {
+    /// The signature (or its header) is wrong, or the key unknown.
+    Signature(sigv4::AuthError),
+    /// A correctly signed request with temporary credentials past their expiry.
+    Expired,
+    /// The state actor could not be asked about temporary keys.
+    Unavailable(ApiError),
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(e: AuthFailure) -> Self {
+        match e {
+            AuthFailure::Signature(e) => e.into(),
+            AuthFailure::Expired => ApiError::new(
+                ErrorCode::ExpiredTokenException,
+                "The security token included in the request is expired",
+            ),
+            AuthFailure::Unavailable(e) => e,
+        }
+    }
+}
+
 /// Verifies the signature of a request against the account's keys and the temporary keys STS
 /// issued, and returns who signed it.
 pub async fn authenticate(
@@ -144,6 +189,20 @@ pub async fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<crate::sts::CallerIdentity, ApiError> {
+    authenticate_as(app, method, uri, headers, body, Flavor::Standard)
+        .await
+        .map_err(ApiError::from)
+}
+
+/// As [`authenticate`], canonicalising the request as `flavor` says (S3 signs differently).
+pub async fn authenticate_as(
+    app: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    flavor: Flavor,
+) -> Result<crate::sts::CallerIdentity, AuthFailure> {
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     let access_key_id = sigv4::access_key_id(headers).unwrap_or_default();
     let now = now_secs();
@@ -162,7 +221,8 @@ pub async fn authenticate(
             let temp = app
                 .state
                 .call(move |s| s.temp_keys.get(&ak).cloned())
-                .await?;
+                .await
+                .map_err(AuthFailure::Unavailable)?;
             match temp {
                 Some(k) => {
                     if k.expiration < now {
@@ -174,12 +234,10 @@ pub async fn authenticate(
                             path_and_query,
                             headers,
                             body,
-                            options(app),
-                        )?;
-                        return Err(ApiError::new(
-                            ErrorCode::ExpiredTokenException,
-                            "The security token included in the request is expired",
-                        ));
+                            options(app, flavor),
+                        )
+                        .map_err(AuthFailure::Signature)?;
+                        return Err(AuthFailure::Expired);
                     }
                     let secret = SecretKey {
                         secret: k.secret_access_key.clone(),
@@ -215,8 +273,9 @@ pub async fn authenticate(
         path_and_query,
         headers,
         body,
-        options(app),
-    )?;
+        options(app, flavor),
+    )
+    .map_err(AuthFailure::Signature)?;
     Ok(identity)
 }
 
@@ -232,10 +291,11 @@ fn single_key(k: &crate::sts::TempKey) -> std::collections::BTreeMap<String, Sec
     m
 }
 
-fn options(app: &AppState) -> VerifyOptions {
+fn options(app: &AppState, flavor: Flavor) -> VerifyOptions {
     VerifyOptions {
         now: SystemTime::now(),
         max_skew: app.max_skew,
+        flavor,
     }
 }
 

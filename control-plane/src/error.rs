@@ -205,7 +205,9 @@ impl From<crate::sigv4::AuthError> for ApiError {
             AuthError::Missing => ErrorCode::MissingAuthenticationTokenException,
             AuthError::Malformed(_) => ErrorCode::InvalidSignatureException,
             AuthError::UnknownKey | AuthError::BadToken => ErrorCode::UnrecognizedClientException,
-            AuthError::BadSignature | AuthError::Skew(_) => ErrorCode::InvalidSignatureException,
+            AuthError::BadSignature | AuthError::Skew(_) | AuthError::ContentSha256Mismatch => {
+                ErrorCode::InvalidSignatureException
+            }
         };
         ApiError::new(code, e.to_string())
     }

@@ -2,8 +2,9 @@
 //! an ECS agent can talk to, on one machine and with no AWS account.
 //!
 //! One HTTP listener serves the AWS JSON 1.1 APIs (ECS, ECR, CloudWatch Logs, SSM Parameter Store
-//! and Secrets Manager: `POST /`, dispatched on `X-Amz-Target`), STS (query protocol) and the ACS
-//! websocket (`GET /ws`). Every request is SigV4-verified against the account's keys and the
+//! and Secrets Manager: `POST /`, dispatched on `X-Amz-Target`), STS (query protocol), a small
+//! S3 (REST-XML, path-style; objects under `<data-dir>/s3/blobs`) and the ACS websocket
+//! (`GET /ws`). Every request is SigV4-verified against the account's keys and the
 //! temporary keys the emulator issued. ECS state lives in one actor and is persisted to redb under
 //! the data dir; parameters and secrets live in another actor persisted to the same file
 //! (CloudWatch Logs: its own actor, in memory). This crate must not depend on the agent.
@@ -22,6 +23,8 @@ pub mod placement_attrs;
 pub mod placement_strategy;
 pub mod registry;
 pub mod roles;
+pub mod s3;
+pub mod s3_store;
 pub mod secretsmanager;
 pub mod services;
 pub mod sigv4;
@@ -181,6 +184,17 @@ pub async fn serve(
     };
     let rows = store.load()?;
     let vault = vault::Vault::restore(&config.region, &config.account_id, &rows)?;
+    let blobs = match &config.data_dir {
+        Some(dir) => {
+            let blob_dir = dir.join("s3").join("blobs");
+            s3_store::Blobs::open_dir(&blob_dir).map_err(|source| Error::DataDir {
+                path: blob_dir,
+                source,
+            })?
+        }
+        None => s3_store::Blobs::Memory(Default::default()),
+    };
+    let objects = s3_store::ObjectStore::restore(&rows, blobs, store.clone())?;
     let mut state = State::restore(account, rows)?;
     let ecr = match &config.ecr {
         Some(options) => {
@@ -216,6 +230,8 @@ pub async fn serve(
         advertise_url: config.advertise_url.clone(),
         shutdown: shutdown.clone(),
         ecr: ecr.as_ref().map(|e| Arc::clone(&e.api)),
+        s3: s3_store::S3Handle::spawn(objects),
+        region: config.region.clone(),
     });
     let router = api::router(app);
     let stop = shutdown.clone();

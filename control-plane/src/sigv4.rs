@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    SessionTokenMode, SignableBody, SignableRequest, SigningSettings, sign,
+    PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use http::HeaderMap;
@@ -36,6 +37,9 @@ pub enum AuthError {
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
     )]
     BadSignature,
+    /// S3: `x-amz-content-sha256` is neither `UNSIGNED-PAYLOAD` nor the SHA-256 of the body.
+    #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
+    ContentSha256Mismatch,
     /// X-Amz-Date too far from now.
     #[error(
         "Signature expired: {0} is now earlier or later than the allowed clock skew of 15 minutes."
@@ -151,6 +155,22 @@ fn parse_amz_date(value: &str) -> Option<SystemTime> {
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
+/// How the service being called canonicalises requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// Every service but S3: the path is normalised and encoded twice, the body is hashed.
+    Standard,
+    /// S3: the path is used as sent (encoded once, not normalised) and the payload hash is the
+    /// signed `x-amz-content-sha256` header, which must be `UNSIGNED-PAYLOAD` or the body's hash.
+    S3,
+}
+
+/// The service of the credential scope of a request's SigV4 `Authorization` header, if any.
+pub fn scope_service(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    parse_auth_header(auth).ok().map(|a| a.service.to_string())
+}
+
 /// Options for [`verify`].
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyOptions {
@@ -158,6 +178,8 @@ pub struct VerifyOptions {
     pub now: SystemTime,
     /// Largest allowed distance between `X-Amz-Date` and `now`; `None` skips the check (fixture replay).
     pub max_skew: Option<Duration>,
+    /// How to canonicalise the request.
+    pub flavor: Flavor,
 }
 
 /// Verifies the SigV4 signature of a request.
@@ -229,6 +251,22 @@ pub fn verify(
 
     let mut settings = SigningSettings::default();
     settings.excluded_headers = Some(Vec::new());
+    let content_sha256 = header_str("x-amz-content-sha256");
+    let signable_body = match (options.flavor, content_sha256) {
+        (Flavor::Standard, _) | (Flavor::S3, None) => SignableBody::Bytes(body),
+        (Flavor::S3, Some(UNSIGNED_PAYLOAD)) => SignableBody::UnsignedPayload,
+        (Flavor::S3, Some(claimed)) => {
+            let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body));
+            if !claimed.eq_ignore_ascii_case(&actual) {
+                return Err(AuthError::ContentSha256Mismatch);
+            }
+            SignableBody::Precomputed(claimed.to_string())
+        }
+    };
+    if options.flavor == Flavor::S3 {
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    }
     settings.session_token_mode = if token_signed {
         SessionTokenMode::Include
     } else {
@@ -255,7 +293,7 @@ pub fn verify(
         method,
         uri,
         signed.iter().map(|(k, v)| (*k, v.as_str())),
-        SignableBody::Bytes(body),
+        signable_body,
     )
     .map_err(|e| AuthError::Malformed(e.to_string()))?;
     let (_, expected) = sign(request, &params)
@@ -271,6 +309,8 @@ pub fn verify(
         Err(AuthError::BadSignature)
     }
 }
+
+const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
