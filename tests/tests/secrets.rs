@@ -9,6 +9,9 @@
 //!   reference's `ResourceInitializationError` reason; the agent carries on.
 //! - `repositoryCredentials`: the image is pulled from a registry that requires a login, with the
 //!   user and password kept in Secrets Manager.
+//! - `environmentFiles`: objects put with `aws s3 cp` in the emulated S3 become the container's
+//!   environment (under `environment`), fetched with the execution role; a missing object stops
+//!   its task alone.
 //! - No value appears in the agent's or the control plane's log.
 
 use std::time::Duration;
@@ -261,6 +264,105 @@ fn repository_credentials_from_secrets_manager_pull_from_a_registry_that_needs_a
         &[
             ("agent", agent.process.output()),
             ("control plane", cp.process.output()),
+        ],
+    );
+    Ok(())
+}
+
+#[test]
+fn environment_files_from_s3_reach_the_container_environment() -> Result<()> {
+    let cluster = unique("envfiles");
+    let setup = ClusterSetup::start(&cluster, None)?;
+    let aws = &setup.aws;
+    let agent = Agent::start(&setup.cp, &cluster, setup.data.path(), &[])?;
+    let bucket = format!("cfg-{}", ecs_e2e_tests::random_id());
+    let made = aws.output(&["s3", "mb", &format!("s3://{bucket}")])?;
+    assert!(made.success(), "aws s3 mb: {}", made.stderr);
+    let token = format!("tok-{}", ecs_e2e_tests::random_id());
+    let files = [
+        (
+            "app.env",
+            format!("# settings\nDB_HOST=db.internal\nTOKEN={token}\nMODE=file\n"),
+        ),
+        (
+            "dir/more vars.env",
+            "MODE=second-file\nEXTRA=a=b\n".to_string(),
+        ),
+    ];
+    for (key, text) in &files {
+        let local = setup.data.path().join("upload.env");
+        std::fs::write(&local, text)?;
+        let target = format!("s3://{bucket}/{key}");
+        let out = aws.output(&["s3", "cp", local.to_str().unwrap(), &target])?;
+        assert!(out.success(), "aws s3 cp: {}", out.stderr);
+    }
+    let arn = |key: &str| format!("arn:aws:s3:::{bucket}/{key}");
+    let def = register(
+        aws,
+        setup.data.path(),
+        &json!({
+            "family": cluster,
+            "executionRoleArn": EXECUTION_ROLE,
+            "containerDefinitions": [{
+                "name": "app", "image": setup.image, "memory": 32, "essential": true,
+                "entryPoint": ["sh", "-c"],
+                "command": ["for v in DB_HOST TOKEN MODE EXTRA PLAIN; do env | grep \"^$v=\"; done"],
+                "environment": [{"name": "PLAIN", "value": "plain"}, {"name": "DB_HOST", "value": "from-environment"}],
+                "environmentFiles": [
+                    {"value": arn("app.env"), "type": "s3"},
+                    {"value": arn("dir/more vars.env"), "type": "s3"},
+                ],
+            }],
+        }),
+    )?;
+    let task = run_when_placed(aws, &cluster, &def)?;
+    let stopped = wait_status(aws, &cluster, &task, "STOPPED", Duration::from_secs(60))?;
+    assert_eq!(stopped["containers"][0]["exitCode"], 0, "{stopped}");
+    let id = stopped["containers"][0]["runtimeId"]
+        .as_str()
+        .context("runtimeId")?;
+    let printed = docker(&["logs", id])?;
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "DB_HOST=from-environment".to_string(),
+            format!("TOKEN={token}"),
+            "MODE=file".to_string(),
+            "EXTRA=a=b".to_string(),
+            "PLAIN=plain".to_string(),
+        ],
+        "environment wins, then the first file"
+    );
+
+    // A missing object: that task stops alone, before any container, naming bucket and key.
+    let bad_def = register(
+        aws,
+        setup.data.path(),
+        &json!({
+            "family": format!("{cluster}-bad"),
+            "executionRoleArn": EXECUTION_ROLE,
+            "containerDefinitions": [{
+                "name": "app", "image": setup.image, "memory": 32, "essential": true,
+                "environmentFiles": [{"value": arn("missing.env"), "type": "s3"}],
+            }],
+        }),
+    )?;
+    let bad = run_when_placed(aws, &cluster, &bad_def)?;
+    let bad = wait_status(aws, &cluster, &bad, "STOPPED", Duration::from_secs(30))?;
+    let reason = bad["stoppedReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with(&format!(
+            "ResourceInitializationError: unable to download env file with key missing.env from bucket {bucket}, error: NoSuchKey"
+        )),
+        "{bad}"
+    );
+    assert!(bad["containers"][0].get("runtimeId").is_none(), "{bad}");
+    assert_not_logged(
+        &[&token],
+        &[
+            ("agent", agent.process.output()),
+            ("control plane", setup.cp.process.output()),
         ],
     );
     Ok(())
