@@ -52,6 +52,10 @@ pub enum CallError {
     /// No usable answer: connection, TLS, timeout, or a body that is not JSON.
     #[error("{0}")]
     Transport(String),
+    /// S3 says the bucket is in another region (`x-amz-bucket-region` on a redirect or a
+    /// malformed-authorization answer).
+    #[error("the bucket is in region {0}")]
+    WrongRegion(String),
 }
 
 impl CallError {
@@ -59,6 +63,7 @@ impl CallError {
     fn retryable(&self) -> bool {
         match self {
             CallError::Transport(_) => true,
+            CallError::WrongRegion(_) => false,
             CallError::Service { code, .. } => matches!(
                 code.as_str(),
                 "ThrottlingException"
@@ -185,6 +190,27 @@ impl AwsJsonClient {
         region: &str,
         credentials: &Credentials,
     ) -> Result<Vec<u8>, CallError> {
+        match self
+            .s3_get_in(endpoint, bucket, key, region, credentials)
+            .await
+        {
+            // As the reference asks S3 for the bucket's region: S3 names it in its refusal.
+            Err(CallError::WrongRegion(actual)) if endpoint.is_none() && actual != region => {
+                self.s3_get_in(endpoint, bucket, key, &actual, credentials)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn s3_get_in(
+        &self,
+        endpoint: Option<&str>,
+        bucket: &str,
+        key: &str,
+        region: &str,
+        credentials: &Credentials,
+    ) -> Result<Vec<u8>, CallError> {
         let url = s3_object_url(endpoint, bucket, key, region);
         let url = url.as_str();
         retry(&RETRY, |attempt| async move {
@@ -245,6 +271,11 @@ impl AwsJsonClient {
             .await
             .map_err(|e| fail(e.to_string()))?;
         let status = response.status();
+        let bucket_region = response
+            .headers()
+            .get("x-amz-bucket-region")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let bytes = response
             .into_body()
             .collect()
@@ -254,7 +285,12 @@ impl AwsJsonClient {
         if status.is_success() {
             return Ok(bytes.to_vec());
         }
-        Err(s3_error(status, &bytes))
+        match bucket_region {
+            Some(r) if r != region && (status.is_redirection() || status == 400) => {
+                Err(CallError::WrongRegion(r))
+            }
+            _ => Err(s3_error(status, &bytes)),
+        }
     }
 
     async fn once(
@@ -610,5 +646,33 @@ mod tests {
             1,
             "a client error is not retried"
         );
+    }
+
+    #[tokio::test]
+    async fn s3_get_object_follows_the_bucket_region_s3_names() {
+        let client = AwsJsonClient::new().unwrap();
+        // With an endpoint override there is nothing to follow: the answer is the error.
+        let app = axum::Router::new().fallback(|| async {
+            (
+                axum::http::StatusCode::MOVED_PERMANENTLY,
+                [("x-amz-bucket-region", "eu-west-1")],
+                "<Error><Code>PermanentRedirect</Code><Message>moved</Message></Error>",
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let err = client
+            .s3_get_object(
+                Some(&format!("http://{addr}")),
+                "b",
+                "k",
+                "us-east-1",
+                &creds(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err, CallError::WrongRegion("eu-west-1".into()));
+        assert!(!err.retryable());
     }
 }

@@ -117,7 +117,7 @@ pub fn apply(container: &Container, values: &EnvFileValues, env: &mut Vec<String
 pub struct EnvFilesFetcher {
     /// Endpoint override (the emulated control plane); `None`: S3's regional endpoints.
     endpoint: Option<String>,
-    /// The agent's region; the buckets are expected there.
+    /// The agent's region, where a bucket is looked for first.
     region: String,
     /// Made at the first call (root certificates cost memory).
     client: Arc<OnceLock<Result<AwsJsonClient, CallError>>>,
