@@ -154,28 +154,20 @@ impl AwsJsonClient {
         body: &Value,
     ) -> Result<Value, CallError> {
         let body = body.to_string();
-        let body = body.as_str();
-        retry(&RETRY, |attempt| async move {
-            let result = tokio::time::timeout(
-                ATTEMPT_TIMEOUT,
-                self.once(endpoint, service, operation, region, credentials, body),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(CallError::Transport(format!(
-                    "no answer within {ATTEMPT_TIMEOUT:?}"
-                )))
-            });
-            match result {
-                Ok(answer) => Attempt::Done(answer),
-                Err(e) if e.retryable() && attempt < ATTEMPTS => Attempt::Retry(e),
-                Err(e) => Attempt::Fail(e),
-            }
+        with_retries(|| async {
+            let request = signed_request(
+                endpoint,
+                service,
+                operation,
+                region,
+                credentials,
+                &body,
+                SystemTime::now(),
+            )?;
+            let (status, _, bytes) = self.send(request, endpoint).await?;
+            parse_answer(status, &bytes)
         })
         .await
-        .map_err(|gave_up| match gave_up {
-            GaveUp::Failed(e) | GaveUp::Exhausted { last: e, .. } => e,
-        })
     }
 
     /// S3 GetObject of `key` in `bucket` (the object's bytes), signed for `region`: path-style
@@ -212,119 +204,131 @@ impl AwsJsonClient {
         credentials: &Credentials,
     ) -> Result<Vec<u8>, CallError> {
         let url = s3_object_url(endpoint, bucket, key, region);
-        let url = url.as_str();
-        retry(&RETRY, |attempt| async move {
-            let result =
-                tokio::time::timeout(ATTEMPT_TIMEOUT, self.s3_get_once(url, region, credentials))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(CallError::Transport(format!(
-                            "no answer within {ATTEMPT_TIMEOUT:?}"
-                        )))
-                    });
-            match result {
-                Ok(answer) => Attempt::Done(answer),
-                Err(e) if e.retryable() && attempt < ATTEMPTS => Attempt::Retry(e),
-                Err(e) => Attempt::Fail(e),
+        with_retries(|| async {
+            let request = signed(
+                http::Method::GET,
+                &url,
+                &[],
+                "",
+                credentials,
+                region,
+                "s3",
+                crate::sigv4::s3_settings(),
+                SystemTime::now(),
+            )?;
+            let (status, headers, bytes) = self.send(request, &url).await?;
+            if status.is_success() {
+                return Ok(bytes.to_vec());
+            }
+            let bucket_region = headers
+                .get("x-amz-bucket-region")
+                .and_then(|v| v.to_str().ok())
+                .filter(|r| *r != region);
+            match bucket_region {
+                Some(r) if status.is_redirection() || status == 400 => {
+                    Err(CallError::WrongRegion(r.to_string()))
+                }
+                _ => Err(s3_error(status, &bytes)),
             }
         })
         .await
-        .map_err(|gave_up| match gave_up {
-            GaveUp::Failed(e) | GaveUp::Exhausted { last: e, .. } => e,
-        })
     }
 
-    async fn s3_get_once(
+    /// Sends `request` and reads the whole answer; `what` names the endpoint in errors.
+    async fn send(
         &self,
-        url: &str,
-        region: &str,
-        credentials: &Credentials,
-    ) -> Result<Vec<u8>, CallError> {
-        let fail = |what: String| CallError::Transport(format!("{url}: {what}"));
-        let uri: http::Uri = url.parse().map_err(|e| fail(format!("not a URL: {e}")))?;
-        let host = uri
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .ok_or_else(|| fail("no host".into()))?;
-        let signed = crate::sigv4::signing_headers(
-            "GET",
-            url,
-            &[("host", host.as_str())],
-            &[],
-            credentials,
-            region,
-            "s3",
-            SystemTime::now(),
-            crate::sigv4::s3_settings(),
-        )
-        .map_err(fail)?;
-        let mut builder = http::Request::get(uri).header("host", host.as_str());
-        for (name, value) in signed {
-            builder = builder.header(name, value);
-        }
-        let request = builder
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| fail(e.to_string()))?;
+        request: http::Request<Full<Bytes>>,
+        what: &str,
+    ) -> Result<(http::StatusCode, http::HeaderMap, Bytes), CallError> {
         let response = self
             .http
             .request(request)
             .await
-            .map_err(|e| fail(e.to_string()))?;
-        let status = response.status();
-        let bucket_region = response
-            .headers()
-            .get("x-amz-bucket-region")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let bytes = response
-            .into_body()
+            .map_err(|e| CallError::Transport(format!("{what}: {e}")))?;
+        let (parts, body) = response.into_parts();
+        let bytes = body
             .collect()
             .await
-            .map_err(|e| fail(format!("reading the answer: {e}")))?
+            .map_err(|e| CallError::Transport(format!("{what}: reading the answer: {e}")))?
             .to_bytes();
-        if status.is_success() {
-            return Ok(bytes.to_vec());
-        }
-        match bucket_region {
-            Some(r) if r != region && (status.is_redirection() || status == 400) => {
-                Err(CallError::WrongRegion(r))
+        Ok((parts.status, parts.headers, bytes))
+    }
+}
+
+/// Runs `attempt` up to [`ATTEMPTS`] times, each within [`ATTEMPT_TIMEOUT`], retrying what
+/// [`CallError::retryable`] says may pass, with [`RETRY`]'s delays between attempts.
+async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T, CallError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CallError>>,
+{
+    retry(&RETRY, |n| {
+        let this = attempt();
+        async move {
+            let result = tokio::time::timeout(ATTEMPT_TIMEOUT, this)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(CallError::Transport(format!(
+                        "no answer within {ATTEMPT_TIMEOUT:?}"
+                    )))
+                });
+            match result {
+                Ok(answer) => Attempt::Done(answer),
+                Err(e) if e.retryable() && n < ATTEMPTS => Attempt::Retry(e),
+                Err(e) => Attempt::Fail(e),
             }
-            _ => Err(s3_error(status, &bytes)),
         }
-    }
+    })
+    .await
+    .map_err(|gave_up| match gave_up {
+        GaveUp::Failed(e) | GaveUp::Exhausted { last: e, .. } => e,
+    })
+}
 
-    async fn once(
-        &self,
-        endpoint: &str,
-        service: &Service,
-        operation: &str,
-        region: &str,
-        credentials: &Credentials,
-        body: &str,
-    ) -> Result<Value, CallError> {
-        let request = signed_request(
-            endpoint,
-            service,
-            operation,
-            region,
-            credentials,
-            body,
-            SystemTime::now(),
-        )?;
-        let response = self
-            .http
-            .request(request)
-            .await
-            .map_err(|e| CallError::Transport(format!("{endpoint}: {e}")))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| CallError::Transport(format!("{endpoint}: reading the answer: {e}")))?
-            .to_bytes();
-        parse_answer(status, &bytes)
+/// `method url` with `headers` and `body`, signed (with `host`, which it adds) for `service` in
+/// `region` at `at`.
+#[allow(clippy::too_many_arguments)] // one signing request, field by field
+fn signed(
+    method: http::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    credentials: &Credentials,
+    region: &str,
+    service: &str,
+    settings: aws_sigv4::http_request::SigningSettings,
+    at: SystemTime,
+) -> Result<http::Request<Full<Bytes>>, CallError> {
+    let fail = |what: String| CallError::Transport(format!("{url}: {what}"));
+    let uri: http::Uri = url.parse().map_err(|e| fail(format!("not a URL: {e}")))?;
+    let host = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .ok_or_else(|| fail("no host".into()))?;
+    let mut all = vec![("host", host.as_str())];
+    all.extend_from_slice(headers);
+    let signature = crate::sigv4::signing_headers(
+        method.as_str(),
+        url,
+        &all,
+        body.as_bytes(),
+        credentials,
+        region,
+        service,
+        at,
+        settings,
+    )
+    .map_err(fail)?;
+    let mut builder = http::Request::builder().method(method).uri(uri);
+    for (name, value) in all {
+        builder = builder.header(name, value);
     }
+    for (name, value) in signature {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// Where an S3 object is: `<endpoint>/<bucket>/<key>` (path-style) with an endpoint override,
@@ -394,42 +398,21 @@ pub fn signed_request(
     body: &str,
     at: SystemTime,
 ) -> Result<http::Request<Full<Bytes>>, CallError> {
-    let fail = |what: String| CallError::Transport(format!("{endpoint}: {what}"));
-    let uri: http::Uri = format!("{}/", endpoint.trim_end_matches('/'))
-        .parse()
-        .map_err(|e| fail(format!("not a URL: {e}")))?;
-    let host = uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .ok_or_else(|| fail("no host".into()))?;
     let target = format!("{}.{operation}", service.target_prefix);
-    let headers = [
-        ("host", host.as_str()),
-        ("content-type", "application/x-amz-json-1.1"),
-        ("x-amz-target", target.as_str()),
-    ];
-    let signed = crate::sigv4::signing_headers(
-        "POST",
-        &uri.to_string(),
-        &headers,
-        body.as_bytes(),
+    signed(
+        http::Method::POST,
+        &format!("{}/", endpoint.trim_end_matches('/')),
+        &[
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target.as_str()),
+        ],
+        body,
         credentials,
         region,
         service.signing_name,
-        at,
         crate::sigv4::default_settings(),
+        at,
     )
-    .map_err(fail)?;
-    let mut builder = http::Request::post(uri);
-    for (name, value) in headers {
-        builder = builder.header(name, value);
-    }
-    for (name, value) in signed {
-        builder = builder.header(name, value);
-    }
-    builder
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| fail(e.to_string()))
 }
 
 /// A JSON answer, or the service's error from `__type` (namespace dropped) and `message` /
