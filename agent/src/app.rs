@@ -219,11 +219,18 @@ pub async fn run(
     // systemd (Type=notify): ready once registered, as the unit expects.
     crate::notify::ready();
 
-    let images = Arc::new(crate::images::Images::new(
-        &config,
-        api.credentials_provider(),
-        Some(Arc::clone(&store)),
-    ));
+    // One endpoint, region and client for every call the agent makes itself (secrets, env
+    // files, registry credentials); the client is made at the first of them.
+    let aws = crate::aws_json::AwsAccess::from_config(&config);
+    let secrets = crate::secrets::SecretsFetcher::new(aws.clone());
+    let images = Arc::new(
+        crate::images::Images::new(
+            &config,
+            api.credentials_provider(),
+            Some(Arc::clone(&store)),
+        )
+        .with_secrets(secrets.clone()),
+    );
     let shared = Arc::new(Shared {
         runtime: Arc::clone(&runtime),
         store: Arc::clone(&store),
@@ -240,14 +247,8 @@ pub async fn run(
         },
         images: Arc::clone(&images),
         task_iam: task_iam.clone(),
-        secrets: crate::secrets::SecretsFetcher::new(
-            crate::runtime::logging::awslogs_endpoint(&config),
-            config.region().unwrap_or_default(),
-        ),
-        env_files: crate::env_files::EnvFilesFetcher::new(
-            crate::runtime::logging::awslogs_endpoint(&config),
-            config.region().unwrap_or_default(),
-        ),
+        secrets,
+        env_files: crate::env_files::EnvFilesFetcher::new(aws),
     });
     let (engine, engine_run) =
         Engine::start(shared, shutdown.clone()).map_err(|e| AgentError::State(e.to_string()))?;

@@ -115,6 +115,56 @@ pub fn regional_endpoint(service: &Service, region: &str) -> String {
     format!("https://{}.{region}.{domain}", service.endpoint_prefix)
 }
 
+/// Where and how the agent's own AWS calls go (secrets, environment files, registry
+/// credentials): an endpoint override (the emulated control plane at `ECS_BACKEND_HOST`) or the
+/// services' regional endpoints, the agent's region, and one client for all of them, made at the
+/// first call (loading the root certificates costs memory an agent whose tasks need none of this
+/// need not pay). Cheap to clone: clones share the client.
+#[derive(Debug, Clone, Default)]
+pub struct AwsAccess {
+    endpoint: Option<String>,
+    region: String,
+    client: std::sync::Arc<std::sync::OnceLock<Result<AwsJsonClient, CallError>>>,
+}
+
+impl AwsAccess {
+    /// Calls go to `endpoint` when set, else to each service's regional endpoint.
+    pub fn new(endpoint: Option<String>, region: impl Into<String>) -> Self {
+        AwsAccess {
+            endpoint,
+            region: region.into(),
+            client: std::sync::Arc::default(),
+        }
+    }
+
+    /// As the configuration says: the emulator's endpoint when `ECS_BACKEND_HOST` names one
+    /// ([`crate::runtime::logging::awslogs_endpoint`]), the agent's region.
+    pub fn from_config(config: &ecs_config::Config) -> Self {
+        Self::new(
+            crate::runtime::logging::awslogs_endpoint(config),
+            config.region().unwrap_or_default(),
+        )
+    }
+
+    /// The endpoint override, if any.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// The agent's region.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The shared client, made now if this is the first call.
+    pub fn client(&self) -> Result<&AwsJsonClient, CallError> {
+        self.client
+            .get_or_init(AwsJsonClient::new)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
 /// An HTTP(S) client for AWS JSON calls; cheap to clone (one connection pool).
 #[derive(Clone)]
 pub struct AwsJsonClient {

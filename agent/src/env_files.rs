@@ -9,11 +9,10 @@
 //! agent restart if a container still has to be created.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 
 use ecs_protocol::acs::{Container, EnvironmentFileType, Task};
 
-use crate::aws_json::{AwsJsonClient, CallError};
+use crate::aws_json::AwsAccess;
 
 /// Why a task's environment files could not be fetched (the reference's words).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,22 +114,14 @@ pub fn apply(container: &Container, values: &EnvFileValues, env: &mut Vec<String
 /// Fetches environment files from S3.
 #[derive(Debug, Clone, Default)]
 pub struct EnvFilesFetcher {
-    /// Endpoint override (the emulated control plane); `None`: S3's regional endpoints.
-    endpoint: Option<String>,
-    /// The agent's region, where a bucket is looked for first.
-    region: String,
-    /// Made at the first call (root certificates cost memory).
-    client: Arc<OnceLock<Result<AwsJsonClient, CallError>>>,
+    /// Endpoint, region (where a bucket is looked for first) and client.
+    aws: AwsAccess,
 }
 
 impl EnvFilesFetcher {
-    /// Calls go to `endpoint` when set, else to S3 in `region`.
-    pub fn new(endpoint: Option<String>, region: impl Into<String>) -> Self {
-        EnvFilesFetcher {
-            endpoint,
-            region: region.into(),
-            client: Arc::default(),
-        }
+    /// Calls go where `aws` says.
+    pub fn new(aws: AwsAccess) -> Self {
+        EnvFilesFetcher { aws }
     }
 
     /// Every container's files of `task`, fetched at once with its execution role credentials.
@@ -162,15 +153,14 @@ impl EnvFilesFetcher {
             .and_then(crate::secrets::credentials)
             .ok_or(EnvFilesError::NoCredentials)?;
         let client = self
-            .client
-            .get_or_init(AwsJsonClient::new)
-            .as_ref()
+            .aws
+            .client()
             .map_err(|e| EnvFilesError::Download(e.to_string()))?;
         let calls = wanted.iter().map(|(_, _, bucket, key)| {
             let creds = &creds;
             async move {
                 client
-                    .s3_get_object(self.endpoint.as_deref(), bucket, key, &self.region, creds)
+                    .s3_get_object(self.aws.endpoint(), bucket, key, self.aws.region(), creds)
                     .await
                     .map_err(|e| {
                         format!(
@@ -204,7 +194,7 @@ impl EnvFilesFetcher {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn arns_and_files_are_read_as_the_reference_reads_them() {
@@ -316,7 +306,7 @@ mod tests {
             ("/cfg/dir/more%20vars.env", "B=3\nC=4\n"),
         ])
         .await;
-        let fetcher = EnvFilesFetcher::new(Some(endpoint), "us-east-1");
+        let fetcher = EnvFilesFetcher::new(AwsAccess::new(Some(endpoint), "us-east-1"));
         let t = task(
             json!([{"value": "arn:aws:s3:::cfg/app.env", "type": "s3"},
                    {"value": "arn:aws:s3:::cfg/dir/more vars.env", "type": "s3"}]),

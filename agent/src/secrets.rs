@@ -12,7 +12,6 @@
 //! `ECS_BACKEND_HOST` names one (as for awslogs, [`crate::runtime::logging::awslogs_endpoint`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, OnceLock};
 
 use aws_credential_types::Credentials;
 use ecs_protocol::acs::{
@@ -21,7 +20,7 @@ use ecs_protocol::acs::{
 
 use serde_json::{Value, json};
 
-use crate::aws_json::{self, AwsJsonClient, CallError};
+use crate::aws_json::{self, AwsAccess, CallError};
 
 /// GetParameters takes at most this many names per call.
 const SSM_BATCH: usize = 10;
@@ -280,34 +279,25 @@ pub fn apply(
 /// Fetches secret values from SSM and Secrets Manager.
 #[derive(Debug, Clone, Default)]
 pub struct SecretsFetcher {
-    /// Endpoint override for both services (the emulated control plane); `None`: AWS's.
-    endpoint: Option<String>,
-    /// The agent's region, for secrets that name none.
-    region: String,
-    /// Made at the first call: loading the root certificates costs memory an agent whose
-    /// tasks have no secrets need not pay.
-    client: Arc<OnceLock<Result<AwsJsonClient, CallError>>>,
+    /// Endpoint, region (for secrets that name none) and client.
+    aws: AwsAccess,
 }
 
 impl SecretsFetcher {
-    /// Calls go to `endpoint` when set, else to each region's AWS endpoint.
-    pub fn new(endpoint: Option<String>, region: impl Into<String>) -> Self {
-        SecretsFetcher {
-            endpoint,
-            region: region.into(),
-            client: Arc::default(),
-        }
+    /// Calls go where `aws` says.
+    pub fn new(aws: AwsAccess) -> Self {
+        SecretsFetcher { aws }
     }
 
     /// The agent's region, for secrets that name none.
     pub fn region(&self) -> &str {
-        &self.region
+        self.aws.region()
     }
 
     /// Every secret of `task`, fetched with its execution role credentials. SSM names go in
     /// batches of ten per region; Secrets Manager secrets one call each, all at once.
     pub async fn fetch(&self, task: &Task) -> Result<SecretValues, SecretsError> {
-        let wanted = wanted(task, &self.region)?;
+        let wanted = wanted(task, self.region())?;
         let credentials = |missing: SecretsError| {
             task.execution_role_credentials
                 .as_ref()
@@ -354,15 +344,11 @@ impl SecretsFetcher {
         creds: &Credentials,
         body: &Value,
     ) -> Result<Value, CallError> {
-        let client = self
-            .client
-            .get_or_init(AwsJsonClient::new)
-            .as_ref()
-            .map_err(Clone::clone)?;
-        let endpoint = self
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| aws_json::regional_endpoint(service, region));
+        let client = self.aws.client()?;
+        let endpoint = self.aws.endpoint().map_or_else(
+            || aws_json::regional_endpoint(service, region),
+            str::to_string,
+        );
         client
             .call(&endpoint, service, operation, region, creds, body)
             .await
@@ -486,7 +472,7 @@ pub fn credentials(c: &IamRoleCredentials) -> Option<Credentials> {
 pub(crate) mod tests {
     use super::*;
     use axum::routing::post;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     fn secret(name: &str, value_from: &str, provider: &str, target: Option<&str>) -> Secret {
         Secret {
@@ -691,7 +677,7 @@ pub(crate) mod tests {
             .chain([json!({"name": "PW", "valueFrom": format!("{ASM_ARN}:password::"), "provider": "asm"})])
             .collect();
         let t = task(json!([{"name": "app", "secrets": ssm}]), true);
-        let fetcher = SecretsFetcher::new(Some(endpoint), "us-east-1");
+        let fetcher = SecretsFetcher::new(AwsAccess::new(Some(endpoint), "us-east-1"));
         let values = fetcher.fetch(&t).await.unwrap();
         assert_eq!(values.len(), 13);
         let mut env = Vec::new();
@@ -726,7 +712,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn unknown_parameters_and_missing_credentials_fail_with_the_reference_words() {
         let (endpoint, _) = fake_services().await;
-        let fetcher = SecretsFetcher::new(Some(endpoint), "us-east-1");
+        let fetcher = SecretsFetcher::new(AwsAccess::new(Some(endpoint), "us-east-1"));
         let t = task(
             json!([{"name": "app", "secrets": [
                 {"name": "A", "valueFrom": "/ok", "provider": "ssm"},

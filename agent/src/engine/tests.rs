@@ -592,7 +592,10 @@ async fn secrets_reach_the_env_with_the_execution_role_and_a_failed_fetch_stops_
     let h = start_with(
         FakeRuntime::new(),
         tempfile::tempdir().unwrap(),
-        crate::secrets::SecretsFetcher::new(Some(endpoint), "us-east-1"),
+        crate::secrets::SecretsFetcher::new(crate::aws_json::AwsAccess::new(
+            Some(endpoint),
+            "us-east-1",
+        )),
         ecs_config::Config::default(),
     );
     let with_secrets = |value_from: &str| {

@@ -57,18 +57,19 @@ impl Images {
             }
         });
         Images {
-            auth: Authenticator::new(instance, engine).with_secrets(
-                crate::secrets::SecretsFetcher::new(
-                    crate::runtime::logging::awslogs_endpoint(config),
-                    config.region().unwrap_or_default(),
-                ),
-            ),
+            auth: Authenticator::new(instance, engine),
             manager: ImageManager::new(store),
             behavior: config.image_pull_behavior.value,
             retry: PullRetry::default(),
             pull_timeout: config.image_pull_timeout.value,
             gate: pull::PullGate::default(),
         }
+    }
+
+    /// Reads `repositoryCredentials` secrets through `secrets` (the agent's shared AWS access).
+    pub fn with_secrets(mut self, secrets: crate::secrets::SecretsFetcher) -> Self {
+        self.auth = self.auth.with_secrets(secrets);
+        self
     }
 
     /// The tracked images.
