@@ -97,10 +97,17 @@ impl<R: ContainerRuntime> TaskActor<R> {
 
     /// Fetches the task's secrets and environment files once (before its first container is
     /// created, and again after a restart). Errs with the reason the task stops with.
-    async fn ensure_secrets(&mut self) -> Result<(), String> {
-        if self.env_files.is_none() && crate::env_files::task_has_env_files(&self.record.task) {
-            let mut task = self.record.task.clone();
-            task.execution_role_credentials = self.execution_credentials();
+    async fn ensure_fetched(&mut self) -> Result<(), String> {
+        let need_files =
+            self.env_files.is_none() && crate::env_files::task_has_env_files(&self.record.task);
+        let need_secrets =
+            self.secrets.is_none() && crate::secrets::task_has_secrets(&self.record.task);
+        if !need_files && !need_secrets {
+            return Ok(());
+        }
+        let mut task = self.record.task.clone();
+        task.execution_role_credentials = self.execution_credentials();
+        if need_files {
             let values = self
                 .shared
                 .env_files
@@ -110,19 +117,16 @@ impl<R: ContainerRuntime> TaskActor<R> {
             tracing::info!(task_arn = %self.arn(), "task environment files fetched");
             self.env_files = Some(values);
         }
-        if self.secrets.is_some() || !crate::secrets::task_has_secrets(&self.record.task) {
-            return Ok(());
+        if need_secrets {
+            let values = self
+                .shared
+                .secrets
+                .fetch(&task)
+                .await
+                .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+            tracing::info!(task_arn = %self.arn(), secrets = values.len(), "task secrets fetched");
+            self.secrets = Some(values);
         }
-        let mut task = self.record.task.clone();
-        task.execution_role_credentials = self.execution_credentials();
-        let values = self
-            .shared
-            .secrets
-            .fetch(&task)
-            .await
-            .map_err(|e| format!("ResourceInitializationError: {e}"))?;
-        tracing::info!(task_arn = %self.arn(), secrets = values.len(), "task secrets fetched");
-        self.secrets = Some(values);
         Ok(())
     }
 
@@ -545,7 +549,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
     /// Checks the task and creates its volumes and cgroup before any container. False (and the
     /// task stopping with the reason) when that fails.
     async fn setup_resources(&mut self) -> bool {
-        if let Err(reason) = self.ensure_secrets().await {
+        if let Err(reason) = self.ensure_fetched().await {
             self.fail_task(reason).await;
             return false;
         }
@@ -674,7 +678,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
             let has_secrets = def.secrets.as_ref().is_some_and(|s| !s.is_empty());
             if has_env_files || has_secrets {
                 // After a restart the values are gone from memory: fetch them again.
-                if let Err(reason) = self.ensure_secrets().await {
+                if let Err(reason) = self.ensure_fetched().await {
                     self.fail_task(reason.clone()).await;
                     return Err(reason);
                 }
