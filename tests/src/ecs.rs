@@ -101,6 +101,21 @@ pub fn register_task_definition_with(
         .with_context(|| format!("no taskDefinitionArn in the RegisterTaskDefinition answer {out}"))
 }
 
+/// `aws ecs run-task --cluster CLUSTER --task-definition DEF EXTRA...`: the whole answer, tasks
+/// and failures (no retry: placement tests look at the failures).
+pub fn run_task(aws: &AwsCli, cluster: &str, def: &str, extra: &[&str]) -> Result<Value> {
+    let mut args = vec![
+        "ecs",
+        "run-task",
+        "--cluster",
+        cluster,
+        "--task-definition",
+        def,
+    ];
+    args.extend_from_slice(extra);
+    aws.run(&args)
+}
+
 /// RunTask, retried for up to 20 s until a task is placed, i.e. until the agent's instance is a
 /// placement candidate (it must be registered and connected); returns the task ARN.
 pub fn run_when_placed(aws: &AwsCli, cluster: &str, def: &str) -> Result<String> {

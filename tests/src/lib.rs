@@ -51,7 +51,7 @@ pub use control_plane::{ControlPlane, EcrControlPlane};
 pub use docker::{Container, docker, docker_with_timeout, image_exists, remove_containers_labeled};
 pub use ecs::{
     ClusterCleanup, ClusterSetup, describe_task, random_id, register_task_definition,
-    register_task_definition_with, run_when_placed, unique, wait_status,
+    register_task_definition_with, run_task, run_when_placed, unique, wait_status,
 };
 pub use image::{
     TEST_IMAGE_GREETING, TEST_IMAGE_PORT, TEST_IMAGE_REPOSITORY, TestImage, test_image,

@@ -22,16 +22,7 @@ fn register(aws: &AwsCli, family: &str, container: Value, extra: &[&str]) -> Res
 }
 
 fn run_task(aws: &AwsCli, def: &str, extra: &[&str]) -> Result<Value> {
-    let mut args = vec![
-        "ecs",
-        "run-task",
-        "--cluster",
-        CLUSTER,
-        "--task-definition",
-        def,
-    ];
-    args.extend_from_slice(extra);
-    aws.run(&args)
+    ecs_e2e_tests::run_task(aws, CLUSTER, def, extra)
 }
 
 fn member_of(expression: &str) -> String {

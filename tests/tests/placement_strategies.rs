@@ -19,16 +19,7 @@ const CLUSTER: &str = "strategies";
 const ZONE: &str = "ecs.availability-zone";
 
 fn run_task(aws: &AwsCli, def: &str, extra: &[&str]) -> Result<Value> {
-    let mut args = vec![
-        "ecs",
-        "run-task",
-        "--cluster",
-        CLUSTER,
-        "--task-definition",
-        def,
-    ];
-    args.extend_from_slice(extra);
-    aws.run(&args)
+    ecs_e2e_tests::run_task(aws, CLUSTER, def, extra)
 }
 
 /// How many of `out`'s tasks went to each instance.
