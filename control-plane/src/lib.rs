@@ -1,40 +1,22 @@
 //! `ecs-control-plane`: an emulated Amazon ECS control plane that the real AWS CLI, the AWS SDKs and
 //! an ECS agent can talk to, on one machine and with no AWS account.
 //!
-//! One HTTP listener serves the AWS JSON 1.1 APIs (ECS, ECR, CloudWatch Logs, SSM Parameter Store
-//! and Secrets Manager: `POST /`, dispatched on `X-Amz-Target`), STS (query protocol), a small
-//! S3 (REST-XML, path-style; objects under `<data-dir>/s3/blobs`) and the ACS websocket
-//! (`GET /ws`). Every request is SigV4-verified against the account's keys and the
-//! temporary keys the emulator issued. ECS state lives in one actor and is persisted to redb under
-//! the data dir; parameters and secrets live in another actor persisted to the same file
-//! (CloudWatch Logs: its own actor, in memory). This crate must not depend on the agent.
+//! One HTTP listener and one front ([`front`]) serve every emulated service: ECS and its ACS/TCS
+//! websocket, STS, ECR, CloudWatch Logs, SSM Parameter Store with Secrets Manager, and a small
+//! S3, one folder each. The front recognises the protocol, verifies SigV4 once and hands the
+//! request to the service; each service owns its state (an actor, persisted to the shared redb
+//! file under the data dir) and gets nothing else. `ARCHITECTURE.md` has the map. This crate must
+//! not depend on the agent.
 
 pub mod acs;
-pub mod acs_convert;
-pub mod acs_linux;
-pub mod api;
 pub mod ecr;
 pub mod ecs;
-pub mod error;
-pub mod health;
+pub mod front;
 pub mod logs;
-pub mod model;
-pub mod placement_attrs;
-pub mod placement_strategy;
-pub mod registry;
-pub mod roles;
 pub mod s3;
-pub mod s3_store;
-pub mod secretsmanager;
-pub mod services;
-pub mod sigv4;
 pub mod ssm;
-pub mod state;
 pub mod store;
 pub mod sts;
-pub mod tagging;
-pub mod taskdef_check;
-pub mod vault;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,10 +25,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use api::Keys;
 pub use ecr::EcrOptions;
-use state::{Account, State, StateHandle};
+use ecs::state::{Account, State, StateHandle};
+pub use front::Keys;
+use front::{Authenticator, Service};
 use store::{Store, StoreError};
+use sts::keys::TempKeys;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
@@ -94,7 +78,7 @@ impl Default for Config {
             advertise_url: None,
             ecr: None,
             role_credentials_lifetime: Duration::from_secs(
-                roles::DEFAULT_LIFETIME_SECS.unsigned_abs(),
+                ecs::state::DEFAULT_ROLE_CREDENTIALS_LIFETIME_SECS.unsigned_abs(),
             ),
         }
     }
@@ -119,7 +103,7 @@ pub enum Error {
     Serve(std::io::Error),
     /// The ECR registry could not start.
     #[error("emulated ECR: {0}")]
-    Registry(#[from] registry::RegistryError),
+    Registry(#[from] ecr::registry::RegistryError),
 }
 
 /// Refreshes task role credentials before they expire, checking a tenth of their lifetime apart
@@ -136,8 +120,8 @@ async fn refresh_role_credentials(
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let now = api::now_secs();
-        match state.call(move |s| roles::refresh_due(s, now)).await {
+        let now = front::context::now_secs();
+        match state.call(move |s| ecs::roles::refresh_due(s, now)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "task role credentials refreshed"),
             Err(e) => tracing::warn!(error = %e.message, "cannot refresh task role credentials"),
@@ -155,7 +139,7 @@ async fn tick_service_scheduler(state: StateHandle, shutdown: CancellationToken)
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let now = api::now_secs();
+        let now = front::context::now_secs();
         if let Err(e) = state.call(move |s| s.schedule_services(now)).await {
             tracing::warn!(error = %e.message, "cannot run the service scheduler");
         }
@@ -183,19 +167,20 @@ pub async fn serve(
         account_id: config.account_id.clone(),
     };
     let rows = store.load()?;
-    let vault = vault::Vault::restore(&config.region, &config.account_id, &rows)?;
+    let keys = TempKeys::restore(&rows, store.clone())?;
+    let vault = ssm::Vault::restore(&config.region, &config.account_id, &rows)?;
     let blobs = match &config.data_dir {
         Some(dir) => {
             let blob_dir = dir.join("s3").join("blobs");
-            s3_store::Blobs::open_dir(&blob_dir).map_err(|source| Error::DataDir {
+            s3::store::Blobs::open_dir(&blob_dir).map_err(|source| Error::DataDir {
                 path: blob_dir,
                 source,
             })?
         }
-        None => s3_store::Blobs::Memory(Default::default()),
+        None => s3::store::Blobs::Memory(Default::default()),
     };
-    let objects = s3_store::ObjectStore::restore(&rows, blobs, store.clone())?;
-    let mut state = State::restore(account, rows)?;
+    let objects = s3::store::ObjectStore::restore(&rows, blobs, store.clone())?;
+    let mut state = State::restore(account, rows, keys.clone())?;
     let ecr = match &config.ecr {
         Some(options) => {
             let endpoint = match (&config.advertise_url, listener.local_addr()) {
@@ -211,7 +196,7 @@ pub async fn serve(
     };
     state.role_credentials_lifetime_secs =
         i64::try_from(config.role_credentials_lifetime.as_secs().max(2)).unwrap_or(i64::MAX);
-    let vault = vault::VaultHandle::spawn(vault, store.clone());
+    let vault = ssm::VaultHandle::spawn(vault, store.clone());
     let handle = StateHandle::spawn(state, store);
     tokio::spawn(refresh_role_credentials(
         handle.clone(),
@@ -219,21 +204,35 @@ pub async fn serve(
         shutdown.clone(),
     ));
     tokio::spawn(tick_service_scheduler(handle.clone(), shutdown.clone()));
-    let app = Arc::new(api::AppState {
-        state: handle,
-        logs: logs::LogsHandle::spawn(logs::Logs::new(&config.region, &config.account_id)),
-        vault,
-        keys: config.keys.clone(),
-        account_id: config.account_id.clone(),
-        max_skew: config.max_skew,
-        heartbeat_interval: config.heartbeat_interval,
-        advertise_url: config.advertise_url.clone(),
-        shutdown: shutdown.clone(),
-        ecr: ecr.as_ref().map(|e| Arc::clone(&e.api)),
-        s3: s3_store::S3Handle::spawn(objects),
-        region: config.region.clone(),
-    });
-    let router = api::router(app);
+    // The service table: one line per emulated AWS service.
+    let services: Vec<Arc<dyn Service>> = vec![
+        Arc::new(ecs::Ecs::new(handle.clone(), config.advertise_url.clone())),
+        Arc::new(acs::Acs::new(
+            handle,
+            config.heartbeat_interval,
+            shutdown.clone(),
+        )),
+        Arc::new(sts::Sts::new(keys.clone(), config.account_id.clone())),
+        Arc::new(ecr::EcrApi(ecr.as_ref().map(|e| Arc::clone(&e.api)))),
+        Arc::new(logs::LogsHandle::spawn(logs::Logs::new(
+            &config.region,
+            &config.account_id,
+        ))),
+        Arc::new(ssm::ParameterStoreApi(vault.clone())),
+        Arc::new(ssm::SecretsManagerApi(vault)),
+        Arc::new(s3::S3::new(
+            s3::store::S3Handle::spawn(objects),
+            config.account_id.clone(),
+            config.region.clone(),
+        )),
+    ];
+    let auth = Authenticator::new(
+        config.keys.clone(),
+        config.account_id.clone(),
+        config.max_skew,
+        Arc::new(keys),
+    );
+    let router = front::router(Arc::new(front::Front::new(services, auth)));
     let stop = shutdown.clone();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move { stop.cancelled().await })

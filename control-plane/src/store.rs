@@ -117,6 +117,41 @@ impl Store {
     }
 }
 
+/// Adds a stored row to `entities` when its key starts with `prefix` (the rest of the key is the
+/// entity's name); `Ok(false)` for another store's row.
+pub fn restore_entity<T: serde::de::DeserializeOwned>(
+    entities: &mut std::collections::BTreeMap<String, T>,
+    prefix: &str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<bool, serde_json::Error> {
+    let Some(name) = key.strip_prefix(prefix) else {
+        return Ok(false);
+    };
+    entities.insert(name.to_string(), serde_json::from_slice(bytes)?);
+    Ok(true)
+}
+
+/// The rows to write for the `dirty` names of `entities` (a put, or a delete for one that is
+/// gone), keyed `<prefix><name>`; empties `dirty`.
+pub fn entity_changes<T: serde::Serialize>(
+    entities: &std::collections::BTreeMap<String, T>,
+    dirty: &mut std::collections::BTreeSet<String>,
+    prefix: &str,
+) -> Vec<Change> {
+    std::mem::take(dirty)
+        .into_iter()
+        .map(|name| {
+            let key = format!("{prefix}{name}");
+            match entities.get(&name) {
+                // Plain data with string keys: serialising cannot fail.
+                Some(e) => Change::Put(key, serde_json::to_vec(e).unwrap_or_default()),
+                None => Change::Delete(key),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

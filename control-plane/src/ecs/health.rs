@@ -1,0 +1,148 @@
+//! Container health from the agents' telemetry connections (TCS `PublishHealthRequest`, as the
+//! reference agent sends it) into the tasks DescribeTasks shows: each container's
+//! `healthStatus`, and the task's, computed as ECS does (the essential containers with a health
+//! check decide: any UNHEALTHY makes the task UNHEALTHY, all HEALTHY make it HEALTHY, otherwise
+//! UNKNOWN). Pure rules over [`State`]; the websocket loop in [`crate::acs`] calls [`apply`].
+
+use serde_json::Value;
+
+use crate::ecs::model::Task;
+use crate::ecs::state::{Key, State};
+
+/// The task health from its containers' health and whether each is essential.
+pub fn task_health<'a>(containers: impl IntoIterator<Item = (Option<&'a str>, bool)>) -> String {
+    let mut any_checked = false;
+    let mut all_healthy = true;
+    for (health, essential) in containers {
+        if !essential {
+            continue;
+        }
+        let Some(h) = health else { continue };
+        any_checked = true;
+        match h {
+            "UNHEALTHY" => return "UNHEALTHY".into(),
+            "HEALTHY" => {}
+            _ => all_healthy = false,
+        }
+    }
+    if any_checked && all_healthy {
+        "HEALTHY".into()
+    } else {
+        "UNKNOWN".into()
+    }
+}
+
+/// (name, essential, has a health check) of each container of the task's definition.
+fn container_flags(s: &State, task: &Task) -> Vec<(String, bool, bool)> {
+    let def = task
+        .task_definition_arn
+        .rsplit_once('/')
+        .and_then(|(_, fr)| fr.rsplit_once(':'))
+        .and_then(|(f, r)| s.task_defs.get(f)?.get(&r.parse::<u32>().ok()?));
+    def.and_then(|d| d.get("containerDefinitions"))
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    (
+                        c.get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        c.get("essential").and_then(Value::as_bool).unwrap_or(true),
+                        c.get("healthCheck").is_some(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Applies one `PublishHealthRequest` message from the instance `instance_arn`. Tasks of other
+/// instances, unknown tasks and unknown containers are ignored. Returns how many containers
+/// changed.
+pub fn apply(s: &mut State, instance_arn: &str, message: &Value) -> usize {
+    let mut changed = 0;
+    let tasks = message
+        .get("tasks")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for t in tasks {
+        let Some(arn) = t.get("taskArn").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(task) = s.tasks.get(arn) else {
+            continue;
+        };
+        if task.container_instance_arn != instance_arn {
+            continue;
+        }
+        let flags = container_flags(s, task);
+        let Some(task) = s.tasks.get_mut(arn) else {
+            continue;
+        };
+        let mut task_changed = false;
+        for c in t
+            .get("containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(name), Some(health)) = (
+                c.get("containerName").and_then(Value::as_str),
+                c.get("healthStatus").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            if !matches!(health, "HEALTHY" | "UNHEALTHY" | "UNKNOWN") {
+                continue;
+            }
+            if let Some(tc) = task.containers.iter_mut().find(|tc| tc.name == name)
+                && tc.health_status.as_deref() != Some(health)
+            {
+                tc.health_status = Some(health.to_string());
+                task_changed = true;
+                changed += 1;
+            }
+        }
+        if task_changed {
+            // Only containers with a health check count; the others show UNKNOWN forever.
+            let health = task_health(task.containers.iter().map(|c| {
+                let (essential, checked) = flags
+                    .iter()
+                    .find(|(n, _, _)| *n == c.name)
+                    .map_or((true, false), |(_, e, h)| (*e, *h));
+                let h = c.health_status.as_deref().filter(|_| checked);
+                (h, essential)
+            }));
+            task.health_status = health;
+            task.version += 1;
+            s.touch(Key::Task(arn.to_string()));
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_health_follows_the_essential_containers() {
+        assert_eq!(
+            task_health([(Some("HEALTHY"), true), (None, true)]),
+            "HEALTHY"
+        );
+        assert_eq!(
+            task_health([(Some("HEALTHY"), true), (Some("UNHEALTHY"), true)]),
+            "UNHEALTHY"
+        );
+        assert_eq!(
+            task_health([(Some("HEALTHY"), true), (Some("UNHEALTHY"), false)]),
+            "HEALTHY"
+        );
+        assert_eq!(task_health([(Some("UNKNOWN"), true)]), "UNKNOWN");
+        assert_eq!(task_health([(None, true)]), "UNKNOWN");
+    }
+}

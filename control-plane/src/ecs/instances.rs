@@ -1,0 +1,559 @@
+//! Container instances and their attributes: Register/Deregister/Describe/List ContainerInstances,
+//! UpdateContainerInstancesState, Put/Delete/ListAttributes, and the resources an instance has left.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ecs::common::{new_id, paginate, short_name, valid_name, with_next};
+use crate::ecs::model::{
+    Attribute, Cluster, ContainerInstance, INSTANCE_INTERNAL, Resource, Tag, Task, VersionInfo,
+    api_view,
+};
+use crate::ecs::state::{Key, State};
+use crate::front::{ApiError, ErrorCode};
+
+impl State {
+    pub(crate) fn instance_arn(&self, cluster: &str, id: &str) -> String {
+        self.account
+            .arn(&format!("container-instance/{cluster}/{id}"))
+    }
+
+    /// Finds an instance by ARN or id within a cluster.
+    pub(crate) fn find_instance(&self, cluster: &Cluster, reference: &str) -> Option<String> {
+        if self.instances.contains_key(reference) {
+            return Some(reference.to_string());
+        }
+        let arn = self.instance_arn(&cluster.cluster_name, short_name(reference));
+        self.instances.contains_key(&arn).then_some(arn)
+    }
+
+    /// Resources reserved on an instance by its tasks that are not yet STOPPED.
+    /// The tasks on an instance that are not STOPPED yet, through the index (not a scan of every
+    /// task ever placed).
+    pub(crate) fn active_tasks<'a>(
+        &'a self,
+        instance_arn: &str,
+    ) -> impl Iterator<Item = &'a Task> + 'a {
+        self.active_by_instance
+            .get(instance_arn)
+            .into_iter()
+            .flatten()
+            .filter_map(|arn| self.tasks.get(arn))
+            .filter(|t| t.last_status != "STOPPED")
+    }
+
+    pub(crate) fn reserved(&self, instance_arn: &str) -> (i64, i64, BTreeSet<u16>, BTreeSet<u16>) {
+        let (mut cpu, mut mem) = (0, 0);
+        let (mut tcp, mut udp) = (BTreeSet::new(), BTreeSet::new());
+        for t in self.active_tasks(instance_arn) {
+            cpu += t.reserved_cpu;
+            mem += t.reserved_memory;
+            tcp.extend(t.reserved_ports.iter().copied());
+            udp.extend(t.reserved_ports_udp.iter().copied());
+        }
+        (cpu, mem, tcp, udp)
+    }
+
+    pub(crate) fn remaining_resources(&self, i: &ContainerInstance) -> Vec<Resource> {
+        let (cpu, mem, tcp, udp) = self.reserved(&i.container_instance_arn);
+        i.registered_resources
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                match r.name.as_str() {
+                    "CPU" => r.integer_value -= cpu,
+                    "MEMORY" => r.integer_value -= mem,
+                    "PORTS" | "PORTS_UDP" => {
+                        let extra = if r.name == "PORTS" { &tcp } else { &udp };
+                        let mut set: BTreeSet<String> = r
+                            .string_set_value
+                            .clone()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .collect();
+                        set.extend(extra.iter().map(u16::to_string));
+                        r.string_set_value = Some(set.into_iter().collect());
+                    }
+                    _ => {}
+                }
+                r
+            })
+            .collect()
+    }
+
+    pub(crate) fn instance_view(&self, i: &ContainerInstance) -> Value {
+        let (mut running, mut pending) = (0, 0);
+        for t in self.active_tasks(&i.container_instance_arn) {
+            if t.last_status == "RUNNING" {
+                running += 1;
+            } else {
+                pending += 1;
+            }
+        }
+        let mut v = api_view(i, INSTANCE_INTERNAL);
+        if let Value::Object(m) = &mut v {
+            m.insert(
+                "remainingResources".into(),
+                json!(self.remaining_resources(i)),
+            );
+            m.insert("runningTasksCount".into(), json!(running));
+            m.insert("pendingTasksCount".into(), json!(pending));
+            m.insert(
+                "agentConnected".into(),
+                json!(
+                    self.connections
+                        .get(&i.container_instance_arn)
+                        .copied()
+                        .unwrap_or(0)
+                        > 0
+                ),
+            );
+            m.insert("attachments".into(), json!([]));
+        }
+        v
+    }
+
+    /// RegisterContainerInstance.
+    pub fn register_instance(
+        &mut self,
+        req: RegisterContainerInstanceRequest,
+        now: f64,
+    ) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        for r in &req.total_resources {
+            if !matches!(r.kind.as_str(), "INTEGER" | "LONG" | "DOUBLE" | "STRINGSET") {
+                return Err(ApiError::invalid(format!(
+                    "Invalid resource type {} for resource {}.",
+                    r.kind, r.name
+                )));
+            }
+        }
+        let existing = req
+            .container_instance_arn
+            .as_deref()
+            .and_then(|a| self.find_instance(&cluster, a));
+        let ec2_id = req
+            .instance_identity_document
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<Value>(d).ok())
+            .and_then(|d| {
+                d.get("instanceId")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            });
+        let mut attributes: Vec<Attribute> = Vec::new();
+        for a in req.attributes {
+            if !attributes.iter().any(|x| x.name == a.name) {
+                attributes.push(Attribute {
+                    target_type: None,
+                    target_id: None,
+                    ..a
+                });
+            }
+        }
+        if !attributes.iter().any(|a| a.name == "ecs.availability-zone") {
+            attributes.push(Attribute {
+                name: "ecs.availability-zone".into(),
+                value: Some(format!("{}a", self.account.region)),
+                target_type: None,
+                target_id: None,
+            });
+        }
+        let instance = match existing {
+            Some(arn) => {
+                let Some(old) = self.instances.get(&arn) else {
+                    return Err(ApiError::server("instance vanished"));
+                };
+                let mut i = old.clone();
+                if i.cluster_name != cluster.cluster_name {
+                    return Err(ApiError::invalid(
+                        "The container instance belongs to another cluster.",
+                    ));
+                }
+                // Custom attributes persist; ECS replaces the rest with what the agent sends now.
+                for old_attr in old.attributes.iter() {
+                    if !attributes.iter().any(|a| a.name == old_attr.name)
+                        && !old_attr.name.starts_with("ecs.capability.")
+                        && !old_attr.name.starts_with("com.amazonaws.ecs.capability.")
+                    {
+                        attributes.push(old_attr.clone());
+                    }
+                }
+                i.registered_resources = req.total_resources;
+                i.attributes = attributes;
+                if !req.tags.is_empty() {
+                    i.tags = req.tags;
+                }
+                if i.status == "INACTIVE" {
+                    i.status = "ACTIVE".into();
+                }
+                i.version += 1;
+                i
+            }
+            None => {
+                // An agent re-registering with an ARN this emulator no longer knows (its state was
+                // wiped) keeps its identity, as long as the ARN is one of this account and cluster.
+                let prefix = self.instance_arn(&cluster.cluster_name, "");
+                let id = req
+                    .container_instance_arn
+                    .as_deref()
+                    .and_then(|a| a.strip_prefix(&prefix))
+                    .filter(|id| valid_name(id))
+                    .map_or_else(new_id, String::from);
+                ContainerInstance {
+                    container_instance_arn: self.instance_arn(&cluster.cluster_name, &id),
+                    cluster_name: cluster.cluster_name.clone(),
+                    ec2_instance_id: ec2_id
+                        .unwrap_or_else(|| format!("mi-{}", id.get(..17).unwrap_or(&id))),
+                    version: 1,
+                    status: "ACTIVE".into(),
+                    registered_resources: req.total_resources,
+                    attributes,
+                    tags: req.tags,
+                    registered_at: now,
+                    version_info: req.version_info.unwrap_or_default(),
+                }
+            }
+        };
+        let arn = instance.container_instance_arn.clone();
+        self.instances.insert(arn.clone(), instance);
+        self.touch(Key::Instance(arn.clone()));
+        let view = self.instances.get(&arn).map(|i| self.instance_view(i));
+        Ok(json!({ "containerInstance": view }))
+    }
+
+    /// DeregisterContainerInstance.
+    pub fn deregister_instance(
+        &mut self,
+        req: DeregisterContainerInstanceRequest,
+    ) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        let arn = self
+            .find_instance(&cluster, &req.container_instance)
+            .ok_or_else(|| ApiError::invalid("Container instance not found."))?;
+        let busy = self
+            .tasks
+            .values()
+            .any(|t| t.container_instance_arn == arn && t.last_status != "STOPPED");
+        if busy && !req.force.unwrap_or(false) {
+            return Err(ApiError::invalid("Found running tasks on the instance."));
+        }
+        let Some(i) = self.instances.get_mut(&arn) else {
+            return Err(ApiError::invalid("Container instance not found."));
+        };
+        i.status = "INACTIVE".into();
+        i.version += 1;
+        self.touch(Key::Instance(arn.clone()));
+        let view = self.instances.get(&arn).map(|i| self.instance_view(i));
+        Ok(json!({ "containerInstance": view }))
+    }
+
+    /// DescribeContainerInstances.
+    pub fn describe_instances(
+        &mut self,
+        req: DescribeContainerInstancesRequest,
+    ) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        if req.container_instances.is_empty() {
+            return Err(ApiError::invalid("Container instances cannot be empty."));
+        }
+        let mut out = Vec::new();
+        let mut failures = Vec::new();
+        for r in &req.container_instances {
+            match self
+                .find_instance(&cluster, r)
+                .and_then(|a| self.instances.get(&a))
+            {
+                Some(i) => {
+                    let mut v = self.instance_view(i);
+                    if !req.include.iter().any(|x| x == "TAGS")
+                        && let Value::Object(m) = &mut v
+                    {
+                        m.remove("tags");
+                    }
+                    out.push(v);
+                }
+                None => failures.push(json!({
+                    "arn": if r.starts_with("arn:") { r.clone() } else { self.instance_arn(&cluster.cluster_name, r) },
+                    "reason": "MISSING"
+                })),
+            }
+        }
+        Ok(json!({ "containerInstances": out, "failures": failures }))
+    }
+
+    /// ListContainerInstances.
+    pub fn list_instances(
+        &mut self,
+        req: ListContainerInstancesRequest,
+    ) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        if let Some(s) = &req.status
+            && !matches!(
+                s.as_str(),
+                "ACTIVE" | "DRAINING" | "REGISTERING" | "DEREGISTERING" | "REGISTRATION_FAILED"
+            )
+        {
+            return Err(ApiError::invalid(format!("Invalid status: {s}")));
+        }
+        let arns: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| i.cluster_name == cluster.cluster_name)
+            .filter(|i| match &req.status {
+                Some(s) => &i.status == s,
+                None => i.status != "INACTIVE",
+            })
+            .map(|i| i.container_instance_arn.clone())
+            .collect();
+        let (page, next) = paginate(&arns, req.next_token.as_deref(), req.max_results)?;
+        Ok(with_next(json!({ "containerInstanceArns": page }), next))
+    }
+
+    /// UpdateContainerInstancesState.
+    pub fn update_instances_state(
+        &mut self,
+        req: UpdateContainerInstancesStateRequest,
+    ) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        if !matches!(req.status.as_str(), "ACTIVE" | "DRAINING") {
+            return Err(ApiError::invalid(
+                "Container instance status must be ACTIVE or DRAINING.",
+            ));
+        }
+        let mut out = Vec::new();
+        let mut failures = Vec::new();
+        for r in &req.container_instances {
+            match self.find_instance(&cluster, r) {
+                Some(arn) => {
+                    if let Some(i) = self.instances.get_mut(&arn) {
+                        i.status.clone_from(&req.status);
+                        i.version += 1;
+                    }
+                    self.touch(Key::Instance(arn.clone()));
+                    if let Some(i) = self.instances.get(&arn) {
+                        out.push(self.instance_view(i));
+                    }
+                }
+                None => failures.push(json!({"arn": r, "reason": "MISSING"})),
+            }
+        }
+        Ok(json!({ "containerInstances": out, "failures": failures }))
+    }
+
+    /// The instance ARN an attribute's `targetId` names.
+    pub(crate) fn attribute_target(
+        &self,
+        cluster: &Cluster,
+        a: &Attribute,
+    ) -> Result<String, ApiError> {
+        let target = a
+            .target_id
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid("targetId is required."))?;
+        self.find_instance(cluster, target).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::TargetNotFoundException,
+                format!("Could not find {target}."),
+            )
+        })
+    }
+
+    /// PutAttributes.
+    pub fn put_attributes(&mut self, req: AttributesRequest) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        let mut out = Vec::new();
+        for a in req.attributes {
+            let arn = self.attribute_target(&cluster, &a)?;
+            if let Some(i) = self.instances.get_mut(&arn) {
+                i.attributes.retain(|x| x.name != a.name);
+                if i.attributes.len() >= 10 + 100 {
+                    return Err(ApiError::new(
+                        ErrorCode::AttributeLimitExceededException,
+                        "Attribute limit exceeded.",
+                    ));
+                }
+                i.attributes.push(Attribute {
+                    name: a.name.clone(),
+                    value: a.value.clone(),
+                    target_type: None,
+                    target_id: None,
+                });
+                i.version += 1;
+            }
+            self.touch(Key::Instance(arn.clone()));
+            out.push(Attribute {
+                target_type: Some("container-instance".into()),
+                target_id: Some(arn),
+                ..a
+            });
+        }
+        Ok(json!({ "attributes": out }))
+    }
+
+    /// DeleteAttributes.
+    pub fn delete_attributes(&mut self, req: AttributesRequest) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        let mut out = Vec::new();
+        for a in req.attributes {
+            let arn = self.attribute_target(&cluster, &a)?;
+            if let Some(i) = self.instances.get_mut(&arn) {
+                i.attributes.retain(|x| x.name != a.name);
+                i.version += 1;
+            }
+            self.touch(Key::Instance(arn.clone()));
+            out.push(Attribute {
+                target_type: Some("container-instance".into()),
+                target_id: Some(arn),
+                ..a
+            });
+        }
+        Ok(json!({ "attributes": out }))
+    }
+
+    /// ListAttributes.
+    pub fn list_attributes(&mut self, req: ListAttributesRequest) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        if req.target_type != "container-instance" {
+            return Err(ApiError::invalid("targetType must be container-instance."));
+        }
+        let mut all = Vec::new();
+        for i in self
+            .instances
+            .values()
+            .filter(|i| i.cluster_name == cluster.cluster_name && i.status != "INACTIVE")
+        {
+            for a in &i.attributes {
+                if req.attribute_name.as_ref().is_some_and(|n| n != &a.name) {
+                    continue;
+                }
+                if req.attribute_value.is_some() && req.attribute_value != a.value {
+                    continue;
+                }
+                all.push(Attribute {
+                    name: a.name.clone(),
+                    value: a.value.clone(),
+                    target_type: Some("container-instance".into()),
+                    target_id: Some(i.container_instance_arn.clone()),
+                });
+            }
+        }
+        let (page, next) = paginate(&all, req.next_token.as_deref(), req.max_results)?;
+        Ok(with_next(json!({ "attributes": page }), next))
+    }
+}
+
+// ---- request shapes (members as botocore's ECS model names them) ----
+
+/// RegisterContainerInstance input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterContainerInstanceRequest {
+    /// Cluster.
+    pub cluster: Option<String>,
+    /// Set when re-registering.
+    pub container_instance_arn: Option<String>,
+    /// EC2 identity document (empty on EXTERNAL).
+    pub instance_identity_document: Option<String>,
+    /// Its signature.
+    pub instance_identity_document_signature: Option<String>,
+    /// Resources.
+    #[serde(default)]
+    pub total_resources: Vec<Resource>,
+    /// Attributes.
+    #[serde(default)]
+    pub attributes: Vec<Attribute>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Versions.
+    pub version_info: Option<VersionInfo>,
+    /// Idempotency token.
+    pub client_token: Option<String>,
+    /// GPUs.
+    #[serde(default)]
+    pub platform_devices: Vec<Value>,
+}
+
+/// DeregisterContainerInstance input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeregisterContainerInstanceRequest {
+    /// Cluster.
+    pub cluster: Option<String>,
+    /// Instance.
+    pub container_instance: String,
+    /// Force.
+    pub force: Option<bool>,
+}
+
+/// DescribeContainerInstances input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeContainerInstancesRequest {
+    /// Cluster.
+    pub cluster: Option<String>,
+    /// Instances.
+    #[serde(default)]
+    pub container_instances: Vec<String>,
+    /// `TAGS`, `CONTAINER_INSTANCE_HEALTH`.
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+/// ListContainerInstances input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListContainerInstancesRequest {
+    /// Cluster.
+    pub cluster: Option<String>,
+    /// Status filter.
+    pub status: Option<String>,
+    /// Page token.
+    pub next_token: Option<String>,
+    /// Page size.
+    pub max_results: Option<i64>,
+}
+
+/// UpdateContainerInstancesState input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateContainerInstancesStateRequest {
+    /// Cluster.
+    pub cluster: Option<String>,
+    /// Instances.
+    #[serde(default)]
+    pub container_instances: Vec<String>,
+    /// ACTIVE or DRAINING.
+    pub status: String,
+}
+
+/// PutAttributes / DeleteAttributes input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributesRequest {
+    /// Cluster.
+    pub cluster: Option<String>,
+    /// Attributes.
+    pub attributes: Vec<Attribute>,
+}
+
+/// ListAttributes input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAttributesRequest {
+    /// Cluster.
+    pub cluster: Option<String>,
+    /// Must be `container-instance`.
+    pub target_type: String,
+    /// Name filter.
+    pub attribute_name: Option<String>,
+    /// Value filter.
+    pub attribute_value: Option<String>,
+    /// Page token.
+    pub next_token: Option<String>,
+    /// Page size.
+    pub max_results: Option<i64>,
+}

@@ -1,0 +1,352 @@
+//! Task IAM role credentials: for each task and role (`taskRoleArn`, `executionRoleArn`) distinct
+//! temporary credentials, issued as STS temporary keys (so they sign every API of the emulator and
+//! `GetCallerIdentity` names `arn:aws:sts::<account>:assumed-role/<role>/<task id>`), sent in the
+//! payload (`roleCredentials`, `executionRoleCredentials`) and refreshed before expiry with
+//! `IAMRoleCredentialsMessage`.
+//!
+//! Each (task, role type) keeps one random credentials id for its lifetime; refreshes issue new
+//! keys under the same id. Keys are the state's persisted temporary keys, so they survive an
+//! emulator restart with the rest of the state.
+
+use serde_json::{Value, json};
+
+use crate::ecs::model::{OutboundMessage, Task};
+use crate::ecs::state::State;
+pub use crate::sts::keys::TaskRoleBinding;
+use crate::sts::keys::TempKey;
+
+/// `TaskApplication` (the task role) or `TaskExecution` (the execution role).
+pub const TASK_APPLICATION: &str = "TaskApplication";
+/// The execution role.
+pub const TASK_EXECUTION: &str = "TaskExecution";
+
+/// The role name of a role ARN (`arn:aws:iam::1:role/path/name` → `name`).
+pub fn role_name(role_arn: &str) -> &str {
+    role_arn
+        .split_once(":role/")
+        .map_or(role_arn, |(_, r)| r.rsplit('/').next().unwrap_or(r))
+}
+
+/// The latest key of `task_arn`'s `role_type`, if any.
+fn latest(state: &State, task_arn: &str, role_type: &str) -> Option<TempKey> {
+    state.keys.latest_for_task(task_arn, role_type)
+}
+
+/// Issues a new key for `binding`.
+fn issue(state: &mut State, binding: TaskRoleBinding, now: f64) -> TempKey {
+    let account = state.account.account_id.clone();
+    let task_id = binding
+        .task_arn
+        .rsplit('/')
+        .next()
+        .unwrap_or(&binding.task_arn)
+        .to_string();
+    let arn = format!(
+        "arn:aws:sts::{account}:assumed-role/{}/{task_id}",
+        role_name(&binding.role_arn)
+    );
+    let role_id = crate::sts::keys::role_id(&binding.role_arn);
+    let lifetime = state.role_credentials_lifetime_secs;
+    state.keys.issue(
+        arn,
+        format!("{role_id}:{task_id}"),
+        now,
+        lifetime,
+        Some(binding),
+    )
+}
+
+/// The ACS `IAMRoleCredentials` of a key.
+pub fn acs_credentials(k: &TempKey) -> Value {
+    let b = k.task.clone();
+    json!({
+        "credentialsId": b.as_ref().map(|b| b.credentials_id.clone()),
+        "roleArn": b.as_ref().map(|b| b.role_arn.clone()),
+        "accessKeyId": k.access_key_id,
+        "secretAccessKey": k.secret_access_key,
+        "sessionToken": k.session_token,
+        "expiration": crate::sts::iso8601(k.expiration),
+    })
+}
+
+/// Credentials for a task's role, valid for at least half their lifetime: the latest key, or a
+/// new one (same credentials id) when it is older.
+fn current(
+    state: &mut State,
+    task_arn: &str,
+    role_type: &str,
+    role_arn: &str,
+    now: f64,
+) -> TempKey {
+    #[allow(clippy::cast_precision_loss)]
+    let half = state.role_credentials_lifetime_secs as f64 / 2.0;
+    if let Some(k) = latest(state, task_arn, role_type)
+        && k.task.as_ref().is_some_and(|b| b.role_arn == role_arn)
+    {
+        if k.expiration - now > half {
+            return k;
+        }
+        let binding = k.task.clone();
+        if let Some(b) = binding {
+            return issue(state, b, now);
+        }
+    }
+    let binding = TaskRoleBinding {
+        task_arn: task_arn.to_string(),
+        role_type: role_type.to_string(),
+        role_arn: role_arn.to_string(),
+        credentials_id: uuid::Uuid::new_v4().to_string(),
+    };
+    issue(state, binding, now)
+}
+
+/// Adds `roleCredentials` / `executionRoleCredentials` to an ACS task built from `task` and its
+/// definition `def`.
+pub fn attach(state: &mut State, acs_task: &mut Value, task: &Task, def: &Value, now: f64) {
+    if task.desired_status == "STOPPED" {
+        return;
+    }
+    let Some(obj) = acs_task.as_object_mut() else {
+        return;
+    };
+    // RunTask overrides win over the definition, as on ECS.
+    let role = |key: &str| {
+        task.overrides
+            .get(key)
+            .or_else(|| def.get(key))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    for (key, member, role_type) in [
+        ("taskRoleArn", "roleCredentials", TASK_APPLICATION),
+        (
+            "executionRoleArn",
+            "executionRoleCredentials",
+            TASK_EXECUTION,
+        ),
+    ] {
+        if let Some(role_arn) = role(key) {
+            let k = current(state, &task.task_arn, role_type, &role_arn, now);
+            obj.insert(member.into(), acs_credentials(&k));
+        }
+    }
+}
+
+fn message(task: &Task, key: &TempKey) -> Option<OutboundMessage> {
+    let b = key.task.as_ref()?;
+    let message_id = uuid::Uuid::new_v4().to_string();
+    let frame = json!({
+        "type": "IAMRoleCredentialsMessage",
+        "message": {
+            "messageId": message_id,
+            "taskArn": task.task_arn,
+            "taskClusterArn": task.cluster_arn,
+            "roleType": b.role_type,
+            "roleCredentials": acs_credentials(key),
+        }
+    });
+    Some(OutboundMessage {
+        message_id,
+        frame: frame.to_string(),
+    })
+}
+
+fn active_tasks(state: &State, instance: Option<&str>) -> Vec<Task> {
+    state
+        .active_by_instance
+        .iter()
+        .filter(|(i, _)| instance.is_none_or(|x| x == i.as_str()))
+        .flat_map(|(_, arns)| arns.iter())
+        .filter_map(|a| state.tasks.get(a))
+        .filter(|t| t.desired_status != "STOPPED")
+        .cloned()
+        .collect()
+}
+
+/// Refreshes every running task's credentials that have less than half their lifetime left,
+/// queueing an `IAMRoleCredentialsMessage` to its instance. Returns how many were refreshed.
+pub fn refresh_due(state: &mut State, now: f64) -> usize {
+    #[allow(clippy::cast_precision_loss)]
+    let half = state.role_credentials_lifetime_secs as f64 / 2.0;
+    let mut n = 0;
+    for task in active_tasks(state, None) {
+        for role_type in [TASK_APPLICATION, TASK_EXECUTION] {
+            let Some(k) = latest(state, &task.task_arn, role_type) else {
+                continue;
+            };
+            if k.expiration - now > half {
+                continue;
+            }
+            let Some(binding) = k.task.clone() else {
+                continue;
+            };
+            let fresh = issue(state, binding, now);
+            if let Some(m) = message(&task, &fresh) {
+                state.enqueue(&task.container_instance_arn, m);
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// An agent connected asking for credentials (`sendCredentials=true`, its first connection
+/// after a start): queue the current credentials of each of its running tasks.
+pub fn resend_all(state: &mut State, instance_arn: &str, now: f64) -> usize {
+    let mut n = 0;
+    for task in active_tasks(state, Some(instance_arn)) {
+        for role_type in [TASK_APPLICATION, TASK_EXECUTION] {
+            let Some(k) = latest(state, &task.task_arn, role_type) else {
+                continue;
+            };
+            let Some(b) = k.task.clone() else { continue };
+            let k = current(state, &task.task_arn, role_type, &b.role_arn, now);
+            if let Some(m) = message(&task, &k) {
+                state.enqueue(instance_arn, m);
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::ecs::instances::RegisterContainerInstanceRequest;
+    use crate::ecs::model::VersionInfo;
+    use crate::ecs::state::Account;
+
+    /// A state with one connected instance and one running task of a definition with `roles`;
+    /// returns the state, the instance ARN and the task ARN.
+    fn running(roles: Value) -> (State, String, String) {
+        let mut s = State::new(Account {
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+        });
+        let req: RegisterContainerInstanceRequest = serde_json::from_value(json!({
+            "cluster": "default",
+            "totalResources": [
+                {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+                {"name": "MEMORY", "type": "INTEGER", "integerValue": 2048}
+            ],
+            "attributes": [{"name": "com.amazonaws.ecs.capability.task-iam-role"}],
+            "instanceIdentityDocument": ""
+        }))
+        .unwrap();
+        let v = s.register_instance(req, 1.0).unwrap();
+        let instance = v["containerInstance"]["containerInstanceArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        s.agent_connected(&instance, VersionInfo::default());
+        let mut def = json!({
+            "family": "app",
+            "containerDefinitions": [{"name": "app", "image": "127.0.0.1:5000/app:1", "memory": 64}]
+        });
+        for (k, v) in roles.as_object().unwrap() {
+            def[k] = v.clone();
+        }
+        let def = s.register_task_definition(def, 1.0).unwrap();
+        let def = def["taskDefinition"]["taskDefinitionArn"].as_str().unwrap();
+        let out = s
+            .run_task(
+                serde_json::from_value(json!({"taskDefinition": def})).unwrap(),
+                2.0,
+            )
+            .unwrap();
+        let task = out["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+        (s, instance, task)
+    }
+
+    fn frames(s: &State, instance: &str) -> Vec<Value> {
+        s.outbox[instance]
+            .iter()
+            .map(|m| serde_json::from_str(&m.frame).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn payloads_carry_distinct_credentials_per_role_and_sts_knows_them() {
+        let (s, instance, task) = running(json!({
+            "taskRoleArn": "arn:aws:iam::123456789012:role/app",
+            "executionRoleArn": "arn:aws:iam::123456789012:role/exec"
+        }));
+        let payload = &frames(&s, &instance)[0]["message"]["tasks"][0];
+        let role = &payload["roleCredentials"];
+        let exec = &payload["executionRoleCredentials"];
+        assert_eq!(role["roleArn"], "arn:aws:iam::123456789012:role/app");
+        assert!(role["accessKeyId"].as_str().unwrap().starts_with("ASIA"));
+        assert_ne!(role["accessKeyId"], exec["accessKeyId"]);
+        assert_ne!(role["credentialsId"], exec["credentialsId"]);
+        let key = s.keys.get(role["accessKeyId"].as_str().unwrap()).unwrap();
+        let task_id = task.rsplit('/').next().unwrap();
+        assert_eq!(
+            key.arn,
+            format!("arn:aws:sts::123456789012:assumed-role/app/{task_id}")
+        );
+        assert_eq!(role["expiration"], crate::sts::iso8601(2.0 + 21_600.0));
+    }
+
+    #[test]
+    fn a_task_without_roles_gets_no_credentials() {
+        let (s, instance, _) = running(json!({}));
+        let payload = &frames(&s, &instance)[0]["message"]["tasks"][0];
+        assert!(payload.get("roleCredentials").is_none());
+        assert!(s.keys.is_empty());
+    }
+
+    #[test]
+    fn credentials_are_refreshed_at_half_life_under_the_same_id() {
+        let (mut s, instance, task) = running(json!({
+            "taskRoleArn": "arn:aws:iam::123456789012:role/app"
+        }));
+        let before = frames(&s, &instance)[0]["message"]["tasks"][0]["roleCredentials"].clone();
+        assert_eq!(refresh_due(&mut s, 100.0), 0);
+        assert_eq!(refresh_due(&mut s, 2.0 + 10_801.0), 1);
+        let all = frames(&s, &instance);
+        let refresh = &all.last().unwrap();
+        assert_eq!(refresh["type"], "IAMRoleCredentialsMessage");
+        let m = &refresh["message"];
+        assert_eq!(m["taskArn"], task.as_str());
+        assert_eq!(m["roleType"], "TaskApplication");
+        assert_eq!(
+            m["roleCredentials"]["credentialsId"],
+            before["credentialsId"]
+        );
+        assert_ne!(m["roleCredentials"]["accessKeyId"], before["accessKeyId"]);
+        // A restarted agent is sent the current ones.
+        assert_eq!(resend_all(&mut s, &instance, 2.0 + 10_802.0), 1);
+        let last = frames(&s, &instance).last().unwrap()["message"]["roleCredentials"].clone();
+        assert_eq!(last["accessKeyId"], m["roleCredentials"]["accessKeyId"]);
+    }
+
+    #[test]
+    fn credentials_survive_a_restart_of_the_state() {
+        let (mut s, instance, task) = running(json!({
+            "taskRoleArn": "arn:aws:iam::123456789012:role/app"
+        }));
+        let (changes, _) = s.take_changes();
+        let rows: Vec<(String, Vec<u8>)> = changes
+            .into_iter()
+            .filter_map(|c| match c {
+                crate::store::Change::Put(k, v) => Some((k, v)),
+                crate::store::Change::Delete(_) => None,
+            })
+            .collect();
+        let restored = State::restore(s.account.clone(), rows, s.keys.clone()).unwrap();
+        let before = latest(&s, &task, TASK_APPLICATION).unwrap();
+        let after = latest(&restored, &task, TASK_APPLICATION).unwrap();
+        assert_eq!(after.access_key_id, before.access_key_id);
+        assert_eq!(after.task, before.task);
+        assert!(restored.outbox.contains_key(&instance));
+    }
+
+    #[test]
+    fn role_names_drop_the_path() {
+        assert_eq!(role_name("arn:aws:iam::1:role/app"), "app");
+        assert_eq!(role_name("arn:aws:iam::1:role/team/x/app"), "app");
+    }
+}

@@ -1,0 +1,387 @@
+//! The emulator's state and the actor that owns it.
+//!
+//! [`State`] is plain data with synchronous operations (one file per resource in `ecs/`), so
+//! every rule is unit-testable without I/O. [`StateHandle`] sends closures to the single task that owns the state; after each
+//! closure the entities it marked dirty are written to the [`Store`] in one durable transaction before
+//! the caller gets its answer. No lock is shared: the actor is the only owner.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::ecs::model::{Cluster, ContainerInstance, Meta, OutboundMessage, Service, Task};
+use crate::front::ApiError;
+use crate::store::{Change, Store, StoreError};
+use crate::sts::keys::TempKeys;
+
+/// Default lifetime of task role credentials (ECS's are about 6 hours).
+pub const DEFAULT_ROLE_CREDENTIALS_LIFETIME_SECS: i64 = 6 * 3600;
+
+/// Identity of the emulated account and region.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// e.g. `us-east-1`.
+    pub region: String,
+    /// 12 digits.
+    pub account_id: String,
+}
+
+impl Account {
+    /// `arn:aws:ecs:<region>:<account>:<resource>`.
+    pub fn arn(&self, resource: &str) -> String {
+        format!(
+            "arn:aws:ecs:{}:{}:{}",
+            self.region, self.account_id, resource
+        )
+    }
+}
+
+/// Entity keys in the store.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Key {
+    /// A cluster by name.
+    Cluster(String),
+    /// An instance by ARN.
+    Instance(String),
+    /// A task definition by family and revision.
+    TaskDef(String, u32),
+    /// A task by ARN.
+    Task(String),
+    /// A service (with its deployments and events) by ARN.
+    Service(String),
+    /// The ACS outbox of an instance ARN.
+    Outbox(String),
+    /// Counters.
+    Meta,
+}
+
+impl Key {
+    fn encode(&self) -> String {
+        match self {
+            Key::Cluster(n) => format!("cluster/{n}"),
+            Key::Instance(a) => format!("instance/{a}"),
+            Key::TaskDef(f, r) => format!("taskdef/{f}/{r:010}"),
+            Key::Task(a) => format!("task/{a}"),
+            Key::Service(a) => format!("service/{a}"),
+            Key::Outbox(a) => format!("outbox/{a}"),
+            Key::Meta => "meta".to_string(),
+        }
+    }
+}
+
+/// Everything the control plane knows.
+#[derive(Debug)]
+pub struct State {
+    /// Account and region.
+    pub account: Account,
+    /// Clusters by name.
+    pub clusters: BTreeMap<String, Cluster>,
+    /// Container instances by ARN.
+    pub instances: BTreeMap<String, ContainerInstance>,
+    /// Task definitions by family, then revision (the stored value is the API `taskDefinition`).
+    pub task_defs: BTreeMap<String, BTreeMap<u32, serde_json::Value>>,
+    /// Tags of task definitions by ARN.
+    pub task_def_tags: BTreeMap<String, Vec<crate::ecs::model::Tag>>,
+    /// Tasks by ARN.
+    pub tasks: BTreeMap<String, Task>,
+    /// Services by ARN (INACTIVE ones until purged).
+    pub services: BTreeMap<String, Service>,
+    /// Unacknowledged ACS messages by instance ARN.
+    pub outbox: BTreeMap<String, Vec<OutboundMessage>>,
+    /// STS's temporary keys, where task role credentials are issued (owned by STS).
+    pub keys: TempKeys,
+    /// Counters.
+    pub meta: Meta,
+    /// Index: ARNs of the tasks on each instance that are not STOPPED (derived, rebuilt on restore).
+    pub active_by_instance: BTreeMap<String, BTreeSet<String>>,
+    /// Live websocket connections per instance ARN (not persisted).
+    pub connections: BTreeMap<String, usize>,
+    /// The emulated ECR, whose images get `registryAuthentication` in ACS payloads (not persisted).
+    pub ecr: Option<crate::ecr::EcrRef>,
+    /// Lifetime of task role credentials (configuration, not persisted).
+    pub role_credentials_lifetime_secs: i64,
+    dirty: BTreeSet<Key>,
+    /// Instance ARNs whose outbox grew during the current command.
+    notify: BTreeSet<String>,
+}
+
+impl State {
+    /// An empty state.
+    pub fn new(account: Account) -> Self {
+        State {
+            account,
+            clusters: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            task_defs: BTreeMap::new(),
+            task_def_tags: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            services: BTreeMap::new(),
+            outbox: BTreeMap::new(),
+            keys: TempKeys::default(),
+            meta: Meta::default(),
+            active_by_instance: BTreeMap::new(),
+            connections: BTreeMap::new(),
+            ecr: None,
+            role_credentials_lifetime_secs: DEFAULT_ROLE_CREDENTIALS_LIFETIME_SECS,
+            dirty: BTreeSet::new(),
+            notify: BTreeSet::new(),
+        }
+    }
+
+    /// Marks an entity as changed, to be written after the current command.
+    pub fn touch(&mut self, key: Key) {
+        self.dirty.insert(key);
+    }
+
+    /// Queues an ACS frame for an instance and wakes its connection.
+    pub fn enqueue(&mut self, instance_arn: &str, message: OutboundMessage) {
+        self.outbox
+            .entry(instance_arn.to_string())
+            .or_default()
+            .push(message);
+        self.touch(Key::Outbox(instance_arn.to_string()));
+        self.notify.insert(instance_arn.to_string());
+    }
+
+    /// Rebuilds the state from stored entities.
+    pub fn restore(
+        account: Account,
+        rows: Vec<(String, Vec<u8>)>,
+        keys: TempKeys,
+    ) -> Result<Self, StoreError> {
+        let mut s = State::new(account);
+        s.keys = keys;
+        for (key, bytes) in rows {
+            let bad = |e: serde_json::Error| StoreError::Db {
+                path: std::path::PathBuf::from(&key),
+                message: format!("undecodable entity: {e}"),
+            };
+            if key.starts_with("cluster/") {
+                let c: Cluster = serde_json::from_slice(&bytes).map_err(bad)?;
+                s.clusters.insert(c.cluster_name.clone(), c);
+            } else if key.starts_with("instance/") {
+                let i: ContainerInstance = serde_json::from_slice(&bytes).map_err(bad)?;
+                s.instances.insert(i.container_instance_arn.clone(), i);
+            } else if let Some(rest) = key.strip_prefix("taskdef/") {
+                let (def, tags): (serde_json::Value, Vec<crate::ecs::model::Tag>) =
+                    serde_json::from_slice(&bytes).map_err(bad)?;
+                let (family, rev) = rest.rsplit_once('/').unwrap_or((rest, "0"));
+                let rev: u32 = rev.parse().unwrap_or(0);
+                if let Some(arn) = def.get("taskDefinitionArn").and_then(|v| v.as_str()) {
+                    s.task_def_tags.insert(arn.to_string(), tags);
+                }
+                s.task_defs
+                    .entry(family.to_string())
+                    .or_default()
+                    .insert(rev, def);
+            } else if key.starts_with("task/") {
+                let t: Task = serde_json::from_slice(&bytes).map_err(bad)?;
+                if t.last_status != "STOPPED" {
+                    s.active_by_instance
+                        .entry(t.container_instance_arn.clone())
+                        .or_default()
+                        .insert(t.task_arn.clone());
+                }
+                s.tasks.insert(t.task_arn.clone(), t);
+            } else if key.starts_with("service/") {
+                let v: Service = serde_json::from_slice(&bytes).map_err(bad)?;
+                s.services.insert(v.service_arn.clone(), v);
+            } else if let Some(arn) = key.strip_prefix("outbox/") {
+                let o: Vec<OutboundMessage> = serde_json::from_slice(&bytes).map_err(bad)?;
+                s.outbox.insert(arn.to_string(), o);
+            } else if key == "meta" {
+                s.meta = serde_json::from_slice(&bytes).map_err(bad)?;
+            }
+        }
+        Ok(s)
+    }
+
+    fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_vec(v).unwrap_or_default()
+    }
+
+    /// The store changes for everything touched since the last call.
+    pub fn take_changes(&mut self) -> (Vec<Change>, BTreeSet<String>) {
+        let dirty = std::mem::take(&mut self.dirty);
+        let notify = std::mem::take(&mut self.notify);
+        let changes = dirty
+            .into_iter()
+            .map(|key| {
+                let k = key.encode();
+                let value = match &key {
+                    Key::Cluster(n) => self.clusters.get(n).map(Self::encode),
+                    Key::Instance(a) => self.instances.get(a).map(Self::encode),
+                    Key::TaskDef(f, r) => {
+                        self.task_defs
+                            .get(f)
+                            .and_then(|revs| revs.get(r))
+                            .map(|def| {
+                                let arn = def
+                                    .get("taskDefinitionArn")
+                                    .and_then(|v| v.as_str())
+                                    .unwrap_or_default();
+                                let tags = self.task_def_tags.get(arn).cloned().unwrap_or_default();
+                                Self::encode(&(def, tags))
+                            })
+                    }
+                    Key::Task(a) => self.tasks.get(a).map(Self::encode),
+                    Key::Service(a) => self.services.get(a).map(Self::encode),
+                    Key::Outbox(a) => self.outbox.get(a).map(Self::encode),
+                    Key::Meta => Some(Self::encode(&self.meta)),
+                };
+                match value {
+                    Some(v) => Change::Put(k, v),
+                    None => Change::Delete(k),
+                }
+            })
+            .collect();
+        (changes, notify)
+    }
+}
+
+/// Per-instance wake-ups for ACS sessions: a counter that every session of that instance
+/// watches, so a payload wakes only its own instance's sessions. A lock, not an actor: sessions
+/// subscribe and the state actor bumps, each one short map step, never across an await.
+#[derive(Debug, Default)]
+struct Wakers {
+    by_instance: Mutex<HashMap<String, watch::Sender<u64>>>,
+}
+
+impl Wakers {
+    fn subscribe(&self, instance_arn: &str) -> watch::Receiver<u64> {
+        let mut map = self
+            .by_instance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.entry(instance_arn.to_string())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    fn wake(&self, instance_arn: &str) {
+        let mut map = self
+            .by_instance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(tx) = map.get(instance_arn) {
+            if tx.receiver_count() == 0 {
+                // No session left: forget the instance until one subscribes again.
+                map.remove(instance_arn);
+            } else {
+                tx.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        }
+    }
+}
+
+/// Work for the actor: mutates the state and returns the reply to send once the changes are durable.
+type Job = Box<dyn FnOnce(&mut State) -> Reply + Send>;
+type Reply = Box<dyn FnOnce() + Send>;
+
+/// A cheap, cloneable handle to the state actor.
+#[derive(Debug, Clone)]
+pub struct StateHandle {
+    jobs: mpsc::Sender<Job>,
+    wakers: Arc<Wakers>,
+}
+
+impl StateHandle {
+    /// Starts the actor owning `state`, persisting into `store`.
+    pub fn spawn(mut state: State, store: Store) -> Self {
+        let (jobs, mut rx) = mpsc::channel::<Job>(1024);
+        let wakers = Arc::new(Wakers::default());
+        let wake = Arc::clone(&wakers);
+        tokio::task::spawn_blocking(move || {
+            while let Some(job) = rx.blocking_recv() {
+                let reply = job(&mut state);
+                let (changes, notify) = state.take_changes();
+                if !changes.is_empty()
+                    && let Err(e) = store.apply(&changes)
+                {
+                    // Without durable state the emulator would lie to its callers: stop here.
+                    tracing::error!(error = %e, "cannot persist state; stopping the state actor");
+                    return;
+                }
+                reply();
+                for arn in notify {
+                    wake.wake(&arn);
+                }
+            }
+        });
+        StateHandle { jobs, wakers }
+    }
+
+    /// Runs `f` on the state and returns its result once the changes are durable.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, ApiError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut State) -> R + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |s| {
+            let r = f(s);
+            Box::new(move || {
+                let _ = tx.send(r);
+            })
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| ApiError::server("state actor stopped"))?;
+        rx.await
+            .map_err(|_| ApiError::server("state actor stopped"))
+    }
+
+    /// Subscribes to "the outbox of `instance_arn` grew": the receiver changes after each
+    /// command that queued a frame for that instance (and for no other).
+    pub fn subscribe(&self, instance_arn: &str) -> watch::Receiver<u64> {
+        self.wakers.subscribe(instance_arn)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ecs::model::OutboundMessage;
+
+    #[tokio::test]
+    async fn a_payload_wakes_only_the_sessions_of_its_instance() {
+        let state = State::new(Account {
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+        });
+        let handle = StateHandle::spawn(state, Store::in_memory().unwrap());
+        let mut a = handle.subscribe("arn:a");
+        let mut a2 = handle.subscribe("arn:a");
+        let b = handle.subscribe("arn:b");
+        handle
+            .call(|s| {
+                s.enqueue(
+                    "arn:a",
+                    OutboundMessage {
+                        message_id: "m".into(),
+                        frame: "{}".into(),
+                    },
+                );
+            })
+            .await
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), a.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(a2.has_changed().unwrap());
+        assert!(!b.has_changed().unwrap());
+        a2.mark_unchanged();
+        // A command that queues nothing wakes nobody.
+        handle.call(|_| ()).await.unwrap();
+        assert!(!a.has_changed().unwrap());
+        assert!(!a2.has_changed().unwrap());
+    }
+}

@@ -1,0 +1,358 @@
+//! Task definitions: Register/Deregister/Describe TaskDefinition, ListTaskDefinitions,
+//! ListTaskDefinitionFamilies.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ecs::acs_payload;
+use crate::ecs::common::{def_number, paginate, valid_name, with_next};
+use crate::ecs::model::Tag;
+use crate::ecs::placement::attrs::{self as placement_attrs};
+use crate::ecs::state::{Key, State};
+use crate::front::{ApiError, ErrorCode};
+
+impl State {
+    /// RegisterTaskDefinition.
+    pub fn register_task_definition(&mut self, req: Value, now: f64) -> Result<Value, ApiError> {
+        let Value::Object(mut def) = req else {
+            return Err(ApiError::new(
+                ErrorCode::SerializationException,
+                "The request body must be a JSON object.",
+            ));
+        };
+        let family = def
+            .get("family")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::client("Family is required."))?
+            .to_string();
+        if !valid_name(&family) {
+            return Err(ApiError::client(
+                "Family contains invalid characters. Up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores are allowed.",
+            ));
+        }
+        let tags: Vec<Tag> = match def.remove("tags") {
+            Some(t) => serde_json::from_value(t)
+                .map_err(|e| ApiError::new(ErrorCode::SerializationException, e.to_string()))?,
+            None => Vec::new(),
+        };
+        let task_memory = def_number(def.get("memory"));
+        let network_mode = def
+            .get("networkMode")
+            .and_then(Value::as_str)
+            .unwrap_or("bridge")
+            .to_string();
+        let mut names = BTreeSet::new();
+        let containers = match def.get_mut("containerDefinitions") {
+            Some(Value::Array(c)) if !c.is_empty() => c,
+            _ => return Err(ApiError::client("Container list cannot be empty.")),
+        };
+        for c in containers.iter_mut() {
+            let Value::Object(c) = c else {
+                return Err(ApiError::new(
+                    ErrorCode::SerializationException,
+                    "containerDefinitions must hold objects.",
+                ));
+            };
+            let name = c
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::client("Container.name should not be null or empty."))?
+                .to_string();
+            if !valid_name(&name) {
+                return Err(ApiError::client(format!(
+                    "Container name '{name}' is invalid. Up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores are allowed."
+                )));
+            }
+            if !names.insert(name.clone()) {
+                return Err(ApiError::client(format!(
+                    "Duplicate container name '{name}'."
+                )));
+            }
+            if c.get("image")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                return Err(ApiError::client(
+                    "Container.image should not be null or empty.",
+                ));
+            }
+            let mem = def_number(c.get("memory"));
+            let res = def_number(c.get("memoryReservation"));
+            if task_memory.is_none() && mem.is_none() && res.is_none() {
+                return Err(ApiError::client(format!(
+                    "Invalid setting for container '{name}'. At least one of 'memory' or 'memoryReservation' must be specified."
+                )));
+            }
+            if let (Some(m), Some(r)) = (mem, res)
+                && r > m
+            {
+                return Err(ApiError::client(format!(
+                    "Invalid setting for container '{name}'. The memory value must be greater than the memoryReservation value."
+                )));
+            }
+            if mem.is_some_and(|m| m < 6) {
+                return Err(ApiError::client(format!(
+                    "Invalid 'memory' setting for container '{name}'. The minimum memory that can be specified for a container is 6 MiB."
+                )));
+            }
+            // ECS fills these defaults in the stored definition.
+            c.entry("cpu").or_insert(json!(0));
+            c.entry("essential").or_insert(json!(true));
+            for k in ["portMappings", "environment", "mountPoints", "volumesFrom"] {
+                c.entry(k).or_insert(json!([]));
+            }
+            if let Some(Value::Array(pms)) = c.get_mut("portMappings") {
+                for pm in pms.iter_mut() {
+                    if let Value::Object(pm) = pm {
+                        pm.entry("protocol").or_insert(json!("tcp"));
+                        if network_mode == "bridge"
+                            && !pm.contains_key("hostPort")
+                            && !pm.contains_key("containerPortRange")
+                        {
+                            pm.insert("hostPort".into(), json!(0));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(Value::Array(vols)) = def.get("volumes") {
+            for v in vols {
+                if v.get("name").and_then(Value::as_str).is_none() {
+                    return Err(ApiError::client("Volume name should not be null or empty."));
+                }
+            }
+        }
+        crate::ecs::taskdef_check::check(&Value::Object(def.clone()))?;
+        if acs_payload::has_secrets(&Value::Object(def.clone()))
+            && def
+                .get("executionRoleArn")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        {
+            // ECS's words (the same for `secretOptions`, as far as we know).
+            return Err(ApiError::client(
+                "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'.",
+            ));
+        }
+        placement_attrs::parse_constraints(&Value::Object(def.clone()), &[])
+            .map_err(|e| ApiError::client(e.to_string()))?;
+        let revision = self
+            .task_defs
+            .get(&family)
+            .and_then(|revs| revs.keys().next_back().copied())
+            .unwrap_or(0)
+            + 1;
+        let arn = self
+            .account
+            .arn(&format!("task-definition/{family}:{revision}"));
+        def.insert("taskDefinitionArn".into(), json!(arn));
+        def.insert("revision".into(), json!(revision));
+        def.insert("status".into(), json!("ACTIVE"));
+        def.entry("volumes").or_insert(json!([]));
+        def.entry("placementConstraints").or_insert(json!([]));
+        def.insert("compatibilities".into(), json!(["EXTERNAL", "EC2"]));
+        def.insert(
+            "requiresAttributes".into(),
+            json!(acs_payload::requires_attributes(&Value::Object(
+                def.clone()
+            ))),
+        );
+        def.insert("registeredAt".into(), json!(now));
+        def.insert(
+            "registeredBy".into(),
+            json!(format!("arn:aws:iam::{}:root", self.account.account_id)),
+        );
+        let def = Value::Object(def);
+        self.task_defs
+            .entry(family.clone())
+            .or_default()
+            .insert(revision, def.clone());
+        self.task_def_tags.insert(arn, tags.clone());
+        self.touch(Key::TaskDef(family, revision));
+        Ok(json!({ "taskDefinition": def, "tags": tags }))
+    }
+
+    /// Resolves `family`, `family:rev` or an ARN to (family, revision). A bare family means its
+    /// latest ACTIVE revision.
+    pub(crate) fn resolve_task_def(&self, reference: &str) -> Result<(String, u32), ApiError> {
+        let r = reference
+            .strip_prefix(&self.account.arn("task-definition/"))
+            .or_else(|| reference.rsplit_once(":task-definition/").map(|(_, r)| r))
+            .unwrap_or(reference);
+        let not_found = || ApiError::client("Unable to describe task definition.");
+        match r.split_once(':') {
+            Some((family, rev)) => {
+                let rev: u32 = rev.parse().map_err(|_| not_found())?;
+                self.task_defs
+                    .get(family)
+                    .and_then(|revs| revs.get(&rev))
+                    .ok_or_else(not_found)?;
+                Ok((family.to_string(), rev))
+            }
+            None => {
+                let revs = self.task_defs.get(r).ok_or_else(not_found)?;
+                let rev = revs
+                    .iter()
+                    .rev()
+                    .find(|(_, d)| d.get("status").and_then(Value::as_str) == Some("ACTIVE"))
+                    .map(|(r, _)| *r)
+                    .ok_or_else(not_found)?;
+                Ok((r.to_string(), rev))
+            }
+        }
+    }
+
+    pub(crate) fn task_def(&self, family: &str, rev: u32) -> Option<&Value> {
+        self.task_defs.get(family).and_then(|r| r.get(&rev))
+    }
+
+    /// DescribeTaskDefinition.
+    pub fn describe_task_definition(
+        &mut self,
+        req: DescribeTaskDefinitionRequest,
+    ) -> Result<Value, ApiError> {
+        let (family, rev) = self.resolve_task_def(&req.task_definition)?;
+        let def = self
+            .task_def(&family, rev)
+            .cloned()
+            .ok_or_else(|| ApiError::client("Unable to describe task definition."))?;
+        let mut out = json!({ "taskDefinition": def });
+        if req.include.iter().any(|i| i == "TAGS") {
+            let arn = def
+                .get("taskDefinitionArn")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            out["tags"] = json!(self.task_def_tags.get(arn).cloned().unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    /// DeregisterTaskDefinition.
+    pub fn deregister_task_definition(
+        &mut self,
+        req: DescribeTaskDefinitionRequest,
+        now: f64,
+    ) -> Result<Value, ApiError> {
+        if !req.task_definition.contains(':') {
+            return Err(ApiError::client(
+                "Revision must be specified when deregistering a task definition.",
+            ));
+        }
+        let (family, rev) = self.resolve_task_def(&req.task_definition)?;
+        let def = self
+            .task_defs
+            .get_mut(&family)
+            .and_then(|r| r.get_mut(&rev))
+            .ok_or_else(|| ApiError::client("Unable to describe task definition."))?;
+        def["status"] = json!("INACTIVE");
+        def["deregisteredAt"] = json!(now);
+        let out = json!({ "taskDefinition": def.clone() });
+        self.touch(Key::TaskDef(family, rev));
+        Ok(out)
+    }
+
+    /// ListTaskDefinitions.
+    pub fn list_task_definitions(
+        &mut self,
+        req: ListTaskDefinitionsRequest,
+    ) -> Result<Value, ApiError> {
+        let status = req.status.as_deref().unwrap_or("ACTIVE");
+        let mut arns: Vec<String> = Vec::new();
+        for (family, revs) in &self.task_defs {
+            if req
+                .family_prefix
+                .as_ref()
+                .is_some_and(|p| !family.starts_with(p.as_str()))
+            {
+                continue;
+            }
+            for def in revs.values() {
+                if def.get("status").and_then(Value::as_str) == Some(status)
+                    && let Some(a) = def.get("taskDefinitionArn").and_then(Value::as_str)
+                {
+                    arns.push(a.to_string());
+                }
+            }
+        }
+        if req.sort.as_deref() == Some("DESC") {
+            arns.reverse();
+        }
+        let (page, next) = paginate(&arns, req.next_token.as_deref(), req.max_results)?;
+        Ok(with_next(json!({ "taskDefinitionArns": page }), next))
+    }
+
+    /// ListTaskDefinitionFamilies.
+    pub fn list_task_definition_families(
+        &mut self,
+        req: ListTaskDefinitionFamiliesRequest,
+    ) -> Result<Value, ApiError> {
+        let status = req.status.as_deref().unwrap_or("ACTIVE");
+        let families: Vec<String> = self
+            .task_defs
+            .iter()
+            .filter(|(f, _)| {
+                req.family_prefix
+                    .as_ref()
+                    .is_none_or(|p| f.starts_with(p.as_str()))
+            })
+            .filter(|(_, revs)| {
+                let active = revs
+                    .values()
+                    .any(|d| d.get("status").and_then(Value::as_str) == Some("ACTIVE"));
+                match status {
+                    "ALL" => true,
+                    "INACTIVE" => !active,
+                    _ => active,
+                }
+            })
+            .map(|(f, _)| f.clone())
+            .collect();
+        let (page, next) = paginate(&families, req.next_token.as_deref(), req.max_results)?;
+        Ok(with_next(json!({ "families": page }), next))
+    }
+}
+
+// ---- request shapes (members as botocore's ECS model names them) ----
+
+/// DescribeTaskDefinition / DeregisterTaskDefinition input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTaskDefinitionRequest {
+    /// family, family:rev or ARN.
+    pub task_definition: String,
+    /// `TAGS`.
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+/// ListTaskDefinitions input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTaskDefinitionsRequest {
+    /// Prefix of the family.
+    pub family_prefix: Option<String>,
+    /// ACTIVE / INACTIVE.
+    pub status: Option<String>,
+    /// ASC / DESC.
+    pub sort: Option<String>,
+    /// Page token.
+    pub next_token: Option<String>,
+    /// Page size.
+    pub max_results: Option<i64>,
+}
+
+/// ListTaskDefinitionFamilies input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTaskDefinitionFamiliesRequest {
+    /// Prefix.
+    pub family_prefix: Option<String>,
+    /// ACTIVE / INACTIVE / ALL.
+    pub status: Option<String>,
+    /// Page token.
+    pub next_token: Option<String>,
+    /// Page size.
+    pub max_results: Option<i64>,
+}

@@ -1,0 +1,495 @@
+//! Tasks: RunTask, StartTask, StopTask, DescribeTasks, ListTasks, the task records they create
+//! and the ACS payloads that carry them to the agent.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ecs::acs_payload;
+use crate::ecs::common::def_number;
+use crate::ecs::common::{new_id, paginate, short_name, with_next};
+use crate::ecs::model::{
+    Cluster, OutboundMessage, TASK_INTERNAL, Tag, Task, TaskContainer, api_view,
+};
+use crate::ecs::placement::strategy::{self as placement_strategy};
+use crate::ecs::placement::{Demand, TaskSpec};
+use crate::ecs::state::{Key, State};
+use crate::front::{ApiError, ErrorCode};
+
+impl State {
+    pub(crate) fn task_view(t: &Task) -> Value {
+        api_view(t, TASK_INTERNAL)
+    }
+
+    pub(crate) fn new_task(
+        &self,
+        cluster: &Cluster,
+        spec: &TaskSpec,
+        def: &Value,
+        demand: &Demand,
+        instance_arn: &str,
+        now: f64,
+    ) -> Task {
+        let id = new_id();
+        let task_arn = self
+            .account
+            .arn(&format!("task/{}/{id}", cluster.cluster_name));
+        let containers = def
+            .get("containerDefinitions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                let s = |k: &str| {
+                    c.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let n = |k: &str| def_number(c.get(k)).map(|v| v.to_string());
+                TaskContainer {
+                    container_arn: self.account.arn(&format!(
+                        "container/{}/{id}/{}",
+                        cluster.cluster_name,
+                        uuid::Uuid::new_v4()
+                    )),
+                    task_arn: task_arn.clone(),
+                    name: s("name"),
+                    image: s("image"),
+                    image_digest: None,
+                    runtime_id: None,
+                    last_status: "PENDING".into(),
+                    exit_code: None,
+                    reason: None,
+                    network_bindings: Vec::new(),
+                    network_interfaces: Vec::new(),
+                    health_status: Some("UNKNOWN".into()),
+                    cpu: n("cpu"),
+                    memory: n("memory"),
+                    memory_reservation: n("memoryReservation"),
+                }
+            })
+            .collect();
+        let str_of = |k: &str| {
+            spec.overrides
+                .get(k)
+                .and_then(Value::as_str)
+                .or_else(|| def.get(k).and_then(Value::as_str))
+                .map(String::from)
+        };
+        Task {
+            task_arn,
+            cluster_arn: cluster.cluster_arn.clone(),
+            task_definition_arn: self.account.arn(&format!(
+                "task-definition/{}:{}",
+                spec.family, spec.revision
+            )),
+            container_instance_arn: instance_arn.to_string(),
+            overrides: spec.overrides.clone(),
+            last_status: "PENDING".into(),
+            desired_status: "RUNNING".into(),
+            cpu: str_of("cpu"),
+            memory: str_of("memory"),
+            containers,
+            started_by: spec.started_by.clone(),
+            version: 1,
+            stopped_reason: None,
+            stop_code: None,
+            group: spec
+                .group
+                .clone()
+                .unwrap_or_else(|| format!("family:{}", spec.family)),
+            launch_type: spec.launch_type.clone(),
+            tags: spec.tags.clone(),
+            created_at: now,
+            pull_started_at: None,
+            pull_stopped_at: None,
+            started_at: None,
+            stopping_at: None,
+            stopped_at: None,
+            execution_stopped_at: None,
+            health_status: "UNKNOWN".into(),
+            reserved_cpu: demand.cpu,
+            reserved_memory: demand.memory,
+            reserved_ports: demand.ports.clone(),
+            reserved_ports_udp: demand.ports_udp.clone(),
+        }
+    }
+
+    /// Queues a PayloadMessage with the current form of `task_arns` for an instance.
+    pub fn send_payload(&mut self, instance_arn: &str, task_arns: &[String], now: f64) {
+        let Some(instance) = self.instances.get(instance_arn) else {
+            return;
+        };
+        let cluster_arn = self
+            .clusters
+            .get(&instance.cluster_name)
+            .map(|c| c.cluster_arn.clone())
+            .unwrap_or_default();
+        let defs: Vec<(Task, Value)> = task_arns
+            .iter()
+            .filter_map(|a| self.tasks.get(a))
+            .map(|t| {
+                let (family, rev) = t
+                    .task_definition_arn
+                    .rsplit_once('/')
+                    .and_then(|(_, fr)| fr.rsplit_once(':'))
+                    .unwrap_or(("", "0"));
+                let def = self.task_def(family, rev.parse().unwrap_or(0));
+                (t.clone(), def.cloned().unwrap_or(Value::Null))
+            })
+            .collect();
+        let tasks: Vec<Value> = defs
+            .iter()
+            .map(|(t, def)| {
+                let mut acs = acs_payload::acs_task(t, def);
+                if let Some(ecr) = &self.ecr {
+                    let execution_role = def.get("executionRoleArn").is_some();
+                    crate::ecr::mark_registry_auth(&mut acs, ecr, execution_role);
+                }
+                crate::ecs::roles::attach(self, &mut acs, t, def, now);
+                acs
+            })
+            .collect();
+        let seq = self
+            .meta
+            .seq_nums
+            .entry(instance_arn.to_string())
+            .or_insert(0);
+        *seq += 1;
+        let seq = *seq;
+        self.touch(Key::Meta);
+        let message_id = uuid::Uuid::new_v4().to_string();
+        let frame = json!({
+            "type": "PayloadMessage",
+            "message": {
+                "messageId": message_id,
+                "clusterArn": cluster_arn,
+                "containerInstanceArn": instance_arn,
+                "tasks": tasks,
+                "generatedAt": now as i64,
+                "seqNum": seq,
+            }
+        });
+        self.enqueue(
+            instance_arn,
+            OutboundMessage {
+                message_id,
+                frame: frame.to_string(),
+            },
+        );
+    }
+
+    /// RunTask.
+    pub fn run_task(&mut self, req: RunTaskRequest, now: f64) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        let count = req.count.unwrap_or(1);
+        if !(1..=10).contains(&count) {
+            return Err(ApiError::invalid("count must be between 1 and 10."));
+        }
+        let launch_type = req.launch_type.clone().unwrap_or_else(|| "EC2".into());
+        if !matches!(launch_type.as_str(), "EC2" | "EXTERNAL") {
+            return Err(ApiError::invalid(format!(
+                "Launch type {launch_type} is not supported by this control plane; use EC2 or EXTERNAL."
+            )));
+        }
+        let placement_strategy = placement_strategy::parse_strategies(&req.placement_strategy)
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        let (family, revision) = self
+            .resolve_task_def(&req.task_definition)
+            .map_err(|_| ApiError::invalid("TaskDefinition not found."))?;
+        let spec = TaskSpec {
+            family,
+            revision,
+            count: usize::try_from(count).unwrap_or(1),
+            overrides: req.overrides.unwrap_or_else(
+                || json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}),
+            ),
+            started_by: req.started_by,
+            group: req.group,
+            launch_type,
+            tags: req.tags,
+            placement_constraints: req.placement_constraints,
+            placement_strategy,
+        };
+        let (tasks, failures) = self.place_tasks(&cluster, &spec, None, now)?;
+        Ok(json!({ "tasks": tasks, "failures": failures }))
+    }
+
+    /// StartTask.
+    pub fn start_task(&mut self, req: StartTaskRequest, now: f64) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+            return Err(ApiError::invalid(
+                "containerInstances must hold between 1 and 10 instances.",
+            ));
+        }
+        let (family, revision) = self
+            .resolve_task_def(&req.task_definition)
+            .map_err(|_| ApiError::invalid("TaskDefinition not found."))?;
+        let arns: Vec<String> = req
+            .container_instances
+            .iter()
+            .map(|r| self.find_instance(&cluster, r).unwrap_or_else(|| r.clone()))
+            .collect();
+        let spec = TaskSpec {
+            family,
+            revision,
+            count: arns.len(),
+            overrides: req.overrides.unwrap_or_else(
+                || json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}),
+            ),
+            started_by: req.started_by,
+            group: req.group,
+            launch_type: "EC2".into(),
+            tags: req.tags,
+            placement_constraints: Vec::new(),
+            placement_strategy: Vec::new(),
+        };
+        let (tasks, failures) = self.place_tasks(&cluster, &spec, Some(arns), now)?;
+        Ok(json!({ "tasks": tasks, "failures": failures }))
+    }
+
+    pub(crate) fn find_task(&self, cluster: &Cluster, reference: &str) -> Option<String> {
+        if self.tasks.contains_key(reference) {
+            return Some(reference.to_string());
+        }
+        let arn = self.account.arn(&format!(
+            "task/{}/{}",
+            cluster.cluster_name,
+            short_name(reference)
+        ));
+        self.tasks.contains_key(&arn).then_some(arn)
+    }
+
+    /// StopTask.
+    pub fn stop_task(&mut self, req: StopTaskRequest, now: f64) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        let arn = self
+            .find_task(&cluster, &req.task)
+            .ok_or_else(|| ApiError::invalid("The referenced task was not found."))?;
+        let reason = req
+            .reason
+            .clone()
+            .unwrap_or_else(|| "Task stopped by user".into());
+        self.request_stop(&arn, "UserInitiated", &reason, now);
+        let view = self.tasks.get(&arn).map(Self::task_view);
+        Ok(json!({ "task": view }))
+    }
+
+    /// Sets a task's desired status to STOPPED (once) and tells its agent.
+    pub(crate) fn request_stop(&mut self, arn: &str, stop_code: &str, reason: &str, now: f64) {
+        let Some(t) = self.tasks.get_mut(arn) else {
+            return;
+        };
+        if t.desired_status == "STOPPED" {
+            return;
+        }
+        t.desired_status = "STOPPED".into();
+        t.stopping_at = Some(now);
+        t.stop_code = Some(stop_code.into());
+        t.stopped_reason = Some(reason.into());
+        t.version += 1;
+        let instance = t.container_instance_arn.clone();
+        self.touch(Key::Task(arn.to_string()));
+        self.send_payload(&instance, &[arn.to_string()], now);
+    }
+
+    /// DescribeTasks.
+    pub fn describe_tasks(&mut self, req: DescribeTasksRequest) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        if req.tasks.is_empty() {
+            return Err(ApiError::invalid("Tasks cannot be empty."));
+        }
+        if req.tasks.len() > 100 {
+            return Err(ApiError::invalid(
+                "Tasks cannot have more than 100 entries.",
+            ));
+        }
+        let mut out = Vec::new();
+        let mut failures = Vec::new();
+        for r in &req.tasks {
+            match self.find_task(&cluster, r).and_then(|a| self.tasks.get(&a)) {
+                Some(t) => {
+                    let mut v = Self::task_view(t);
+                    if !req.include.iter().any(|i| i == "TAGS")
+                        && let Value::Object(m) = &mut v
+                    {
+                        m.remove("tags");
+                    }
+                    out.push(v);
+                }
+                None => failures.push(json!({
+                    "arn": if r.starts_with("arn:") { r.clone() } else { self.account.arn(&format!("task/{}/{r}", cluster.cluster_name)) },
+                    "reason": "MISSING"
+                })),
+            }
+        }
+        Ok(json!({ "tasks": out, "failures": failures }))
+    }
+
+    /// ListTasks.
+    pub fn list_tasks(&mut self, req: ListTasksRequest) -> Result<Value, ApiError> {
+        let cluster = self.cluster(req.cluster.as_deref())?;
+        let desired = req.desired_status.as_deref().unwrap_or("RUNNING");
+        if !matches!(desired, "RUNNING" | "PENDING" | "STOPPED") {
+            return Err(ApiError::invalid(format!(
+                "Invalid desiredStatus: {desired}"
+            )));
+        }
+        let instance = match &req.container_instance {
+            Some(r) => Some(
+                self.find_instance(&cluster, r)
+                    .ok_or_else(|| ApiError::invalid("Container instance not found."))?,
+            ),
+            None => None,
+        };
+        // Tasks of a service are in its group, `service:<name>`.
+        let service_group = match &req.service_name {
+            Some(name) => {
+                let arn = self.service_arn(&cluster, short_name(name));
+                if !self.services.contains_key(&arn) {
+                    return Err(ApiError::new(
+                        ErrorCode::ServiceNotFoundException,
+                        "Service not found.",
+                    ));
+                }
+                Some(format!("service:{}", short_name(name)))
+            }
+            None => None,
+        };
+        let arns: Vec<String> = self
+            .tasks
+            .values()
+            .filter(|t| t.cluster_arn == cluster.cluster_arn)
+            .filter(|t| service_group.as_ref().is_none_or(|g| &t.group == g))
+            .filter(|t| match desired {
+                "PENDING" => t.desired_status == "RUNNING" && t.last_status == "PENDING",
+                d => t.desired_status == d,
+            })
+            .filter(|t| {
+                instance
+                    .as_ref()
+                    .is_none_or(|i| &t.container_instance_arn == i)
+            })
+            .filter(|t| {
+                req.family.as_ref().is_none_or(|f| {
+                    t.task_definition_arn
+                        .contains(&format!("task-definition/{f}:"))
+                })
+            })
+            .filter(|t| {
+                req.started_by
+                    .as_ref()
+                    .is_none_or(|s| t.started_by.as_ref() == Some(s))
+            })
+            .filter(|t| req.launch_type.as_ref().is_none_or(|l| &t.launch_type == l))
+            .map(|t| t.task_arn.clone())
+            .collect();
+        let (page, next) = paginate(&arns, req.next_token.as_deref(), req.max_results)?;
+        Ok(with_next(json!({ "taskArns": page }), next))
+    }
+}
+
+// ---- request shapes (members as botocore's ECS model names them) ----
+
+/// RunTask input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTaskRequest {
+    /// Cluster.
+    pub cluster: Option<String>,
+    /// Task definition.
+    pub task_definition: String,
+    /// 1..10.
+    pub count: Option<i64>,
+    /// EC2 / EXTERNAL.
+    pub launch_type: Option<String>,
+    /// startedBy.
+    pub started_by: Option<String>,
+    /// group.
+    pub group: Option<String>,
+    /// TaskOverride.
+    pub overrides: Option<Value>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// PlacementConstraints (`memberOf`, `distinctInstance`).
+    #[serde(default)]
+    pub placement_constraints: Vec<Value>,
+    /// PlacementStrategy (`binpack`, `spread`, `random`), at most five.
+    #[serde(default)]
+    pub placement_strategy: Vec<Value>,
+}
+
+/// StartTask input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartTaskRequest {
+    /// Cluster.
+    pub cluster: Option<String>,
+    /// Task definition.
+    pub task_definition: String,
+    /// Instances.
+    #[serde(default)]
+    pub container_instances: Vec<String>,
+    /// startedBy.
+    pub started_by: Option<String>,
+    /// group.
+    pub group: Option<String>,
+    /// TaskOverride.
+    pub overrides: Option<Value>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// StopTask input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopTaskRequest {
+    /// Cluster.
+    pub cluster: Option<String>,
+    /// Task.
+    pub task: String,
+    /// Reason.
+    pub reason: Option<String>,
+}
+
+/// DescribeTasks input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTasksRequest {
+    /// Cluster.
+    pub cluster: Option<String>,
+    /// Tasks.
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// TAGS.
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+/// ListTasks input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksRequest {
+    /// Cluster.
+    pub cluster: Option<String>,
+    /// Instance.
+    pub container_instance: Option<String>,
+    /// Family.
+    pub family: Option<String>,
+    /// startedBy.
+    pub started_by: Option<String>,
+    /// Service name: the tasks of that service.
+    pub service_name: Option<String>,
+    /// RUNNING (default), PENDING, STOPPED.
+    pub desired_status: Option<String>,
+    /// Launch type.
+    pub launch_type: Option<String>,
+    /// Page token.
+    pub next_token: Option<String>,
+    /// Page size.
+    pub max_results: Option<i64>,
+}

@@ -1,0 +1,389 @@
+//! Unit tests of the ECS rules across resources.
+
+use serde_json::{Value, json};
+
+use crate::ecs::common::paginate;
+use crate::ecs::common::parse_task_size;
+use crate::ecs::instances::RegisterContainerInstanceRequest;
+use crate::ecs::model::VersionInfo;
+use crate::ecs::state::{Account, State};
+use crate::front::ErrorCode;
+
+fn state() -> State {
+    State::new(Account {
+        region: "us-east-1".into(),
+        account_id: "123456789012".into(),
+    })
+}
+
+fn register(s: &mut State, cpu: i64, mem: i64) -> String {
+    let req: RegisterContainerInstanceRequest = serde_json::from_value(json!({
+        "cluster": "default",
+        "totalResources": [
+            {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": mem},
+            {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22", "51678"]},
+            {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []}
+        ],
+        "attributes": [{"name": "ecs.capability.external"}, {"name": "ecs.os-type", "value": "linux"}],
+        "instanceIdentityDocument": ""
+    }))
+    .unwrap();
+    let v = s.register_instance(req, 1.0).unwrap();
+    let arn = v["containerInstance"]["containerInstanceArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.agent_connected(&arn, VersionInfo::default());
+    arn
+}
+
+fn task_def(s: &mut State, memory: i64, host_port: i64) -> String {
+    let v = s
+        .register_task_definition(
+            json!({
+                "family": "web",
+                "containerDefinitions": [{
+                    "name": "web", "image": "127.0.0.1:5000/web:1", "memory": memory, "cpu": 256,
+                    "portMappings": [{"containerPort": 8080, "hostPort": host_port}]
+                }]
+            }),
+            1.0,
+        )
+        .unwrap();
+    v["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn run(s: &mut State, def: &str, count: i64) -> Value {
+    s.run_task(
+        serde_json::from_value(json!({"taskDefinition": def, "count": count})).unwrap(),
+        2.0,
+    )
+    .unwrap()
+}
+
+#[test]
+fn run_task_without_instances_is_refused_as_ecs_does() {
+    let mut s = state();
+    let def = task_def(&mut s, 128, 0);
+    let e = s
+        .run_task(
+            serde_json::from_value(json!({"taskDefinition": def})).unwrap(),
+            1.0,
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(
+        e.message,
+        "No Container Instances were found in your cluster."
+    );
+}
+
+#[test]
+fn memory_shortage_is_a_resource_memory_failure() {
+    let mut s = state();
+    let arn = register(&mut s, 2048, 1000);
+    let def = task_def(&mut s, 4000, 0);
+    let v = run(&mut s, &def, 1);
+    assert_eq!(v["tasks"], json!([]));
+    assert_eq!(
+        v["failures"],
+        json!([{"arn": arn, "reason": "RESOURCE:MEMORY"}])
+    );
+}
+
+#[test]
+fn resources_are_reserved_until_the_task_is_reported_stopped() {
+    let mut s = state();
+    register(&mut s, 1024, 300);
+    let def = task_def(&mut s, 200, 0);
+    let v = run(&mut s, &def, 2);
+    assert_eq!(v["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(v["failures"][0]["reason"], "RESOURCE:MEMORY");
+    let task = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    s.submit_task_state_change(
+        serde_json::from_value(json!({"task": task, "status": "STOPPED", "reason": "Essential container in task exited"})).unwrap(),
+        3.0,
+    )
+    .unwrap();
+    let t = &s.tasks[&task];
+    assert_eq!(t.stop_code.as_deref(), Some("EssentialContainerExited"));
+    assert_eq!(t.desired_status, "STOPPED");
+    assert_eq!(run(&mut s, &def, 1)["tasks"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn static_host_ports_conflict_and_dynamic_ones_do_not() {
+    let mut s = state();
+    register(&mut s, 4096, 4096);
+    let fixed = task_def(&mut s, 64, 8080);
+    assert_eq!(
+        run(&mut s, &fixed, 2)["failures"][0]["reason"],
+        "RESOURCE:PORTS"
+    );
+    let reserved = task_def(&mut s, 64, 22);
+    assert_eq!(
+        run(&mut s, &reserved, 1)["failures"][0]["reason"],
+        "RESOURCE:PORTS"
+    );
+    let dynamic = task_def(&mut s, 64, 0);
+    assert_eq!(
+        run(&mut s, &dynamic, 5)["tasks"].as_array().unwrap().len(),
+        5
+    );
+}
+
+#[test]
+fn disconnected_agents_get_no_tasks() {
+    let mut s = state();
+    let arn = register(&mut s, 4096, 4096);
+    s.agent_disconnected(&arn);
+    let def = task_def(&mut s, 64, 0);
+    assert_eq!(run(&mut s, &def, 1)["failures"][0]["reason"], "AGENT");
+}
+
+#[test]
+fn required_attributes_and_constraints_filter_instances() {
+    let mut s = state();
+    let arn = register(&mut s, 4096, 4096);
+    let v = s
+        .register_task_definition(
+            json!({"family": "logs", "containerDefinitions": [{
+                "name": "app", "image": "x", "memory": 64,
+                "logConfiguration": {"logDriver": "awslogs"}}]}),
+            1.0,
+        )
+        .unwrap();
+    let def = v["taskDefinition"]["taskDefinitionArn"].as_str().unwrap();
+    let out = run(&mut s, def, 1);
+    assert_eq!(out["tasks"], json!([]));
+    assert_eq!(
+        out["failures"],
+        json!([{"arn": arn, "reason": "ATTRIBUTE"}])
+    );
+
+    let web = task_def(&mut s, 64, 0);
+    let req = |c: Value| {
+        serde_json::from_value(
+            json!({"taskDefinition": web, "count": 2, "placementConstraints": c}),
+        )
+        .unwrap()
+    };
+    let out = s
+        .run_task(
+            req(json!([{"type": "memberOf", "expression": "attribute:ecs.os-type == windows"}])),
+            2.0,
+        )
+        .unwrap();
+    assert_eq!(
+        out["failures"][0]["reason"],
+        "MemberOf placement constraint unsatisfied."
+    );
+    let out = s
+        .run_task(req(json!([{"type": "distinctInstance"}])), 2.0)
+        .unwrap();
+    assert_eq!(out["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        out["failures"][0]["reason"],
+        "DistinctInstance placement constraint unsatisfied."
+    );
+    let bad = s
+        .run_task(
+            req(json!([{"type": "memberOf", "expression": "attribute:x =="}])),
+            2.0,
+        )
+        .unwrap_err();
+    assert!(bad.to_string().contains("attribute:x =="), "{bad}");
+}
+
+#[test]
+fn placement_and_stop_send_payloads_that_acks_clear() {
+    let mut s = state();
+    let arn = register(&mut s, 4096, 4096);
+    let def = task_def(&mut s, 64, 0);
+    let task = run(&mut s, &def, 1)["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.stop_task(
+        serde_json::from_value(json!({"task": task, "reason": "bye"})).unwrap(),
+        3.0,
+    )
+    .unwrap();
+    let out = s.outbox[&arn].clone();
+    assert_eq!(out.len(), 2);
+    let frame: Value = serde_json::from_str(&out[1].frame).unwrap();
+    assert_eq!(frame["type"], "PayloadMessage");
+    assert_eq!(frame["message"]["tasks"][0]["desiredStatus"], "STOPPED");
+    assert_eq!(frame["message"]["seqNum"], 2);
+    s.ack(&arn, &out[0].message_id);
+    assert_eq!(s.outbox[&arn].len(), 1);
+}
+
+#[test]
+fn task_definition_revisions_increase_and_defaults_are_filled() {
+    let mut s = state();
+    let a = task_def(&mut s, 64, 0);
+    let b = task_def(&mut s, 64, 0);
+    assert!(a.ends_with("task-definition/web:1"));
+    assert!(b.ends_with("task-definition/web:2"));
+    let d = s
+        .describe_task_definition(serde_json::from_value(json!({"taskDefinition": "web"})).unwrap())
+        .unwrap();
+    assert_eq!(d["taskDefinition"]["revision"], 2);
+    let c = &d["taskDefinition"]["containerDefinitions"][0];
+    assert_eq!(c["essential"], true);
+    assert_eq!(c["portMappings"][0]["protocol"], "tcp");
+}
+
+#[test]
+fn memory_is_required_somewhere_on_ec2() {
+    let mut s = state();
+    let e = s
+        .register_task_definition(
+            json!({"family": "f", "containerDefinitions": [{"name": "a", "image": "i"}]}),
+            1.0,
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::ClientException);
+    assert!(
+        e.message
+            .contains("At least one of 'memory' or 'memoryReservation'")
+    );
+}
+
+#[test]
+fn pagination_walks_every_item_once() {
+    let items: Vec<i32> = (0..250).collect();
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let (page, next) = paginate(&items, token.as_deref(), Some(100)).unwrap();
+        seen.extend(page);
+        match next {
+            Some(n) => token = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, items);
+    assert!(paginate(&items, Some("bogus"), None).is_err());
+    assert!(paginate(&items, None, Some(0)).is_err());
+}
+
+#[test]
+fn task_sizes_parse_as_ecs_accepts_them() {
+    assert_eq!(parse_task_size("512"), Some(512));
+    assert_eq!(parse_task_size("0.5 vCPU"), Some(512));
+    assert_eq!(parse_task_size("1 GB"), Some(1024));
+    assert_eq!(parse_task_size("lots"), None);
+}
+
+fn secrets_def() -> Value {
+    json!({
+        "family": "sec",
+        "containerDefinitions": [{
+            "name": "app", "image": "127.0.0.1:5000/web:1", "memory": 64,
+            "secrets": [
+                {"name": "DB_PASSWORD", "valueFrom": "/app/db/password"},
+                {"name": "API_KEY", "valueFrom": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-AbC123"},
+                {"name": "X", "valueFrom": "arn:aws:ssm:us-west-2:123456789012:parameter/x"}
+            ],
+            "logConfiguration": {
+                "logDriver": "splunk",
+                "options": {"splunk-url": "https://splunk.example"},
+                "secretOptions": [{"name": "splunk-token", "valueFrom": "splunk/token"}]
+            }
+        }]
+    })
+}
+
+#[test]
+fn secrets_need_an_execution_role_as_ecs_says() {
+    let mut s = state();
+    let e = s.register_task_definition(secrets_def(), 1.0).unwrap_err();
+    assert_eq!(e.code, ErrorCode::ClientException);
+    assert_eq!(
+        e.message,
+        "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'."
+    );
+    let mut only_log = secrets_def();
+    only_log["containerDefinitions"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("secrets");
+    let e = s.register_task_definition(only_log, 1.0).unwrap_err();
+    assert_eq!(e.code, ErrorCode::ClientException);
+}
+
+#[test]
+fn container_secrets_reach_acs_as_the_reference_agent_reads_them() {
+    let mut s = state();
+    let mut def = secrets_def();
+    def["executionRoleArn"] = json!("arn:aws:iam::123456789012:role/exec");
+    let v = s.register_task_definition(def, 1.0).unwrap();
+    let names: Vec<&str> = v["taskDefinition"]["requiresAttributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "ecs.capability.secrets.ssm.environment-variables",
+        "ecs.capability.secrets.asm.environment-variables",
+        "ecs.capability.secrets.ssm.bootstrap.log-driver",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    assert!(!names.contains(&"ecs.capability.secrets.asm.bootstrap.log-driver"));
+    let arn = v["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // An instance without the secrets capabilities cannot take the task.
+    register(&mut s, 1024, 1024);
+    let out = run(&mut s, &arn, 1);
+    assert_eq!(out["failures"][0]["reason"], "ATTRIBUTE", "{out}");
+    let req: RegisterContainerInstanceRequest = serde_json::from_value(json!({
+        "cluster": "default",
+        "totalResources": [
+            {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": 1024}
+        ],
+        "attributes": names.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+        "instanceIdentityDocument": ""
+    }))
+    .unwrap();
+    let inst = s.register_instance(req, 1.0).unwrap()["containerInstance"]["containerInstanceArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.agent_connected(&inst, VersionInfo::default());
+    let out = run(&mut s, &arn, 1);
+    assert_eq!(out["tasks"].as_array().unwrap().len(), 1, "{out}");
+    let frame: Value = serde_json::from_str(&s.outbox[&inst][0].frame).unwrap();
+    let c = &frame["message"]["tasks"][0]["containers"][0];
+    assert_eq!(
+        c["secrets"],
+        json!([
+            {"name": "DB_PASSWORD", "valueFrom": "/app/db/password", "region": "us-east-1",
+             "provider": "ssm", "type": "ENVIRONMENT_VARIABLE", "target": "CONTAINER"},
+            {"name": "API_KEY", "valueFrom": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-AbC123",
+             "region": "eu-west-1", "provider": "asm", "type": "ENVIRONMENT_VARIABLE", "target": "CONTAINER"},
+            {"name": "X", "valueFrom": "arn:aws:ssm:us-west-2:123456789012:parameter/x",
+             "region": "us-west-2", "provider": "ssm", "type": "ENVIRONMENT_VARIABLE", "target": "CONTAINER"},
+            {"name": "splunk-token", "valueFrom": "splunk/token", "region": "us-east-1",
+             "provider": "ssm", "type": "BOOTSTRAP", "target": "LOG_DRIVER"}
+        ])
+    );
+    // The secret options are not log options: the agent adds their values itself.
+    let host: Value =
+        serde_json::from_str(c["dockerConfig"]["hostConfig"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        host["LogConfig"],
+        json!({"Type": "splunk", "Config": {"splunk-url": "https://splunk.example"}})
+    );
+    assert!(frame["message"]["tasks"][0]["executionRoleCredentials"].is_object());
+}

@@ -1,0 +1,157 @@
+//! The one trait every emulated AWS service implements, and what it tells the front about itself.
+//!
+//! Adding a service is one folder with a type that implements [`Service`] plus one line in the
+//! service table (`crate::services`): the front holds no per-service code. The front recognises
+//! the protocol from [`ServiceInfo::protocol`], reads the body (at most
+//! [`ServiceInfo::max_body`]), verifies SigV4 once with [`ServiceInfo::flavor`], and calls
+//! [`Service::call`] with a [`RequestContext`] and the decoded [`Input`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use axum::body::Bytes;
+use axum::response::Response;
+use futures_util::future::BoxFuture;
+
+use super::auth::AuthFailure;
+use super::context::RequestContext;
+use super::error::ApiError;
+use super::sigv4::Flavor;
+
+/// How requests for a service are recognised on the shared listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// AWS JSON (1.0 or 1.1): `POST /` with `X-Amz-Target: <target_prefix><Operation>`.
+    AwsJson {
+        /// e.g. `AmazonEC2ContainerServiceV20141113.`.
+        target_prefix: &'static str,
+        /// `application/x-amz-json-1.1` or `-1.0`.
+        content_type: &'static str,
+        /// The member that carries an error's text: `message` for most, `Message` for some.
+        message_member: &'static str,
+    },
+    /// AWS query: a form body with `Action`, XML answers; chosen by the SigV4 scope's service.
+    Query,
+    /// REST on any path, chosen by the SigV4 scope's service (S3's paths overlap everything).
+    RestByScope,
+    /// REST on one fixed path (the ACS and TCS websockets' `/ws`).
+    RestByPath {
+        /// The path.
+        path: &'static str,
+    },
+}
+
+/// What the front needs to know about a service.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceInfo {
+    /// A name for logs (`ecs`, `s3`, ...).
+    pub name: &'static str,
+    /// The SigV4 signing name (the credential scope's service).
+    pub signing_name: &'static str,
+    /// How its requests are recognised.
+    pub protocol: Protocol,
+    /// How its requests are canonicalised for SigV4.
+    pub flavor: Flavor,
+    /// The largest body accepted.
+    pub max_body: usize,
+}
+
+impl ServiceInfo {
+    /// An AWS JSON 1.1 service with a 2 MiB body limit.
+    pub fn aws_json(
+        name: &'static str,
+        signing_name: &'static str,
+        target_prefix: &'static str,
+        message_member: &'static str,
+    ) -> Self {
+        ServiceInfo {
+            name,
+            signing_name,
+            protocol: Protocol::AwsJson {
+                target_prefix,
+                content_type: super::JSON_1_1,
+                message_member,
+            },
+            flavor: Flavor::Standard,
+            max_body: 2 << 20,
+        }
+    }
+}
+
+/// A request as the front hands it to a service.
+#[derive(Debug)]
+pub enum Input {
+    /// AWS JSON: the operation (target without its prefix) and the raw body.
+    Json {
+        /// e.g. `RunTask`.
+        operation: String,
+        /// The JSON body.
+        body: Bytes,
+    },
+    /// AWS query: the decoded form (with `Action` and `Version`).
+    Query {
+        /// The form's members.
+        params: BTreeMap<String, String>,
+    },
+    /// REST: the whole request (its extensions keep a websocket upgrade possible).
+    Http(http::Request<Bytes>),
+}
+
+impl Input {
+    /// The operation and body of an AWS JSON request.
+    pub fn into_json(self) -> Result<(String, Bytes), ApiError> {
+        match self {
+            Input::Json { operation, body } => Ok((operation, body)),
+            Input::Query { .. } | Input::Http(_) => Err(ApiError::new(
+                super::error::ErrorCode::UnknownOperationException,
+                "This service speaks AWS JSON.",
+            )),
+        }
+    }
+}
+
+/// A service's answer, which the front encodes in the service's protocol.
+#[derive(Debug)]
+pub enum Output {
+    /// AWS JSON body.
+    Json(serde_json::Value),
+    /// AWS query XML document.
+    Xml(String),
+    /// A complete response (REST services).
+    Http(Response),
+}
+
+/// Why the front refused a request before the service saw it; the service renders it.
+#[derive(Debug)]
+pub enum Refusal {
+    /// SigV4 failed.
+    Auth(AuthFailure),
+    /// The body is larger than [`ServiceInfo::max_body`].
+    BodyTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The body cannot be decoded in the protocol.
+    Malformed(ApiError),
+}
+
+/// An emulated AWS service.
+pub trait Service: Send + Sync + fmt::Debug + 'static {
+    /// What the front needs to route to it.
+    fn info(&self) -> ServiceInfo;
+
+    /// Handles one authenticated request.
+    fn call(&self, ctx: RequestContext, input: Input) -> BoxFuture<'_, Result<Output, ApiError>>;
+
+    /// Renders a request refused before [`Service::call`] (or an error it returned) in the
+    /// service's own format; the default is the protocol's standard error document.
+    fn refuse(&self, request_id: &str, method: &http::Method, refusal: Refusal) -> Response {
+        let _ = method;
+        super::render::refusal(self.info().protocol, request_id, refusal)
+    }
+
+    /// Renders an error [`Service::call`] returned.
+    fn error(&self, request_id: &str, error: ApiError) -> Response {
+        super::render::error(self.info().protocol, request_id, &error)
+    }
+}
