@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod secrets;
 pub mod sigv4;
 pub mod state;
+pub mod task_env;
 
 pub use cli::{Cli, Command, ConfigArgs};
 pub use commands::dispatch;

@@ -663,7 +663,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
             .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
             spec.task_resources = resources::container_resources(&self.record, def)?;
             let endpoint_id = self.shared.task_iam.ids.id(&self.arn(), &name);
-            crate::endpoint::env::add_task_env(
+            crate::task_env::add_task_env(
                 &mut spec.env,
                 &self.record.task,
                 &name,
