@@ -259,10 +259,14 @@ pub async fn run(
             &config,
             options.image_cleanup_interval,
         );
+        let cleanup_engine = engine.clone();
         tracker.spawn(crate::images::run_cleanup(
             images,
             Arc::clone(&runtime),
-            engine.clone(),
+            move || {
+                let engine = cleanup_engine.clone();
+                async move { engine.images_in_use().await }
+            },
             settings,
             shutdown.clone(),
         ));

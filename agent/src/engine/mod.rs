@@ -148,6 +148,17 @@ impl EngineHandle {
         rx.await.unwrap_or(false)
     }
 
+    /// Every image of every task the engine holds: running, stopping, or still to start (image
+    /// cleanup keeps them).
+    pub async fn images_in_use(&self) -> std::collections::HashSet<String> {
+        self.snapshot()
+            .await
+            .iter()
+            .flat_map(|t| t.task.containers())
+            .filter_map(|c| c.image.clone())
+            .collect()
+    }
+
     /// The current records of every task (for introspection).
     pub async fn snapshot(&self) -> Vec<TaskRecord> {
         let (reply, rx) = oneshot::channel();

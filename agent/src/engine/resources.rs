@@ -4,38 +4,16 @@
 //! and the task cgroup ([`crate::cgroup`]); and the per-container parts of the Docker config that
 //! refer to them or to sibling containers (binds, `volumesFrom`, links, cgroup parent).
 //!
-//! What is created is saved in [`TaskResources`] (names before the Docker calls), so a restart
-//! neither creates a second volume nor forgets to remove one.
-
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+//! What is created is saved in the record's [`crate::state::TaskResources`] (names before the
+//! Docker calls), so a restart neither creates a second volume nor forgets to remove one.
 
 use ecs_protocol::acs::Container;
-use serde::{Deserialize, Serialize};
 
 use super::Shared;
 use super::deps;
 use crate::cgroup;
 use crate::runtime::{ContainerRuntime, TaskResourceSpec, volumes};
 use crate::state::TaskRecord;
-
-/// Task resources as saved with the task.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskResources {
-    /// Docker names of the task-scoped volumes, by task volume name (saved before creation).
-    #[serde(default)]
-    pub volumes: BTreeMap<String, String>,
-    /// The task cgroup's parent path for containers (`/ecs/<task id>`), once created.
-    #[serde(default)]
-    pub cgroup_parent: Option<String>,
-    /// Cgroup directories to remove at cleanup.
-    #[serde(default)]
-    pub cgroup_dirs: Vec<PathBuf>,
-    /// Everything above exists.
-    #[serde(default)]
-    pub ready: bool,
-}
 
 /// Checks the task and chooses the names of what it needs (saved by the caller before
 /// [`provision`]). Errs with the reason the task stops with; nothing was created then.

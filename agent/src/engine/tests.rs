@@ -85,10 +85,13 @@ fn start_with(
         ),
         None,
     );
-    images.retry = crate::images::pull::PullRetry {
-        first: Duration::from_millis(1),
-        max: Duration::from_millis(2),
-        ..crate::images::pull::PullRetry::default()
+    images.retry = crate::retry::RetryPolicy {
+        backoff: crate::retry::BackoffPolicy {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+            ..crate::retry::BackoffPolicy::IMAGE_PULL
+        },
+        ..crate::retry::RetryPolicy::IMAGE_PULL
     };
     let iam = crate::credentials::TaskIam::default();
     let shared = Arc::new(Shared {
