@@ -6,6 +6,7 @@
 pub mod deps;
 pub mod resources;
 pub mod restart;
+pub mod stop_reason;
 pub mod task;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::ports::PortAllocator;
 use crate::runtime::{ContainerRuntime, RuntimeEvent};
 use crate::state::{ContainerRecord, Store, TaskRecord};
+pub use stop_reason::StopReason;
 use task::{TaskActor, TaskCmd};
 
 /// A state change to report to the control plane (SubmitTaskStateChange, containers folded in).

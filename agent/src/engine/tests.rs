@@ -7,7 +7,7 @@ use ecs_protocol::acs::Task;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::task::{ESSENTIAL_EXITED, OOM_REASON};
+use super::StopReason;
 use super::{Engine, EngineHandle, EngineSettings, ReportError, Reporter, Shared, TaskReport};
 use crate::ports::PortAllocator;
 use crate::runtime::fake::{Call, FakeRuntime};
@@ -236,8 +236,14 @@ async fn an_essential_exit_stops_the_task_and_oom_is_named() {
     })
     .await;
     let r = h.reporter.last(ARN).unwrap();
-    assert_eq!(r.reason.as_deref(), Some(ESSENTIAL_EXITED));
-    assert_eq!(r.containers[0].reason.as_deref(), Some(OOM_REASON));
+    assert_eq!(
+        r.reason.as_deref(),
+        Some(StopReason::EssentialContainerExited.to_string().as_str())
+    );
+    assert_eq!(
+        r.containers[0].reason.as_deref(),
+        Some(StopReason::OutOfMemory.to_string().as_str())
+    );
     assert_eq!(r.containers[0].exit_code, Some(137));
     assert!(r.execution_stopped_at.is_some());
     h.shutdown.cancel();

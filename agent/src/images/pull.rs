@@ -144,20 +144,34 @@ impl PullGate {
     }
 }
 
-/// Makes `container`'s image ready per the pull behaviour; returns the digest to report, or the
-/// ECS reason (`CannotPullContainerError: ...`).
+/// Why an image could not be made ready (the engine reports it as `CannotPullContainerError`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PullError {
+    /// The container names no image.
+    #[error("container {container} has no image")]
+    NoImage {
+        /// The container's name.
+        container: String,
+    },
+    /// The credentials, the pull or its timeout failed, and no cached image could stand in.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Makes `container`'s image ready per the pull behaviour; returns the digest to report, or why
+/// it could not.
 pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
     images: &Images,
     runtime: &R,
     container: &Container,
     execution: Option<&IamRoleCredentials>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, PullError> {
     let image = container.image.as_deref().unwrap_or_default();
     let name = container.name.as_deref().unwrap_or_default();
     if image.trim().is_empty() {
-        return Err(format!(
-            "CannotPullContainerError: container {name} has no image"
-        ));
+        return Err(PullError::NoImage {
+            container: name.to_string(),
+        });
     }
     // Only the behaviours that may skip the pull look at the local image first; `default` looks
     // only when the pull failed (one Engine API call fewer on every start).
@@ -214,7 +228,7 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
                     .record(image, &info, false, SystemTime::now());
                 return Ok(digest_of(image, &info.repo_digests));
             }
-            Err(format!("CannotPullContainerError: {e}"))
+            Err(PullError::Failed(e))
         }
     }
 }
@@ -333,7 +347,7 @@ mod tests {
         let e = ensure_image(&im, &rt, &container(), None)
             .await
             .unwrap_err();
-        assert_eq!(e, "CannotPullContainerError: connection refused");
+        assert_eq!(e, PullError::Failed("connection refused".into()));
     }
 
     #[tokio::test]
@@ -344,7 +358,7 @@ mod tests {
         let e = ensure_image(&im, &rt, &container(), None)
             .await
             .unwrap_err();
-        assert!(e.contains("authentication required"));
+        assert!(e.to_string().contains("authentication required"));
         assert_eq!(pulls(&rt), 1);
     }
 
