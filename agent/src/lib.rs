@@ -26,6 +26,7 @@ pub mod sdk_error;
 pub mod secrets;
 pub mod sigv4;
 pub mod state;
+pub mod state_change;
 pub mod task_env;
 
 pub use cli::{Cli, Command, ConfigArgs};

@@ -89,8 +89,9 @@ pub struct TaskRecord {
     pub desired_stopped: bool,
     /// Known task status.
     pub known: TaskStatus,
-    /// Last backend status successfully reported (`PENDING`, `RUNNING`, `STOPPED`).
-    pub sent: Option<String>,
+    /// Last backend status successfully reported (saved as `PENDING`, `RUNNING`, `STOPPED`), so
+    /// a restart does not report it again.
+    pub sent: Option<ecs_protocol::BackendStatus>,
     /// Containers, in task-definition order.
     pub containers: Vec<ContainerRecord>,
     /// Task-level reason (e.g. `Essential container in task exited`).

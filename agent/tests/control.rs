@@ -23,10 +23,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ecs_agent::control::{
-    AcsEvent, AcsExit, AcsParams, ApiVersion, ContainerChange, ControlError, EcsApi, EcsApiOptions,
-    HostResources, NetworkBinding, Registration, TaskStateChange, Timers, capabilities, run_acs,
+    AcsEvent, AcsExit, AcsParams, ApiVersion, ControlError, EcsApi, EcsApiOptions, HostResources,
+    Registration, Timers, capabilities, run_acs,
 };
 use ecs_agent::retry::{BackoffPolicy, Jitter, RetryPolicy};
+use ecs_agent::state_change::{ContainerChange, NetworkBinding, TaskStateChange};
 use ecs_config::{Config, Sources};
 use ecs_protocol::{BackendStatus, TransportProtocol};
 use serde_json::{Value, json};

@@ -23,9 +23,9 @@ use tokio::time::Instant;
 
 use super::ControlError;
 use super::register::{Registration, check_attributes_echoed};
-use super::submit::TaskStateChange;
 use crate::retry::{Attempt, GaveUp, RetryPolicy, retry};
 use crate::sdk_error::describe;
+use crate::state_change::TaskStateChange;
 use aws_sdk_ecs::error::SdkError;
 
 const REGISTER: &str = "RegisterContainerInstance";

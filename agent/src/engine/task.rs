@@ -1,18 +1,21 @@
 //! One task's actor: drives its containers toward the desired status (pull → create → start, or
-//! stop), reacts to Docker events, persists every change before acting on it, reports state changes
-//! with retries, and cleans up after the task stopped.
+//! stop), reacts to Docker events, persists every change before acting on it, queues state changes
+//! for its report loop ([`super::report`]) and saves what was delivered, and cleans up after the
+//! task stopped.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use ecs_protocol::BackendStatus;
 use ecs_protocol::acs::{Container, IamRoleCredentials, RoleType};
 use ecs_protocol::status::{ContainerStatus, TaskStatus};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::deps::{self, Readiness};
+use super::report::{Outcome, ReportQueue};
 use super::stop_reason::StopReason;
-use super::{EngineCmd, ReportError, Shared, TaskReport, resources};
+use super::{EngineCmd, Shared, resources};
 use crate::credentials::Lookup;
 use crate::runtime::{ContainerRuntime, Health, RuntimeEvent, spec};
 use crate::state::TaskRecord;
@@ -24,6 +27,8 @@ pub enum TaskCmd {
     Stop,
     /// A Docker event about one of its containers.
     Event(RuntimeEvent),
+    /// How a queued state-change report ended.
+    Reported(Outcome),
 }
 
 /// The actor.
@@ -32,9 +37,13 @@ pub(crate) struct TaskActor<R: ContainerRuntime> {
     shared: Arc<Shared<R>>,
     record: TaskRecord,
     engine: mpsc::Sender<EngineCmd>,
+    /// Where state changes go to be reported (never awaited here).
+    reports: ReportQueue,
     shutdown: CancellationToken,
-    /// A container change happened that the control plane has not heard about yet.
+    /// A container change happened that has not been queued for the control plane yet.
     dirty: bool,
+    /// The status last queued for reporting (the sent one until something is queued).
+    queued: Option<BackendStatus>,
     /// The record as last written, so an unchanged record costs no durable commit.
     saved: Option<TaskRecord>,
     /// When a waiting dependency times out: step again then even without an event.
@@ -52,12 +61,15 @@ impl<R: ContainerRuntime> TaskActor<R> {
         shared: Arc<Shared<R>>,
         record: TaskRecord,
         engine: mpsc::Sender<EngineCmd>,
+        reports: ReportQueue,
         shutdown: CancellationToken,
     ) -> Self {
         TaskActor {
             shared,
+            queued: record.sent,
             record,
             engine,
+            reports,
             shutdown,
             dirty: false,
             saved: None,
@@ -166,9 +178,9 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 return;
             }
             self.step(&mut rx).await;
-            self.report().await;
+            self.report();
             let cleanup = if self.record.known == TaskStatus::Stopped
-                && self.record.sent.as_deref() == Some("STOPPED")
+                && self.record.sent == Some(BackendStatus::Stopped)
             {
                 let since = self
                     .record
@@ -207,6 +219,19 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 }
             }
             TaskCmd::Event(e) => self.event(e).await,
+            TaskCmd::Reported(Outcome::Delivered(status)) => {
+                // Saved, so a restart does not report it again.
+                if self.record.sent != Some(status) {
+                    self.record.sent = Some(status);
+                    self.save().await;
+                }
+            }
+            TaskCmd::Reported(Outcome::Refused) => {}
+            TaskCmd::Reported(Outcome::GaveUp) => {
+                // Queue the current state again at the next pass.
+                self.queued = self.record.sent;
+                self.dirty = true;
+            }
         }
     }
 
@@ -803,54 +828,17 @@ impl<R: ContainerRuntime> TaskActor<R> {
         }
     }
 
-    /// Reports the current state if it changed since the last report, with bounded retries.
-    async fn report(&mut self) {
+    /// Queues the current state for reporting if it changed since it was last queued. The
+    /// delivery loop retries it and answers with [`TaskCmd::Reported`].
+    fn report(&mut self) {
         let status = self.record.known.backend_status();
-        if self.record.sent.as_deref() == Some(status.as_str()) && !self.dirty {
+        if self.queued == Some(status) && !self.dirty {
             return;
         }
-        if self.record.sent.as_deref() == Some("STOPPED") && !self.dirty {
-            return;
-        }
-        let report = TaskReport {
-            task_arn: self.arn(),
-            cluster_arn: self
-                .record
-                .task
-                .task_cluster_arn
-                .clone()
-                .unwrap_or_default(),
-            status,
-            reason: self.record.reason.clone(),
-            containers: self.record.containers.clone(),
-            pull_started_at: self.record.pull_started_at,
-            pull_stopped_at: self.record.pull_stopped_at,
-            execution_stopped_at: self.record.execution_stopped_at,
-        };
-        let (mut delay, cap, attempts) = self.shared.settings.report_backoff;
-        for attempt in 1..=attempts {
-            match self.shared.reporter.submit(&report).await {
-                Ok(()) => {
-                    tracing::info!(task_arn = %report.task_arn, status = status.as_str(), "state change reported");
-                    self.record.sent = Some(status.as_str().to_string());
-                    self.dirty = false;
-                    self.save().await;
-                    return;
-                }
-                Err(ReportError::Refused(e)) => {
-                    tracing::warn!(task_arn = %report.task_arn, error = %e, "state change refused; dropped");
-                    self.dirty = false;
-                    return;
-                }
-                Err(ReportError::Transient(e)) => {
-                    tracing::warn!(task_arn = %report.task_arn, attempt, error = %e, "state change not delivered; retrying");
-                    tokio::select! {
-                        () = self.shutdown.cancelled() => return,
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                    delay = (delay.mul_f64(1.3)).min(cap);
-                }
-            }
+        let change = self.record.state_change(&self.shared.config.cluster.value);
+        if self.reports.push(change) {
+            self.queued = Some(status);
+            self.dirty = false;
         }
     }
 
