@@ -11,17 +11,18 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::control::{
-    AcsEvent, AcsExit, AcsParams, ApiVersion, ContainerChange, ControlError, EcsApi,
-    INACTIVE_INSTANCE_RECONNECT_DELAY, NetworkBinding, Registration, TaskStateChange, capabilities,
-    host_resources, run_acs,
+    AcsEvent, AcsExit, AcsParams, ApiVersion, ControlError, EcsApi,
+    INACTIVE_INSTANCE_RECONNECT_DELAY, Registration, capabilities, host_resources, run_acs,
 };
-use crate::engine::{Engine, EngineSettings, ReportError, Reporter, Shared, TaskReport};
+use crate::engine::{Engine, EngineSettings, ReportError, Reporter, Shared};
 use crate::exit::AgentError;
 use crate::introspection::{self, Introspection};
 use crate::ports::PortAllocator;
+use crate::retry::RetryPolicy;
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::{BoxFuture, ContainerRuntime};
 use crate::state::{META_CLUSTER, META_INSTANCE_ARN, Store};
+use crate::state_change::TaskStateChange;
 
 /// Options that are not part of the ECS configuration.
 #[derive(Debug, Clone, Default)]
@@ -38,63 +39,17 @@ pub struct RunOptions {
 /// Reports through the ECS API.
 struct EcsReporter {
     api: Arc<EcsApi>,
-    cluster: String,
 }
 
 impl Reporter for EcsReporter {
-    fn submit<'a>(&'a self, report: &'a TaskReport) -> BoxFuture<'a, Result<(), ReportError>> {
+    fn submit<'a>(&'a self, change: &'a TaskStateChange) -> BoxFuture<'a, Result<(), ReportError>> {
         Box::pin(async move {
-            let change = to_state_change(report, &self.cluster);
-            match self.api.submit_task_state_change(&change).await {
+            match self.api.submit_task_state_change(change).await {
                 Ok(()) => Ok(()),
                 Err(ControlError::InvalidParameter(e)) => Err(ReportError::Refused(e)),
                 Err(e) => Err(ReportError::Transient(e.to_string())),
             }
         })
-    }
-}
-
-fn to_state_change(r: &TaskReport, cluster: &str) -> TaskStateChange {
-    let containers = r
-        .containers
-        .iter()
-        .map(|c| ContainerChange {
-            name: c.name.clone(),
-            runtime_id: c.docker_id.clone(),
-            status: c
-                .known
-                .backend_status(ecs_protocol::ContainerStatus::Running),
-            exit_code: c.exit_code.and_then(|e| i32::try_from(e).ok()),
-            reason: c.reason.clone(),
-            network_bindings: c
-                .ports
-                .iter()
-                .map(|p| NetworkBinding {
-                    container_port: p.container_port,
-                    host_port: p.host_port,
-                    protocol: match p.protocol {
-                        crate::runtime::Protocol::Tcp => ecs_protocol::TransportProtocol::Tcp,
-                        crate::runtime::Protocol::Udp => ecs_protocol::TransportProtocol::Udp,
-                    },
-                    bind_ip: "0.0.0.0".into(),
-                })
-                .collect(),
-            image_digest: c.image_digest.clone(),
-        })
-        .collect();
-    TaskStateChange {
-        cluster: if r.cluster_arn.is_empty() {
-            cluster.to_string()
-        } else {
-            r.cluster_arn.clone()
-        },
-        task_arn: r.task_arn.clone(),
-        status: r.status,
-        reason: r.reason.clone(),
-        containers,
-        pull_started_at: r.pull_started_at,
-        pull_stopped_at: r.pull_stopped_at,
-        execution_stopped_at: r.execution_stopped_at,
     }
 }
 
@@ -236,14 +191,13 @@ pub async fn run(
         store: Arc::clone(&store),
         reporter: Arc::new(EcsReporter {
             api: Arc::clone(&api),
-            cluster: cluster.clone(),
         }),
         ports: Mutex::new(PortAllocator::from_config(&config)),
         config: Arc::clone(&config),
         settings: EngineSettings {
             stop_timeout: config.container_stop_timeout.value,
             cleanup_wait: config.engine_task_cleanup_wait_duration.value,
-            report_backoff: (Duration::from_secs(1), Duration::from_secs(30), 20),
+            report_retry: RetryPolicy::SUBMIT_STATE_CHANGE,
         },
         images: Arc::clone(&images),
         task_iam: task_iam.clone(),
@@ -259,10 +213,14 @@ pub async fn run(
             &config,
             options.image_cleanup_interval,
         );
+        let cleanup_engine = engine.clone();
         tracker.spawn(crate::images::run_cleanup(
             images,
             Arc::clone(&runtime),
-            engine.clone(),
+            move || {
+                let engine = cleanup_engine.clone();
+                async move { engine.images_in_use().await }
+            },
             settings,
             shutdown.clone(),
         ));

@@ -20,23 +20,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-use crate::control::{Attempt, BackoffPolicy, GaveUp, RetryPolicy, retry};
+use crate::retry::{Attempt, RetryPolicy, retry};
 
-/// Attempts per call (the SDKs' standard retry mode).
-const ATTEMPTS: u32 = 3;
 /// Deadline of one attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Between attempts: 200 ms, then 400 ms, with up to 100 % jitter (the SDKs' standard mode);
-/// [`ATTEMPTS`] ends it long before the deadline.
-const RETRY: RetryPolicy = RetryPolicy {
-    backoff: BackoffPolicy {
-        initial: Duration::from_millis(200),
-        max: Duration::from_secs(20),
-        multiplier: 2.0,
-        jitter: 1.0,
-    },
-    deadline: Duration::from_secs(120),
-};
+/// The retries of every call: [`RetryPolicy::AWS_JSON`].
+const RETRY: RetryPolicy = RetryPolicy::AWS_JSON;
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,7 +182,7 @@ impl AwsJsonClient {
     }
 
     /// `<prefix>.<operation>` with `body` at `endpoint` (a base URL), signed for `region`;
-    /// retried up to [`ATTEMPTS`] times on transport errors, throttling and server errors.
+    /// retried (up to [`RetryPolicy::AWS_JSON`]'s attempts) on transport errors, throttling and server errors.
     pub async fn call(
         &self,
         endpoint: &str,
@@ -305,14 +294,14 @@ impl AwsJsonClient {
     }
 }
 
-/// Runs `attempt` up to [`ATTEMPTS`] times, each within [`ATTEMPT_TIMEOUT`], retrying what
-/// [`CallError::retryable`] says may pass, with [`RETRY`]'s delays between attempts.
+/// Runs `attempt` as [`RETRY`] says, each within [`ATTEMPT_TIMEOUT`], retrying what
+/// [`CallError::retryable`] says may pass.
 async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T, CallError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, CallError>>,
 {
-    retry(&RETRY, |n| {
+    retry(&RETRY, |_| {
         let this = attempt();
         async move {
             let result = tokio::time::timeout(ATTEMPT_TIMEOUT, this)
@@ -324,15 +313,13 @@ where
                 });
             match result {
                 Ok(answer) => Attempt::Done(answer),
-                Err(e) if e.retryable() && n < ATTEMPTS => Attempt::Retry(e),
+                Err(e) if e.retryable() => Attempt::Retry(e),
                 Err(e) => Attempt::Fail(e),
             }
         }
     })
     .await
-    .map_err(|gave_up| match gave_up {
-        GaveUp::Failed(e) | GaveUp::Exhausted { last: e, .. } => e,
-    })
+    .map_err(crate::retry::GaveUp::into_last)
 }
 
 /// `method url` with `headers` and `body`, signed (with `host`, which it adds) for `service` in
@@ -658,8 +645,8 @@ mod tests {
         assert!(call(endpoint).await.unwrap_err().retryable());
         assert_eq!(
             calls.load(Ordering::SeqCst),
-            ATTEMPTS as usize,
-            "gives up after {ATTEMPTS}"
+            3,
+            "gives up after RetryPolicy::AWS_JSON's 3 attempts"
         );
 
         let (endpoint, calls) = scripted(vec![(

@@ -234,7 +234,7 @@ pub struct TaskIam {
     /// Credentials by id.
     pub credentials: CredentialsManager,
     /// Metadata endpoint ids.
-    pub ids: crate::endpoint::ids::EndpointIds,
+    pub ids: crate::task_env::ids::EndpointIds,
 }
 
 impl Default for TaskIam {
@@ -242,7 +242,7 @@ impl Default for TaskIam {
     fn default() -> Self {
         TaskIam {
             credentials: CredentialsManager::new(),
-            ids: crate::endpoint::ids::EndpointIds::new(rand::random()),
+            ids: crate::task_env::ids::EndpointIds::new(rand::random()),
         }
     }
 }

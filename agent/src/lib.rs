@@ -20,10 +20,14 @@ pub mod images;
 pub mod introspection;
 pub mod notify;
 pub mod ports;
+pub mod retry;
 pub mod runtime;
+pub mod sdk_error;
 pub mod secrets;
 pub mod sigv4;
 pub mod state;
+pub mod state_change;
+pub mod task_env;
 
 pub use cli::{Cli, Command, ConfigArgs};
 pub use commands::dispatch;

@@ -5,6 +5,7 @@
 //! neither loses a task nor starts a second copy. Writes are single durable transactions; nothing
 //! is rewritten in place.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -88,8 +89,9 @@ pub struct TaskRecord {
     pub desired_stopped: bool,
     /// Known task status.
     pub known: TaskStatus,
-    /// Last backend status successfully reported (`PENDING`, `RUNNING`, `STOPPED`).
-    pub sent: Option<String>,
+    /// Last backend status successfully reported (saved as `PENDING`, `RUNNING`, `STOPPED`), so
+    /// a restart does not report it again.
+    pub sent: Option<ecs_protocol::BackendStatus>,
     /// Containers, in task-definition order.
     pub containers: Vec<ContainerRecord>,
     /// Task-level reason (e.g. `Essential container in task exited`).
@@ -104,7 +106,26 @@ pub struct TaskRecord {
     pub stopped_at: Option<SystemTime>,
     /// Volumes and cgroup created for the task.
     #[serde(default)]
-    pub resources: crate::engine::resources::TaskResources,
+    pub resources: TaskResources,
+}
+
+/// The task resources (volumes, cgroup) the engine created for a task, saved with it: names
+/// before the Docker calls, so a restart neither creates a second volume nor forgets to remove one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskResources {
+    /// Docker names of the task-scoped volumes, by task volume name (saved before creation).
+    #[serde(default)]
+    pub volumes: BTreeMap<String, String>,
+    /// The task cgroup's parent path for containers (`/ecs/<task id>`), once created.
+    #[serde(default)]
+    pub cgroup_parent: Option<String>,
+    /// Cgroup directories to remove at cleanup.
+    #[serde(default)]
+    pub cgroup_dirs: Vec<PathBuf>,
+    /// Everything above exists.
+    #[serde(default)]
+    pub ready: bool,
 }
 
 impl TaskRecord {

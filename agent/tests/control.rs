@@ -23,10 +23,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ecs_agent::control::{
-    AcsEvent, AcsExit, AcsParams, ApiVersion, BackoffPolicy, ContainerChange, ControlError, EcsApi,
-    EcsApiOptions, HostResources, NetworkBinding, Registration, RetryPolicy, TaskStateChange,
-    Timers, capabilities, run_acs,
+    AcsEvent, AcsExit, AcsParams, ApiVersion, ControlError, EcsApi, EcsApiOptions, HostResources,
+    Registration, Timers, capabilities, run_acs,
 };
+use ecs_agent::retry::{BackoffPolicy, Jitter, RetryPolicy};
+use ecs_agent::state_change::{ContainerChange, NetworkBinding, TaskStateChange};
 use ecs_config::{Config, Sources};
 use ecs_protocol::{BackendStatus, TransportProtocol};
 use serde_json::{Value, json};
@@ -75,9 +76,10 @@ fn api(endpoint: &str) -> EcsApi {
                     initial: Duration::from_millis(10),
                     max: Duration::from_millis(40),
                     multiplier: 2.0,
-                    jitter: 0.2,
+                    jitter: Jitter::Add(0.2),
                 },
-                deadline: Duration::from_secs(5),
+                deadline: Some(Duration::from_secs(5)),
+                ..RetryPolicy::REGISTER
             },
             sdk_max_attempts: 1,
             ..EcsApiOptions::default()
@@ -97,7 +99,7 @@ fn fast_timers() -> Timers {
             initial: Duration::from_millis(20),
             max: Duration::from_millis(200),
             multiplier: 1.5,
-            jitter: 0.2,
+            jitter: Jitter::Add(0.2),
         },
         backoff_reset_after: Duration::from_secs(3600),
         write_timeout: Duration::from_secs(5),
@@ -745,9 +747,10 @@ async fn registration_retries_transient_errors_and_stops_at_terminal_ones() {
                     initial: Duration::from_millis(20),
                     max: Duration::from_millis(20),
                     multiplier: 1.0,
-                    jitter: 0.0,
+                    jitter: Jitter::Add(0.0),
                 },
-                deadline: Duration::from_millis(100),
+                deadline: Some(Duration::from_millis(100)),
+                ..RetryPolicy::REGISTER
             },
             sdk_max_attempts: 1,
             ..EcsApiOptions::default()

@@ -17,6 +17,8 @@
 //! - [`register_task_definition`], [`run_when_placed`], [`describe_task`], [`wait_status`]: the
 //!   ECS calls every agent test makes with the AWS CLI; [`unique`] names and [`ClusterCleanup`].
 //! - [`LinkLocalRoutes`]: 169.254.170.2 routed to one test agent, under a host-wide lock.
+//! - [`module_graph`]: module import cycles in a crate's sources (a pure scan, no Docker), for the
+//!   test that keeps the workspace's crates acyclic.
 //!
 //! Everything here is blocking (std::process, std::net), so it works the same from a plain
 //! `#[test]` and, sparingly, from an async test. Nothing here sleeps blindly: every wait polls a
@@ -34,6 +36,7 @@ mod ecs;
 pub mod fake_agent;
 mod image;
 mod link_local;
+pub mod module_graph;
 mod net;
 mod process;
 mod registry;

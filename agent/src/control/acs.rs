@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ControlError;
 use super::api::EcsApi;
-use super::backoff::{BackoffPolicy, with_jitter};
+use crate::retry::{BackoffPolicy, with_jitter};
 
 /// How long the reference agent waits before reconnecting after `InactiveInstanceException`.
 pub const INACTIVE_INSTANCE_RECONNECT_DELAY: Duration = Duration::from_secs(3600);

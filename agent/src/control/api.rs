@@ -16,16 +16,17 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::config::timeout::TimeoutConfig;
 use aws_sdk_ecs::config::{BehaviorVersion, Region};
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types as sdk;
 use ecs_config::Config;
 use ecs_protocol::ecs_api::Attribute;
 use tokio::time::Instant;
 
 use super::ControlError;
-use super::backoff::{Attempt, GaveUp, RetryPolicy, retry};
 use super::register::{Registration, check_attributes_echoed};
-use super::submit::TaskStateChange;
+use crate::retry::{Attempt, GaveUp, RetryPolicy, retry};
+use crate::sdk_error::describe;
+use crate::state_change::TaskStateChange;
+use aws_sdk_ecs::error::SdkError;
 
 const REGISTER: &str = "RegisterContainerInstance";
 const DISCOVER: &str = "DiscoverPollEndpoint";
@@ -160,24 +161,6 @@ pub struct TagsError {
     pub request_id: Option<String>,
 }
 
-/// An SDK error as `(code, message)`: the service's when it answered, else the SDK's description.
-pub(crate) fn describe<E, R>(err: &SdkError<E, R>) -> (Option<String>, String)
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match err {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            (
-                e.code().map(str::to_string),
-                e.message().unwrap_or("no message").to_string(),
-            )
-        }
-        other => (None, DisplayErrorContext(other).to_string()),
-    }
-}
-
 impl EcsApi {
     /// The client for this configuration: region from `AWS_DEFAULT_REGION`/`AWS_REGION` (an error
     /// when unset), endpoint from `ECS_BACKEND_HOST` or the SDK's for the region, the instance
@@ -289,6 +272,8 @@ impl EcsApi {
                 elapsed,
                 last: Box::new(last),
             }),
+            // Not asked for: the caller cancels by dropping the future.
+            Err(GaveUp::Cancelled { last }) => Err(last),
         }
     }
 
@@ -530,7 +515,7 @@ impl EcsApi {
 
     /// Reports a task's status with its containers' changes. One call (the SDK retries
     /// throttling and network errors a few times); the caller queues and retries transient
-    /// failures with [`super::BackoffPolicy::SUBMIT_STATE_CHANGE`] and drops the event on
+    /// failures with [`crate::retry::RetryPolicy::SUBMIT_STATE_CHANGE`] and drops the event on
     /// [`ControlError::InvalidParameter`].
     #[tracing::instrument(skip_all, fields(task_arn = %change.task_arn, status = change.status.as_str()))]
     pub async fn submit_task_state_change(

@@ -14,7 +14,6 @@
 
 mod acs;
 mod api;
-mod backoff;
 mod host;
 mod register;
 mod submit;
@@ -27,12 +26,9 @@ pub use acs::{
     AGENT_HASH, AGENT_VERSION, AcsEvent, AcsExit, AcsParams, INACTIVE_INSTANCE_RECONNECT_DELAY,
     Timers, acs_query, acs_url, run_acs, sign_upgrade,
 };
-pub(crate) use api::describe as describe_sdk_error;
 pub use api::{EcsApi, EcsApiOptions, TagsError};
-pub use backoff::{Attempt, Backoff, BackoffPolicy, GaveUp, RetryPolicy, retry, with_jitter};
 pub use host::{HostResources, MEMINFO, host_resources, host_resources_from};
 pub use register::{ApiVersion, Registration, capabilities, check_attributes_echoed};
-pub use submit::{ContainerChange, NetworkBinding, TaskStateChange};
 pub use tcs::{PUBLISH_INTERVAL, health_request, run_health, tcs_query};
 
 /// What went wrong talking to the control plane. [`ControlError::is_terminal`] says which errors

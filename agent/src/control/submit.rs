@@ -1,5 +1,6 @@
-//! SubmitTaskStateChange: the task engine's report as a plain struct, and its mapping to the SDK
-//! request (section 4.5). Mapping is pure; sending is [`super::EcsApi::submit_task_state_change`].
+//! SubmitTaskStateChange: the mapping of a [`TaskStateChange`] (made by
+//! `TaskRecord::state_change`) to the SDK request (section 4.5), with ECS's length limits. Mapping
+//! is pure; sending is [`super::EcsApi::submit_task_state_change`].
 
 use std::time::SystemTime;
 
@@ -7,63 +8,12 @@ use aws_sdk_ecs::primitives::DateTime;
 use aws_sdk_ecs::types as sdk;
 use ecs_protocol::{BackendStatus, TransportProtocol};
 
+use crate::state_change::{ContainerChange, NetworkBinding, TaskStateChange};
+
 /// ECS's limit on `reason` (task and container).
 const MAX_REASON_CHARS: usize = 1024;
 /// ECS's limit on `runtimeId` and `imageDigest`.
 const MAX_ID_CHARS: usize = 255;
-
-/// A task's status change with its containers' changes folded in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskStateChange {
-    /// The task's cluster (ARN or name).
-    pub cluster: String,
-    /// The task ARN.
-    pub task_arn: String,
-    /// `PENDING`, `RUNNING` or `STOPPED`.
-    pub status: BackendStatus,
-    /// Why (sent as `""` when `None`, as the reference agent does). Cut to 1024 characters.
-    pub reason: Option<String>,
-    /// Container changes reported with this task change.
-    pub containers: Vec<ContainerChange>,
-    /// When the first image pull started.
-    pub pull_started_at: Option<SystemTime>,
-    /// When the last image pull ended.
-    pub pull_stopped_at: Option<SystemTime>,
-    /// When the task's containers stopped.
-    pub execution_stopped_at: Option<SystemTime>,
-}
-
-/// One container's status change.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContainerChange {
-    /// The container name from the task definition.
-    pub name: String,
-    /// The Docker container id, once created.
-    pub runtime_id: Option<String>,
-    /// `PENDING`, `RUNNING` or `STOPPED`.
-    pub status: BackendStatus,
-    /// The exit code, once stopped.
-    pub exit_code: Option<i32>,
-    /// Why, e.g. `CannotPullContainerError: ...`. Cut to 1024 characters.
-    pub reason: Option<String>,
-    /// Published ports.
-    pub network_bindings: Vec<NetworkBinding>,
-    /// The image's resolved digest.
-    pub image_digest: Option<String>,
-}
-
-/// A published port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkBinding {
-    /// Port inside the container.
-    pub container_port: u16,
-    /// Port on the host.
-    pub host_port: u16,
-    /// `tcp` or `udp`.
-    pub protocol: TransportProtocol,
-    /// Host address bound, e.g. `0.0.0.0`.
-    pub bind_ip: String,
-}
 
 /// At most `max` characters of `text`.
 fn cut(text: &str, max: usize) -> String {

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::AcsParams;
 use crate::engine::EngineHandle;
+use crate::retry::{Attempt, RetryPolicy, retry_until_cancelled};
 use crate::state::TaskRecord;
 
 /// How often health is sent even when nothing changed (the reference's metrics publish
@@ -125,21 +126,18 @@ pub fn health_request(
     }))
 }
 
-/// Keeps a TCS connection and publishes container health until `shutdown`.
+/// Keeps a TCS connection and publishes container health until `shutdown`, reconnecting as
+/// [`RetryPolicy::TCS_RECONNECT`] says.
 pub async fn run_health(params: AcsParams, engine: EngineHandle, shutdown: CancellationToken) {
-    let mut delay = Duration::from_secs(1);
-    loop {
+    let ended = retry_until_cancelled(&RetryPolicy::TCS_RECONNECT, &shutdown, |_| async {
         match session(&params, &engine, &shutdown).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::debug!(error = %e, "telemetry connection ended; reconnecting");
-            }
+            Ok(()) => Attempt::Done(()),
+            Err(e) => Attempt::Retry(e),
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(30));
+    })
+    .await;
+    if let Err(e) = ended {
+        tracing::debug!(error = %e.into_last(), "telemetry stopped");
     }
 }
 

@@ -4,7 +4,7 @@
 //! - `GET /v2/credentials/{id}` and `GET /v1/credentials?id={id}`: task role and execution role
 //!   credentials from the [`CredentialsManager`], errors `{"code", "message"}` as the reference.
 //! - `GET /v3/{id}` and `/v4/{id}` with `/task`, `/taskWithTags`, `/stats`, `/task/stats`: task
-//!   metadata, where `{id}` is the per-container id of [`ids::EndpointIds`].
+//!   metadata, where `{id}` is the per-container id of [`EndpointIds`].
 //! - Every request first takes a token from the per-address [`ratelimit::RateLimiter`]
 //!   (`ECS_TASK_METADATA_RPS_LIMIT`), else 429. Credentials requests go to the [`audit`] log.
 //!
@@ -12,8 +12,6 @@
 //! serving credentials (they come from the manager's map alone).
 
 pub mod audit;
-pub mod env;
-pub mod ids;
 pub mod metadata;
 pub mod ratelimit;
 
@@ -40,8 +38,8 @@ use crate::credentials::{CredentialsManager, Lookup};
 use crate::engine::EngineHandle;
 use crate::runtime::ContainerRuntime;
 use crate::state::TaskRecord;
+use crate::task_env::ids::EndpointIds;
 use audit::{AuditEntry, AuditLog};
-use ids::EndpointIds;
 use metadata::{TaskContext, Version};
 use ratelimit::RateLimiter;
 

@@ -1,11 +1,14 @@
 //! The task engine. One actor ([`Engine`]) owns the task table and routes work; one actor per task
 //! ([`task::TaskActor`]) drives that task's containers from their known status toward the desired
 //! one. Payloads are persisted before they are acknowledged; Docker events (not polling) tell the
-//! task actors about exits, OOM kills and health changes.
+//! task actors about exits, OOM kills and health changes. Each task's state changes are reported
+//! by its own delivery loop ([`report`]), never awaited by the task actor.
 
 pub mod deps;
+pub mod report;
 pub mod resources;
 pub mod restart;
+pub mod stop_reason;
 pub mod task;
 #[cfg(test)]
 mod tests;
@@ -22,50 +25,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::ports::PortAllocator;
+use crate::retry::RetryPolicy;
 use crate::runtime::{ContainerRuntime, RuntimeEvent};
 use crate::state::{ContainerRecord, Store, TaskRecord};
+pub use report::{ReportError, Reporter};
+pub use stop_reason::StopReason;
 use task::{TaskActor, TaskCmd};
-
-/// A state change to report to the control plane (SubmitTaskStateChange, containers folded in).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskReport {
-    /// Task ARN.
-    pub task_arn: String,
-    /// Cluster ARN of the task.
-    pub cluster_arn: String,
-    /// `PENDING`, `RUNNING` or `STOPPED`.
-    pub status: ecs_protocol::BackendStatus,
-    /// Task-level reason.
-    pub reason: Option<String>,
-    /// Containers with their backend status.
-    pub containers: Vec<ContainerRecord>,
-    /// Pull timestamps and execution stop.
-    pub pull_started_at: Option<std::time::SystemTime>,
-    /// When pulls finished.
-    pub pull_stopped_at: Option<std::time::SystemTime>,
-    /// When the first essential container stopped.
-    pub execution_stopped_at: Option<std::time::SystemTime>,
-}
-
-/// Why a report could not be delivered.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// Worth retrying (network, throttling, 5xx).
-    #[error("transient: {0}")]
-    Transient(String),
-    /// The control plane refused it for good (InvalidParameterException): drop the event.
-    #[error("refused: {0}")]
-    Refused(String),
-}
-
-/// Sends reports to the control plane. One real implementation (the ECS API), one fake in tests.
-pub trait Reporter: Send + Sync + 'static {
-    /// Submits one task state change.
-    fn submit<'a>(
-        &'a self,
-        report: &'a TaskReport,
-    ) -> crate::runtime::BoxFuture<'a, Result<(), ReportError>>;
-}
 
 /// Engine settings taken from the configuration.
 #[derive(Debug, Clone)]
@@ -74,8 +39,8 @@ pub struct EngineSettings {
     pub stop_timeout: Duration,
     /// How long a stopped task's containers are kept (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION).
     pub cleanup_wait: Duration,
-    /// Retry schedule for reports: first delay, cap, attempts.
-    pub report_backoff: (Duration, Duration, u32),
+    /// Retries of each state-change report ([`RetryPolicy::SUBMIT_STATE_CHANGE`] in the agent).
+    pub report_retry: RetryPolicy,
 }
 
 /// What every task actor shares.
@@ -148,6 +113,17 @@ impl EngineHandle {
         rx.await.unwrap_or(false)
     }
 
+    /// Every image of every task the engine holds: running, stopping, or still to start (image
+    /// cleanup keeps them).
+    pub async fn images_in_use(&self) -> std::collections::HashSet<String> {
+        self.snapshot()
+            .await
+            .iter()
+            .flat_map(|t| t.task.containers())
+            .filter_map(|c| c.image.clone())
+            .collect()
+    }
+
     /// The current records of every task (for introspection).
     pub async fn snapshot(&self) -> Vec<TaskRecord> {
         let (reply, rx) = oneshot::channel();
@@ -208,10 +184,23 @@ impl<R: ContainerRuntime> Engine<R> {
                 self.by_container.insert(id.clone(), arn.clone());
             }
         }
+        // The task's reports go out from their own loop, which tells the actor how each ended.
+        let (reports, queue) = report::ReportQueue::new();
+        let actor_tx = tx.clone();
+        self.tracker.spawn(report::deliver(
+            queue,
+            Arc::clone(&self.shared.reporter),
+            self.shared.settings.report_retry,
+            move |outcome| {
+                let _ = actor_tx.send(TaskCmd::Reported(outcome));
+            },
+            self.shutdown.clone(),
+        ));
         let actor = TaskActor::new(
             Arc::clone(&self.shared),
             record.clone(),
             self.tx.clone(),
+            reports,
             self.shutdown.clone(),
         );
         self.tracker.spawn(actor.run(rx, resumed));

@@ -4,49 +4,28 @@
 //! and the task cgroup ([`crate::cgroup`]); and the per-container parts of the Docker config that
 //! refer to them or to sibling containers (binds, `volumesFrom`, links, cgroup parent).
 //!
-//! What is created is saved in [`TaskResources`] (names before the Docker calls), so a restart
-//! neither creates a second volume nor forgets to remove one.
-
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+//! What is created is saved in the record's [`crate::state::TaskResources`] (names before the
+//! Docker calls), so a restart neither creates a second volume nor forgets to remove one.
 
 use ecs_protocol::acs::Container;
-use serde::{Deserialize, Serialize};
 
 use super::Shared;
 use super::deps;
+use super::stop_reason::StopReason;
 use crate::cgroup;
 use crate::runtime::{ContainerRuntime, TaskResourceSpec, volumes};
 use crate::state::TaskRecord;
-
-/// Task resources as saved with the task.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskResources {
-    /// Docker names of the task-scoped volumes, by task volume name (saved before creation).
-    #[serde(default)]
-    pub volumes: BTreeMap<String, String>,
-    /// The task cgroup's parent path for containers (`/ecs/<task id>`), once created.
-    #[serde(default)]
-    pub cgroup_parent: Option<String>,
-    /// Cgroup directories to remove at cleanup.
-    #[serde(default)]
-    pub cgroup_dirs: Vec<PathBuf>,
-    /// Everything above exists.
-    #[serde(default)]
-    pub ready: bool,
-}
 
 /// Checks the task and chooses the names of what it needs (saved by the caller before
 /// [`provision`]). Errs with the reason the task stops with; nothing was created then.
 pub fn prepare<R: ContainerRuntime>(
     shared: &Shared<R>,
     record: &mut TaskRecord,
-) -> Result<(), String> {
+) -> Result<(), StopReason> {
     deps::validate(record.task.containers())
-        .map_err(|e| format!("CannotStartContainerError: {e}"))?;
+        .map_err(|e| StopReason::CannotStartContainer(e.to_string()))?;
     let planned = volumes::plan(&record.task, &record.resources.volumes)
-        .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+        .map_err(|e| StopReason::ResourceInitialization(e.to_string()))?;
     let arn = record.arn().to_string();
     for (what, mode) in [
         ("pidMode", &record.task.pid_mode),
@@ -58,7 +37,7 @@ pub fn prepare<R: ContainerRuntime>(
     }
     for c in record.task.containers() {
         volumes::binds(&arn, c, &planned)
-            .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+            .map_err(|e| StopReason::ResourceInitialization(e.to_string()))?;
     }
     for v in &planned {
         if let volumes::Provision::TaskScoped(spec) = &v.provision {
@@ -94,14 +73,14 @@ fn task_limits<R: ContainerRuntime>(shared: &Shared<R>, record: &TaskRecord) -> 
     }
 }
 
-/// Creates the volumes and the cgroup [`prepare`] chose. Errs with the ECS reason.
+/// Creates the volumes and the cgroup [`prepare`] chose. Errs with the reason the task stops with.
 pub async fn provision<R: ContainerRuntime>(
     shared: &Shared<R>,
     record: &TaskRecord,
-) -> Result<(), String> {
+) -> Result<(), StopReason> {
     let arn = record.arn();
     let planned = volumes::plan(&record.task, &record.resources.volumes)
-        .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+        .map_err(|e| StopReason::ResourceInitialization(e.to_string()))?;
     volumes::provision(
         shared.runtime.as_ref(),
         arn,
@@ -109,12 +88,13 @@ pub async fn provision<R: ContainerRuntime>(
         shared.config.shared_volume_match_full_config.value,
     )
     .await
-    .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+    .map_err(|e| StopReason::ResourceInitialization(e.to_string()))?;
     if record.resources.cgroup_parent.is_some() {
         let limits = task_limits(shared, record);
         let root = shared.config.cgroup_path.value.clone();
         let plan = cgroup::plan(cgroup::detect(&root), &root, cgroup::task_id(arn), &limits);
-        cgroup::create(arn, &plan).map_err(|e| format!("ResourceInitializationError: {e}"))?;
+        cgroup::create(arn, &plan)
+            .map_err(|e| StopReason::ResourceInitialization(e.to_string()))?;
     }
     Ok(())
 }
@@ -124,12 +104,12 @@ pub async fn provision<R: ContainerRuntime>(
 pub fn container_resources(
     record: &TaskRecord,
     def: &Container,
-) -> Result<TaskResourceSpec, String> {
+) -> Result<TaskResourceSpec, StopReason> {
     let arn = record.arn();
     let planned = volumes::plan(&record.task, &record.resources.volumes)
-        .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+        .map_err(|e| StopReason::CannotCreateContainer(e.to_string()))?;
     let binds = volumes::binds(arn, def, &planned)
-        .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+        .map_err(|e| StopReason::CannotCreateContainer(e.to_string()))?;
     let docker_name_of = |name: &str| {
         record
             .containers
@@ -137,10 +117,10 @@ pub fn container_resources(
             .find(|c| c.name == name)
             .and_then(|c| c.docker_name.clone())
             .ok_or_else(|| {
-                format!(
-                    "CannotCreateContainerError: task {arn}: container {}: container {name} it refers to has not been created",
+                StopReason::CannotCreateContainer(format!(
+                    "task {arn}: container {}: container {name} it refers to has not been created",
                     def.name.as_deref().unwrap_or_default()
-                )
+                ))
             })
     };
     let mut volumes_from = Vec::new();

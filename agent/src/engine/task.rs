@@ -1,17 +1,21 @@
 //! One task's actor: drives its containers toward the desired status (pull → create → start, or
-//! stop), reacts to Docker events, persists every change before acting on it, reports state changes
-//! with retries, and cleans up after the task stopped.
+//! stop), reacts to Docker events, persists every change before acting on it, queues state changes
+//! for its report loop ([`super::report`]) and saves what was delivered, and cleans up after the
+//! task stopped.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use ecs_protocol::BackendStatus;
 use ecs_protocol::acs::{Container, IamRoleCredentials, RoleType};
 use ecs_protocol::status::{ContainerStatus, TaskStatus};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::deps::{self, Readiness};
-use super::{EngineCmd, ReportError, Shared, TaskReport, resources};
+use super::report::{Outcome, ReportQueue};
+use super::stop_reason::StopReason;
+use super::{EngineCmd, Shared, resources};
 use crate::credentials::Lookup;
 use crate::runtime::{ContainerRuntime, Health, RuntimeEvent, spec};
 use crate::state::TaskRecord;
@@ -23,12 +27,9 @@ pub enum TaskCmd {
     Stop,
     /// A Docker event about one of its containers.
     Event(RuntimeEvent),
+    /// How a queued state-change report ended.
+    Reported(Outcome),
 }
-
-/// ECS's reason for a container killed by the OOM killer.
-pub const OOM_REASON: &str = "OutOfMemoryError: Container killed due to memory usage";
-/// ECS's reason for a task stopped because an essential container exited.
-pub const ESSENTIAL_EXITED: &str = "Essential container in task exited";
 
 /// The actor.
 #[allow(missing_debug_implementations)] // holds channels and shared handles; the record is logged instead
@@ -36,9 +37,13 @@ pub(crate) struct TaskActor<R: ContainerRuntime> {
     shared: Arc<Shared<R>>,
     record: TaskRecord,
     engine: mpsc::Sender<EngineCmd>,
+    /// Where state changes go to be reported (never awaited here).
+    reports: ReportQueue,
     shutdown: CancellationToken,
-    /// A container change happened that the control plane has not heard about yet.
+    /// A container change happened that has not been queued for the control plane yet.
     dirty: bool,
+    /// The status last queued for reporting (the sent one until something is queued).
+    queued: Option<BackendStatus>,
     /// The record as last written, so an unchanged record costs no durable commit.
     saved: Option<TaskRecord>,
     /// When a waiting dependency times out: step again then even without an event.
@@ -56,12 +61,15 @@ impl<R: ContainerRuntime> TaskActor<R> {
         shared: Arc<Shared<R>>,
         record: TaskRecord,
         engine: mpsc::Sender<EngineCmd>,
+        reports: ReportQueue,
         shutdown: CancellationToken,
     ) -> Self {
         TaskActor {
             shared,
+            queued: record.sent,
             record,
             engine,
+            reports,
             shutdown,
             dirty: false,
             saved: None,
@@ -97,7 +105,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
 
     /// Fetches the task's secrets and environment files once (before its first container is
     /// created, and again after a restart). Errs with the reason the task stops with.
-    async fn ensure_fetched(&mut self) -> Result<(), String> {
+    async fn ensure_fetched(&mut self) -> Result<(), StopReason> {
         let need_files =
             self.env_files.is_none() && crate::env_files::task_has_env_files(&self.record.task);
         let need_secrets =
@@ -113,7 +121,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 .env_files
                 .fetch(&task)
                 .await
-                .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+                .map_err(|e| StopReason::ResourceInitialization(e.to_string()))?;
             tracing::info!(task_arn = %self.arn(), "task environment files fetched");
             self.env_files = Some(values);
         }
@@ -123,7 +131,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 .secrets
                 .fetch(&task)
                 .await
-                .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+                .map_err(|e| StopReason::ResourceInitialization(e.to_string()))?;
             tracing::info!(task_arn = %self.arn(), secrets = values.len(), "task secrets fetched");
             self.secrets = Some(values);
         }
@@ -170,9 +178,9 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 return;
             }
             self.step(&mut rx).await;
-            self.report().await;
+            self.report();
             let cleanup = if self.record.known == TaskStatus::Stopped
-                && self.record.sent.as_deref() == Some("STOPPED")
+                && self.record.sent == Some(BackendStatus::Stopped)
             {
                 let since = self
                     .record
@@ -211,6 +219,19 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 }
             }
             TaskCmd::Event(e) => self.event(e).await,
+            TaskCmd::Reported(Outcome::Delivered(status)) => {
+                // Saved, so a restart does not report it again.
+                if self.record.sent != Some(status) {
+                    self.record.sent = Some(status);
+                    self.save().await;
+                }
+            }
+            TaskCmd::Reported(Outcome::Refused) => {}
+            TaskCmd::Reported(Outcome::GaveUp) => {
+                // Queue the current state again at the next pass.
+                self.queued = self.record.sent;
+                self.dirty = true;
+            }
         }
     }
 
@@ -248,7 +269,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 if let Some(i) = self.index_of_id(&id)
                     && self.record.containers[i].reason.is_none()
                 {
-                    self.record.containers[i].reason = Some(OOM_REASON.to_string());
+                    self.record.containers[i].reason = Some(StopReason::OutOfMemory.to_string());
                     self.dirty = true;
                     self.save().await;
                 }
@@ -285,16 +306,16 @@ impl<R: ContainerRuntime> TaskActor<R> {
             Some(info) => {
                 c.exit_code = info.exit_code;
                 if info.oom_killed {
-                    c.reason = Some(OOM_REASON.to_string());
+                    c.reason = Some(StopReason::OutOfMemory.to_string());
                 }
                 // Killed by the task memory limit: Docker does not flag it, the task cgroup does.
                 if task_oom && c.exit_code == Some(137) && c.reason.is_none() {
-                    c.reason = Some(OOM_REASON.to_string());
+                    c.reason = Some(StopReason::OutOfMemory.to_string());
                 }
             }
             None => {
                 c.reason
-                    .get_or_insert_with(|| "The container was removed outside the agent".into());
+                    .get_or_insert_with(|| StopReason::RemovedOutsideAgent.to_string());
             }
         }
         tracing::info!(task_arn = %arn, container = %c.name, exit_code = ?c.exit_code, reason = ?c.reason, "container stopped");
@@ -308,7 +329,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 self.record.desired_stopped = true;
                 self.record
                     .reason
-                    .get_or_insert(ESSENTIAL_EXITED.to_string());
+                    .get_or_insert(StopReason::EssentialContainerExited.to_string());
             }
         }
         self.save().await;
@@ -400,15 +421,13 @@ impl<R: ContainerRuntime> TaskActor<R> {
                     let c = &mut self.record.containers[i];
                     if known >= ContainerStatus::Created && known != ContainerStatus::Stopped {
                         c.advance(ContainerStatus::Stopped);
-                        c.reason = Some(
-                            "The container could not be found after the agent restarted".into(),
-                        );
+                        c.reason = Some(StopReason::NotFoundAfterRestart.to_string());
                         self.dirty = true;
                         if self.essential(i) && !self.record.desired_stopped {
                             self.record.desired_stopped = true;
                             self.record
                                 .reason
-                                .get_or_insert(ESSENTIAL_EXITED.to_string());
+                                .get_or_insert(StopReason::EssentialContainerExited.to_string());
                         }
                     } else {
                         // Never created: forget the saved name and create it afresh.
@@ -510,7 +529,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
                     Readiness::Never(reason) => {
                         // The reference marks the container STOPPED with exit code 143.
                         self.record.containers[i].exit_code = Some(deps::DEPENDENCY_EXIT_CODE);
-                        self.container_failed(i, format!("CannotStartContainerError: {reason}"))
+                        self.container_failed(i, StopReason::CannotStartContainer(reason))
                             .await;
                         progressed = true;
                         continue;
@@ -576,7 +595,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
 
     /// A task resource failed: every container not yet running is STOPPED and the task stops
     /// with `reason` (the reference's terminal reason of a resource).
-    async fn fail_task(&mut self, reason: String) {
+    async fn fail_task(&mut self, reason: StopReason) {
         tracing::warn!(task_arn = %self.arn(), %reason, "task resources failed; stopping the task");
         for c in &mut self.record.containers {
             if c.known < ContainerStatus::Running {
@@ -584,24 +603,24 @@ impl<R: ContainerRuntime> TaskActor<R> {
             }
         }
         self.record.desired_stopped = true;
-        self.record.reason.get_or_insert(reason);
+        self.record.reason.get_or_insert(reason.to_string());
         self.dirty = true;
         self.save().await;
     }
 
     /// Container `i` failed to start (or never can): STOPPED with `reason`; an essential one stops
     /// the task.
-    async fn container_failed(&mut self, i: usize, reason: String) {
+    async fn container_failed(&mut self, i: usize, reason: StopReason) {
         let arn = self.arn();
         let c = &mut self.record.containers[i];
         tracing::warn!(task_arn = %arn, container = %c.name, %reason, "container failed");
         c.advance(ContainerStatus::Stopped);
-        c.reason = Some(reason.clone());
+        c.reason = Some(reason.to_string());
         self.release_ports(i);
         self.dirty = true;
         if self.essential(i) {
             self.record.desired_stopped = true;
-            self.record.reason.get_or_insert(reason);
+            self.record.reason.get_or_insert(reason.to_string());
             self.record
                 .execution_stopped_at
                 .get_or_insert(SystemTime::now());
@@ -610,8 +629,8 @@ impl<R: ContainerRuntime> TaskActor<R> {
     }
 
     /// Pulls container `i`'s image (as the pull behaviour says) and marks it PULLED, unsaved.
-    /// Errs with the ECS reason.
-    async fn pull(&mut self, i: usize, def: &Container) -> Result<(), String> {
+    /// Errs with the reason the container stops with.
+    async fn pull(&mut self, i: usize, def: &Container) -> Result<(), StopReason> {
         self.record.pull_started_at.get_or_insert(SystemTime::now());
         let execution = self.execution_credentials();
         self.record.containers[i].image_digest = crate::images::pull::ensure_image(
@@ -620,14 +639,16 @@ impl<R: ContainerRuntime> TaskActor<R> {
             def,
             execution.as_ref(),
         )
-        .await?;
+        .await
+        .map_err(|e| StopReason::CannotPullContainer(e.to_string()))?;
         self.record.containers[i].advance(ContainerStatus::Pulled);
         self.record.pull_stopped_at = Some(SystemTime::now());
         Ok(())
     }
 
-    /// Pull, create and start one container, persisting each step. Errs with the ECS reason.
-    async fn start_one(&mut self, i: usize, def: &Container) -> Result<(), String> {
+    /// Pull, create and start one container, persisting each step. Errs with the reason the
+    /// container stops with.
+    async fn start_one(&mut self, i: usize, def: &Container) -> Result<(), StopReason> {
         let name = self.record.containers[i].name.clone();
         let rt = Arc::clone(&self.shared.runtime);
         if self.record.containers[i].known < ContainerStatus::Pulled {
@@ -660,17 +681,17 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 ports,
                 &self.shared.config,
             )
-            .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+            .map_err(|e| StopReason::CannotCreateContainer(e.to_string()))?;
             spec.task_resources = resources::container_resources(&self.record, def)?;
             let endpoint_id = self.shared.task_iam.ids.id(&self.arn(), &name);
-            crate::endpoint::env::add_task_env(
+            crate::task_env::add_task_env(
                 &mut spec.env,
                 &self.record.task,
                 &name,
                 &endpoint_id,
                 &self.shared.config,
             )
-            .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+            .map_err(|e| StopReason::CannotCreateContainer(e.to_string()))?;
             let has_env_files = def
                 .environment_files
                 .as_ref()
@@ -711,7 +732,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
                     // A create that succeeded before a crash left a container under our name.
                     match rt.inspect(&docker_name).await {
                         Ok(Some(info)) => info.id,
-                        _ => return Err(format!("CannotCreateContainerError: {e}")),
+                        _ => return Err(StopReason::CannotCreateContainer(e.to_string())),
                     }
                 }
             };
@@ -726,11 +747,11 @@ impl<R: ContainerRuntime> TaskActor<R> {
                 .unwrap_or_default();
             rt.start(&id)
                 .await
-                .map_err(|e| format!("CannotStartContainerError: {e}"))?;
+                .map_err(|e| StopReason::CannotStartContainer(e.to_string()))?;
             let info = rt
                 .inspect(&id)
                 .await
-                .map_err(|e| format!("CannotStartContainerError: {e}"))?;
+                .map_err(|e| StopReason::CannotStartContainer(e.to_string()))?;
             self.record.containers[i].advance(ContainerStatus::Running);
             self.record.containers[i].started_at = Some(SystemTime::now());
             if let Some(info) = &info
@@ -748,7 +769,10 @@ impl<R: ContainerRuntime> TaskActor<R> {
         Ok(())
     }
 
-    fn allocate_ports(&mut self, def: &Container) -> Result<Vec<crate::runtime::PortSpec>, String> {
+    fn allocate_ports(
+        &mut self,
+        def: &Container,
+    ) -> Result<Vec<crate::runtime::PortSpec>, StopReason> {
         let network_mode = self
             .record
             .task
@@ -758,11 +782,11 @@ impl<R: ContainerRuntime> TaskActor<R> {
         let name = def.name.clone().unwrap_or_default();
         let mut alloc =
             self.shared.ports.lock().map_err(|_| {
-                "CannotCreateContainerError: port allocator unavailable".to_string()
+                StopReason::CannotCreateContainer("port allocator unavailable".into())
             })?;
         alloc
             .host_ports_for(&name, def.port_mappings(), &network_mode)
-            .map_err(|e| format!("CannotCreateContainerError: {e}"))
+            .map_err(|e| StopReason::CannotCreateContainer(e.to_string()))
     }
 
     async fn stop_containers(&mut self) {
@@ -792,7 +816,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
                         self.record.containers[i].advance(ContainerStatus::Stopped);
                         self.record.containers[i]
                             .reason
-                            .get_or_insert("The container could not be stopped".into());
+                            .get_or_insert(StopReason::CouldNotBeStopped.to_string());
                     }
                 }
                 _ => {
@@ -804,54 +828,17 @@ impl<R: ContainerRuntime> TaskActor<R> {
         }
     }
 
-    /// Reports the current state if it changed since the last report, with bounded retries.
-    async fn report(&mut self) {
+    /// Queues the current state for reporting if it changed since it was last queued. The
+    /// delivery loop retries it and answers with [`TaskCmd::Reported`].
+    fn report(&mut self) {
         let status = self.record.known.backend_status();
-        if self.record.sent.as_deref() == Some(status.as_str()) && !self.dirty {
+        if self.queued == Some(status) && !self.dirty {
             return;
         }
-        if self.record.sent.as_deref() == Some("STOPPED") && !self.dirty {
-            return;
-        }
-        let report = TaskReport {
-            task_arn: self.arn(),
-            cluster_arn: self
-                .record
-                .task
-                .task_cluster_arn
-                .clone()
-                .unwrap_or_default(),
-            status,
-            reason: self.record.reason.clone(),
-            containers: self.record.containers.clone(),
-            pull_started_at: self.record.pull_started_at,
-            pull_stopped_at: self.record.pull_stopped_at,
-            execution_stopped_at: self.record.execution_stopped_at,
-        };
-        let (mut delay, cap, attempts) = self.shared.settings.report_backoff;
-        for attempt in 1..=attempts {
-            match self.shared.reporter.submit(&report).await {
-                Ok(()) => {
-                    tracing::info!(task_arn = %report.task_arn, status = status.as_str(), "state change reported");
-                    self.record.sent = Some(status.as_str().to_string());
-                    self.dirty = false;
-                    self.save().await;
-                    return;
-                }
-                Err(ReportError::Refused(e)) => {
-                    tracing::warn!(task_arn = %report.task_arn, error = %e, "state change refused; dropped");
-                    self.dirty = false;
-                    return;
-                }
-                Err(ReportError::Transient(e)) => {
-                    tracing::warn!(task_arn = %report.task_arn, attempt, error = %e, "state change not delivered; retrying");
-                    tokio::select! {
-                        () = self.shutdown.cancelled() => return,
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                    delay = (delay.mul_f64(1.3)).min(cap);
-                }
-            }
+        let change = self.record.state_change(&self.shared.config.cluster.value);
+        if self.reports.push(change) {
+            self.queued = Some(status);
+            self.dirty = false;
         }
     }
 

@@ -7,20 +7,22 @@ use ecs_protocol::acs::Task;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::task::{ESSENTIAL_EXITED, OOM_REASON};
-use super::{Engine, EngineHandle, EngineSettings, ReportError, Reporter, Shared, TaskReport};
+use super::StopReason;
+use super::{Engine, EngineHandle, EngineSettings, ReportError, Reporter, Shared};
 use crate::ports::PortAllocator;
+use crate::runtime::BoxFuture;
 use crate::runtime::fake::{Call, FakeRuntime};
-use crate::runtime::{BoxFuture, Protocol};
 use crate::state::Store;
+use crate::state_change::TaskStateChange;
+use ecs_protocol::TransportProtocol;
 
 #[derive(Default)]
 struct Recorder {
-    reports: Mutex<Vec<TaskReport>>,
+    reports: Mutex<Vec<TaskStateChange>>,
 }
 
 impl Reporter for Recorder {
-    fn submit<'a>(&'a self, report: &'a TaskReport) -> BoxFuture<'a, Result<(), ReportError>> {
+    fn submit<'a>(&'a self, report: &'a TaskStateChange) -> BoxFuture<'a, Result<(), ReportError>> {
         Box::pin(async move {
             if let Ok(mut r) = self.reports.lock() {
                 r.push(report.clone());
@@ -41,7 +43,7 @@ impl Recorder {
             .collect()
     }
 
-    fn last(&self, arn: &str) -> Option<TaskReport> {
+    fn last(&self, arn: &str) -> Option<TaskStateChange> {
         self.reports
             .lock()
             .unwrap()
@@ -49,6 +51,19 @@ impl Recorder {
             .rev()
             .find(|r| r.task_arn == arn)
             .cloned()
+    }
+}
+
+/// [`crate::retry::RetryPolicy::SUBMIT_STATE_CHANGE`]'s attempts with millisecond delays.
+fn fast_report_retries() -> crate::retry::RetryPolicy {
+    crate::retry::RetryPolicy {
+        backoff: crate::retry::BackoffPolicy {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+            ..crate::retry::BackoffPolicy::SUBMIT_STATE_CHANGE
+        },
+        max_attempts: Some(3),
+        ..crate::retry::RetryPolicy::SUBMIT_STATE_CHANGE
     }
 }
 
@@ -77,7 +92,27 @@ fn start_with(
     secrets: crate::secrets::SecretsFetcher,
     config: ecs_config::Config,
 ) -> Harness {
-    let reporter = Arc::new(Recorder::default());
+    let recorder = Arc::new(Recorder::default());
+    start_reporting_to(
+        rt,
+        dir,
+        secrets,
+        config,
+        (recorder.clone(), fast_report_retries()),
+        recorder,
+    )
+}
+
+/// [`start_with`], reports going to `reporter` with `report_retry`; `recorder` is the harness's
+/// (it sees reports only when it is the reporter).
+fn start_reporting_to(
+    rt: FakeRuntime,
+    dir: tempfile::TempDir,
+    secrets: crate::secrets::SecretsFetcher,
+    config: ecs_config::Config,
+    (reporter, report_retry): (Arc<dyn Reporter>, crate::retry::RetryPolicy),
+    recorder: Arc<Recorder>,
+) -> Harness {
     let mut images = crate::images::Images::new(
         &config,
         aws_credential_types::provider::SharedCredentialsProvider::new(
@@ -85,10 +120,13 @@ fn start_with(
         ),
         None,
     );
-    images.retry = crate::images::pull::PullRetry {
-        first: Duration::from_millis(1),
-        max: Duration::from_millis(2),
-        ..crate::images::pull::PullRetry::default()
+    images.retry = crate::retry::RetryPolicy {
+        backoff: crate::retry::BackoffPolicy {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+            ..crate::retry::BackoffPolicy::IMAGE_PULL
+        },
+        ..crate::retry::RetryPolicy::IMAGE_PULL
     };
     let iam = crate::credentials::TaskIam::default();
     let shared = Arc::new(Shared {
@@ -113,7 +151,7 @@ fn start_with(
         settings: EngineSettings {
             stop_timeout: Duration::from_secs(7),
             cleanup_wait: Duration::from_secs(3600),
-            report_backoff: (Duration::from_millis(10), Duration::from_millis(50), 3),
+            report_retry,
         },
         images: Arc::new(images),
     });
@@ -122,7 +160,7 @@ fn start_with(
     let join = tokio::spawn(run);
     Harness {
         rt,
-        reporter,
+        reporter: recorder,
         engine,
         shutdown,
         join,
@@ -173,10 +211,10 @@ async fn runs_a_task_then_stops_it_in_reverse_order_with_its_stop_timeout() {
     })
     .await;
     let running = h.reporter.last(ARN).unwrap();
-    let ports = &running.containers[0].ports;
+    let ports = &running.containers[0].network_bindings;
     assert_eq!(ports.len(), 1);
     assert_eq!(ports[0].container_port, 8080);
-    assert_eq!(ports[0].protocol, Protocol::Tcp);
+    assert_eq!(ports[0].protocol, TransportProtocol::Tcp);
     assert!((40000..=40010).contains(&ports[0].host_port));
 
     let specs = h.rt.created_specs();
@@ -233,8 +271,14 @@ async fn an_essential_exit_stops_the_task_and_oom_is_named() {
     })
     .await;
     let r = h.reporter.last(ARN).unwrap();
-    assert_eq!(r.reason.as_deref(), Some(ESSENTIAL_EXITED));
-    assert_eq!(r.containers[0].reason.as_deref(), Some(OOM_REASON));
+    assert_eq!(
+        r.reason.as_deref(),
+        Some(StopReason::EssentialContainerExited.to_string().as_str())
+    );
+    assert_eq!(
+        r.containers[0].reason.as_deref(),
+        Some(StopReason::OutOfMemory.to_string().as_str())
+    );
     assert_eq!(r.containers[0].exit_code, Some(137));
     assert!(r.execution_stopped_at.is_some());
     h.shutdown.cancel();
@@ -399,8 +443,14 @@ async fn a_healthy_dependency_holds_the_dependent_back_until_docker_says_healthy
         app.task_resources.binds,
         vec![format!("{}:/data:ro", volumes[0].name)]
     );
-    let report = h.reporter.last(ARN).unwrap();
-    assert_eq!(report.containers[0].health.as_deref(), Some("HEALTHY"));
+    let record = h
+        .engine
+        .snapshot()
+        .await
+        .into_iter()
+        .find(|r| r.arn() == ARN)
+        .unwrap();
+    assert_eq!(record.containers[0].health.as_deref(), Some("HEALTHY"));
 
     // Stop: app (which links db) before db.
     h.engine
@@ -496,8 +546,15 @@ async fn the_restart_policy_restarts_an_exited_container_in_place() {
     })
     .await;
     let report = h.reporter.last(ARN).unwrap();
-    assert_eq!(report.containers[0].restart_count, 1);
     assert_eq!(report.containers[0].exit_code, Some(0));
+    let record = h
+        .engine
+        .snapshot()
+        .await
+        .into_iter()
+        .find(|r| r.arn() == ARN)
+        .unwrap();
+    assert_eq!(record.containers[0].restart_count, 1);
     h.shutdown.cancel();
 }
 
@@ -719,6 +776,100 @@ async fn pull_dependent_containers_upfront_pulls_before_the_dependency_is_met() 
                 .filter(|c| matches!(c, Call::Pull { image } if image == "127.0.0.1:5000/app:1"))
                 .count();
         assert_eq!(pulls, 1, "upfront={upfront}: one pull of app");
+        h.shutdown.cancel();
+    }
+}
+
+/// A control plane that never answers a SubmitTaskStateChange.
+struct Silent;
+
+impl Reporter for Silent {
+    fn submit<'a>(&'a self, _: &'a TaskStateChange) -> BoxFuture<'a, Result<(), ReportError>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// A control plane that fails every SubmitTaskStateChange in a way worth retrying.
+struct Down;
+
+impl Reporter for Down {
+    fn submit<'a>(&'a self, _: &'a TaskStateChange) -> BoxFuture<'a, Result<(), ReportError>> {
+        Box::pin(async { Err(ReportError::Transient("connection refused".into())) })
+    }
+}
+
+#[tokio::test]
+async fn a_stop_is_handled_promptly_while_reports_hang_or_are_retried() {
+    // The reference's schedule, but an hour before the first retry.
+    let patient = crate::retry::RetryPolicy {
+        backoff: crate::retry::BackoffPolicy {
+            initial: Duration::from_secs(3600),
+            ..crate::retry::BackoffPolicy::SUBMIT_STATE_CHANGE
+        },
+        ..crate::retry::RetryPolicy::SUBMIT_STATE_CHANGE
+    };
+    let cases: [(&str, Arc<dyn Reporter>); 2] =
+        [("hangs", Arc::new(Silent)), ("fails", Arc::new(Down))];
+    for (what, reporter) in cases {
+        let h = start_reporting_to(
+            FakeRuntime::new(),
+            tempfile::tempdir().unwrap(),
+            crate::secrets::SecretsFetcher::default(),
+            ecs_config::Config::default(),
+            (reporter, patient),
+            Arc::new(Recorder::default()),
+        );
+        assert!(h.engine.payload(vec![task(ARN, "RUNNING", web())]).await);
+        let running = |name: &str| {
+            h.rt.id_of(name)
+                .and_then(|id| h.rt.container(&id))
+                .is_some_and(|c| c.running())
+        };
+        until("both containers running", || {
+            running("web") && running("side")
+        })
+        .await;
+
+        let asked = tokio::time::Instant::now();
+        assert!(h.engine.payload(vec![task(ARN, "STOPPED", web())]).await);
+        until("both containers stopped", || {
+            h.rt.actions()
+                .iter()
+                .filter(|c| matches!(c, Call::Stop { .. }))
+                .count()
+                == 2
+        })
+        .await;
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "submit {what}: the stop took {:?}",
+            asked.elapsed()
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let record = loop {
+            let record = h
+                .engine
+                .snapshot()
+                .await
+                .into_iter()
+                .find(|r| r.arn() == ARN);
+            if record
+                .as_ref()
+                .is_some_and(|r| r.known == ecs_protocol::TaskStatus::Stopped)
+            {
+                break record;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "submit {what}: the task never became STOPPED"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert_eq!(
+            record.and_then(|r| r.sent),
+            None,
+            "submit {what}: nothing was delivered, so nothing is saved as sent"
+        );
         h.shutdown.cancel();
     }
 }

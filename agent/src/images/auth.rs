@@ -332,7 +332,7 @@ impl Authenticator {
                 registry: registry_id.clone(),
                 region: region.clone(),
                 message: {
-                    let (code, message) = crate::control::describe_sdk_error(&e);
+                    let (code, message) = crate::sdk_error::describe(&e);
                     format!("{}: {message}", code.as_deref().unwrap_or("error"))
                 },
             })?;

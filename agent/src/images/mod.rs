@@ -2,7 +2,8 @@
 //! (`pull`), and the tracked images with their periodic cleanup (`cleanup`).
 //!
 //! The task engine calls [`pull::ensure_image`] for each container and gets back the digest to
-//! report or the ECS reason; [`run_cleanup`] runs beside the engine.
+//! report or why the pull failed; [`run_cleanup`] runs beside the engine, which tells it the
+//! images its tasks use. This module must not depend on the engine (the engine depends on it).
 
 pub mod auth;
 pub mod cleanup;
@@ -16,12 +17,10 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use ecs_config::ImagePullBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::EngineHandle;
 use crate::runtime::ContainerRuntime;
 use crate::state::Store;
 use auth::{Authenticator, EngineAuth};
 use cleanup::{CleanupSettings, ImageManager};
-use pull::PullRetry;
 
 /// What the pull step needs; shared by every task actor.
 #[allow(missing_debug_implementations)] // holds credentials
@@ -29,7 +28,7 @@ pub struct Images {
     pub(crate) auth: Authenticator,
     pub(crate) manager: ImageManager,
     pub(crate) behavior: ImagePullBehavior,
-    pub(crate) retry: PullRetry,
+    pub(crate) retry: crate::retry::RetryPolicy,
     /// `ECS_IMAGE_PULL_TIMEOUT`: the whole pull, retries included.
     pub(crate) pull_timeout: std::time::Duration,
     /// Concurrent pulls of one image share one Engine API pull.
@@ -60,7 +59,7 @@ impl Images {
             auth: Authenticator::new(instance, engine),
             manager: ImageManager::new(store),
             behavior: config.image_pull_behavior.value,
-            retry: PullRetry::default(),
+            retry: crate::retry::RetryPolicy::IMAGE_PULL,
             pull_timeout: config.image_pull_timeout.value,
             gate: pull::PullGate::default(),
         }
@@ -78,14 +77,20 @@ impl Images {
     }
 }
 
-/// Runs image cleanup cycles every `settings.interval` until `shutdown`.
-pub async fn run_cleanup<R: ContainerRuntime>(
+/// Runs image cleanup cycles every `settings.interval` until `shutdown`. `in_use` answers, at
+/// each cycle, the images the engine's tasks use (running, stopping, or still to start); those
+/// are kept.
+pub async fn run_cleanup<R, F, Fut>(
     images: Arc<Images>,
     runtime: Arc<R>,
-    engine: EngineHandle,
+    mut in_use: F,
     settings: CleanupSettings,
     shutdown: CancellationToken,
-) {
+) where
+    R: ContainerRuntime,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = HashSet<String>>,
+{
     tracing::info!(interval = ?settings.interval, minimum_age = ?settings.minimum_age, per_cycle = settings.per_cycle, untracked = settings.untracked, "image cleanup enabled");
     let mut ticker = tokio::time::interval_at(
         tokio::time::Instant::now() + settings.interval,
@@ -96,14 +101,7 @@ pub async fn run_cleanup<R: ContainerRuntime>(
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        // Every image of every task the engine holds: running, stopping, or still to start.
-        let in_use: HashSet<String> = engine
-            .snapshot()
-            .await
-            .iter()
-            .flat_map(|t| t.task.containers.clone().unwrap_or_default())
-            .filter_map(|c| c.image)
-            .collect();
+        let in_use = in_use().await;
         let removed = images
             .manager
             .cleanup(runtime.as_ref(), &settings, &in_use, SystemTime::now())

@@ -6,15 +6,15 @@
 //! - `once`: pull only if the agent has not pulled this image successfully before (or it is gone).
 //! - `prefer-cached`: pull only if there is no local image.
 //!
-//! Retries follow the reference (`agent/dockerclient/dockerapi/docker_client.go`): 5 attempts,
-//! 1.1 s growing ×2 up to 5 s, ±20 % jitter. A registry's refusal of the credentials is not
+//! Retries follow the reference (`agent/dockerclient/dockerapi/docker_client.go`):
+//! [`RetryPolicy::IMAGE_PULL`], 5 attempts, 1.1 s growing ×2 up to 5 s, ±20 % jitter. A registry's refusal of the credentials is not
 //! retried (the reference's CannotPullContainerAuthError). `ECS_IMAGE_PULL_TIMEOUT` bounds the whole
 //! pull, retries included (and each attempt, in the runtime); `ECS_IMAGE_PULL_INACTIVITY_TIMEOUT`
 //! bounds the silence inside one attempt's progress stream (the runtime's).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -22,42 +22,8 @@ use ecs_config::ImagePullBehavior;
 use ecs_protocol::acs::{Container, IamRoleCredentials};
 
 use super::Images;
+use crate::retry::{Attempt, GaveUp, RetryPolicy, retry};
 use crate::runtime::{ContainerRuntime, RegistryAuth, RuntimeError};
-
-/// The retry schedule of pulls.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PullRetry {
-    /// Attempts in all.
-    pub attempts: u32,
-    /// First delay.
-    pub first: Duration,
-    /// Longest delay.
-    pub max: Duration,
-    /// Growth per attempt.
-    pub multiplier: f64,
-    /// ± fraction of randomness.
-    pub jitter: f64,
-}
-
-impl Default for PullRetry {
-    fn default() -> Self {
-        PullRetry {
-            attempts: 5,
-            first: Duration::from_millis(1100),
-            max: Duration::from_secs(5),
-            multiplier: 2.0,
-            jitter: 0.2,
-        }
-    }
-}
-
-impl PullRetry {
-    /// The delay after failed attempt `n` (0-based), before jitter.
-    pub fn delay(&self, n: u32) -> Duration {
-        let grown = self.first.as_secs_f64() * self.multiplier.powi(i32::try_from(n).unwrap_or(30));
-        Duration::from_secs_f64(grown.min(self.max.as_secs_f64()))
-    }
-}
 
 /// Whether a pull error is the registry refusing the credentials (not worth retrying).
 pub fn is_auth_error(message: &str) -> bool {
@@ -84,27 +50,19 @@ fn digest_of(image: &str, repo_digests: &[String]) -> Option<String> {
 
 async fn pull_with_retries<R: ContainerRuntime + ?Sized>(
     runtime: &R,
-    retry: &PullRetry,
+    policy: &RetryPolicy,
     image: &str,
     auth: Option<&RegistryAuth>,
 ) -> Result<Option<String>, RuntimeError> {
-    let mut n = 0;
-    loop {
+    retry(policy, |_| async {
         match runtime.pull(image, auth).await {
-            Ok(d) => return Ok(d),
-            Err(e) => {
-                n += 1;
-                if n >= retry.attempts || is_auth_error(&e.to_string()) {
-                    return Err(e);
-                }
-                let base = retry.delay(n - 1);
-                let factor = 1.0 + retry.jitter * (rand::random::<f64>() * 2.0 - 1.0);
-                let wait = base.mul_f64(factor.max(0.0));
-                tracing::warn!(image, attempt = n, error = %e, retry_in = ?wait, "pull failed; retrying");
-                tokio::time::sleep(wait).await;
-            }
+            Ok(digest) => Attempt::Done(digest),
+            Err(e) if is_auth_error(&e.to_string()) => Attempt::Fail(e),
+            Err(e) => Attempt::Retry(e),
         }
-    }
+    })
+    .await
+    .map_err(GaveUp::into_last)
 }
 
 /// One pull's outcome: the digest, or what went wrong.
@@ -186,20 +144,34 @@ impl PullGate {
     }
 }
 
-/// Makes `container`'s image ready per the pull behaviour; returns the digest to report, or the
-/// ECS reason (`CannotPullContainerError: ...`).
+/// Why an image could not be made ready (the engine reports it as `CannotPullContainerError`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PullError {
+    /// The container names no image.
+    #[error("container {container} has no image")]
+    NoImage {
+        /// The container's name.
+        container: String,
+    },
+    /// The credentials, the pull or its timeout failed, and no cached image could stand in.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Makes `container`'s image ready per the pull behaviour; returns the digest to report, or why
+/// it could not.
 pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
     images: &Images,
     runtime: &R,
     container: &Container,
     execution: Option<&IamRoleCredentials>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, PullError> {
     let image = container.image.as_deref().unwrap_or_default();
     let name = container.name.as_deref().unwrap_or_default();
     if image.trim().is_empty() {
-        return Err(format!(
-            "CannotPullContainerError: container {name} has no image"
-        ));
+        return Err(PullError::NoImage {
+            container: name.to_string(),
+        });
     }
     // Only the behaviours that may skip the pull look at the local image first; `default` looks
     // only when the pull failed (one Engine API call fewer on every start).
@@ -256,7 +228,7 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
                     .record(image, &info, false, SystemTime::now());
                 return Ok(digest_of(image, &info.repo_digests));
             }
-            Err(format!("CannotPullContainerError: {e}"))
+            Err(PullError::Failed(e))
         }
     }
 }
@@ -264,6 +236,8 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
     use crate::images::auth::Authenticator;
     use crate::images::cleanup::ImageManager;
     use crate::runtime::fake::{Call, FakeRuntime};
@@ -271,6 +245,18 @@ mod tests {
     use aws_credential_types::provider::SharedCredentialsProvider;
 
     const IMAGE: &str = "127.0.0.1:5000/app:1";
+
+    /// [`RetryPolicy::IMAGE_PULL`]'s attempts with millisecond delays.
+    fn fast_pull_retries() -> RetryPolicy {
+        RetryPolicy {
+            backoff: crate::retry::BackoffPolicy {
+                initial: Duration::from_millis(1),
+                max: Duration::from_millis(2),
+                ..crate::retry::BackoffPolicy::IMAGE_PULL
+            },
+            ..RetryPolicy::IMAGE_PULL
+        }
+    }
 
     fn images(behavior: ImagePullBehavior) -> Images {
         Images {
@@ -282,11 +268,7 @@ mod tests {
             ),
             manager: ImageManager::new(None),
             behavior,
-            retry: PullRetry {
-                first: Duration::from_millis(1),
-                max: Duration::from_millis(2),
-                ..PullRetry::default()
-            },
+            retry: fast_pull_retries(),
             pull_timeout: Duration::from_secs(60),
             gate: PullGate::default(),
         }
@@ -365,7 +347,7 @@ mod tests {
         let e = ensure_image(&im, &rt, &container(), None)
             .await
             .unwrap_err();
-        assert_eq!(e, "CannotPullContainerError: connection refused");
+        assert_eq!(e, PullError::Failed("connection refused".into()));
     }
 
     #[tokio::test]
@@ -376,7 +358,7 @@ mod tests {
         let e = ensure_image(&im, &rt, &container(), None)
             .await
             .unwrap_err();
-        assert!(e.contains("authentication required"));
+        assert!(e.to_string().contains("authentication required"));
         assert_eq!(pulls(&rt), 1);
     }
 
@@ -400,14 +382,5 @@ mod tests {
         let im = images(ImagePullBehavior::PreferCached);
         ensure_image(&im, &rt, &container(), None).await.unwrap();
         assert_eq!(pulls(&rt), 0);
-    }
-
-    #[test]
-    fn retry_delays_follow_the_reference() {
-        let r = PullRetry::default();
-        assert_eq!(r.delay(0), Duration::from_millis(1100));
-        assert_eq!(r.delay(1), Duration::from_millis(2200));
-        assert_eq!(r.delay(2), Duration::from_millis(4400));
-        assert_eq!(r.delay(3), Duration::from_secs(5));
     }
 }

@@ -1,9 +1,15 @@
 //! The environment the agent adds to each task container (reference sections 5 and 6):
 //! `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` for tasks with a task role, the task metadata URIs,
-//! the region unless the task sets it, and `AWS_EXECUTION_ENV`. Pure.
+//! the region unless the task sets it, and `AWS_EXECUTION_ENV`; and the per-container ids those
+//! URIs carry ([`ids::EndpointIds`]). Pure.
 //!
 //! It also refuses a task with a role on a host that does not offer it
 //! (`ECS_ENABLE_TASK_IAM_ROLE`, `ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST`).
+//!
+//! The task engine writes this environment and the endpoint ([`crate::endpoint`]) serves the
+//! addresses in it; both depend on this module, which depends on neither.
+
+pub mod ids;
 
 use ecs_protocol::NetworkMode;
 use ecs_protocol::acs::Task;

@@ -1,0 +1,89 @@
+//! Why a container or a task stopped, as a value: [`StopReason`]. Its `Display` is the text ECS
+//! shows (and the reference agent sends) in SubmitTaskStateChange's `reason`, so the engine builds
+//! reasons from these variants and never formats the ECS words itself.
+//!
+//! It owns the words only: the record keeps the text (the saved and reported form), and deciding
+//! which reason applies is the task actor's.
+
+/// Why a container or a task stopped, in ECS's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StopReason {
+    /// An essential container exited, so the task stops (the task's reason).
+    #[error("Essential container in task exited")]
+    EssentialContainerExited,
+    /// The OOM killer stopped the container (Docker's flag or the task cgroup's count).
+    #[error("OutOfMemoryError: Container killed due to memory usage")]
+    OutOfMemory,
+    /// The image could not be made ready; the detail says why.
+    #[error("CannotPullContainerError: {0}")]
+    CannotPullContainer(String),
+    /// The container could not be created (its config, ports, environment, or Docker refused).
+    #[error("CannotCreateContainerError: {0}")]
+    CannotCreateContainer(String),
+    /// The container could not be started (Docker refused, or a dependency can never be met).
+    #[error("CannotStartContainerError: {0}")]
+    CannotStartContainer(String),
+    /// A task resource (secrets, environment files, volumes, cgroup) could not be set up.
+    #[error("ResourceInitializationError: {0}")]
+    ResourceInitialization(String),
+    /// Docker still said the container runs after the stop.
+    #[error("The container could not be stopped")]
+    CouldNotBeStopped,
+    /// The container disappeared from Docker while it ran.
+    #[error("The container was removed outside the agent")]
+    RemovedOutsideAgent,
+    /// After an agent restart, Docker had no container by the saved id or name.
+    #[error("The container could not be found after the agent restarted")]
+    NotFoundAfterRestart,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The texts are the wire: each one as the engine sent it before the enum existed.
+    #[test]
+    fn every_reason_says_what_ecs_says() {
+        let cases = [
+            (
+                StopReason::EssentialContainerExited,
+                "Essential container in task exited",
+            ),
+            (
+                StopReason::OutOfMemory,
+                "OutOfMemoryError: Container killed due to memory usage",
+            ),
+            (
+                StopReason::CannotPullContainer("pull access denied".into()),
+                "CannotPullContainerError: pull access denied",
+            ),
+            (
+                StopReason::CannotCreateContainer("port allocator unavailable".into()),
+                "CannotCreateContainerError: port allocator unavailable",
+            ),
+            (
+                StopReason::CannotStartContainer("dependency graph: unknown container".into()),
+                "CannotStartContainerError: dependency graph: unknown container",
+            ),
+            (
+                StopReason::ResourceInitialization("no such volume".into()),
+                "ResourceInitializationError: no such volume",
+            ),
+            (
+                StopReason::CouldNotBeStopped,
+                "The container could not be stopped",
+            ),
+            (
+                StopReason::RemovedOutsideAgent,
+                "The container was removed outside the agent",
+            ),
+            (
+                StopReason::NotFoundAfterRestart,
+                "The container could not be found after the agent restarted",
+            ),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text, "{reason:?}");
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! A task's state change as SubmitTaskStateChange carries it ([`TaskStateChange`], containers
+//! folded in), and the one conversion that makes it from what the agent tracks
+//! ([`TaskRecord::state_change`]). The SDK mapping and ECS's length limits are
+//! [`crate::control`]'s; this module depends only on the records ([`crate::state`]).
+
+use std::time::SystemTime;
+
+use ecs_protocol::{BackendStatus, ContainerStatus, TransportProtocol};
+
+use crate::runtime::Protocol;
+use crate::state::{ContainerRecord, TaskRecord};
+
+/// A task's status change with its containers' changes folded in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskStateChange {
+    /// The task's cluster (ARN or name).
+    pub cluster: String,
+    /// The task ARN.
+    pub task_arn: String,
+    /// `PENDING`, `RUNNING` or `STOPPED`.
+    pub status: BackendStatus,
+    /// Why (sent as `""` when `None`, as the reference agent does). Cut to 1024 characters.
+    pub reason: Option<String>,
+    /// Container changes reported with this task change.
+    pub containers: Vec<ContainerChange>,
+    /// When the first image pull started.
+    pub pull_started_at: Option<SystemTime>,
+    /// When the last image pull ended.
+    pub pull_stopped_at: Option<SystemTime>,
+    /// When the task's containers stopped.
+    pub execution_stopped_at: Option<SystemTime>,
+}
+
+/// One container's status change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerChange {
+    /// The container name from the task definition.
+    pub name: String,
+    /// The Docker container id, once created.
+    pub runtime_id: Option<String>,
+    /// `PENDING`, `RUNNING` or `STOPPED`.
+    pub status: BackendStatus,
+    /// The exit code, once stopped.
+    pub exit_code: Option<i32>,
+    /// Why, e.g. `CannotPullContainerError: ...`. Cut to 1024 characters.
+    pub reason: Option<String>,
+    /// Published ports.
+    pub network_bindings: Vec<NetworkBinding>,
+    /// The image's resolved digest.
+    pub image_digest: Option<String>,
+}
+
+/// A published port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkBinding {
+    /// Port inside the container.
+    pub container_port: u16,
+    /// Port on the host.
+    pub host_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: TransportProtocol,
+    /// Host address bound, e.g. `0.0.0.0`.
+    pub bind_ip: String,
+}
+
+/// The address ECS shows for every published port (Docker binds all host addresses).
+const BIND_IP: &str = "0.0.0.0";
+
+impl TaskRecord {
+    /// This task's state change to report: the backend status of its known status, its reason and
+    /// timestamps, and every container's change. `default_cluster` (the configured cluster) is
+    /// used when ACS gave the task no cluster ARN.
+    pub fn state_change(&self, default_cluster: &str) -> TaskStateChange {
+        TaskStateChange {
+            cluster: self
+                .task
+                .task_cluster_arn
+                .clone()
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| default_cluster.to_string()),
+            task_arn: self.arn().to_string(),
+            status: self.known.backend_status(),
+            reason: self.reason.clone(),
+            containers: self
+                .containers
+                .iter()
+                .map(ContainerRecord::change)
+                .collect(),
+            pull_started_at: self.pull_started_at,
+            pull_stopped_at: self.pull_stopped_at,
+            execution_stopped_at: self.execution_stopped_at,
+        }
+    }
+}
+
+impl ContainerRecord {
+    /// This container's change, as reported with its task's.
+    pub fn change(&self) -> ContainerChange {
+        ContainerChange {
+            name: self.name.clone(),
+            runtime_id: self.docker_id.clone(),
+            status: self.known.backend_status(ContainerStatus::Running),
+            exit_code: self.exit_code.and_then(|e| i32::try_from(e).ok()),
+            reason: self.reason.clone(),
+            network_bindings: self
+                .ports
+                .iter()
+                .map(|p| NetworkBinding {
+                    container_port: p.container_port,
+                    host_port: p.host_port,
+                    protocol: match p.protocol {
+                        Protocol::Tcp => TransportProtocol::Tcp,
+                        Protocol::Udp => TransportProtocol::Udp,
+                    },
+                    bind_ip: BIND_IP.into(),
+                })
+                .collect(),
+            image_digest: self.image_digest.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecs_protocol::TaskStatus;
+
+    use crate::runtime::PortSpec;
+
+    fn record(cluster_arn: Option<&str>) -> TaskRecord {
+        let mut task: ecs_protocol::acs::Task = serde_json::from_value(serde_json::json!({
+            "arn": "arn:aws:ecs:us-east-1:123456789012:task/c/abc",
+            "family": "web", "version": "1", "desiredStatus": "RUNNING", "containers": []
+        }))
+        .unwrap();
+        task.task_cluster_arn = cluster_arn.map(Into::into);
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(5);
+        TaskRecord {
+            task,
+            desired_stopped: true,
+            known: TaskStatus::Stopped,
+            sent: None,
+            containers: vec![ContainerRecord {
+                name: "web".into(),
+                docker_name: Some("ecs-web-1-web-0123".into()),
+                docker_id: Some("abc123".into()),
+                known: ContainerStatus::Stopped,
+                exit_code: Some(137),
+                reason: Some("OutOfMemoryError: Container killed due to memory usage".into()),
+                ports: vec![PortSpec {
+                    container_port: 8080,
+                    host_port: 40001,
+                    protocol: Protocol::Udp,
+                }],
+                image_digest: Some("sha256:00".into()),
+                health: Some("HEALTHY".into()),
+                started_at: None,
+                restart_count: 0,
+                last_restart_at: None,
+            }],
+            reason: Some("Essential container in task exited".into()),
+            pull_started_at: Some(at),
+            pull_stopped_at: Some(at),
+            execution_stopped_at: Some(at),
+            stopped_at: Some(at),
+            resources: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_record_becomes_its_state_change() {
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(5);
+        let change =
+            record(Some("arn:aws:ecs:us-east-1:123456789012:cluster/c")).state_change("default");
+        assert_eq!(
+            change,
+            TaskStateChange {
+                cluster: "arn:aws:ecs:us-east-1:123456789012:cluster/c".into(),
+                task_arn: "arn:aws:ecs:us-east-1:123456789012:task/c/abc".into(),
+                status: BackendStatus::Stopped,
+                reason: Some("Essential container in task exited".into()),
+                containers: vec![ContainerChange {
+                    name: "web".into(),
+                    runtime_id: Some("abc123".into()),
+                    status: BackendStatus::Stopped,
+                    exit_code: Some(137),
+                    reason: Some("OutOfMemoryError: Container killed due to memory usage".into()),
+                    network_bindings: vec![NetworkBinding {
+                        container_port: 8080,
+                        host_port: 40001,
+                        protocol: TransportProtocol::Udp,
+                        bind_ip: "0.0.0.0".into(),
+                    }],
+                    image_digest: Some("sha256:00".into()),
+                }],
+                pull_started_at: Some(at),
+                pull_stopped_at: Some(at),
+                execution_stopped_at: Some(at),
+            }
+        );
+    }
+
+    #[test]
+    fn the_configured_cluster_stands_in_for_a_missing_cluster_arn() {
+        assert_eq!(record(None).state_change("default").cluster, "default");
+        assert_eq!(record(Some("")).state_change("default").cluster, "default");
+    }
+}
