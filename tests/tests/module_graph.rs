@@ -28,3 +28,8 @@ fn assert_no_import_cycles(src: &std::path::Path) {
 fn agent_modules_have_no_import_cycles() {
     assert_no_import_cycles(&crate_src("agent"));
 }
+
+#[test]
+fn control_plane_modules_have_no_import_cycles() {
+    assert_no_import_cycles(&crate_src("control-plane"));
+}

@@ -90,7 +90,7 @@ impl Service for Acs {
     }
 
     fn refuse(&self, _request_id: &str, _method: &Method, refusal: Refusal) -> Response {
-        let e = crate::front::render::refusal_error(refusal);
+        let e = refusal.into_error();
         refuse(StatusCode::FORBIDDEN, "AccessDeniedException", &e.message)
     }
 

@@ -172,7 +172,7 @@ async fn dispatch(AxState(front): AxState<Arc<Front>>, request: Request) -> Resp
         host,
     };
     match service.call(ctx, input).await {
-        Ok(output) => render::output(info.protocol, &request_id, output),
+        Ok(output) => info.protocol.render_output(&request_id, output),
         Err(e) => {
             tracing::debug!(service = info.name, code = e.code.as_str(), message = %e.message, "request refused");
             service.error(&request_id, e)

@@ -1,15 +1,11 @@
-//! Encoding answers and errors in each protocol's standard form. Services whose errors differ
-//! (S3's XML, STS's codes, the websocket's JSON) override [`super::service::Service::refuse`]
-//! and [`super::service::Service::error`].
+//! Encoding AWS JSON and query answers and error documents (the protocols' standard forms are
+//! chosen in [`super::service::Protocol`]).
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::error::{ApiError, ErrorCode};
-use super::service::{Output, Protocol, Refusal};
-
-const JSON_1_1: &str = "application/x-amz-json-1.1";
+use super::error::ApiError;
 
 /// An AWS JSON answer with the request id (and, for errors, `x-amzn-ErrorType`).
 pub fn json(
@@ -83,57 +79,4 @@ pub fn query_error_xml(xmlns: Option<&str>, code: &str, e: &ApiError, request_id
         r#"<ErrorResponse{ns}><Error><Type>{kind}</Type><Code>{code}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"#,
         xml_escape(&e.message),
     )
-}
-
-/// A service's answer in its protocol.
-pub fn output(protocol: Protocol, request_id: &str, output: Output) -> Response {
-    match output {
-        Output::Json(v) => {
-            let content_type = match protocol {
-                Protocol::AwsJson { content_type, .. } => content_type,
-                Protocol::Query | Protocol::RestByScope | Protocol::RestByPath { .. } => {
-                    "application/json"
-                }
-            };
-            json(StatusCode::OK, content_type, request_id, &v, None)
-        }
-        Output::Xml(body) => xml(StatusCode::OK, request_id, body),
-        Output::Http(resp) => resp,
-    }
-}
-
-/// The standard rendering of an error in `protocol`.
-pub fn error(protocol: Protocol, request_id: &str, e: &ApiError) -> Response {
-    match protocol {
-        Protocol::AwsJson {
-            content_type,
-            message_member,
-            ..
-        } => json_error(content_type, message_member, request_id, e),
-        Protocol::Query => xml(
-            e.code.status(),
-            request_id,
-            query_error_xml(None, e.code.as_str(), e, request_id),
-        ),
-        Protocol::RestByScope | Protocol::RestByPath { .. } => {
-            json_error(JSON_1_1, "message", request_id, e)
-        }
-    }
-}
-
-/// The standard rendering of a refusal in `protocol`.
-pub fn refusal(protocol: Protocol, request_id: &str, refusal: Refusal) -> Response {
-    error(protocol, request_id, &refusal_error(refusal))
-}
-
-/// A refusal as an API error.
-pub fn refusal_error(refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::Auth(failure) => failure.into(),
-        Refusal::BodyTooLarge { limit } => ApiError::new(
-            ErrorCode::SerializationException,
-            format!("The request body is larger than this emulator accepts ({limit} bytes)."),
-        ),
-        Refusal::Malformed(e) => e,
-    }
 }

@@ -10,12 +10,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use axum::body::Bytes;
+use axum::http::StatusCode;
 use axum::response::Response;
 use futures_util::future::BoxFuture;
 
 use super::auth::AuthFailure;
 use super::context::RequestContext;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
+use super::render;
 use super::sigv4::Flavor;
 
 /// How requests for a service are recognised on the shared listener.
@@ -39,6 +41,44 @@ pub enum Protocol {
         /// The path.
         path: &'static str,
     },
+}
+
+impl Protocol {
+    /// A service's answer in this protocol.
+    pub fn render_output(self, request_id: &str, output: Output) -> Response {
+        match output {
+            Output::Json(v) => {
+                let content_type = match self {
+                    Protocol::AwsJson { content_type, .. } => content_type,
+                    Protocol::Query | Protocol::RestByScope | Protocol::RestByPath { .. } => {
+                        "application/json"
+                    }
+                };
+                render::json(StatusCode::OK, content_type, request_id, &v, None)
+            }
+            Output::Xml(body) => render::xml(StatusCode::OK, request_id, body),
+            Output::Http(resp) => resp,
+        }
+    }
+
+    /// The standard rendering of an error in this protocol.
+    pub fn render_error(self, request_id: &str, e: &ApiError) -> Response {
+        match self {
+            Protocol::AwsJson {
+                content_type,
+                message_member,
+                ..
+            } => render::json_error(content_type, message_member, request_id, e),
+            Protocol::Query => render::xml(
+                e.code.status(),
+                request_id,
+                render::query_error_xml(None, e.code.as_str(), e, request_id),
+            ),
+            Protocol::RestByScope | Protocol::RestByPath { .. } => {
+                render::json_error(super::JSON_1_1, "message", request_id, e)
+            }
+        }
+    }
 }
 
 /// What the front needs to know about a service.
@@ -103,7 +143,7 @@ impl Input {
         match self {
             Input::Json { operation, body } => Ok((operation, body)),
             Input::Query { .. } | Input::Http(_) => Err(ApiError::new(
-                super::error::ErrorCode::UnknownOperationException,
+                ErrorCode::UnknownOperationException,
                 "This service speaks AWS JSON.",
             )),
         }
@@ -135,6 +175,20 @@ pub enum Refusal {
     Malformed(ApiError),
 }
 
+impl Refusal {
+    /// The refusal as an API error (the protocols' standard codes).
+    pub fn into_error(self) -> ApiError {
+        match self {
+            Refusal::Auth(failure) => failure.into(),
+            Refusal::BodyTooLarge { limit } => ApiError::new(
+                ErrorCode::SerializationException,
+                format!("The request body is larger than this emulator accepts ({limit} bytes)."),
+            ),
+            Refusal::Malformed(e) => e,
+        }
+    }
+}
+
 /// An emulated AWS service.
 pub trait Service: Send + Sync + fmt::Debug + 'static {
     /// What the front needs to route to it.
@@ -147,11 +201,13 @@ pub trait Service: Send + Sync + fmt::Debug + 'static {
     /// service's own format; the default is the protocol's standard error document.
     fn refuse(&self, request_id: &str, method: &http::Method, refusal: Refusal) -> Response {
         let _ = method;
-        super::render::refusal(self.info().protocol, request_id, refusal)
+        self.info()
+            .protocol
+            .render_error(request_id, &refusal.into_error())
     }
 
     /// Renders an error [`Service::call`] returned.
     fn error(&self, request_id: &str, error: ApiError) -> Response {
-        super::render::error(self.info().protocol, request_id, &error)
+        self.info().protocol.render_error(request_id, &error)
     }
 }

@@ -60,7 +60,7 @@ impl Service for Sts {
     }
 
     fn refuse(&self, request_id: &str, _method: &http::Method, refusal: Refusal) -> Response {
-        self.error(request_id, render::refusal_error(refusal))
+        self.error(request_id, refusal.into_error())
     }
 
     fn error(&self, request_id: &str, e: ApiError) -> Response {
