@@ -45,10 +45,8 @@ impl State {
         }
         t.version += 1;
         if t.last_status == "STOPPED" {
-            let instance = t.container_instance_arn.clone();
-            if let Some(set) = self.active_by_instance.get_mut(&instance) {
-                set.remove(&arn);
-            }
+            let stopped = t.clone();
+            self.deactivate(&stopped);
         }
         self.touch(Key::Task(arn));
         Ok(json!({ "acknowledgment": "ACK" }))

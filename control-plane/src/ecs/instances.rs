@@ -11,7 +11,7 @@ use crate::ecs::model::{
     Attribute, Cluster, ContainerInstance, INSTANCE_INTERNAL, Resource, Tag, Task, VersionInfo,
     api_view,
 };
-use crate::ecs::state::{Key, State};
+use crate::ecs::state::{InstanceLoad, Key, State};
 use crate::front::{ApiError, ErrorCode};
 
 impl State {
@@ -32,6 +32,7 @@ impl State {
     /// Resources reserved on an instance by its tasks that are not yet STOPPED.
     /// The tasks on an instance that are not STOPPED yet, through the index (not a scan of every
     /// task ever placed).
+    /// The tasks not yet STOPPED on an instance.
     pub(crate) fn active_tasks<'a>(
         &'a self,
         instance_arn: &str,
@@ -39,21 +40,25 @@ impl State {
         self.active_by_instance
             .get(instance_arn)
             .into_iter()
-            .flatten()
+            .flat_map(|l| l.tasks.iter())
             .filter_map(|arn| self.tasks.get(arn))
-            .filter(|t| t.last_status != "STOPPED")
+    }
+
+    /// What the tasks not yet STOPPED hold on an instance.
+    pub(crate) fn load(&self, instance_arn: &str) -> Option<&InstanceLoad> {
+        self.active_by_instance.get(instance_arn)
     }
 
     pub(crate) fn reserved(&self, instance_arn: &str) -> (i64, i64, BTreeSet<u16>, BTreeSet<u16>) {
-        let (mut cpu, mut mem) = (0, 0);
-        let (mut tcp, mut udp) = (BTreeSet::new(), BTreeSet::new());
-        for t in self.active_tasks(instance_arn) {
-            cpu += t.reserved_cpu;
-            mem += t.reserved_memory;
-            tcp.extend(t.reserved_ports.iter().copied());
-            udp.extend(t.reserved_ports_udp.iter().copied());
+        match self.load(instance_arn) {
+            Some(l) => (
+                l.cpu,
+                l.memory,
+                l.tcp.keys().copied().collect(),
+                l.udp.keys().copied().collect(),
+            ),
+            None => (0, 0, BTreeSet::new(), BTreeSet::new()),
         }
-        (cpu, mem, tcp, udp)
     }
 
     pub(crate) fn remaining_resources(&self, i: &ContainerInstance) -> Vec<Resource> {

@@ -157,7 +157,7 @@ fn active_tasks(state: &State, instance: Option<&str>) -> Vec<Task> {
         .active_by_instance
         .iter()
         .filter(|(i, _)| instance.is_none_or(|x| x == i.as_str()))
-        .flat_map(|(_, arns)| arns.iter())
+        .flat_map(|(_, load)| load.tasks.iter())
         .filter_map(|a| state.tasks.get(a))
         .filter(|t| t.desired_status != "STOPPED")
         .cloned()

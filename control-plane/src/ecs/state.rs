@@ -73,6 +73,74 @@ impl Key {
     }
 }
 
+/// What the tasks not yet STOPPED on one instance hold: kept up to date as tasks are placed and
+/// reported stopped, so placement reads an instance's load without walking its tasks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceLoad {
+    /// Their ARNs.
+    pub tasks: BTreeSet<String>,
+    /// Reserved CPU units.
+    pub cpu: i64,
+    /// Reserved MiB.
+    pub memory: i64,
+    /// Reserved static TCP host ports, with how many tasks hold each.
+    pub tcp: BTreeMap<u16, u32>,
+    /// Reserved static UDP host ports, with how many tasks hold each.
+    pub udp: BTreeMap<u16, u32>,
+    /// Task groups, with how many tasks are in each.
+    pub groups: BTreeMap<String, usize>,
+}
+
+impl InstanceLoad {
+    fn add(&mut self, t: &Task) {
+        if !self.tasks.insert(t.task_arn.clone()) {
+            return;
+        }
+        self.cpu += t.reserved_cpu;
+        self.memory += t.reserved_memory;
+        for p in &t.reserved_ports {
+            *self.tcp.entry(*p).or_default() += 1;
+        }
+        for p in &t.reserved_ports_udp {
+            *self.udp.entry(*p).or_default() += 1;
+        }
+        *self.groups.entry(t.group.clone()).or_default() += 1;
+    }
+
+    fn remove(&mut self, t: &Task) {
+        if !self.tasks.remove(&t.task_arn) {
+            return;
+        }
+        self.cpu -= t.reserved_cpu;
+        self.memory -= t.reserved_memory;
+        let release = |m: &mut BTreeMap<u16, u32>, p: u16| {
+            if let Some(n) = m.get_mut(&p) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&p);
+                }
+            }
+        };
+        for p in &t.reserved_ports {
+            release(&mut self.tcp, *p);
+        }
+        for p in &t.reserved_ports_udp {
+            release(&mut self.udp, *p);
+        }
+        if let Some(n) = self.groups.get_mut(&t.group) {
+            *n -= 1;
+            if *n == 0 {
+                self.groups.remove(&t.group);
+            }
+        }
+    }
+
+    /// How many tasks are in `group`.
+    pub fn in_group(&self, group: &str) -> usize {
+        self.groups.get(group).copied().unwrap_or(0)
+    }
+}
+
 /// Everything the control plane knows.
 #[derive(Debug)]
 pub struct State {
@@ -97,7 +165,7 @@ pub struct State {
     /// Counters.
     pub meta: Meta,
     /// Index: ARNs of the tasks on each instance that are not STOPPED (derived, rebuilt on restore).
-    pub active_by_instance: BTreeMap<String, BTreeSet<String>>,
+    pub active_by_instance: BTreeMap<String, InstanceLoad>,
     /// Live websocket connections per instance ARN (not persisted).
     pub connections: BTreeMap<String, usize>,
     /// The emulated ECR, whose images get `registryAuthentication` in ACS payloads (not persisted).
@@ -129,6 +197,24 @@ impl State {
             role_credentials_lifetime_secs: DEFAULT_ROLE_CREDENTIALS_LIFETIME_SECS,
             dirty: BTreeSet::new(),
             notify: BTreeSet::new(),
+        }
+    }
+
+    /// Counts `task` (not STOPPED) against its instance.
+    pub fn activate(&mut self, task: &Task) {
+        self.active_by_instance
+            .entry(task.container_instance_arn.clone())
+            .or_default()
+            .add(task);
+    }
+
+    /// Stops counting `task` (reported STOPPED) against its instance.
+    pub fn deactivate(&mut self, task: &Task) {
+        if let Some(load) = self
+            .active_by_instance
+            .get_mut(&task.container_instance_arn)
+        {
+            load.remove(task);
         }
     }
 
@@ -181,10 +267,7 @@ impl State {
             } else if key.starts_with("task/") {
                 let t: Task = serde_json::from_slice(&bytes).map_err(bad)?;
                 if t.last_status != "STOPPED" {
-                    s.active_by_instance
-                        .entry(t.container_instance_arn.clone())
-                        .or_default()
-                        .insert(t.task_arn.clone());
+                    s.activate(&t);
                 }
                 s.tasks.insert(t.task_arn.clone(), t);
             } else if key.starts_with("service/") {

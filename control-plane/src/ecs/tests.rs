@@ -387,3 +387,46 @@ fn container_secrets_reach_acs_as_the_reference_agent_reads_them() {
     );
     assert!(frame["message"]["tasks"][0]["executionRoleCredentials"].is_object());
 }
+
+#[test]
+fn an_instances_load_follows_placements_and_stops_and_survives_a_restore() {
+    let mut s = state();
+    let instance = register(&mut s, 4096, 4000);
+    let def = task_def(&mut s, 100, 0);
+    let v = run(&mut s, &def, 3);
+    let arns: Vec<String> = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["taskArn"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(arns.len(), 3);
+    let load = s.load(&instance).unwrap().clone();
+    assert_eq!((load.tasks.len(), load.cpu, load.memory), (3, 768, 300));
+    assert_eq!(load.in_group("family:web"), 3);
+    let stop = |s: &mut State, arn: &str| {
+        s.submit_task_state_change(
+            serde_json::from_value(json!({"task": arn, "status": "STOPPED"})).unwrap(),
+            3.0,
+        )
+        .unwrap();
+    };
+    stop(&mut s, &arns[0]);
+    // A repeated STOPPED report releases nothing twice.
+    stop(&mut s, &arns[0]);
+    let load = s.load(&instance).unwrap().clone();
+    assert_eq!((load.tasks.len(), load.cpu, load.memory), (2, 512, 200));
+    assert_eq!(load.in_group("family:web"), 2);
+    assert!(!load.tasks.contains(&arns[0]));
+    // The index is derived: a restore from the stored rows rebuilds the same one.
+    let (changes, _) = s.take_changes();
+    let rows: Vec<(String, Vec<u8>)> = changes
+        .into_iter()
+        .filter_map(|c| match c {
+            crate::store::Change::Put(k, v) => Some((k, v)),
+            crate::store::Change::Delete(_) => None,
+        })
+        .collect();
+    let restored = State::restore(s.account.clone(), rows, s.keys.clone()).unwrap();
+    assert_eq!(restored.load(&instance), Some(&load));
+}

@@ -60,8 +60,11 @@ impl State {
             agent_connected: self.connections.get(arn).copied().unwrap_or(0) > 0,
             agent_version: i.version_info.agent_version.as_deref(),
             registered_at: i.registered_at,
-            running_tasks_count: self.active_tasks(arn).count(),
-            task_groups: self.active_tasks(arn).map(|t| t.group.clone()).collect(),
+            running_tasks_count: self.load(arn).map_or(0, |l| l.tasks.len()),
+            task_groups: self
+                .load(arn)
+                .map(|l| l.groups.keys().cloned().collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -94,7 +97,7 @@ impl State {
                     remaining_cpu: number(&remaining, "CPU"),
                     remaining_memory: number(&remaining, "MEMORY"),
                     attributes: &i.attributes,
-                    group_tasks: self.active_tasks(arn).filter(|t| t.group == group).count(),
+                    group_tasks: self.load(arn).map_or(0, |l| l.in_group(group)),
                     fits: fitting.contains(arn),
                 }
             })
@@ -188,11 +191,8 @@ impl State {
             let task = self.new_task(cluster, spec, &def, &demand, &instance_arn, now);
             tasks.push(Self::task_view(&task));
             let arn = task.task_arn.clone();
+            self.activate(&task);
             self.tasks.insert(arn.clone(), task);
-            self.active_by_instance
-                .entry(instance_arn.clone())
-                .or_default()
-                .insert(arn.clone());
             self.touch(Key::Task(arn.clone()));
             self.send_payload(&instance_arn, &[arn], now);
         }
