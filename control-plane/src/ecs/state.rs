@@ -175,6 +175,8 @@ pub struct State {
     dirty: BTreeSet<Key>,
     /// Instance ARNs whose outbox grew during the current command.
     notify: BTreeSet<String>,
+    /// Whether the current job changed anything to persist (set by [`State::touch`]).
+    wrote: bool,
 }
 
 impl State {
@@ -197,6 +199,7 @@ impl State {
             role_credentials_lifetime_secs: DEFAULT_ROLE_CREDENTIALS_LIFETIME_SECS,
             dirty: BTreeSet::new(),
             notify: BTreeSet::new(),
+            wrote: false,
         }
     }
 
@@ -220,6 +223,7 @@ impl State {
 
     /// Marks an entity as changed, to be written after the current command.
     pub fn touch(&mut self, key: Key) {
+        self.wrote = true;
         self.dirty.insert(key);
     }
 
@@ -362,6 +366,9 @@ impl Wakers {
     }
 }
 
+/// The most jobs one group commit takes (a bound on how long a writer waits for its answer).
+const MAX_BATCH: usize = 256;
+
 /// Work for the actor: mutates the state and returns the reply to send once the changes are durable.
 type Job = Box<dyn FnOnce(&mut State) -> Reply + Send>;
 type Reply = Box<dyn FnOnce() + Send>;
@@ -380,8 +387,27 @@ impl StateHandle {
         let wakers = Arc::new(Wakers::default());
         let wake = Arc::clone(&wakers);
         tokio::task::spawn_blocking(move || {
-            while let Some(job) = rx.blocking_recv() {
-                let reply = job(&mut state);
+            // Group commit: the jobs waiting when one starts run together, and their changes
+            // are written in one durable transaction; each writer is answered after it. A job
+            // that changed nothing (a read) is answered at once, so reads never wait for a
+            // commit (they may see a write of the same batch before its writer is answered).
+            let mut waiting: Vec<Reply> = Vec::new();
+            while let Some(first) = rx.blocking_recv() {
+                let mut next = Some(first);
+                let mut ran = 0;
+                while let Some(job) = next.take() {
+                    state.wrote = false;
+                    let reply = job(&mut state);
+                    if state.wrote {
+                        waiting.push(reply);
+                    } else {
+                        reply();
+                    }
+                    ran += 1;
+                    if ran < MAX_BATCH {
+                        next = rx.try_recv().ok();
+                    }
+                }
                 let (changes, notify) = state.take_changes();
                 if !changes.is_empty()
                     && let Err(e) = store.apply(&changes)
@@ -390,7 +416,9 @@ impl StateHandle {
                     tracing::error!(error = %e, "cannot persist state; stopping the state actor");
                     return;
                 }
-                reply();
+                for reply in waiting.drain(..) {
+                    reply();
+                }
                 for arn in notify {
                     wake.wake(&arn);
                 }
@@ -399,7 +427,8 @@ impl StateHandle {
         StateHandle { jobs, wakers }
     }
 
-    /// Runs `f` on the state and returns its result once the changes are durable.
+    /// Runs `f` on the state and returns its result once its changes are durable (at once when it
+    /// changed nothing).
     pub async fn call<R, F>(&self, f: F) -> Result<R, ApiError>
     where
         R: Send + 'static,
@@ -466,5 +495,45 @@ mod tests {
         handle.call(|_| ()).await.unwrap();
         assert!(!a.has_changed().unwrap());
         assert!(!a2.has_changed().unwrap());
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_all_get_answers_after_their_changes_are_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp.db");
+        let store = Store::open(&path).unwrap();
+        let state = State::new(Account {
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+        });
+        let handle = StateHandle::spawn(state, store.clone());
+        let calls = (0..300).map(|n| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                handle
+                    .call(move |s| {
+                        s.enqueue(
+                            &format!("arn:{n}"),
+                            OutboundMessage {
+                                message_id: format!("m{n}"),
+                                frame: "{}".into(),
+                            },
+                        );
+                        n
+                    })
+                    .await
+            })
+        });
+        for (n, call) in calls.enumerate() {
+            assert_eq!(call.await.unwrap().unwrap(), n);
+        }
+        // Every answered write is in the store (group commits lose none).
+        let rows = store.load().unwrap();
+        for n in 0..300 {
+            assert!(
+                rows.iter().any(|(k, _)| k == &format!("outbox/arn:{n}")),
+                "outbox/arn:{n}"
+            );
+        }
     }
 }

@@ -31,21 +31,29 @@ impl State {
         {
             return Some("AGENT");
         }
-        let remaining = self.remaining_resources(instance);
-        let get = |n: &str| remaining.iter().find(|r| r.name == n);
-        if get("CPU").is_some_and(|r| r.number() < demand.cpu) {
+        // What is left, from the registered resources and the instance's load, without building
+        // the describe view (placement runs this for every instance on every RunTask).
+        let load = self.load(&instance.container_instance_arn);
+        let registered = |n: &str| instance.registered_resources.iter().find(|r| r.name == n);
+        let (cpu, memory) = load.map_or((0, 0), |l| (l.cpu, l.memory));
+        if registered("CPU").is_some_and(|r| r.number() - cpu < demand.cpu) {
             return Some("RESOURCE:CPU");
         }
-        if get("MEMORY").is_some_and(|r| r.number() < demand.memory) {
+        if registered("MEMORY").is_some_and(|r| r.number() - memory < demand.memory) {
             return Some("RESOURCE:MEMORY");
         }
-        let taken = |n: &str, ports: &[u16]| {
-            get(n).is_some_and(|r| {
-                let set = r.string_set_value.clone().unwrap_or_default();
-                ports.iter().any(|p| set.contains(&p.to_string()))
+        let taken = |n: &str, ports: &[u16], held: Option<&BTreeMap<u16, u32>>| {
+            registered(n).is_some_and(|r| {
+                let reserved = r.string_set_value.as_deref().unwrap_or_default();
+                ports.iter().any(|p| {
+                    held.is_some_and(|h| h.contains_key(p))
+                        || reserved.iter().any(|s| s.parse::<u16>() == Ok(*p))
+                })
             })
         };
-        if taken("PORTS", &demand.ports) || taken("PORTS_UDP", &demand.ports_udp) {
+        if taken("PORTS", &demand.ports, load.map(|l| &l.tcp))
+            || taken("PORTS_UDP", &demand.ports_udp, load.map(|l| &l.udp))
+        {
             return Some("RESOURCE:PORTS");
         }
         None
@@ -77,8 +85,9 @@ impl State {
         fitting: &BTreeSet<&str>,
         group: &str,
     ) -> Option<String> {
-        let number = |r: &[Resource], name: &str| {
-            r.iter()
+        let number = |i: &ContainerInstance, name: &str| {
+            i.registered_resources
+                .iter()
                 .find(|r| r.name == name)
                 .map_or(0, Resource::number)
         };
@@ -91,11 +100,11 @@ impl State {
             })
             .map(|i| {
                 let arn = i.container_instance_arn.as_str();
-                let remaining = self.remaining_resources(i);
+                let (cpu, memory) = self.load(arn).map_or((0, 0), |l| (l.cpu, l.memory));
                 Candidate {
                     arn,
-                    remaining_cpu: number(&remaining, "CPU"),
-                    remaining_memory: number(&remaining, "MEMORY"),
+                    remaining_cpu: number(i, "CPU") - cpu,
+                    remaining_memory: number(i, "MEMORY") - memory,
                     attributes: &i.attributes,
                     group_tasks: self.load(arn).map_or(0, |l| l.in_group(group)),
                     fits: fitting.contains(arn),
