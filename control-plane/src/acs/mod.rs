@@ -25,6 +25,9 @@ use crate::front::{
     ApiError, Input, Output, Protocol, Refusal, RequestContext, Service, ServiceInfo,
 };
 
+/// Bytes read from an agent's websocket at a time (larger frames are read in several).
+const READ_BUFFER: usize = 8 << 10;
+
 /// The ACS and TCS websockets' path.
 pub const PATH: &str = "/ws";
 
@@ -117,7 +120,9 @@ async fn upgrade(app: Arc<Inner>, request: http::Request<axum::body::Bytes>) -> 
         );
     };
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(ws) => ws,
+        // Agents send small frames (acks, heartbeats, health): a small read buffer, where the
+        // default 128 KiB one is zeroed on every read.
+        Ok(ws) => ws.read_buffer_size(READ_BUFFER),
         Err(rejection) => return rejection.into_response(),
     };
     // TCS connects with `cluster` + `containerInstance`; ACS with `clusterArn` + `containerInstanceArn`.
