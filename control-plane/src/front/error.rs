@@ -74,6 +74,18 @@ pub enum ErrorCode {
     InvalidNextTokenException,
     /// A fault inside the emulator.
     ServerException,
+    /// A code a service defines in its own folder (its own enum converted with `From`), so a new
+    /// service adds its codes without editing this list.
+    Service(ServiceCode),
+}
+
+/// An error code owned by one service: its name on the wire and its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceCode {
+    /// The name that goes into `__type` (or the XML `Code`).
+    pub name: &'static str,
+    /// The HTTP status AWS answers it with.
+    pub status: StatusCode,
 }
 
 impl ErrorCode {
@@ -115,6 +127,7 @@ impl ErrorCode {
             ErrorCode::ResourceExistsException => "ResourceExistsException",
             ErrorCode::InvalidNextTokenException => "InvalidNextTokenException",
             ErrorCode::ServerException => "ServerException",
+            ErrorCode::Service(c) => c.name,
         }
     }
 
@@ -154,6 +167,7 @@ impl ErrorCode {
             | ErrorCode::InvalidSignatureException
             | ErrorCode::ExpiredTokenException => StatusCode::FORBIDDEN,
             ErrorCode::ServerException => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Service(c) => c.status,
         }
     }
 }
@@ -210,5 +224,28 @@ impl From<super::sigv4::AuthError> for ApiError {
             }
         };
         ApiError::new(code, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_code_keeps_its_name_and_status() {
+        const NOT_FOUND: ServiceCode = ServiceCode {
+            name: "LoadBalancerNotFound",
+            status: StatusCode::BAD_REQUEST,
+        };
+        let e = ApiError::new(
+            ErrorCode::Service(NOT_FOUND),
+            "One or more load balancers not found",
+        );
+        assert_eq!(e.code.as_str(), "LoadBalancerNotFound");
+        assert_eq!(e.code.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            e.to_string(),
+            "LoadBalancerNotFound: One or more load balancers not found"
+        );
     }
 }

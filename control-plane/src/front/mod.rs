@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 
 pub use auth::{AuthFailure, Authenticator, Keys, TemporaryKey, TemporaryKeys};
 pub use context::{CallerIdentity, RequestContext};
-pub use error::{ApiError, ErrorCode};
+pub use error::{ApiError, ErrorCode, ServiceCode};
 pub use service::{Input, Output, Protocol, Refusal, Service, ServiceInfo};
 
 /// The content type of AWS JSON 1.1.
