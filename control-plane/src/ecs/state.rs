@@ -151,7 +151,7 @@ pub struct State {
     /// Container instances by ARN.
     pub instances: BTreeMap<String, ContainerInstance>,
     /// Task definitions by family, then revision (the stored value is the API `taskDefinition`).
-    pub task_defs: BTreeMap<String, BTreeMap<u32, serde_json::Value>>,
+    pub task_defs: BTreeMap<String, BTreeMap<u32, Arc<serde_json::Value>>>,
     /// Tags of task definitions by ARN.
     pub task_def_tags: BTreeMap<String, Vec<crate::ecs::model::Tag>>,
     /// Tasks by ARN.
@@ -267,7 +267,7 @@ impl State {
                 s.task_defs
                     .entry(family.to_string())
                     .or_default()
-                    .insert(rev, def);
+                    .insert(rev, Arc::new(def));
             } else if key.starts_with("task/") {
                 let t: Task = serde_json::from_slice(&bytes).map_err(bad)?;
                 if t.last_status != "STOPPED" {
@@ -313,7 +313,7 @@ impl State {
                                     .and_then(|v| v.as_str())
                                     .unwrap_or_default();
                                 let tags = self.task_def_tags.get(arn).cloned().unwrap_or_default();
-                                Self::encode(&(def, tags))
+                                Self::encode(&(def.as_ref(), tags))
                             })
                     }
                     Key::Task(a) => self.tasks.get(a).map(Self::encode),

@@ -2,6 +2,7 @@
 //! ListTaskDefinitionFamilies.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -168,7 +169,7 @@ impl State {
         self.task_defs
             .entry(family.clone())
             .or_default()
-            .insert(revision, def.clone());
+            .insert(revision, Arc::new(def.clone()));
         self.task_def_tags.insert(arn, tags.clone());
         self.touch(Key::TaskDef(family, revision));
         Ok(json!({ "taskDefinition": def, "tags": tags }))
@@ -204,7 +205,8 @@ impl State {
         }
     }
 
-    pub(crate) fn task_def(&self, family: &str, rev: u32) -> Option<&Value> {
+    /// A registered revision (shared: placement keeps it while it changes the state).
+    pub(crate) fn task_def(&self, family: &str, rev: u32) -> Option<&Arc<Value>> {
         self.task_defs.get(family).and_then(|r| r.get(&rev))
     }
 
@@ -218,7 +220,7 @@ impl State {
             .task_def(&family, rev)
             .cloned()
             .ok_or_else(|| ApiError::client("Unable to describe task definition."))?;
-        let mut out = json!({ "taskDefinition": def });
+        let mut out = json!({ "taskDefinition": def.as_ref() });
         if req.include.iter().any(|i| i == "TAGS") {
             let arn = def
                 .get("taskDefinitionArn")
@@ -245,6 +247,7 @@ impl State {
             .task_defs
             .get_mut(&family)
             .and_then(|r| r.get_mut(&rev))
+            .map(Arc::make_mut)
             .ok_or_else(|| ApiError::client("Unable to describe task definition."))?;
         def["status"] = json!("INACTIVE");
         def["deregisteredAt"] = json!(now);

@@ -1,6 +1,8 @@
 //! Tasks: RunTask, StartTask, StopTask, DescribeTasks, ListTasks, the task records they create
 //! and the ACS payloads that carry them to the agent.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -126,7 +128,7 @@ impl State {
             .get(&instance.cluster_name)
             .map(|c| c.cluster_arn.clone())
             .unwrap_or_default();
-        let defs: Vec<(Task, Value)> = task_arns
+        let defs: Vec<(Task, Arc<Value>)> = task_arns
             .iter()
             .filter_map(|a| self.tasks.get(a))
             .map(|t| {
@@ -136,7 +138,10 @@ impl State {
                     .and_then(|(_, fr)| fr.rsplit_once(':'))
                     .unwrap_or(("", "0"));
                 let def = self.task_def(family, rev.parse().unwrap_or(0));
-                (t.clone(), def.cloned().unwrap_or(Value::Null))
+                (
+                    t.clone(),
+                    def.cloned().unwrap_or_else(|| Arc::new(Value::Null)),
+                )
             })
             .collect();
         let tasks: Vec<Value> = defs
