@@ -235,9 +235,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::ecs::instances::RegisterContainerInstanceRequest;
     use crate::ecs::model::VersionInfo;
     use crate::ecs::state::Account;
+    use ecs_protocol::ecs_api::RegisterContainerInstanceRequest;
 
     /// A state with one connected instance and one running task of a definition with `roles`;
     /// returns the state, the instance ARN and the task ARN.

@@ -4,10 +4,10 @@ use serde_json::{Value, json};
 
 use crate::ecs::common::paginate;
 use crate::ecs::common::parse_task_size;
-use crate::ecs::instances::RegisterContainerInstanceRequest;
 use crate::ecs::model::VersionInfo;
 use crate::ecs::state::{Account, State};
 use crate::front::ErrorCode;
+use ecs_protocol::ecs_api::RegisterContainerInstanceRequest;
 
 fn state() -> State {
     State::new(Account {
