@@ -3,10 +3,10 @@
 
 use ecs_protocol::ecs_api::{
     ContainerStateChange, NetworkBinding, SubmitContainerStateChangeRequest,
-    SubmitTaskStateChangeRequest,
+    SubmitStateChangeResponse, SubmitTaskStateChangeRequest,
 };
 use ecs_protocol::{BackendStatus, ReportedStatus};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::ecs::model::{Task, VersionInfo};
 use crate::ecs::state::{Key, State};
@@ -27,7 +27,7 @@ impl State {
         let Some(arn) = self.find_task(&cluster, task_ref) else {
             // The agent cannot act on a refusal; ECS acknowledges and drops reports it cannot use.
             tracing::warn!(task_arn = %task_ref, "state change for an unknown task ignored");
-            return Ok(json!({ "acknowledgment": "ACK" }));
+            return acknowledged();
         };
         let Some(t) = self.tasks.get_mut(&arn) else {
             return Err(ApiError::invalid("The referenced task was not found."));
@@ -53,7 +53,7 @@ impl State {
             self.deactivate(&stopped);
         }
         self.touch(Key::Task(arn));
-        Ok(json!({ "acknowledgment": "ACK" }))
+        acknowledged()
     }
 
     /// SubmitContainerStateChange.
@@ -86,7 +86,7 @@ impl State {
         );
         t.version += 1;
         self.touch(Key::Task(arn));
-        Ok(json!({ "acknowledgment": "ACK" }))
+        acknowledged()
     }
 
     /// An agent connected on ACS.
@@ -121,6 +121,14 @@ impl State {
             }
         }
     }
+}
+
+/// The answer to every state change ECS takes: `{"acknowledgment": "ACK"}`.
+fn acknowledged() -> Result<Value, ApiError> {
+    serde_json::to_value(SubmitStateChangeResponse {
+        acknowledgment: Some("ACK".into()),
+    })
+    .map_err(|e| ApiError::server(format!("state change answer: {e}")))
 }
 
 fn apply_container_change(t: &mut Task, c: &ContainerStateChange) {

@@ -448,7 +448,7 @@ fn task_state_changes_carry_epoch_timestamps_statuses_and_bindings_as_sent() {
         .to_string();
     let binding =
         json!({"bindIP": "0.0.0.0", "containerPort": 8080, "hostPort": 49153, "protocol": "tcp"});
-    submit_task(
+    let answer = submit_task(
         &mut s,
         json!({
             "cluster": "default", "task": task, "status": "RUNNING", "reason": "",
@@ -460,6 +460,7 @@ fn task_state_changes_carry_epoch_timestamps_statuses_and_bindings_as_sent() {
         }),
     )
     .unwrap();
+    assert_eq!(answer, json!({"acknowledgment": "ACK"}));
     let t = &s.tasks[&task];
     assert_eq!(t.last_status, "RUNNING");
     assert_eq!(t.pull_started_at, Some(1_795_317_327.066));
