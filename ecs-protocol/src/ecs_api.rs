@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::acs::ManagedAgentName;
-use crate::status::BackendStatus;
+use crate::status::ReportedStatus;
 use crate::types::{Timestamp, TransportProtocol, open_enum};
 
 /// `RegisterContainerInstance` request.
@@ -326,7 +326,7 @@ pub struct SubmitTaskStateChangeRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<BackendStatus>,
+    pub status: Option<ReportedStatus>,
     /// The reference agent sends `""` when there is no reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -362,7 +362,7 @@ pub struct ContainerStateChange {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<BackendStatus>,
+    pub status: Option<ReportedStatus>,
 }
 
 /// A published port (`NetworkBinding`).
@@ -431,7 +431,7 @@ pub struct SubmitContainerStateChangeRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<BackendStatus>,
+    pub status: Option<ReportedStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -511,11 +511,23 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_report_status_is_refused() {
-        let result = serde_json::from_value::<SubmitContainerStateChangeRequest>(
-            json!({"status": "EXPLODED"}),
+    fn an_unknown_report_status_is_kept_verbatim() {
+        // botocore types `status` as a string: the server, not the decoder, refuses odd values.
+        let request: SubmitContainerStateChangeRequest =
+            serde_json::from_value(json!({"status": "EXPLODED"})).unwrap();
+        let status = request.status.clone().unwrap();
+        assert_eq!(status, ReportedStatus::Unknown("EXPLODED".into()));
+        assert_eq!(status.backend(), None);
+        assert_eq!(
+            serde_json::to_value(&request).unwrap(),
+            json!({"status": "EXPLODED"})
         );
-        assert!(result.is_err());
+        let running: ReportedStatus = serde_json::from_value(json!("RUNNING")).unwrap();
+        assert_eq!(running.backend(), Some(crate::BackendStatus::Running));
+        assert_eq!(
+            ReportedStatus::from(crate::BackendStatus::Stopped).as_str(),
+            "STOPPED"
+        );
     }
 
     #[test]

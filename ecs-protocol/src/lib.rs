@@ -30,5 +30,7 @@ pub mod status;
 pub mod types;
 
 pub use acs::{AcsFrame, AcsMessage, DecodeError, UnknownMessage};
-pub use status::{BackendStatus, ContainerStatus, DesiredStatus, HealthStatus, TaskStatus};
+pub use status::{
+    BackendStatus, ContainerStatus, DesiredStatus, HealthStatus, ReportedStatus, TaskStatus,
+};
 pub use types::{NetworkMode, Timestamp, TransportProtocol};

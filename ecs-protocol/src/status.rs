@@ -2,7 +2,8 @@
 //!
 //! [`ContainerStatus`] and [`TaskStatus`] are the agent's *known* statuses (reference sections 4.1 and
 //! 4.2): ordered, and only ever moving forward ([`ContainerStatus::can_transition_to`]). The enum is
-//! also the persisted format. [`BackendStatus`] is the coarser status the control plane is told;
+//! also the persisted format. [`BackendStatus`] is the coarser status the control plane is told, and
+//! [`ReportedStatus`] that member as a request carries it (open: the ECS model says string);
 //! [`DesiredStatus`] is what ACS asks for; [`HealthStatus`] is a container's health.
 //!
 //! This module must not decide *when* a transition happens (that is the agent's task engine); it only
@@ -203,6 +204,40 @@ impl BackendStatus {
             Self::Pending => "PENDING",
             Self::Running => "RUNNING",
             Self::Stopped => "STOPPED",
+        }
+    }
+}
+
+open_enum! {
+    /// A `status` as a state change request carries it: SubmitTaskStateChange, each of its container
+    /// changes, SubmitContainerStateChange. The ECS model types these members as plain strings, so a
+    /// request with another value still decodes and the server decides what it means (ECS refuses
+    /// an odd task status). Agents send a [`BackendStatus`].
+    pub enum ReportedStatus {
+        Pending => "PENDING",
+        Running => "RUNNING",
+        Stopped => "STOPPED",
+    }
+}
+
+impl From<BackendStatus> for ReportedStatus {
+    fn from(status: BackendStatus) -> Self {
+        match status {
+            BackendStatus::Pending => Self::Pending,
+            BackendStatus::Running => Self::Running,
+            BackendStatus::Stopped => Self::Stopped,
+        }
+    }
+}
+
+impl ReportedStatus {
+    /// The [`BackendStatus`] this is, if it is one.
+    pub fn backend(&self) -> Option<BackendStatus> {
+        match self {
+            Self::Pending => Some(BackendStatus::Pending),
+            Self::Running => Some(BackendStatus::Running),
+            Self::Stopped => Some(BackendStatus::Stopped),
+            Self::Unknown(_) => None,
         }
     }
 }

@@ -12,7 +12,7 @@ use ecs_protocol::ecs_api::{
     DiscoverPollEndpointRequest, RegisterContainerInstanceRequest, ResourceType,
     SubmitTaskStateChangeRequest,
 };
-use ecs_protocol::{BackendStatus, DesiredStatus, NetworkMode, Timestamp};
+use ecs_protocol::{DesiredStatus, NetworkMode, ReportedStatus, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -119,7 +119,7 @@ fn discover_poll_endpoint() {
 fn submit_task_state_change_running() {
     let body = &read_json("SubmitTaskStateChange.RUNNING.json")["body"];
     let request: SubmitTaskStateChangeRequest = assert_round_trip("RUNNING", body);
-    assert_eq!(request.status, Some(BackendStatus::Running));
+    assert_eq!(request.status, Some(ReportedStatus::Running));
     assert_eq!(request.reason.as_deref(), Some(""));
     assert_eq!(
         request.pull_started_at,
@@ -134,7 +134,7 @@ fn submit_task_state_change_running() {
     let containers = request.containers.unwrap();
     assert_eq!(containers.len(), 1);
     assert_eq!(containers[0].container_name.as_deref(), Some("sleeper"));
-    assert_eq!(containers[0].status, Some(BackendStatus::Running));
+    assert_eq!(containers[0].status, Some(ReportedStatus::Running));
     assert_eq!(containers[0].exit_code, None);
     assert!(containers[0].network_bindings.is_none());
 }
@@ -143,13 +143,13 @@ fn submit_task_state_change_running() {
 fn submit_task_state_change_stopped() {
     let body = &read_json("SubmitTaskStateChange.STOPPED.json")["body"];
     let request: SubmitTaskStateChangeRequest = assert_round_trip("STOPPED", body);
-    assert_eq!(request.status, Some(BackendStatus::Stopped));
+    assert_eq!(request.status, Some(ReportedStatus::Stopped));
     assert_eq!(
         request.execution_stopped_at,
         Some(Timestamp::from_unix_millis(1_795_317_387_722))
     );
     let containers = request.containers.unwrap();
-    assert_eq!(containers[0].status, Some(BackendStatus::Stopped));
+    assert_eq!(containers[0].status, Some(ReportedStatus::Stopped));
     assert_eq!(containers[0].exit_code, Some(137));
 }
 

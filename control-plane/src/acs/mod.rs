@@ -13,9 +13,13 @@ use axum::extract::Query;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ecs_protocol::acs::{
+    AckRequest, AcsFrame, AcsMessage, ExceptionMessage, HeartbeatMessage,
+    IamRoleCredentialsAckRequest,
+};
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::ecs::model::VersionInfo;
@@ -62,12 +66,32 @@ impl Acs {
     }
 }
 
-fn refuse(status: StatusCode, kind: &str, message: &str) -> Response {
-    (
-        status,
-        json!({ "type": kind, "message": { "message": message } }).to_string(),
-    )
-        .into_response()
+/// Which ACS exception a refused upgrade answers with: a constructor of [`AcsMessage`]
+/// (`AcsMessage::BadRequestException`, ...).
+type Exception = fn(ExceptionMessage) -> AcsMessage;
+
+/// The body of a refused upgrade: the ACS exception envelope, `{"type": "<Exception>",
+/// "message": {"message": "..."}}`.
+fn exception_body(kind: Exception, message: &str) -> String {
+    // An exception body is one string: encoding it cannot fail.
+    kind(ExceptionMessage::new(message))
+        .encode()
+        .unwrap_or_default()
+}
+
+fn refuse(status: StatusCode, kind: Exception, message: &str) -> Response {
+    (status, exception_body(kind, message)).into_response()
+}
+
+/// A heartbeat frame with a fresh id.
+fn heartbeat_frame(message_id: String) -> String {
+    AcsMessage::HeartbeatMessage(HeartbeatMessage {
+        healthy: Some(true),
+        message_id: Some(message_id),
+    })
+    .encode()
+    // Two plain members: encoding cannot fail.
+    .unwrap_or_default()
 }
 
 impl Service for Acs {
@@ -94,13 +118,17 @@ impl Service for Acs {
 
     fn refuse(&self, _request_id: &str, _method: &Method, refusal: Refusal) -> Response {
         let e = refusal.into_error();
-        refuse(StatusCode::FORBIDDEN, "AccessDeniedException", &e.message)
+        refuse(
+            StatusCode::FORBIDDEN,
+            AcsMessage::AccessDeniedException,
+            &e.message,
+        )
     }
 
     fn error(&self, _request_id: &str, e: ApiError) -> Response {
         refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "ServerException",
+            AcsMessage::ServerException,
             &e.message,
         )
     }
@@ -115,7 +143,7 @@ async fn upgrade(app: Arc<Inner>, request: http::Request<axum::body::Bytes>) -> 
     let Ok(Query(query)) = Query::<BTreeMap<String, String>>::try_from_uri(&parts.uri) else {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "BadRequestException",
+            AcsMessage::BadRequestException,
             "the query string is not valid",
         );
     };
@@ -136,7 +164,7 @@ async fn upgrade(app: Arc<Inner>, request: http::Request<axum::body::Bytes>) -> 
     ) else {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "BadRequestException",
+            AcsMessage::BadRequestException,
             "clusterArn and containerInstanceArn are required",
         );
     };
@@ -161,7 +189,7 @@ async fn upgrade(app: Arc<Inner>, request: http::Request<axum::body::Bytes>) -> 
         if !ok {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                "BadRequestException",
+                AcsMessage::BadRequestException,
                 &format!("invalid query parameter {k}"),
             );
         }
@@ -169,14 +197,16 @@ async fn upgrade(app: Arc<Inner>, request: http::Request<axum::body::Bytes>) -> 
     let check_instance = instance.clone();
     let verdict = app
         .state
-        .call(move |s| {
+        .call(move |s| -> Result<(), Exception> {
             let c = s
                 .cluster(Some(&cluster))
-                .map_err(|_| "InvalidClusterException")?;
+                .map_err(|_| AcsMessage::InvalidClusterException as Exception)?;
             match s.instances.get(&check_instance) {
-                None => Err("InvalidInstanceException"),
-                Some(i) if i.cluster_name != c.cluster_name => Err("InvalidInstanceException"),
-                Some(i) if i.status == "INACTIVE" => Err("InactiveInstanceException"),
+                None => Err(AcsMessage::InvalidInstanceException),
+                Some(i) if i.cluster_name != c.cluster_name => {
+                    Err(AcsMessage::InvalidInstanceException)
+                }
+                Some(i) if i.status == "INACTIVE" => Err(AcsMessage::InactiveInstanceException),
                 Some(_) => Ok(()),
             }
         })
@@ -193,7 +223,7 @@ async fn upgrade(app: Arc<Inner>, request: http::Request<axum::body::Bytes>) -> 
         Err(e) => {
             return refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "ServerException",
+                AcsMessage::ServerException,
                 &e.message,
             );
         }
@@ -302,11 +332,8 @@ async fn session(
                 Err(_) => break,
             },
             _ = heartbeat.tick() => {
-                let frame = json!({
-                    "type": "HeartbeatMessage",
-                    "message": { "healthy": true, "messageId": uuid::Uuid::new_v4().to_string() }
-                });
-                if tx.send(Message::Text(frame.to_string().into())).await.is_err() {
+                let frame = heartbeat_frame(uuid::Uuid::new_v4().to_string());
+                if tx.send(Message::Text(frame.into())).await.is_err() {
                     break;
                 }
             }
@@ -322,30 +349,131 @@ async fn session(
     tracing::info!(container_instance = %instance, "agent disconnected");
 }
 
-async fn handle_inbound(app: &Inner, instance: &str, text: &str) {
-    let Ok(frame) = serde_json::from_str::<Value>(text) else {
-        tracing::warn!(container_instance = %instance, "undecodable ACS frame dropped");
-        return;
-    };
-    let kind = frame
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let message_id = frame
-        .get("message")
-        .and_then(|m| m.get("messageId"))
-        .and_then(Value::as_str)
-        .map(String::from);
-    match (kind, message_id) {
+/// What an inbound ACS frame asks of the emulator.
+#[derive(Debug, PartialEq, Eq)]
+enum Inbound {
+    /// Remove this message from the instance's outbox.
+    Ack(String),
+    /// A heartbeat ack, or an ack without a message id: nothing to do.
+    Nothing,
+    /// A frame the emulator does not act on, by its wire `type`.
+    Ignored(String),
+}
+
+/// Decodes one inbound text frame into what it asks. Pure.
+fn parse_inbound(text: &str) -> Result<Inbound, ecs_protocol::DecodeError> {
+    Ok(match AcsFrame::decode(text)? {
         // A credentials ack removes an IAMRoleCredentialsMessage from the outbox; one for a
         // payload's credentials names the payload's id, already acked by its AckRequest.
-        ("AckRequest" | "IAMRoleCredentialsAckRequest", Some(id)) => {
+        AcsFrame::Known(
+            AcsMessage::AckRequest(AckRequest {
+                message_id: Some(id),
+                ..
+            })
+            | AcsMessage::IamRoleCredentialsAckRequest(IamRoleCredentialsAckRequest {
+                message_id: Some(id),
+                ..
+            }),
+        ) => Inbound::Ack(id),
+        AcsFrame::Known(
+            AcsMessage::HeartbeatAckRequest(_) | AcsMessage::IamRoleCredentialsAckRequest(_),
+        ) => Inbound::Nothing,
+        other => Inbound::Ignored(other.type_name().to_string()),
+    })
+}
+
+async fn handle_inbound(app: &Inner, instance: &str, text: &str) {
+    match parse_inbound(text) {
+        Ok(Inbound::Ack(id)) => {
             let arn = instance.to_string();
             let _ = app.state.call(move |s| s.ack(&arn, &id)).await;
         }
-        ("HeartbeatAckRequest" | "IAMRoleCredentialsAckRequest", _) => {}
-        (other, _) => {
-            tracing::debug!(container_instance = %instance, frame_type = other, "ACS frame ignored");
+        Ok(Inbound::Nothing) => {}
+        Ok(Inbound::Ignored(kind)) => {
+            tracing::debug!(container_instance = %instance, frame_type = %kind, "ACS frame ignored");
         }
+        Err(e) => {
+            tracing::warn!(container_instance = %instance, error = %e, "undecodable ACS frame dropped");
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn json_of(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn heartbeat_frame_shape() {
+        assert_eq!(
+            json_of(&heartbeat_frame("hb-1".into())),
+            json!({"type": "HeartbeatMessage", "message": {"healthy": true, "messageId": "hb-1"}})
+        );
+    }
+
+    #[test]
+    fn refused_upgrade_body_shape() {
+        assert_eq!(
+            json_of(&exception_body(
+                AcsMessage::InactiveInstanceException,
+                "the container instance cannot connect"
+            )),
+            json!({
+                "type": "InactiveInstanceException",
+                "message": {"message": "the container instance cannot connect"}
+            })
+        );
+        assert_eq!(
+            json_of(&exception_body(AcsMessage::AccessDeniedException, "no"))["type"],
+            "AccessDeniedException"
+        );
+    }
+
+    #[test]
+    fn acks_name_the_message_to_remove() {
+        assert_eq!(
+            parse_inbound(
+                r#"{"type":"AckRequest","message":{"cluster":"default","containerInstance":"ci","messageId":"m-1"}}"#
+            )
+            .unwrap(),
+            Inbound::Ack("m-1".into())
+        );
+        assert_eq!(
+            parse_inbound(
+                r#"{"type":"IAMRoleCredentialsAckRequest","message":{"messageId":"m-2","credentialsId":"c","expiration":"2030-01-01T00:00:00Z"}}"#
+            )
+            .unwrap(),
+            Inbound::Ack("m-2".into())
+        );
+    }
+
+    #[test]
+    fn heartbeat_acks_and_acks_without_an_id_do_nothing() {
+        for text in [
+            r#"{"type":"HeartbeatAckRequest","message":{"messageId":"hb-1"}}"#,
+            r#"{"type":"IAMRoleCredentialsAckRequest","message":{"credentialsId":"c"}}"#,
+        ] {
+            assert_eq!(parse_inbound(text).unwrap(), Inbound::Nothing, "{text}");
+        }
+    }
+
+    #[test]
+    fn other_frames_are_ignored_by_type_and_garbage_is_an_error() {
+        assert_eq!(
+            parse_inbound(r#"{"type":"AckRequest","message":{}}"#).unwrap(),
+            Inbound::Ignored("AckRequest".into())
+        );
+        assert_eq!(
+            parse_inbound(r#"{"type":"SomethingNew","message":{"x":1}}"#).unwrap(),
+            Inbound::Ignored("SomethingNew".into())
+        );
+        assert!(parse_inbound("not json").is_err());
+        assert!(parse_inbound(r#"{"type":"AckRequest","message":{"messageId":5}}"#).is_err());
     }
 }

@@ -1,8 +1,12 @@
 //! What the agent tells ECS: SubmitTaskStateChange, SubmitContainerStateChange, ACS
 //! connections and acknowledgements.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use ecs_protocol::ecs_api::{
+    ContainerStateChange, NetworkBinding, SubmitContainerStateChangeRequest,
+    SubmitStateChangeResponse, SubmitTaskStateChangeRequest,
+};
+use ecs_protocol::{BackendStatus, ReportedStatus};
+use serde_json::Value;
 
 use crate::ecs::model::{Task, VersionInfo};
 use crate::ecs::state::{Key, State};
@@ -23,24 +27,24 @@ impl State {
         let Some(arn) = self.find_task(&cluster, task_ref) else {
             // The agent cannot act on a refusal; ECS acknowledges and drops reports it cannot use.
             tracing::warn!(task_arn = %task_ref, "state change for an unknown task ignored");
-            return Ok(json!({ "acknowledgment": "ACK" }));
+            return acknowledged();
         };
         let Some(t) = self.tasks.get_mut(&arn) else {
             return Err(ApiError::invalid("The referenced task was not found."));
         };
-        for c in &req.containers {
+        for c in req.containers.iter().flatten() {
             apply_container_change(t, c);
         }
         if let Some(v) = req.pull_started_at {
-            t.pull_started_at.get_or_insert(v);
+            t.pull_started_at.get_or_insert(v.unix_seconds());
         }
         if let Some(v) = req.pull_stopped_at {
-            t.pull_stopped_at = Some(v);
+            t.pull_stopped_at = Some(v.unix_seconds());
         }
         if let Some(v) = req.execution_stopped_at {
-            t.execution_stopped_at.get_or_insert(v);
+            t.execution_stopped_at.get_or_insert(v.unix_seconds());
         }
-        if let Some(status) = req.status.as_deref() {
+        if let Some(status) = &req.status {
             apply_task_status(t, status, req.reason.as_deref(), now)?;
         }
         t.version += 1;
@@ -49,7 +53,7 @@ impl State {
             self.deactivate(&stopped);
         }
         self.touch(Key::Task(arn));
-        Ok(json!({ "acknowledgment": "ACK" }))
+        acknowledged()
     }
 
     /// SubmitContainerStateChange.
@@ -82,7 +86,7 @@ impl State {
         );
         t.version += 1;
         self.touch(Key::Task(arn));
-        Ok(json!({ "acknowledgment": "ACK" }))
+        acknowledged()
     }
 
     /// An agent connected on ACS.
@@ -119,6 +123,14 @@ impl State {
     }
 }
 
+/// The answer to every state change ECS takes: `{"acknowledgment": "ACK"}`.
+fn acknowledged() -> Result<Value, ApiError> {
+    serde_json::to_value(SubmitStateChangeResponse {
+        acknowledgment: Some("ACK".into()),
+    })
+    .map_err(|e| ApiError::server(format!("state change answer: {e}")))
+}
+
 fn apply_container_change(t: &mut Task, c: &ContainerStateChange) {
     let Some(name) = c.container_name.as_deref() else {
         return;
@@ -127,9 +139,10 @@ fn apply_container_change(t: &mut Task, c: &ContainerStateChange) {
         return;
     };
     if let Some(s) = &c.status {
-        // Never move a container backwards (a late RUNNING after STOPPED is dropped).
+        // Never move a container backwards (a late RUNNING after STOPPED is dropped). Any other
+        // string is kept as the agent sent it.
         if tc.last_status != "STOPPED" {
-            tc.last_status.clone_from(s);
+            tc.last_status = s.as_str().to_string();
         }
     }
     if c.runtime_id.is_some() {
@@ -144,26 +157,32 @@ fn apply_container_change(t: &mut Task, c: &ContainerStateChange) {
     if c.reason.is_some() {
         tc.reason.clone_from(&c.reason);
     }
-    if !c.network_bindings.is_empty() {
-        tc.network_bindings.clone_from(&c.network_bindings);
+    if let Some(bindings) = c.network_bindings.as_deref().filter(|b| !b.is_empty()) {
+        tc.network_bindings = bindings.iter().filter_map(binding_json).collect();
     }
+}
+
+/// A binding as the task record keeps it (and DescribeTasks shows it): its members as sent.
+fn binding_json(b: &NetworkBinding) -> Option<Value> {
+    // Strings and integers only: encoding cannot fail.
+    serde_json::to_value(b).ok()
 }
 
 fn apply_task_status(
     t: &mut Task,
-    status: &str,
+    status: &ReportedStatus,
     reason: Option<&str>,
     now: f64,
 ) -> Result<(), ApiError> {
-    match status {
-        "PENDING" => {}
-        "RUNNING" => {
+    match status.backend() {
+        Some(BackendStatus::Pending) => {}
+        Some(BackendStatus::Running) => {
             if t.last_status != "STOPPED" {
                 t.last_status = "RUNNING".into();
                 t.started_at.get_or_insert(now);
             }
         }
-        "STOPPED" => {
+        Some(BackendStatus::Stopped) => {
             if t.last_status != "STOPPED" {
                 t.last_status = "STOPPED".into();
                 t.stopped_at = Some(now);
@@ -187,80 +206,11 @@ fn apply_task_status(
                 }
             }
         }
-        other => {
+        None => {
             return Err(ApiError::invalid(format!(
-                "Invalid status {other}: must be PENDING, RUNNING or STOPPED."
+                "Invalid status {status}: must be PENDING, RUNNING or STOPPED."
             )));
         }
     }
     Ok(())
-}
-
-// ---- request shapes (members as botocore's ECS model names them) ----
-
-/// A container change inside SubmitTaskStateChange.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ContainerStateChange {
-    /// Name.
-    pub container_name: Option<String>,
-    /// Digest.
-    pub image_digest: Option<String>,
-    /// Docker id.
-    pub runtime_id: Option<String>,
-    /// Status.
-    pub status: Option<String>,
-    /// Exit code.
-    pub exit_code: Option<i64>,
-    /// Reason.
-    pub reason: Option<String>,
-    /// Bindings.
-    #[serde(default)]
-    pub network_bindings: Vec<Value>,
-}
-
-/// SubmitTaskStateChange input.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SubmitTaskStateChangeRequest {
-    /// Cluster.
-    pub cluster: Option<String>,
-    /// Task ARN.
-    pub task: Option<String>,
-    /// PENDING / RUNNING / STOPPED.
-    pub status: Option<String>,
-    /// Reason.
-    pub reason: Option<String>,
-    /// Container changes.
-    #[serde(default)]
-    pub containers: Vec<ContainerStateChange>,
-    /// Epoch seconds.
-    pub pull_started_at: Option<f64>,
-    /// Epoch seconds.
-    pub pull_stopped_at: Option<f64>,
-    /// Epoch seconds.
-    pub execution_stopped_at: Option<f64>,
-}
-
-/// SubmitContainerStateChange input.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SubmitContainerStateChangeRequest {
-    /// Cluster.
-    pub cluster: Option<String>,
-    /// Task ARN.
-    pub task: Option<String>,
-    /// Name.
-    pub container_name: Option<String>,
-    /// Docker id.
-    pub runtime_id: Option<String>,
-    /// Status.
-    pub status: Option<String>,
-    /// Exit code.
-    pub exit_code: Option<i64>,
-    /// Reason.
-    pub reason: Option<String>,
-    /// Bindings.
-    #[serde(default)]
-    pub network_bindings: Vec<Value>,
 }

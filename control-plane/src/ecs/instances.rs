@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use ecs_protocol::ecs_api::{self, RegisterContainerInstanceRequest};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -127,7 +128,19 @@ impl State {
         now: f64,
     ) -> Result<Value, ApiError> {
         let cluster = self.cluster(req.cluster.as_deref())?;
-        for r in &req.total_resources {
+        let total_resources = req
+            .total_resources
+            .unwrap_or_default()
+            .into_iter()
+            .map(resource)
+            .collect::<Result<Vec<_>, _>>()?;
+        let tags = req
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(tag)
+            .collect::<Result<Vec<_>, _>>()?;
+        for r in &total_resources {
             if !matches!(r.kind.as_str(), "INTEGER" | "LONG" | "DOUBLE" | "STRINGSET") {
                 return Err(ApiError::invalid(format!(
                     "Invalid resource type {} for resource {}.",
@@ -149,12 +162,13 @@ impl State {
                     .map(String::from)
             });
         let mut attributes: Vec<Attribute> = Vec::new();
-        for a in req.attributes {
+        for a in req.attributes.unwrap_or_default() {
             if !attributes.iter().any(|x| x.name == a.name) {
                 attributes.push(Attribute {
+                    name: a.name,
+                    value: a.value,
                     target_type: None,
                     target_id: None,
-                    ..a
                 });
             }
         }
@@ -186,10 +200,10 @@ impl State {
                         attributes.push(old_attr.clone());
                     }
                 }
-                i.registered_resources = req.total_resources;
+                i.registered_resources = total_resources;
                 i.attributes = attributes;
-                if !req.tags.is_empty() {
-                    i.tags = req.tags;
+                if !tags.is_empty() {
+                    i.tags = tags;
                 }
                 if i.status == "INACTIVE" {
                     i.status = "ACTIVE".into();
@@ -214,11 +228,11 @@ impl State {
                         .unwrap_or_else(|| format!("mi-{}", id.get(..17).unwrap_or(&id))),
                     version: 1,
                     status: "ACTIVE".into(),
-                    registered_resources: req.total_resources,
+                    registered_resources: total_resources,
                     attributes,
-                    tags: req.tags,
+                    tags,
                     registered_at: now,
-                    version_info: req.version_info.unwrap_or_default(),
+                    version_info: req.version_info.map(version_info).unwrap_or_default(),
                 }
             }
         };
@@ -450,37 +464,50 @@ impl State {
     }
 }
 
-// ---- request shapes (members as botocore's ECS model names them) ----
+// ---- RegisterContainerInstance (decoded as ecs_protocol::ecs_api's request) -> the model ----
 
-/// RegisterContainerInstance input.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RegisterContainerInstanceRequest {
-    /// Cluster.
-    pub cluster: Option<String>,
-    /// Set when re-registering.
-    pub container_instance_arn: Option<String>,
-    /// EC2 identity document (empty on EXTERNAL).
-    pub instance_identity_document: Option<String>,
-    /// Its signature.
-    pub instance_identity_document_signature: Option<String>,
-    /// Resources.
-    #[serde(default)]
-    pub total_resources: Vec<Resource>,
-    /// Attributes.
-    #[serde(default)]
-    pub attributes: Vec<Attribute>,
-    /// Tags.
-    #[serde(default)]
-    pub tags: Vec<Tag>,
-    /// Versions.
-    pub version_info: Option<VersionInfo>,
-    /// Idempotency token.
-    pub client_token: Option<String>,
-    /// GPUs.
-    #[serde(default)]
-    pub platform_devices: Vec<Value>,
+/// A member the model needs but the wire shape leaves optional is missing: refused as the request
+/// decoder refused it when the model's type was decoded directly.
+fn missing(member: &str, shape: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::SerializationException,
+        format!("Cannot deserialize the request: missing field `{member}` in a {shape}"),
+    )
 }
+
+/// A registered resource: `name` and `type` are required, absent numbers are 0.
+fn resource(r: ecs_api::Resource) -> Result<Resource, ApiError> {
+    Ok(Resource {
+        name: r.name.ok_or_else(|| missing("name", "Resource"))?,
+        kind: r
+            .kind
+            .ok_or_else(|| missing("type", "Resource"))?
+            .as_str()
+            .to_string(),
+        double_value: r.double_value.unwrap_or_default(),
+        long_value: r.long_value.unwrap_or_default(),
+        integer_value: r.integer_value.unwrap_or_default(),
+        string_set_value: r.string_set_value,
+    })
+}
+
+/// A tag: `key` is required, an absent value is empty.
+fn tag(t: ecs_api::Tag) -> Result<Tag, ApiError> {
+    Ok(Tag {
+        key: t.key.ok_or_else(|| missing("key", "Tag"))?,
+        value: t.value.unwrap_or_default(),
+    })
+}
+
+fn version_info(v: ecs_api::VersionInfo) -> VersionInfo {
+    VersionInfo {
+        agent_version: v.agent_version,
+        agent_hash: v.agent_hash,
+        docker_version: v.docker_version,
+    }
+}
+
+// ---- request shapes (members as botocore's ECS model names them) ----
 
 /// DeregisterContainerInstance input.
 #[derive(Debug, Deserialize)]
@@ -561,4 +588,92 @@ pub struct ListAttributesRequest {
     pub next_token: Option<String>,
     /// Page size.
     pub max_results: Option<i64>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::ecs::state::{Account, State};
+    use crate::front::ErrorCode;
+    use crate::front::json::decode;
+
+    fn state() -> State {
+        State::new(Account {
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+        })
+    }
+
+    fn register(s: &mut State, body: &Value) -> Result<Value, crate::front::ApiError> {
+        let req = decode(body.to_string().as_bytes())?;
+        s.register_instance(req, 1.0)
+    }
+
+    #[test]
+    fn what_the_aws_cli_may_send_registers() {
+        let mut s = state();
+        let v = register(
+            &mut s,
+            &json!({
+                "cluster": "default",
+                "instanceIdentityDocument": "{\"instanceId\": \"i-0123456789abcdef0\"}",
+                "instanceIdentityDocumentSignature": "sig",
+                "totalResources": [
+                    {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+                    {"name": "MEMORY", "type": "LONG", "longValue": 2048},
+                    {"name": "GPU_SHARE", "type": "DOUBLE", "doubleValue": 0.5},
+                    {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22"]}
+                ],
+                "versionInfo": {"agentVersion": "1.105.1", "dockerVersion": "27.0.1"},
+                "attributes": [{"name": "ecs.os-type", "value": "linux", "targetType": "container-instance"}],
+                "platformDevices": [{"id": "GPU-1", "type": "GPU"}],
+                "tags": [{"key": "team", "value": "web"}, {"key": "bare"}],
+                "clientToken": "token"
+            }),
+        )
+        .unwrap();
+        let i = &v["containerInstance"];
+        assert_eq!(i["ec2InstanceId"], "i-0123456789abcdef0");
+        assert_eq!(
+            i["registeredResources"],
+            json!([
+                {"name": "CPU", "type": "INTEGER", "integerValue": 1024, "longValue": 0, "doubleValue": 0.0},
+                {"name": "MEMORY", "type": "LONG", "integerValue": 0, "longValue": 2048, "doubleValue": 0.0},
+                {"name": "GPU_SHARE", "type": "DOUBLE", "integerValue": 0, "longValue": 0, "doubleValue": 0.5},
+                {"name": "PORTS", "type": "STRINGSET", "integerValue": 0, "longValue": 0, "doubleValue": 0.0,
+                 "stringSetValue": ["22"]}
+            ])
+        );
+        assert_eq!(
+            i["tags"],
+            json!([{"key": "team", "value": "web"}, {"key": "bare", "value": ""}])
+        );
+        assert_eq!(i["versionInfo"]["agentVersion"], "1.105.1");
+        let attributes = i["attributes"].as_array().unwrap();
+        let os = attributes
+            .iter()
+            .find(|a| a["name"] == "ecs.os-type")
+            .unwrap();
+        assert_eq!(os, &json!({"name": "ecs.os-type", "value": "linux"}));
+    }
+
+    #[test]
+    fn a_resource_without_a_name_or_type_and_a_tag_without_a_key_are_refused() {
+        for body in [
+            json!({"totalResources": [{"type": "INTEGER", "integerValue": 1}]}),
+            json!({"totalResources": [{"name": "CPU", "integerValue": 1}]}),
+            json!({"tags": [{"value": "x"}]}),
+        ] {
+            let e = register(&mut state(), &body).unwrap_err();
+            assert_eq!(e.code, ErrorCode::SerializationException, "{body}");
+        }
+        let e = register(
+            &mut state(),
+            &json!({"totalResources": [{"name": "CPU", "type": "FLOAT"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    }
 }

@@ -24,8 +24,9 @@ pub mod tasks;
 #[cfg(test)]
 mod tests;
 
+use ecs_protocol::ecs_api::{DiscoverPollEndpointRequest, DiscoverPollEndpointResponse};
 use futures_util::future::BoxFuture;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::front::json::decode;
 use crate::front::sigv4::Flavor;
@@ -166,12 +167,7 @@ impl Ecs {
                     .advertise_url
                     .clone()
                     .unwrap_or_else(|| format!("http://{}", ctx.host));
-                json!({
-                    "endpoint": base,
-                    "telemetryEndpoint": base,
-                    "serviceConnectEndpoint": base,
-                    "systemLogsEndpoint": base,
-                })
+                poll_endpoints(base)?
             }
             other => {
                 return Err(ApiError::new(
@@ -184,10 +180,45 @@ impl Ecs {
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DiscoverPollEndpointRequest {
-    cluster: Option<String>,
-    #[allow(dead_code)]
-    container_instance: Option<String>,
+/// The DiscoverPollEndpoint answer: ACS, TCS, Service Connect and system logs all at `base`.
+fn poll_endpoints(base: String) -> Result<Value, ApiError> {
+    serde_json::to_value(DiscoverPollEndpointResponse {
+        endpoint: Some(base.clone()),
+        telemetry_endpoint: Some(base.clone()),
+        service_connect_endpoint: Some(base.clone()),
+        system_logs_endpoint: Some(base),
+    })
+    .map_err(|e| ApiError::server(format!("DiscoverPollEndpoint answer: {e}")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod poll_endpoint_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn discover_poll_endpoint_answer_shape() {
+        assert_eq!(
+            poll_endpoints("http://127.0.0.1:4566".into()).unwrap(),
+            json!({
+                "endpoint": "http://127.0.0.1:4566",
+                "telemetryEndpoint": "http://127.0.0.1:4566",
+                "serviceConnectEndpoint": "http://127.0.0.1:4566",
+                "systemLogsEndpoint": "http://127.0.0.1:4566",
+            })
+        );
+    }
+
+    #[test]
+    fn discover_poll_endpoint_request_takes_what_the_agents_send() {
+        let req: DiscoverPollEndpointRequest = crate::front::json::decode(
+            br#"{"cluster":"default","containerInstance":"arn:aws:ecs:us-east-1:123456789012:container-instance/default/abc","zoneId":""}"#,
+        )
+        .unwrap();
+        assert_eq!(req.cluster.as_deref(), Some("default"));
+        let empty: DiscoverPollEndpointRequest = crate::front::json::decode(b"").unwrap();
+        assert_eq!(empty.cluster, None);
+    }
 }

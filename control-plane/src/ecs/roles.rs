@@ -8,7 +8,8 @@
 //! keys under the same id. Keys are the state's persisted temporary keys, so they survive an
 //! emulator restart with the rest of the state.
 
-use serde_json::{Value, json};
+use ecs_protocol::acs::{AcsMessage, IamRoleCredentials, IamRoleCredentialsMessage, RoleType};
+use serde_json::Value;
 
 use crate::ecs::model::{OutboundMessage, Task};
 use crate::ecs::state::State;
@@ -57,16 +58,17 @@ fn issue(state: &mut State, binding: TaskRoleBinding, now: f64) -> TempKey {
 }
 
 /// The ACS `IAMRoleCredentials` of a key.
-pub fn acs_credentials(k: &TempKey) -> Value {
-    let b = k.task.clone();
-    json!({
-        "credentialsId": b.as_ref().map(|b| b.credentials_id.clone()),
-        "roleArn": b.as_ref().map(|b| b.role_arn.clone()),
-        "accessKeyId": k.access_key_id,
-        "secretAccessKey": k.secret_access_key,
-        "sessionToken": k.session_token,
-        "expiration": crate::sts::iso8601(k.expiration),
-    })
+pub fn acs_credentials(k: &TempKey) -> IamRoleCredentials {
+    let b = k.task.as_ref();
+    IamRoleCredentials {
+        credentials_id: b.map(|b| b.credentials_id.clone()),
+        role_arn: b.map(|b| b.role_arn.clone()),
+        access_key_id: Some(k.access_key_id.clone()),
+        secret_access_key: Some(k.secret_access_key.clone()),
+        session_token: Some(k.session_token.clone()),
+        expiration: Some(crate::sts::iso8601(k.expiration)),
+        credential_scope: None,
+    }
 }
 
 /// Credentials for a task's role, valid for at least half their lifetime: the latest key, or a
@@ -128,28 +130,44 @@ pub fn attach(state: &mut State, acs_task: &mut Value, task: &Task, def: &Value,
     ] {
         if let Some(role_arn) = role(key) {
             let k = current(state, &task.task_arn, role_type, &role_arn, now);
-            obj.insert(member.into(), acs_credentials(&k));
+            match serde_json::to_value(acs_credentials(&k)) {
+                Ok(credentials) => {
+                    obj.insert(member.into(), credentials);
+                }
+                // Strings only: cannot happen, but a task without credentials beats a panic.
+                Err(e) => {
+                    tracing::error!(task_arn = %task.task_arn, error = %e, "credentials not encoded")
+                }
+            }
         }
     }
 }
 
-fn message(task: &Task, key: &TempKey) -> Option<OutboundMessage> {
+/// The `IAMRoleCredentialsMessage` refreshing `task`'s credentials to `key`.
+fn credentials_message(task: &Task, key: &TempKey, message_id: &str) -> Option<AcsMessage> {
     let b = key.task.as_ref()?;
+    Some(AcsMessage::IamRoleCredentialsMessage(
+        IamRoleCredentialsMessage {
+            message_id: Some(message_id.to_string()),
+            task_arn: Some(task.task_arn.clone()),
+            task_cluster_arn: Some(task.cluster_arn.clone()),
+            role_type: Some(RoleType::from(b.role_type.as_str())),
+            role_credentials: Some(acs_credentials(key)),
+        },
+    ))
+}
+
+fn message(task: &Task, key: &TempKey) -> Option<OutboundMessage> {
     let message_id = uuid::Uuid::new_v4().to_string();
-    let frame = json!({
-        "type": "IAMRoleCredentialsMessage",
-        "message": {
-            "messageId": message_id,
-            "taskArn": task.task_arn,
-            "taskClusterArn": task.cluster_arn,
-            "roleType": b.role_type,
-            "roleCredentials": acs_credentials(key),
+    let frame = match credentials_message(task, key, &message_id)?.encode() {
+        Ok(frame) => frame,
+        // Strings only: cannot happen, but a skipped refresh is retried at the next tick.
+        Err(e) => {
+            tracing::error!(task_arn = %task.task_arn, error = %e, "credentials message not encoded");
+            return None;
         }
-    });
-    Some(OutboundMessage {
-        message_id,
-        frame: frame.to_string(),
-    })
+    };
+    Some(OutboundMessage { message_id, frame })
 }
 
 fn active_tasks(state: &State, instance: Option<&str>) -> Vec<Task> {
@@ -214,10 +232,12 @@ pub fn resend_all(state: &mut State, instance_arn: &str, now: f64) -> usize {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
-    use crate::ecs::instances::RegisterContainerInstanceRequest;
     use crate::ecs::model::VersionInfo;
     use crate::ecs::state::Account;
+    use ecs_protocol::ecs_api::RegisterContainerInstanceRequest;
 
     /// A state with one connected instance and one running task of a definition with `roles`;
     /// returns the state, the instance ARN and the task ARN.
@@ -342,6 +362,63 @@ mod tests {
         assert_eq!(after.access_key_id, before.access_key_id);
         assert_eq!(after.task, before.task);
         assert!(restored.outbox.contains_key(&instance));
+    }
+
+    /// The exact members of `IAMRoleCredentials` as `k` sends them.
+    fn expected_credentials(k: &TempKey) -> Value {
+        let b = k.task.clone().unwrap();
+        json!({
+            "credentialsId": b.credentials_id,
+            "roleArn": b.role_arn,
+            "accessKeyId": k.access_key_id,
+            "secretAccessKey": k.secret_access_key,
+            "sessionToken": k.session_token,
+            "expiration": crate::sts::iso8601(k.expiration),
+        })
+    }
+
+    #[test]
+    fn payload_credentials_shape() {
+        let (s, instance, task) = running(json!({
+            "taskRoleArn": "arn:aws:iam::123456789012:role/app",
+            "executionRoleArn": "arn:aws:iam::123456789012:role/exec"
+        }));
+        let payload = &frames(&s, &instance)[0]["message"]["tasks"][0];
+        let app = latest(&s, &task, TASK_APPLICATION).unwrap();
+        let exec = latest(&s, &task, TASK_EXECUTION).unwrap();
+        assert_eq!(payload["roleCredentials"], expected_credentials(&app));
+        assert_eq!(
+            payload["executionRoleCredentials"],
+            expected_credentials(&exec)
+        );
+        assert_eq!(
+            payload["roleCredentials"]["roleArn"],
+            "arn:aws:iam::123456789012:role/app"
+        );
+    }
+
+    #[test]
+    fn credentials_message_frame_shape() {
+        let (mut s, instance, task) = running(json!({
+            "taskRoleArn": "arn:aws:iam::123456789012:role/app"
+        }));
+        assert_eq!(refresh_due(&mut s, 2.0 + 10_801.0), 1);
+        let queued = s.outbox[&instance].last().unwrap().clone();
+        let fresh = latest(&s, &task, TASK_APPLICATION).unwrap();
+        assert_eq!(fresh.expiration, 2.0 + 10_801.0 + 21_600.0);
+        assert_eq!(
+            serde_json::from_str::<Value>(&queued.frame).unwrap(),
+            json!({
+                "type": "IAMRoleCredentialsMessage",
+                "message": {
+                    "messageId": queued.message_id,
+                    "taskArn": task,
+                    "taskClusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/default",
+                    "roleType": "TaskApplication",
+                    "roleCredentials": expected_credentials(&fresh),
+                }
+            })
+        );
     }
 
     #[test]

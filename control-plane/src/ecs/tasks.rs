@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ecs_protocol::acs::PayloadMessage;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -165,24 +166,16 @@ impl State {
         let seq = *seq;
         self.touch(Key::Meta);
         let message_id = uuid::Uuid::new_v4().to_string();
-        let frame = json!({
-            "type": "PayloadMessage",
-            "message": {
-                "messageId": message_id,
-                "clusterArn": cluster_arn,
-                "containerInstanceArn": instance_arn,
-                "tasks": tasks,
-                "generatedAt": now as i64,
-                "seqNum": seq,
+        let payload = payload_message(&message_id, cluster_arn, instance_arn, tasks, now, seq);
+        let frame = match payload.encode() {
+            Ok(frame) => frame,
+            // JSON values and strings only: cannot happen.
+            Err(e) => {
+                tracing::error!(container_instance = %instance_arn, error = %e, "payload not encoded");
+                return;
             }
-        });
-        self.enqueue(
-            instance_arn,
-            OutboundMessage {
-                message_id,
-                frame: frame.to_string(),
-            },
-        );
+        };
+        self.enqueue(instance_arn, OutboundMessage { message_id, frame });
     }
 
     /// RunTask.
@@ -396,6 +389,27 @@ impl State {
     }
 }
 
+/// The `PayloadMessage` envelope for `tasks` (ACS tasks as built by [`acs_payload`]), generated
+/// at `now` (epoch seconds, sent whole) as the instance's `seq`-th payload.
+fn payload_message(
+    message_id: &str,
+    cluster_arn: String,
+    instance_arn: &str,
+    tasks: Vec<Value>,
+    now: f64,
+    seq: i64,
+) -> PayloadMessage<Value> {
+    PayloadMessage {
+        message_id: Some(message_id.to_string()),
+        cluster_arn: Some(cluster_arn),
+        container_instance_arn: Some(instance_arn.to_string()),
+        tasks: Some(tasks),
+        generated_at: Some(now as i64),
+        seq_num: Some(seq),
+        timeline: None,
+    }
+}
+
 // ---- request shapes (members as botocore's ECS model names them) ----
 
 /// RunTask input.
@@ -497,4 +511,41 @@ pub struct ListTasksRequest {
     pub next_token: Option<String>,
     /// Page size.
     pub max_results: Option<i64>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::payload_message;
+
+    #[test]
+    fn payload_envelope_shape() {
+        let task = json!({"arn": "arn:aws:ecs:us-east-1:123456789012:task/default/abc", "desiredStatus": "RUNNING"});
+        let frame = payload_message(
+            "m-1",
+            "arn:aws:ecs:us-east-1:123456789012:cluster/default".into(),
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/default/ci",
+            vec![task.clone()],
+            1_795_317_133.9,
+            7,
+        )
+        .encode()
+        .unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&frame).unwrap(),
+            json!({
+                "type": "PayloadMessage",
+                "message": {
+                    "messageId": "m-1",
+                    "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/default",
+                    "containerInstanceArn": "arn:aws:ecs:us-east-1:123456789012:container-instance/default/ci",
+                    "tasks": [task],
+                    "generatedAt": 1_795_317_133,
+                    "seqNum": 7,
+                }
+            })
+        );
+    }
 }

@@ -4,10 +4,10 @@ use serde_json::{Value, json};
 
 use crate::ecs::common::paginate;
 use crate::ecs::common::parse_task_size;
-use crate::ecs::instances::RegisterContainerInstanceRequest;
 use crate::ecs::model::VersionInfo;
 use crate::ecs::state::{Account, State};
 use crate::front::ErrorCode;
+use ecs_protocol::ecs_api::RegisterContainerInstanceRequest;
 
 fn state() -> State {
     State::new(Account {
@@ -429,4 +429,63 @@ fn an_instances_load_follows_placements_and_stops_and_survives_a_restore() {
         .collect();
     let restored = State::restore(s.account.clone(), rows, s.keys.clone()).unwrap();
     assert_eq!(restored.load(&instance), Some(&load));
+}
+
+/// Decodes `body` as the front does and applies it as SubmitTaskStateChange.
+fn submit_task(s: &mut State, body: Value) -> Result<Value, crate::front::ApiError> {
+    let req = crate::front::json::decode(body.to_string().as_bytes())?;
+    s.submit_task_state_change(req, 10.0)
+}
+
+#[test]
+fn task_state_changes_carry_epoch_timestamps_statuses_and_bindings_as_sent() {
+    let mut s = state();
+    register(&mut s, 1024, 1024);
+    let def = task_def(&mut s, 128, 0);
+    let task = run(&mut s, &def, 1)["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let binding =
+        json!({"bindIP": "0.0.0.0", "containerPort": 8080, "hostPort": 49153, "protocol": "tcp"});
+    let answer = submit_task(
+        &mut s,
+        json!({
+            "cluster": "default", "task": task, "status": "RUNNING", "reason": "",
+            "containers": [{
+                "containerName": "web", "runtimeId": "abc", "status": "RUNNING",
+                "imageDigest": "sha256:1", "networkBindings": [binding]
+            }],
+            "pullStartedAt": 1795317327.066, "pullStoppedAt": 1795317341, "executionStoppedAt": 1795317387.722
+        }),
+    )
+    .unwrap();
+    assert_eq!(answer, json!({"acknowledgment": "ACK"}));
+    let t = &s.tasks[&task];
+    assert_eq!(t.last_status, "RUNNING");
+    assert_eq!(t.pull_started_at, Some(1_795_317_327.066));
+    assert_eq!(t.pull_stopped_at, Some(1_795_317_341.0));
+    assert_eq!(t.execution_stopped_at, Some(1_795_317_387.722));
+    let c = &t.containers[0];
+    assert_eq!(c.last_status, "RUNNING");
+    assert_eq!(c.runtime_id.as_deref(), Some("abc"));
+    assert_eq!(c.image_digest.as_deref(), Some("sha256:1"));
+    assert_eq!(c.network_bindings, vec![binding]);
+
+    // A container status ECS does not know is kept as sent; a task status is refused.
+    s.submit_container_state_change(
+        serde_json::from_value(
+            json!({"task": task, "containerName": "web", "status": "PULLED", "exitCode": 3}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s.tasks[&task].containers[0].last_status, "PULLED");
+    assert_eq!(s.tasks[&task].containers[0].exit_code, Some(3));
+    let e = submit_task(&mut s, json!({"task": task, "status": "EXPLODED"})).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    assert_eq!(
+        e.message,
+        "Invalid status EXPLODED: must be PENDING, RUNNING or STOPPED."
+    );
 }

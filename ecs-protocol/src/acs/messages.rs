@@ -41,9 +41,13 @@ impl HeartbeatAckRequest {
 
 /// Server → agent: tasks to run or stop, answered with [`AckRequest`] (and one
 /// [`IamRoleCredentialsAckRequest`] per credentials in it) once handled.
+///
+/// `T` is the task model: [`Task`] everywhere but in the emulator, which builds its tasks as JSON
+/// from task definitions it keeps as JSON, and sends them with [`PayloadMessage::encode`] in the
+/// same envelope [`AcsMessage`](super::AcsMessage) gives a typed payload.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PayloadMessage {
+pub struct PayloadMessage<T = Task> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,7 +55,7 @@ pub struct PayloadMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_instance_arn: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tasks: Option<Vec<Task>>,
+    pub tasks: Option<Vec<T>>,
     /// Epoch seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generated_at: Option<i64>,
@@ -61,10 +65,27 @@ pub struct PayloadMessage {
     pub timeline: Option<i64>,
 }
 
-impl PayloadMessage {
+impl<T> PayloadMessage<T> {
     /// The tasks, or none.
-    pub fn tasks(&self) -> &[Task] {
+    pub fn tasks(&self) -> &[T] {
         self.tasks.as_deref().unwrap_or_default()
+    }
+}
+
+impl<T: Serialize> PayloadMessage<T> {
+    /// The frame text, `{"type":"PayloadMessage","message":{...}}`, whatever the task model.
+    /// Fails only if a task holds something JSON cannot carry.
+    pub fn encode(&self) -> Result<String, serde_json::Error> {
+        #[derive(Serialize)]
+        struct Envelope<'a, T> {
+            #[serde(rename = "type")]
+            type_name: &'static str,
+            message: &'a PayloadMessage<T>,
+        }
+        serde_json::to_string(&Envelope {
+            type_name: "PayloadMessage",
+            message: self,
+        })
     }
 }
 

@@ -493,4 +493,42 @@ mod tests {
                 .is_none()
         );
     }
+
+    #[test]
+    fn a_payload_encodes_to_the_same_frame_whatever_its_task_model() {
+        let typed = PayloadMessage {
+            message_id: Some("m-1".into()),
+            cluster_arn: Some("arn:aws:ecs:us-east-1:123456789012:cluster/default".into()),
+            tasks: Some(vec![Task {
+                arn: Some("arn:aws:ecs:us-east-1:123456789012:task/default/abc".into()),
+                family: Some("web".into()),
+                ..Task::default()
+            }]),
+            generated_at: Some(1_795_317_133),
+            seq_num: Some(3),
+            ..PayloadMessage::default()
+        };
+        let as_json = PayloadMessage {
+            tasks: Some(
+                typed
+                    .tasks()
+                    .iter()
+                    .map(|t| serde_json::to_value(t).unwrap())
+                    .collect(),
+            ),
+            message_id: typed.message_id.clone(),
+            cluster_arn: typed.cluster_arn.clone(),
+            container_instance_arn: None,
+            generated_at: typed.generated_at,
+            seq_num: typed.seq_num,
+            timeline: None,
+        };
+        let expected = AcsMessage::PayloadMessage(typed.clone()).encode().unwrap();
+        assert_eq!(typed.encode().unwrap(), expected);
+        assert_eq!(as_json.encode().unwrap(), expected);
+        assert_eq!(
+            AcsFrame::decode(&as_json.encode().unwrap()).unwrap(),
+            AcsFrame::Known(AcsMessage::PayloadMessage(typed))
+        );
+    }
 }
