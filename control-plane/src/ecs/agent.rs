@@ -48,7 +48,7 @@ impl State {
             apply_task_status(t, status, req.reason.as_deref(), now)?;
         }
         t.version += 1;
-        if t.last_status == "STOPPED" {
+        if t.last_status == BackendStatus::Stopped {
             let stopped = t.clone();
             self.deactivate(&stopped);
         }
@@ -141,8 +141,8 @@ fn apply_container_change(t: &mut Task, c: &ContainerStateChange) {
     if let Some(s) = &c.status {
         // Never move a container backwards (a late RUNNING after STOPPED is dropped). Any other
         // string is kept as the agent sent it.
-        if tc.last_status != "STOPPED" {
-            tc.last_status = s.as_str().to_string();
+        if tc.last_status != ReportedStatus::Stopped {
+            tc.last_status = s.clone();
         }
     }
     if c.runtime_id.is_some() {
@@ -177,18 +177,18 @@ fn apply_task_status(
     match status.backend() {
         Some(BackendStatus::Pending) => {}
         Some(BackendStatus::Running) => {
-            if t.last_status != "STOPPED" {
-                t.last_status = "RUNNING".into();
+            if t.last_status != BackendStatus::Stopped {
+                t.last_status = BackendStatus::Running;
                 t.started_at.get_or_insert(now);
             }
         }
         Some(BackendStatus::Stopped) => {
-            if t.last_status != "STOPPED" {
-                t.last_status = "STOPPED".into();
+            if t.last_status != BackendStatus::Stopped {
+                t.last_status = BackendStatus::Stopped;
                 t.stopped_at = Some(now);
                 t.execution_stopped_at.get_or_insert(now);
-                if t.desired_status != "STOPPED" {
-                    t.desired_status = "STOPPED".into();
+                if t.desired_status != BackendStatus::Stopped {
+                    t.desired_status = BackendStatus::Stopped;
                     t.stopping_at.get_or_insert(now);
                     let reason = reason.unwrap_or("Task stopped by the agent");
                     t.stop_code = Some(
@@ -202,7 +202,7 @@ fn apply_task_status(
                     t.stopped_reason = Some(reason.to_string());
                 }
                 for c in &mut t.containers {
-                    c.last_status = "STOPPED".into();
+                    c.last_status = ReportedStatus::Stopped;
                 }
             }
         }

@@ -7,6 +7,7 @@ use crate::ecs::common::{paginate, short_name, valid_name, with_next};
 use crate::ecs::model::{Cluster, Tag, api_view};
 use crate::ecs::state::{Key, State};
 use crate::front::{ApiError, ErrorCode};
+use ecs_protocol::BackendStatus;
 
 impl State {
     /// Resolves a cluster reference (name, ARN, or absent for `default`). The `default` cluster is
@@ -62,10 +63,10 @@ impl State {
         let tasks = self
             .tasks
             .values()
-            .filter(|t| t.cluster_arn == c.cluster_arn && t.last_status != "STOPPED");
+            .filter(|t| t.cluster_arn == c.cluster_arn && t.last_status != BackendStatus::Stopped);
         let (mut running, mut pending) = (0, 0);
         for t in tasks {
-            if t.last_status == "RUNNING" {
+            if t.last_status == BackendStatus::Running {
                 running += 1;
             } else {
                 pending += 1;
@@ -131,7 +132,7 @@ impl State {
         if self
             .tasks
             .values()
-            .any(|t| t.cluster_arn == c.cluster_arn && t.last_status != "STOPPED")
+            .any(|t| t.cluster_arn == c.cluster_arn && t.last_status != BackendStatus::Stopped)
         {
             return Err(ApiError::new(
                 ErrorCode::ClusterContainsTasksException,

@@ -8,9 +8,12 @@ use serde_json::Value;
 
 use crate::ecs::model::Task;
 use crate::ecs::state::{Key, State};
+use ecs_protocol::HealthStatus;
 
 /// The task health from its containers' health and whether each is essential.
-pub fn task_health<'a>(containers: impl IntoIterator<Item = (Option<&'a str>, bool)>) -> String {
+pub fn task_health(
+    containers: impl IntoIterator<Item = (Option<HealthStatus>, bool)>,
+) -> HealthStatus {
     let mut any_checked = false;
     let mut all_healthy = true;
     for (health, essential) in containers {
@@ -20,15 +23,15 @@ pub fn task_health<'a>(containers: impl IntoIterator<Item = (Option<&'a str>, bo
         let Some(h) = health else { continue };
         any_checked = true;
         match h {
-            "UNHEALTHY" => return "UNHEALTHY".into(),
-            "HEALTHY" => {}
-            _ => all_healthy = false,
+            HealthStatus::Unhealthy => return HealthStatus::Unhealthy,
+            HealthStatus::Healthy => {}
+            HealthStatus::Unknown => all_healthy = false,
         }
     }
     if any_checked && all_healthy {
-        "HEALTHY".into()
+        HealthStatus::Healthy
     } else {
-        "UNKNOWN".into()
+        HealthStatus::Unknown
     }
 }
 
@@ -95,13 +98,16 @@ pub fn apply(s: &mut State, instance_arn: &str, message: &Value) -> usize {
             ) else {
                 continue;
             };
-            if !matches!(health, "HEALTHY" | "UNHEALTHY" | "UNKNOWN") {
-                continue;
-            }
+            let health = match health {
+                "HEALTHY" => HealthStatus::Healthy,
+                "UNHEALTHY" => HealthStatus::Unhealthy,
+                "UNKNOWN" => HealthStatus::Unknown,
+                _ => continue,
+            };
             if let Some(tc) = task.containers.iter_mut().find(|tc| tc.name == name)
-                && tc.health_status.as_deref() != Some(health)
+                && tc.health_status != Some(health)
             {
-                tc.health_status = Some(health.to_string());
+                tc.health_status = Some(health);
                 task_changed = true;
                 changed += 1;
             }
@@ -113,7 +119,7 @@ pub fn apply(s: &mut State, instance_arn: &str, message: &Value) -> usize {
                     .iter()
                     .find(|(n, _, _)| *n == c.name)
                     .map_or((true, false), |(_, e, h)| (*e, *h));
-                let h = c.health_status.as_deref().filter(|_| checked);
+                let h = c.health_status.filter(|_| checked);
                 (h, essential)
             }));
             task.health_status = health;
@@ -131,18 +137,27 @@ mod tests {
     #[test]
     fn task_health_follows_the_essential_containers() {
         assert_eq!(
-            task_health([(Some("HEALTHY"), true), (None, true)]),
-            "HEALTHY"
+            task_health([(Some(HealthStatus::Healthy), true), (None, true)]),
+            HealthStatus::Healthy
         );
         assert_eq!(
-            task_health([(Some("HEALTHY"), true), (Some("UNHEALTHY"), true)]),
-            "UNHEALTHY"
+            task_health([
+                (Some(HealthStatus::Healthy), true),
+                (Some(HealthStatus::Unhealthy), true)
+            ]),
+            HealthStatus::Unhealthy
         );
         assert_eq!(
-            task_health([(Some("HEALTHY"), true), (Some("UNHEALTHY"), false)]),
-            "HEALTHY"
+            task_health([
+                (Some(HealthStatus::Healthy), true),
+                (Some(HealthStatus::Unhealthy), false)
+            ]),
+            HealthStatus::Healthy
         );
-        assert_eq!(task_health([(Some("UNKNOWN"), true)]), "UNKNOWN");
-        assert_eq!(task_health([(None, true)]), "UNKNOWN");
+        assert_eq!(
+            task_health([(Some(HealthStatus::Unknown), true)]),
+            HealthStatus::Unknown
+        );
+        assert_eq!(task_health([(None, true)]), HealthStatus::Unknown);
     }
 }

@@ -14,6 +14,7 @@ use crate::ecs::model::{
 };
 use crate::ecs::state::{InstanceLoad, Key, State};
 use crate::front::{ApiError, ErrorCode};
+use ecs_protocol::BackendStatus;
 
 impl State {
     pub(crate) fn instance_arn(&self, cluster: &str, id: &str) -> String {
@@ -92,7 +93,7 @@ impl State {
     pub(crate) fn instance_view(&self, i: &ContainerInstance) -> Value {
         let (mut running, mut pending) = (0, 0);
         for t in self.active_tasks(&i.container_instance_arn) {
-            if t.last_status == "RUNNING" {
+            if t.last_status == BackendStatus::Running {
                 running += 1;
             } else {
                 pending += 1;
@@ -255,7 +256,7 @@ impl State {
         let busy = self
             .tasks
             .values()
-            .any(|t| t.container_instance_arn == arn && t.last_status != "STOPPED");
+            .any(|t| t.container_instance_arn == arn && t.last_status != BackendStatus::Stopped);
         if busy && !req.force.unwrap_or(false) {
             return Err(ApiError::invalid("Found running tasks on the instance."));
         }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use ecs_protocol::{BackendStatus, HealthStatus, ReportedStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -149,8 +150,8 @@ pub struct TaskContainer {
     /// Docker id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_id: Option<String>,
-    /// `PENDING`, `RUNNING`, `STOPPED`.
-    pub last_status: String,
+    /// `PENDING`, `RUNNING`, `STOPPED` (another value an agent reports is kept as sent).
+    pub last_status: ReportedStatus,
     /// Exit code once stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
@@ -165,7 +166,7 @@ pub struct TaskContainer {
     pub network_interfaces: Vec<Value>,
     /// `HEALTHY`, `UNHEALTHY`, `UNKNOWN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_status: Option<String>,
+    pub health_status: Option<HealthStatus>,
     /// CPU units as a string, as ECS shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
@@ -191,10 +192,10 @@ pub struct Task {
     pub container_instance_arn: String,
     /// Overrides as given to RunTask/StartTask.
     pub overrides: Value,
-    /// `PROVISIONING`, `PENDING`, `RUNNING`, `STOPPED`, ...
-    pub last_status: String,
+    /// `PENDING`, `RUNNING` or `STOPPED` (the emulator has no `PROVISIONING`-like steps).
+    pub last_status: BackendStatus,
     /// `RUNNING` or `STOPPED`.
-    pub desired_status: String,
+    pub desired_status: BackendStatus,
     /// Task CPU as a string (units).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
@@ -242,7 +243,7 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_stopped_at: Option<f64>,
     /// Task health.
-    pub health_status: String,
+    pub health_status: HealthStatus,
     /// Reserved CPU units (placement), not shown.
     #[serde(default)]
     pub reserved_cpu: i64,

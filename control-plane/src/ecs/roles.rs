@@ -15,6 +15,7 @@ use crate::ecs::model::{OutboundMessage, Task};
 use crate::ecs::state::State;
 pub use crate::sts::keys::TaskRoleBinding;
 use crate::sts::keys::TempKey;
+use ecs_protocol::BackendStatus;
 
 /// `TaskApplication` (the task role) or `TaskExecution` (the execution role).
 pub const TASK_APPLICATION: &str = "TaskApplication";
@@ -105,7 +106,7 @@ fn current(
 /// Adds `roleCredentials` / `executionRoleCredentials` to an ACS task built from `task` and its
 /// definition `def`.
 pub fn attach(state: &mut State, acs_task: &mut Value, task: &Task, def: &Value, now: f64) {
-    if task.desired_status == "STOPPED" {
+    if task.desired_status == BackendStatus::Stopped {
         return;
     }
     let Some(obj) = acs_task.as_object_mut() else {
@@ -177,7 +178,7 @@ fn active_tasks(state: &State, instance: Option<&str>) -> Vec<Task> {
         .filter(|(i, _)| instance.is_none_or(|x| x == i.as_str()))
         .flat_map(|(_, load)| load.tasks.iter())
         .filter_map(|a| state.tasks.get(a))
-        .filter(|t| t.desired_status != "STOPPED")
+        .filter(|t| t.desired_status != BackendStatus::Stopped)
         .cloned()
         .collect()
 }

@@ -24,6 +24,7 @@ use crate::ecs::placement::attrs as placement_attrs;
 use crate::ecs::placement::strategy::{self as placement_strategy, Strategy};
 use crate::ecs::state::{Key, State};
 use crate::front::{ApiError, ErrorCode};
+use ecs_protocol::BackendStatus;
 
 /// How long DescribeServices still shows an INACTIVE service (a guess: ECS says only "may be
 /// cleaned up and purged" in the future).
@@ -286,13 +287,13 @@ impl State {
         svc.task_arns
             .iter()
             .filter_map(|a| self.tasks.get(a))
-            .filter(|t| t.last_status != "STOPPED")
+            .filter(|t| t.last_status != BackendStatus::Stopped)
             .map(|t| TaskFacts {
                 arn: t.task_arn.clone(),
                 deployment: t.started_by.clone().unwrap_or_default(),
                 instance: t.container_instance_arn.clone(),
-                running: t.last_status == "RUNNING",
-                stopping: t.desired_status == "STOPPED",
+                running: t.last_status == BackendStatus::Running,
+                stopping: t.desired_status == BackendStatus::Stopped,
             })
             .collect()
     }
@@ -779,16 +780,16 @@ impl State {
             };
             let deployment = t.started_by.as_deref().unwrap_or_default();
             let Some(d) = svc.deployments.iter_mut().find(|d| d.id == deployment) else {
-                if t.last_status == "STOPPED" {
+                if t.last_status == BackendStatus::Stopped {
                     svc.task_arns.remove(&arn);
                 }
                 continue;
             };
-            if t.last_status == "RUNNING" && !d.ever_running {
+            if t.last_status == BackendStatus::Running && !d.ever_running {
                 d.ever_running = true;
                 d.failed_tasks = 0;
             }
-            if t.last_status == "STOPPED" {
+            if t.last_status == BackendStatus::Stopped {
                 svc.task_arns.remove(&arn);
                 let by_scheduler = t.stop_code.as_deref() == Some(SCHEDULER_STOP);
                 if !d.ever_running && t.started_at.is_none() && !by_scheduler {
@@ -1211,7 +1212,11 @@ mod tests {
         assert_eq!(out["service"]["status"], "DRAINING");
         s.schedule_services(5.0);
         assert_eq!(service(&s).status, "INACTIVE");
-        assert!(s.tasks.values().all(|t| t.desired_status == "STOPPED"));
+        assert!(
+            s.tasks
+                .values()
+                .all(|t| t.desired_status == BackendStatus::Stopped)
+        );
         let e = s.delete_service(del(true)).unwrap_err();
         assert_eq!(e.code, ErrorCode::ServiceNotFoundException);
         s.schedule_services(5.0 + INACTIVE_RETENTION_SECS + 1.0);

@@ -17,6 +17,7 @@ use crate::ecs::model::{Cluster, ContainerInstance, Meta, OutboundMessage, Servi
 use crate::front::ApiError;
 use crate::store::{Change, Store, StoreError};
 use crate::sts::keys::TempKeys;
+use ecs_protocol::BackendStatus;
 
 /// Default lifetime of task role credentials (ECS's are about 6 hours).
 pub const DEFAULT_ROLE_CREDENTIALS_LIFETIME_SECS: i64 = 6 * 3600;
@@ -270,7 +271,7 @@ impl State {
                     .insert(rev, Arc::new(def));
             } else if key.starts_with("task/") {
                 let t: Task = serde_json::from_slice(&bytes).map_err(bad)?;
-                if t.last_status != "STOPPED" {
+                if t.last_status != BackendStatus::Stopped {
                     s.activate(&t);
                 }
                 s.tasks.insert(t.task_arn.clone(), t);

@@ -17,6 +17,7 @@ use crate::ecs::placement::strategy::{self as placement_strategy};
 use crate::ecs::placement::{Demand, TaskSpec};
 use crate::ecs::state::{Key, State};
 use crate::front::{ApiError, ErrorCode};
+use ecs_protocol::{BackendStatus, HealthStatus, ReportedStatus};
 
 impl State {
     pub(crate) fn task_view(t: &Task) -> Value {
@@ -61,12 +62,12 @@ impl State {
                     image: s("image"),
                     image_digest: None,
                     runtime_id: None,
-                    last_status: "PENDING".into(),
+                    last_status: ReportedStatus::Pending,
                     exit_code: None,
                     reason: None,
                     network_bindings: Vec::new(),
                     network_interfaces: Vec::new(),
-                    health_status: Some("UNKNOWN".into()),
+                    health_status: Some(HealthStatus::Unknown),
                     cpu: n("cpu"),
                     memory: n("memory"),
                     memory_reservation: n("memoryReservation"),
@@ -89,8 +90,8 @@ impl State {
             )),
             container_instance_arn: instance_arn.to_string(),
             overrides: spec.overrides.clone(),
-            last_status: "PENDING".into(),
-            desired_status: "RUNNING".into(),
+            last_status: BackendStatus::Pending,
+            desired_status: BackendStatus::Running,
             cpu: str_of("cpu"),
             memory: str_of("memory"),
             containers,
@@ -111,7 +112,7 @@ impl State {
             stopping_at: None,
             stopped_at: None,
             execution_stopped_at: None,
-            health_status: "UNKNOWN".into(),
+            health_status: HealthStatus::Unknown,
             reserved_cpu: demand.cpu,
             reserved_memory: demand.memory,
             reserved_ports: demand.ports.clone(),
@@ -280,10 +281,10 @@ impl State {
         let Some(t) = self.tasks.get_mut(arn) else {
             return;
         };
-        if t.desired_status == "STOPPED" {
+        if t.desired_status == BackendStatus::Stopped {
             return;
         }
-        t.desired_status = "STOPPED".into();
+        t.desired_status = BackendStatus::Stopped;
         t.stopping_at = Some(now);
         t.stop_code = Some(stop_code.into());
         t.stopped_reason = Some(reason.into());
@@ -362,8 +363,11 @@ impl State {
             .filter(|t| t.cluster_arn == cluster.cluster_arn)
             .filter(|t| service_group.as_ref().is_none_or(|g| &t.group == g))
             .filter(|t| match desired {
-                "PENDING" => t.desired_status == "RUNNING" && t.last_status == "PENDING",
-                d => t.desired_status == d,
+                "PENDING" => {
+                    t.desired_status == BackendStatus::Running
+                        && t.last_status == BackendStatus::Pending
+                }
+                d => t.desired_status.as_str() == d,
             })
             .filter(|t| {
                 instance

@@ -1,5 +1,6 @@
 //! Unit tests of the ECS rules across resources.
 
+use ecs_protocol::{BackendStatus, ReportedStatus};
 use serde_json::{Value, json};
 
 use crate::ecs::common::paginate;
@@ -111,7 +112,7 @@ fn resources_are_reserved_until_the_task_is_reported_stopped() {
     .unwrap();
     let t = &s.tasks[&task];
     assert_eq!(t.stop_code.as_deref(), Some("EssentialContainerExited"));
-    assert_eq!(t.desired_status, "STOPPED");
+    assert_eq!(t.desired_status, BackendStatus::Stopped);
     assert_eq!(run(&mut s, &def, 1)["tasks"].as_array().unwrap().len(), 1);
 }
 
@@ -462,12 +463,12 @@ fn task_state_changes_carry_epoch_timestamps_statuses_and_bindings_as_sent() {
     .unwrap();
     assert_eq!(answer, json!({"acknowledgment": "ACK"}));
     let t = &s.tasks[&task];
-    assert_eq!(t.last_status, "RUNNING");
+    assert_eq!(t.last_status, BackendStatus::Running);
     assert_eq!(t.pull_started_at, Some(1_795_317_327.066));
     assert_eq!(t.pull_stopped_at, Some(1_795_317_341.0));
     assert_eq!(t.execution_stopped_at, Some(1_795_317_387.722));
     let c = &t.containers[0];
-    assert_eq!(c.last_status, "RUNNING");
+    assert_eq!(c.last_status, ReportedStatus::Running);
     assert_eq!(c.runtime_id.as_deref(), Some("abc"));
     assert_eq!(c.image_digest.as_deref(), Some("sha256:1"));
     assert_eq!(c.network_bindings, vec![binding]);
@@ -480,7 +481,7 @@ fn task_state_changes_carry_epoch_timestamps_statuses_and_bindings_as_sent() {
         .unwrap(),
     )
     .unwrap();
-    assert_eq!(s.tasks[&task].containers[0].last_status, "PULLED");
+    assert_eq!(s.tasks[&task].containers[0].last_status.as_str(), "PULLED");
     assert_eq!(s.tasks[&task].containers[0].exit_code, Some(3));
     let e = submit_task(&mut s, json!({"task": task, "status": "EXPLODED"})).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidParameterException);
