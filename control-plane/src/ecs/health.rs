@@ -42,23 +42,13 @@ fn container_flags(s: &State, task: &Task) -> Vec<(String, bool, bool)> {
         .rsplit_once('/')
         .and_then(|(_, fr)| fr.rsplit_once(':'))
         .and_then(|(f, r)| s.task_defs.get(f)?.get(&r.parse::<u32>().ok()?));
-    def.and_then(|d| d.get("containerDefinitions"))
-        .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .map(|c| {
-                    (
-                        c.get("name")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_string(),
-                        c.get("essential").and_then(Value::as_bool).unwrap_or(true),
-                        c.get("healthCheck").is_some(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    def.map(|d| {
+        d.container_definitions
+            .iter()
+            .map(|c| (c.name.clone(), c.is_essential(), c.health_check.is_some()))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// Applies one `PublishHealthRequest` message from the instance `instance_arn`. Tasks of other

@@ -19,6 +19,7 @@ pub mod services;
 pub mod state;
 pub mod tagging;
 pub mod task_definitions;
+pub mod taskdef;
 pub mod taskdef_check;
 pub mod tasks;
 #[cfg(test)]

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::ecs::model::{OutboundMessage, Task};
 use crate::ecs::state::State;
+use crate::ecs::taskdef::TaskDefinition;
 pub use crate::sts::keys::TaskRoleBinding;
 use crate::sts::keys::TempKey;
 use ecs_protocol::BackendStatus;
@@ -105,7 +106,13 @@ fn current(
 
 /// Adds `roleCredentials` / `executionRoleCredentials` to an ACS task built from `task` and its
 /// definition `def`.
-pub fn attach(state: &mut State, acs_task: &mut Value, task: &Task, def: &Value, now: f64) {
+pub fn attach(
+    state: &mut State,
+    acs_task: &mut Value,
+    task: &Task,
+    def: Option<&TaskDefinition>,
+    now: f64,
+) {
     if task.desired_status == BackendStatus::Stopped {
         return;
     }
@@ -114,10 +121,14 @@ pub fn attach(state: &mut State, acs_task: &mut Value, task: &Task, def: &Value,
     };
     // RunTask overrides win over the definition, as on ECS.
     let role = |key: &str| {
+        let given = def.and_then(|d| match key {
+            "taskRoleArn" => d.task_role_arn.as_deref(),
+            _ => d.execution_role_arn.as_deref(),
+        });
         task.overrides
             .get(key)
-            .or_else(|| def.get(key))
-            .and_then(Value::as_str)
+            .map(Value::as_str)
+            .unwrap_or(given)
             .filter(|s| !s.is_empty())
             .map(String::from)
     };

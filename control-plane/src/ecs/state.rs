@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::ecs::model::{Cluster, ContainerInstance, Meta, OutboundMessage, Service, Task};
+use crate::ecs::taskdef::TaskDefinition;
 use crate::front::ApiError;
 use crate::store::{Change, Store, StoreError};
 use crate::sts::keys::TempKeys;
@@ -152,7 +153,7 @@ pub struct State {
     /// Container instances by ARN.
     pub instances: BTreeMap<String, ContainerInstance>,
     /// Task definitions by family, then revision (the stored value is the API `taskDefinition`).
-    pub task_defs: BTreeMap<String, BTreeMap<u32, Arc<serde_json::Value>>>,
+    pub task_defs: BTreeMap<String, BTreeMap<u32, Arc<TaskDefinition>>>,
     /// Tags of task definitions by ARN.
     pub task_def_tags: BTreeMap<String, Vec<crate::ecs::model::Tag>>,
     /// Tasks by ARN.
@@ -258,12 +259,13 @@ impl State {
                 let i: ContainerInstance = serde_json::from_slice(&bytes).map_err(bad)?;
                 s.instances.insert(i.container_instance_arn.clone(), i);
             } else if let Some(rest) = key.strip_prefix("taskdef/") {
-                let (def, tags): (serde_json::Value, Vec<crate::ecs::model::Tag>) =
+                let (def, tags): (TaskDefinition, Vec<crate::ecs::model::Tag>) =
                     serde_json::from_slice(&bytes).map_err(bad)?;
                 let (family, rev) = rest.rsplit_once('/').unwrap_or((rest, "0"));
                 let rev: u32 = rev.parse().unwrap_or(0);
-                if let Some(arn) = def.get("taskDefinitionArn").and_then(|v| v.as_str()) {
-                    s.task_def_tags.insert(arn.to_string(), tags);
+                if !def.task_definition_arn.is_empty() {
+                    s.task_def_tags
+                        .insert(def.task_definition_arn.clone(), tags);
                 }
                 s.task_defs
                     .entry(family.to_string())
@@ -309,11 +311,11 @@ impl State {
                             .get(f)
                             .and_then(|revs| revs.get(r))
                             .map(|def| {
-                                let arn = def
-                                    .get("taskDefinitionArn")
-                                    .and_then(|v| v.as_str())
+                                let tags = self
+                                    .task_def_tags
+                                    .get(&def.task_definition_arn)
+                                    .cloned()
                                     .unwrap_or_default();
-                                let tags = self.task_def_tags.get(arn).cloned().unwrap_or_default();
                                 Self::encode(&(def.as_ref(), tags))
                             })
                     }

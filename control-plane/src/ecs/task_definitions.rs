@@ -8,10 +8,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ecs::acs_payload;
-use crate::ecs::common::{def_number, paginate, valid_name, with_next};
+use crate::ecs::common::{paginate, valid_name, with_next};
 use crate::ecs::model::Tag;
 use crate::ecs::placement::attrs::{self as placement_attrs};
 use crate::ecs::state::{Key, State};
+use crate::ecs::taskdef::{Num, TaskDefinition, TaskDefinitionStatus};
 use crate::front::{ApiError, ErrorCode};
 
 impl State {
@@ -38,29 +39,21 @@ impl State {
                 .map_err(|e| ApiError::new(ErrorCode::SerializationException, e.to_string()))?,
             None => Vec::new(),
         };
-        let task_memory = def_number(def.get("memory"));
-        let network_mode = def
-            .get("networkMode")
-            .and_then(Value::as_str)
-            .unwrap_or("bridge")
-            .to_string();
+        let mut def: TaskDefinition = serde_json::from_value(Value::Object(def))
+            .map_err(|e| ApiError::new(ErrorCode::SerializationException, e.to_string()))?;
+        let task_memory = def.memory.as_ref().and_then(Num::value);
+        let bridge = def.network_mode() == "bridge";
+        if def.container_definitions.is_empty() {
+            return Err(ApiError::client("Container list cannot be empty."));
+        }
         let mut names = BTreeSet::new();
-        let containers = match def.get_mut("containerDefinitions") {
-            Some(Value::Array(c)) if !c.is_empty() => c,
-            _ => return Err(ApiError::client("Container list cannot be empty.")),
-        };
-        for c in containers.iter_mut() {
-            let Value::Object(c) = c else {
-                return Err(ApiError::new(
-                    ErrorCode::SerializationException,
-                    "containerDefinitions must hold objects.",
+        for c in &mut def.container_definitions {
+            let name = c.name.clone();
+            if name.is_empty() {
+                return Err(ApiError::client(
+                    "Container.name should not be null or empty.",
                 ));
-            };
-            let name = c
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ApiError::client("Container.name should not be null or empty."))?
-                .to_string();
+            }
             if !valid_name(&name) {
                 return Err(ApiError::client(format!(
                     "Container name '{name}' is invalid. Up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores are allowed."
@@ -71,16 +64,13 @@ impl State {
                     "Duplicate container name '{name}'."
                 )));
             }
-            if c.get("image")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-            {
+            if c.image.is_empty() {
                 return Err(ApiError::client(
                     "Container.image should not be null or empty.",
                 ));
             }
-            let mem = def_number(c.get("memory"));
-            let res = def_number(c.get("memoryReservation"));
+            let mem = c.memory.as_ref().and_then(Num::value);
+            let res = c.memory_reservation.as_ref().and_then(Num::value);
             if task_memory.is_none() && mem.is_none() && res.is_none() {
                 return Err(ApiError::client(format!(
                     "Invalid setting for container '{name}'. At least one of 'memory' or 'memoryReservation' must be specified."
@@ -99,45 +89,32 @@ impl State {
                 )));
             }
             // ECS fills these defaults in the stored definition.
-            c.entry("cpu").or_insert(json!(0));
-            c.entry("essential").or_insert(json!(true));
-            for k in ["portMappings", "environment", "mountPoints", "volumesFrom"] {
-                c.entry(k).or_insert(json!([]));
+            c.cpu.get_or_insert(Num::from(0));
+            c.essential.get_or_insert(true);
+            for k in ["environment", "mountPoints", "volumesFrom"] {
+                c.rest.entry(k).or_insert(json!([]));
             }
-            if let Some(Value::Array(pms)) = c.get_mut("portMappings") {
-                for pm in pms.iter_mut() {
-                    if let Value::Object(pm) = pm {
-                        pm.entry("protocol").or_insert(json!("tcp"));
-                        if network_mode == "bridge"
-                            && !pm.contains_key("hostPort")
-                            && !pm.contains_key("containerPortRange")
-                        {
-                            pm.insert("hostPort".into(), json!(0));
-                        }
-                    }
+            for pm in &mut c.port_mappings {
+                pm.protocol.get_or_insert_with(|| "tcp".to_string());
+                if bridge && pm.host_port.is_none() && !pm.rest.contains_key("containerPortRange") {
+                    pm.host_port = Some(Num::from(0));
                 }
             }
         }
-        if let Some(Value::Array(vols)) = def.get("volumes") {
-            for v in vols {
-                if v.get("name").and_then(Value::as_str).is_none() {
-                    return Err(ApiError::client("Volume name should not be null or empty."));
-                }
-            }
+        if def.volumes.iter().any(|v| v.name.is_none()) {
+            return Err(ApiError::client("Volume name should not be null or empty."));
         }
-        crate::ecs::taskdef_check::check(&Value::Object(def.clone()))?;
-        if acs_payload::has_secrets(&Value::Object(def.clone()))
-            && def
-                .get("executionRoleArn")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
+        let json = def.to_json();
+        crate::ecs::taskdef_check::check(&json)?;
+        if acs_payload::has_secrets(&json)
+            && def.execution_role_arn.as_deref().is_none_or(str::is_empty)
         {
             // ECS's words (the same for `secretOptions`, as far as we know).
             return Err(ApiError::client(
                 "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'.",
             ));
         }
-        placement_attrs::parse_constraints(&Value::Object(def.clone()), &[])
+        placement_attrs::parse_constraints(&def.placement_constraints, &[])
             .map_err(|e| ApiError::client(e.to_string()))?;
         let revision = self
             .task_defs
@@ -148,24 +125,13 @@ impl State {
         let arn = self
             .account
             .arn(&format!("task-definition/{family}:{revision}"));
-        def.insert("taskDefinitionArn".into(), json!(arn));
-        def.insert("revision".into(), json!(revision));
-        def.insert("status".into(), json!("ACTIVE"));
-        def.entry("volumes").or_insert(json!([]));
-        def.entry("placementConstraints").or_insert(json!([]));
-        def.insert("compatibilities".into(), json!(["EXTERNAL", "EC2"]));
-        def.insert(
-            "requiresAttributes".into(),
-            json!(acs_payload::requires_attributes(&Value::Object(
-                def.clone()
-            ))),
-        );
-        def.insert("registeredAt".into(), json!(now));
-        def.insert(
-            "registeredBy".into(),
-            json!(format!("arn:aws:iam::{}:root", self.account.account_id)),
-        );
-        let def = Value::Object(def);
+        def.task_definition_arn = arn.clone();
+        def.revision = revision;
+        def.status = TaskDefinitionStatus::Active;
+        def.compatibilities = vec!["EXTERNAL".into(), "EC2".into()];
+        def.requires_attributes = acs_payload::requires_attributes(&def.to_json());
+        def.registered_at = Some(now);
+        def.registered_by = Some(format!("arn:aws:iam::{}:root", self.account.account_id));
         self.task_defs
             .entry(family.clone())
             .or_default()
@@ -197,7 +163,7 @@ impl State {
                 let rev = revs
                     .iter()
                     .rev()
-                    .find(|(_, d)| d.get("status").and_then(Value::as_str) == Some("ACTIVE"))
+                    .find(|(_, d)| d.status == TaskDefinitionStatus::Active)
                     .map(|(r, _)| *r)
                     .ok_or_else(not_found)?;
                 Ok((r.to_string(), rev))
@@ -206,7 +172,7 @@ impl State {
     }
 
     /// A registered revision (shared: placement keeps it while it changes the state).
-    pub(crate) fn task_def(&self, family: &str, rev: u32) -> Option<&Arc<Value>> {
+    pub(crate) fn task_def(&self, family: &str, rev: u32) -> Option<&Arc<TaskDefinition>> {
         self.task_defs.get(family).and_then(|r| r.get(&rev))
     }
 
@@ -222,11 +188,12 @@ impl State {
             .ok_or_else(|| ApiError::client("Unable to describe task definition."))?;
         let mut out = json!({ "taskDefinition": def.as_ref() });
         if req.include.iter().any(|i| i == "TAGS") {
-            let arn = def
-                .get("taskDefinitionArn")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            out["tags"] = json!(self.task_def_tags.get(arn).cloned().unwrap_or_default());
+            out["tags"] = json!(
+                self.task_def_tags
+                    .get(&def.task_definition_arn)
+                    .cloned()
+                    .unwrap_or_default()
+            );
         }
         Ok(out)
     }
@@ -249,8 +216,8 @@ impl State {
             .and_then(|r| r.get_mut(&rev))
             .map(Arc::make_mut)
             .ok_or_else(|| ApiError::client("Unable to describe task definition."))?;
-        def["status"] = json!("INACTIVE");
-        def["deregisteredAt"] = json!(now);
+        def.status = TaskDefinitionStatus::Inactive;
+        def.deregistered_at = Some(now);
         let out = json!({ "taskDefinition": def.clone() });
         self.touch(Key::TaskDef(family, rev));
         Ok(out)
@@ -272,10 +239,8 @@ impl State {
                 continue;
             }
             for def in revs.values() {
-                if def.get("status").and_then(Value::as_str) == Some(status)
-                    && let Some(a) = def.get("taskDefinitionArn").and_then(Value::as_str)
-                {
-                    arns.push(a.to_string());
+                if def.status.as_str() == status {
+                    arns.push(def.task_definition_arn.clone());
                 }
             }
         }
@@ -303,7 +268,7 @@ impl State {
             .filter(|(_, revs)| {
                 let active = revs
                     .values()
-                    .any(|d| d.get("status").and_then(Value::as_str) == Some("ACTIVE"));
+                    .any(|d| d.status == TaskDefinitionStatus::Active);
                 match status {
                     "ALL" => true,
                     "INACTIVE" => !active,

@@ -8,7 +8,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ecs::acs_payload;
-use crate::ecs::common::def_number;
 use crate::ecs::common::{new_id, paginate, short_name, with_next};
 use crate::ecs::model::{
     Cluster, OutboundMessage, TASK_INTERNAL, Tag, Task, TaskContainer, api_view,
@@ -16,6 +15,7 @@ use crate::ecs::model::{
 use crate::ecs::placement::strategy::{self as placement_strategy};
 use crate::ecs::placement::{Demand, TaskSpec};
 use crate::ecs::state::{Key, State};
+use crate::ecs::taskdef::{Num, TaskDefinition};
 use crate::front::{ApiError, ErrorCode};
 use ecs_protocol::{BackendStatus, HealthStatus, ReportedStatus};
 
@@ -28,7 +28,7 @@ impl State {
         &self,
         cluster: &Cluster,
         spec: &TaskSpec,
-        def: &Value,
+        def: &TaskDefinition,
         demand: &Demand,
         instance_arn: &str,
         now: f64,
@@ -38,19 +38,10 @@ impl State {
             .account
             .arn(&format!("task/{}/{id}", cluster.cluster_name));
         let containers = def
-            .get("containerDefinitions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+            .container_definitions
             .iter()
             .map(|c| {
-                let s = |k: &str| {
-                    c.get(k)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                let n = |k: &str| def_number(c.get(k)).map(|v| v.to_string());
+                let n = |v: &Option<Num>| v.as_ref().and_then(Num::value).map(|v| v.to_string());
                 TaskContainer {
                     container_arn: self.account.arn(&format!(
                         "container/{}/{id}/{}",
@@ -58,8 +49,8 @@ impl State {
                         uuid::Uuid::new_v4()
                     )),
                     task_arn: task_arn.clone(),
-                    name: s("name"),
-                    image: s("image"),
+                    name: c.name.clone(),
+                    image: c.image.clone(),
                     image_digest: None,
                     runtime_id: None,
                     last_status: ReportedStatus::Pending,
@@ -68,17 +59,17 @@ impl State {
                     network_bindings: Vec::new(),
                     network_interfaces: Vec::new(),
                     health_status: Some(HealthStatus::Unknown),
-                    cpu: n("cpu"),
-                    memory: n("memory"),
-                    memory_reservation: n("memoryReservation"),
+                    cpu: n(&c.cpu),
+                    memory: n(&c.memory),
+                    memory_reservation: n(&c.memory_reservation),
                 }
             })
             .collect();
-        let str_of = |k: &str| {
+        let str_of = |k: &str, given: &Option<Num>| {
             spec.overrides
                 .get(k)
                 .and_then(Value::as_str)
-                .or_else(|| def.get(k).and_then(Value::as_str))
+                .or_else(|| given.as_ref().and_then(Num::as_str))
                 .map(String::from)
         };
         Task {
@@ -92,8 +83,8 @@ impl State {
             overrides: spec.overrides.clone(),
             last_status: BackendStatus::Pending,
             desired_status: BackendStatus::Running,
-            cpu: str_of("cpu"),
-            memory: str_of("memory"),
+            cpu: str_of("cpu", &def.cpu),
+            memory: str_of("memory", &def.memory),
             containers,
             started_by: spec.started_by.clone(),
             version: 1,
@@ -130,7 +121,7 @@ impl State {
             .get(&instance.cluster_name)
             .map(|c| c.cluster_arn.clone())
             .unwrap_or_default();
-        let defs: Vec<(Task, Arc<Value>)> = task_arns
+        let defs: Vec<(Task, Option<Arc<TaskDefinition>>)> = task_arns
             .iter()
             .filter_map(|a| self.tasks.get(a))
             .map(|t| {
@@ -140,18 +131,18 @@ impl State {
                     .and_then(|(_, fr)| fr.rsplit_once(':'))
                     .unwrap_or(("", "0"));
                 let def = self.task_def(family, rev.parse().unwrap_or(0));
-                (
-                    t.clone(),
-                    def.cloned().unwrap_or_else(|| Arc::new(Value::Null)),
-                )
+                (t.clone(), def.cloned())
             })
             .collect();
         let tasks: Vec<Value> = defs
             .iter()
             .map(|(t, def)| {
-                let mut acs = acs_payload::acs_task(t, def);
+                // The ACS conversion still reads the definition's JSON (see acs_payload/).
+                let json = def.as_deref().map_or(Value::Null, TaskDefinition::to_json);
+                let mut acs = acs_payload::acs_task(t, &json);
+                let def = def.as_deref();
                 if let Some(ecr) = &self.ecr {
-                    let execution_role = def.get("executionRoleArn").is_some();
+                    let execution_role = def.is_some_and(|d| d.execution_role_arn.is_some());
                     crate::ecr::mark_registry_auth(&mut acs, ecr, execution_role);
                 }
                 crate::ecs::roles::attach(self, &mut acs, t, def, now);

@@ -90,8 +90,8 @@ pub struct InstanceFacts<'a> {
 
 /// The first required attribute `attributes` does not satisfy (name, and value when one is
 /// required), in the order of `requires_attributes`.
-pub fn missing_attribute<'a>(required: &'a Value, attributes: &[Attribute]) -> Option<&'a str> {
-    required.as_array()?.iter().find_map(|r| {
+pub fn missing_attribute<'a>(required: &'a [Value], attributes: &[Attribute]) -> Option<&'a str> {
+    required.iter().find_map(|r| {
         let name = r.get("name").and_then(Value::as_str)?;
         let value = r.get("value").and_then(Value::as_str);
         let present = attributes
@@ -104,7 +104,7 @@ pub fn missing_attribute<'a>(required: &'a Value, attributes: &[Attribute]) -> O
 /// Why a task of `group` needing `required` attributes (the task definition's
 /// `requiresAttributes`) under `constraints` cannot go on an instance with `facts`, if it cannot.
 pub fn refusal(
-    required: &Value,
+    required: &[Value],
     constraints: &[Constraint],
     facts: &InstanceFacts<'_>,
     group: &str,
@@ -139,12 +139,7 @@ impl Constraint {
 }
 
 /// Parses the task definition's `placementConstraints` and RunTask's together.
-pub fn parse_constraints(task_def: &Value, run_task: &[Value]) -> Result<Vec<Constraint>, Error> {
-    let from_def = task_def
-        .get("placementConstraints")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+pub fn parse_constraints(from_def: &[Value], run_task: &[Value]) -> Result<Vec<Constraint>, Error> {
     if from_def.len() + run_task.len() > MAX_CONSTRAINTS {
         return Err(Error::TooMany(from_def.len() + run_task.len()));
     }
@@ -563,23 +558,22 @@ mod tests {
             ),
             ("ecs.os-type", Some("linux")),
         ]);
-        let need = json!([
-            {"name": "com.amazonaws.ecs.capability.logging-driver.json-file"},
-            {"name": "com.amazonaws.ecs.capability.logging-driver.awslogs"}
-        ]);
+        let need = [
+            json!({"name": "com.amazonaws.ecs.capability.logging-driver.json-file"}),
+            json!({"name": "com.amazonaws.ecs.capability.logging-driver.awslogs"}),
+        ];
         assert_eq!(
             missing_attribute(&need, &have),
             Some("com.amazonaws.ecs.capability.logging-driver.awslogs")
         );
-        assert_eq!(missing_attribute(&json!([]), &have), None);
-        assert_eq!(missing_attribute(&Value::Null, &have), None);
+        assert_eq!(missing_attribute(&[], &have), None);
         // A required value must match.
         assert_eq!(
-            missing_attribute(&json!([{"name": "ecs.os-type", "value": "windows"}]), &have),
+            missing_attribute(&[json!({"name": "ecs.os-type", "value": "windows"})], &have),
             Some("ecs.os-type")
         );
         assert_eq!(
-            missing_attribute(&json!([{"name": "ecs.os-type", "value": "linux"}]), &have),
+            missing_attribute(&[json!({"name": "ecs.os-type", "value": "linux"})], &have),
             None
         );
     }
@@ -716,14 +710,12 @@ mod tests {
 
     #[test]
     fn constraints_parse_from_the_task_definition_and_run_task() {
-        let def = json!({"placementConstraints": [
-            {"type": "memberOf", "expression": "attribute:zone == a"}
-        ]});
+        let def = [json!({"type": "memberOf", "expression": "attribute:zone == a"})];
         let run = [json!({"type": "distinctInstance"})];
         let c = parse_constraints(&def, &run).unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c[1], Constraint::DistinctInstance);
-        assert_eq!(parse_constraints(&json!({}), &[]).unwrap(), vec![]);
+        assert_eq!(parse_constraints(&[], &[]).unwrap(), vec![]);
 
         assert_eq!(
             parse_constraint(&json!({"type": "memberOf"})),
@@ -746,19 +738,13 @@ mod tests {
             Err(Error::Malformed(_))
         ));
         assert_eq!(
-            parse_constraints(
-                &json!({"placementConstraints": [{"type": "distinctInstance"}]}),
-                &[]
-            ),
+            parse_constraints(&[json!({"type": "distinctInstance"})], &[]),
             Err(Error::DistinctInTaskDefinition)
         );
         let many: Vec<Value> = (0..11)
             .map(|_| json!({"type": "distinctInstance"}))
             .collect();
-        assert_eq!(
-            parse_constraints(&json!({}), &many),
-            Err(Error::TooMany(11))
-        );
+        assert_eq!(parse_constraints(&[], &many), Err(Error::TooMany(11)));
     }
 
     proptest::proptest! {

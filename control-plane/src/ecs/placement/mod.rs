@@ -13,6 +13,7 @@ use crate::ecs::model::{Cluster, ContainerInstance, Resource, Tag};
 use crate::ecs::placement::attrs::{self as placement_attrs, InstanceFacts};
 use crate::ecs::placement::strategy::{self as placement_strategy, Candidate, Strategy};
 use crate::ecs::state::{Key, State};
+use crate::ecs::taskdef::{Num, TaskDefinition};
 use crate::front::ApiError;
 
 impl State {
@@ -132,8 +133,11 @@ impl State {
             .cloned()
             .ok_or_else(|| ApiError::client("Unable to describe task definition."))?;
         let demand = Demand::of(&def, &spec.overrides)?;
-        let constraints = placement_attrs::parse_constraints(&def, &spec.placement_constraints)
-            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        let constraints = placement_attrs::parse_constraints(
+            &def.placement_constraints,
+            &spec.placement_constraints,
+        )
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
         let group = spec
             .group
             .clone()
@@ -178,7 +182,7 @@ impl State {
                     continue;
                 }
                 let why = placement_attrs::refusal(
-                    &def["requiresAttributes"],
+                    &def.requires_attributes,
                     &constraints,
                     &self.placement_facts(i),
                     &group,
@@ -233,12 +237,7 @@ pub struct Demand {
 impl Demand {
     /// Resources a task of `def` with `overrides` reserves: task-level cpu/memory when set, else the
     /// sum over containers (memory, else memoryReservation); static host ports.
-    pub fn of(def: &Value, overrides: &Value) -> Result<Demand, ApiError> {
-        let containers = def
-            .get("containerDefinitions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+    pub fn of(def: &TaskDefinition, overrides: &Value) -> Result<Demand, ApiError> {
         let over = |name: &str, key: &str| {
             overrides
                 .get("containerOverrides")
@@ -249,36 +248,26 @@ impl Demand {
                 })
                 .and_then(|o| def_number(o.get(key)))
         };
+        let num = |n: &Option<Num>| n.as_ref().and_then(Num::value);
         let mut cpu = 0;
         let mut memory = 0;
         let mut ports = Vec::new();
         let mut ports_udp = Vec::new();
-        let host_mode = def.get("networkMode").and_then(Value::as_str) == Some("host");
-        for c in &containers {
-            let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
-            cpu += over(name, "cpu")
-                .or_else(|| def_number(c.get("cpu")))
-                .unwrap_or(0);
+        let host_mode = def.network_mode.as_deref() == Some("host");
+        for c in &def.container_definitions {
+            let name = c.name.as_str();
+            cpu += over(name, "cpu").or_else(|| num(&c.cpu)).unwrap_or(0);
             memory += over(name, "memory")
-                .or_else(|| def_number(c.get("memory")))
+                .or_else(|| num(&c.memory))
                 .or_else(|| over(name, "memoryReservation"))
-                .or_else(|| def_number(c.get("memoryReservation")))
+                .or_else(|| num(&c.memory_reservation))
                 .unwrap_or(0);
-            for pm in c
-                .get("portMappings")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-            {
-                let host = def_number(pm.get("hostPort"))
+            for pm in &c.port_mappings {
+                let host = num(&pm.host_port)
                     .filter(|p| *p > 0)
-                    .or_else(|| {
-                        host_mode
-                            .then(|| def_number(pm.get("containerPort")))
-                            .flatten()
-                    });
+                    .or_else(|| host_mode.then(|| num(&pm.container_port)).flatten());
                 if let Some(p) = host.and_then(|p| u16::try_from(p).ok()) {
-                    if pm.get("protocol").and_then(Value::as_str) == Some("udp") {
+                    if pm.protocol.as_deref() == Some("udp") {
                         ports_udp.push(p);
                     } else {
                         ports.push(p);
@@ -289,11 +278,11 @@ impl Demand {
         let task_cpu = overrides
             .get("cpu")
             .and_then(|v| def_number(Some(v)))
-            .or_else(|| def_number(def.get("cpu")));
+            .or_else(|| num(&def.cpu));
         let task_memory = overrides
             .get("memory")
             .and_then(|v| def_number(Some(v)))
-            .or_else(|| def_number(def.get("memory")));
+            .or_else(|| num(&def.memory));
         Ok(Demand {
             cpu: task_cpu.unwrap_or(cpu),
             memory: task_memory.unwrap_or(memory),
