@@ -106,9 +106,7 @@ impl State {
         }
         let json = def.to_json();
         crate::ecs::taskdef_check::check(&json)?;
-        if acs_payload::has_secrets(&json)
-            && def.execution_role_arn.as_deref().is_none_or(str::is_empty)
-        {
+        if def.has_secrets() && def.execution_role_arn.as_deref().is_none_or(str::is_empty) {
             // ECS's words (the same for `secretOptions`, as far as we know).
             return Err(ApiError::client(
                 "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'.",

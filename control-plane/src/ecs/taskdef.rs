@@ -149,10 +149,109 @@ pub struct ContainerDefinition {
     /// Port mappings.
     #[serde(default)]
     pub port_mappings: Vec<PortMapping>,
-    /// The Docker health check (checked by `taskdef_check`, converted by `acs_payload`).
+    /// The Docker health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_check: Option<Value>,
-    /// Every other member (dependsOn, secrets, environmentFiles, logConfiguration, ...), as given.
+    pub health_check: Option<HealthCheck>,
+    /// Start ordering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<Vec<ContainerDependency>>,
+    /// Environment variables from SSM or Secrets Manager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<Secret>>,
+    /// Environment files in S3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_files: Option<Vec<EnvironmentFile>>,
+    /// The log driver and its options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_configuration: Option<LogConfiguration>,
+    /// Every other member (environment, mountPoints, linuxParameters, ...), as given.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// A container's `healthCheck`; durations in seconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// `["CMD-SHELL", "..."]` or `["CMD", ...]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Seconds between checks (ECS's default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Num>,
+    /// Seconds a check may take (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Num>,
+    /// Failures before UNHEALTHY (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Num>,
+    /// Grace period in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<Num>,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// One `dependsOn` entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerDependency {
+    /// The container waited for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// START, COMPLETE, SUCCESS or HEALTHY (checked by `taskdef_check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// One secret (of a container or of its log driver).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    /// The variable (or log option) name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// An SSM parameter or Secrets Manager secret, by name or ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<String>,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// One `environmentFiles` entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentFile {
+    /// The S3 object ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// `s3`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub file_type: Option<String>,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// A container's `logConfiguration`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogConfiguration {
+    /// `json-file`, `awslogs`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_driver: Option<String>,
+    /// Driver options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Map<String, Value>>,
+    /// Driver options read from SSM or Secrets Manager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_options: Option<Vec<Secret>>,
+    /// Every other member, as given.
     #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
@@ -197,6 +296,18 @@ impl TaskDefinition {
     /// `networkMode`, `bridge` when absent.
     pub fn network_mode(&self) -> &str {
         self.network_mode.as_deref().unwrap_or("bridge")
+    }
+
+    /// Whether any container has secrets or log-driver secret options (they need an execution
+    /// role).
+    pub fn has_secrets(&self) -> bool {
+        self.container_definitions.iter().any(|c| {
+            c.secrets.as_ref().is_some_and(|s| !s.is_empty())
+                || c.log_configuration
+                    .as_ref()
+                    .and_then(|l| l.secret_options.as_ref())
+                    .is_some_and(|s| !s.is_empty())
+        })
     }
 
     /// The container named `name`.

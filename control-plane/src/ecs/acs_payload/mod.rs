@@ -322,17 +322,6 @@ fn acs_secrets(c: &Value, default_region: &str) -> Vec<Value> {
     env.chain(log).collect()
 }
 
-/// Whether any container of `def` has secrets or log-driver secret options.
-pub fn has_secrets(def: &Value) -> bool {
-    arr(def.get("containerDefinitions")).iter().any(|c| {
-        !arr(c.get("secrets")).is_empty()
-            || !arr(c
-                .get("logConfiguration")
-                .and_then(|l| l.get("secretOptions")))
-            .is_empty()
-    })
-}
-
 /// Whether `image` is in an ECR registry (`<account>.dkr.ecr.<region>.amazonaws.com/...`).
 fn is_ecr_image(image: &str) -> bool {
     image
