@@ -6,6 +6,7 @@
 //! is rewritten in place.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -142,15 +143,32 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// Creates `dir` and any missing parents with mode 0700 (existing ones are left as they are).
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 impl Store {
-    /// Opens or creates `dir/agent.db`.
+    /// Opens or creates `dir/agent.db` (0600, in a 0700 directory when it creates one).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join("agent.db");
         let err = |e: &dyn std::fmt::Display| StoreError {
             path: path.clone(),
             message: e.to_string(),
         };
-        std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+        private_dir(dir).map_err(|e| err(&e))?;
+        // Created 0600 before redb opens it (redb initialises an empty file): the state holds
+        // task credentials ids and registry settings, for root's eyes only, as the reference.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| err(&e))?;
         let db = Database::create(&path).map_err(|e| err(&e))?;
         let txn = db.begin_write().map_err(|e| err(&e))?;
         txn.open_table(TASKS).map_err(|e| err(&e))?;
@@ -229,6 +247,22 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_file_is_0600_in_a_0700_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data").join("ecs");
+        let _store = Store::open(&dir).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join("agent.db")), 0o600);
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&tmp.path().join("data")), 0o700);
+        // Reopening an existing store keeps it (and its mode).
+        drop(_store);
+        let _again = Store::open(&dir).unwrap();
+        assert_eq!(mode(&dir.join("agent.db")), 0o600);
+    }
 
     #[test]
     fn known_status_only_moves_forward() {

@@ -9,6 +9,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,11 +66,13 @@ impl AuditLog {
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::state::private_dir(dir)?;
         }
+        // The audit log names every credentials request: root's eyes only (0600).
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(path)?;
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(write_loop(
@@ -175,6 +178,27 @@ async fn write_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_audit_log_is_created_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = tmp.path().join("log").join("audit.log");
+        let (_tx, rx) = tokio::sync::watch::channel(None);
+        let shutdown = CancellationToken::new();
+        let _log = AuditLog::start(&path, "c".into(), rx, shutdown.clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&tmp.path().join("log")), 0o700);
+        shutdown.cancel();
+    }
 
     #[test]
     fn ids_are_not_logged() {
