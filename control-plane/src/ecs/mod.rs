@@ -21,6 +21,8 @@ pub mod tagging;
 pub mod task_definitions;
 pub mod taskdef;
 pub mod taskdef_check;
+#[cfg(test)]
+mod taskdef_tests;
 pub mod tasks;
 #[cfg(test)]
 mod tests;
