@@ -52,6 +52,7 @@ pub fn init_tracing(level: &str, json: bool) {
 /// The `tracing` level for an ECS_LOGLEVEL value (`crit` is `error`; `none` is `off`).
 pub fn tracing_level(level: ecs_config::LogLevel) -> &'static str {
     match level {
+        ecs_config::LogLevel::Trace => "trace",
         ecs_config::LogLevel::Debug => "debug",
         ecs_config::LogLevel::Info => "info",
         ecs_config::LogLevel::Warn => "warn",

@@ -250,6 +250,8 @@ string_enum! {
     /// Log level names of the reference agent (`ECS_LOGLEVEL`, `ECS_LOGLEVEL_ON_INSTANCE`),
     /// accepted case-insensitively.
     LogLevel {
+        /// `trace`: everything, as the reference also accepts.
+        Trace = "trace",
         /// `debug`
         Debug = "debug",
         /// `info`

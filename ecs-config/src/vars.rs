@@ -758,7 +758,7 @@ config_vars! {
     loglevel: LogLevel = "ECS_LOGLEVEL" {
         default: "info",
         parse: parse::log_level,
-        meaning: "`debug`, `info`, `warn`, `error`, `crit` or `none` (case-insensitive).",
+        meaning: "`trace`, `debug`, `info`, `warn`, `error`, `crit` or `none` (case-insensitive).",
     }
     loglevel_on_instance: LogLevel = "ECS_LOGLEVEL_ON_INSTANCE" {
         default: "`ECS_LOGLEVEL`; `none` when `ECS_LOG_DRIVER` is set",

@@ -379,8 +379,8 @@ fn cases() -> Vec<Case> {
         case(
             "ECS_LOGLEVEL",
             json!("info"),
-            ("DEBUG", json!("debug")),
-            Warn("trace", json!("info")),
+            ("TRACE", json!("trace")),
+            Warn("loud", json!("info")),
         ),
         case(
             "ECS_LOGLEVEL_ON_INSTANCE",
