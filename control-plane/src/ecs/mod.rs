@@ -7,6 +7,8 @@
 //! runs it on the actor.
 
 pub mod acs_payload;
+#[cfg(test)]
+mod acs_payload_tests;
 pub mod agent;
 pub mod clusters;
 pub mod common;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ecs_protocol::acs::PayloadMessage;
+use ecs_protocol::acs::{PayloadMessage, Task as AcsTask};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -134,21 +134,64 @@ impl State {
                 (t.clone(), def.cloned())
             })
             .collect();
-        let tasks: Vec<Value> = defs
+        let mut undeliverable = Vec::new();
+        let tasks: Vec<AcsTask> = defs
             .iter()
-            .map(|(t, def)| {
-                // The ACS conversion still reads the definition's JSON (see acs_payload/).
-                let json = def.as_deref().map_or(Value::Null, TaskDefinition::to_json);
-                let mut acs = acs_payload::acs_task(t, &json);
-                let def = def.as_deref();
-                if let Some(ecr) = &self.ecr {
-                    let execution_role = def.is_some_and(|d| d.execution_role_arn.is_some());
-                    crate::ecr::mark_registry_auth(&mut acs, ecr, execution_role);
+            .filter_map(|(t, def)| {
+                let json = self.acs_task_json(t, def.as_deref(), now);
+                match acs_payload::typed_task(&t.task_arn, json) {
+                    Ok(task) => Some(task),
+                    Err(e) => {
+                        tracing::error!(task_arn = %t.task_arn, error = %e, "task left out of the payload");
+                        undeliverable.push((t.task_arn.clone(), e.to_string()));
+                        None
+                    }
                 }
-                crate::ecs::roles::attach(self, &mut acs, t, def, now);
-                acs
             })
             .collect();
+        if !tasks.is_empty() || undeliverable.is_empty() {
+            self.enqueue_payload(instance_arn, cluster_arn, tasks, now);
+        }
+        // The agent cannot be given such a task: stop it. Its stop payload fails the same way and
+        // is left out, and `request_stop` does nothing for a task already stopping, so this ends.
+        for (arn, error) in undeliverable {
+            self.request_stop(
+                &arn,
+                "TaskFailedToStart",
+                &format!("ACS payload: {error}"),
+                now,
+            );
+        }
+    }
+
+    /// The ACS task for `t` of definition `def` as JSON: the definition's translation
+    /// ([`acs_payload::acs_task`]), ECR registry authentication and role credentials.
+    pub(crate) fn acs_task_json(
+        &mut self,
+        t: &Task,
+        def: Option<&TaskDefinition>,
+        now: f64,
+    ) -> Value {
+        // The ACS conversion still reads the definition's JSON (see acs_payload/).
+        let json = def.map_or(Value::Null, TaskDefinition::to_json);
+        let mut acs = acs_payload::acs_task(t, &json);
+        if let Some(ecr) = &self.ecr {
+            let execution_role = def.is_some_and(|d| d.execution_role_arn.is_some());
+            crate::ecr::mark_registry_auth(&mut acs, ecr, execution_role);
+        }
+        crate::ecs::roles::attach(self, &mut acs, t, def, now);
+        acs
+    }
+
+    /// Queues a PayloadMessage with `tasks` for an instance, with the instance's next sequence
+    /// number.
+    fn enqueue_payload(
+        &mut self,
+        instance_arn: &str,
+        cluster_arn: String,
+        tasks: Vec<AcsTask>,
+        now: f64,
+    ) {
         let seq = self
             .meta
             .seq_nums
@@ -161,7 +204,7 @@ impl State {
         let payload = payload_message(&message_id, cluster_arn, instance_arn, tasks, now, seq);
         let frame = match payload.encode() {
             Ok(frame) => frame,
-            // JSON values and strings only: cannot happen.
+            // Typed tasks of strings, numbers and lists: cannot happen.
             Err(e) => {
                 tracing::error!(container_instance = %instance_arn, error = %e, "payload not encoded");
                 return;
@@ -390,10 +433,10 @@ fn payload_message(
     message_id: &str,
     cluster_arn: String,
     instance_arn: &str,
-    tasks: Vec<Value>,
+    tasks: Vec<AcsTask>,
     now: f64,
     seq: i64,
-) -> PayloadMessage<Value> {
+) -> PayloadMessage<AcsTask> {
     PayloadMessage {
         message_id: Some(message_id.to_string()),
         cluster_arn: Some(cluster_arn),
@@ -522,7 +565,7 @@ mod tests {
             "m-1",
             "arn:aws:ecs:us-east-1:123456789012:cluster/default".into(),
             "arn:aws:ecs:us-east-1:123456789012:container-instance/default/ci",
-            vec![task.clone()],
+            vec![serde_json::from_value(task.clone()).unwrap()],
             1_795_317_133.9,
             7,
         )

@@ -42,9 +42,9 @@ impl HeartbeatAckRequest {
 /// Server → agent: tasks to run or stop, answered with [`AckRequest`] (and one
 /// [`IamRoleCredentialsAckRequest`] per credentials in it) once handled.
 ///
-/// `T` is the task model: [`Task`] everywhere but in the emulator, which builds its tasks as JSON
-/// from task definitions it keeps as JSON, and sends them with [`PayloadMessage::encode`] in the
-/// same envelope [`AcsMessage`](super::AcsMessage) gives a typed payload.
+/// `T` is the task model, [`Task`] by default (the agent decodes it, the emulator encodes it with
+/// [`PayloadMessage::encode`]); another `T` such as `serde_json::Value` can carry a task the model
+/// cannot hold, in the same envelope [`AcsMessage`](super::AcsMessage) gives a typed payload.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PayloadMessage<T = Task> {

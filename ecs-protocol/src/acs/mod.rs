@@ -44,7 +44,7 @@ pub use task::{
     LogDriverVolumeConfiguration, ManagedAgent, ManagedAgentName, MountPoint, NvidiaMpsAllocation,
     PortMapping, ProxyConfiguration, ProxyConfigurationType, RegistryAuthentication,
     ResourceRequirement, RestartPolicy, Secret, SecretProvider, SecretTarget, SecretType,
-    SharingStrategy, Task, TrustedExecutionConfiguration, Volume, VolumeFrom, VolumeScope,
+    SharingStrategy, Task, Tmpfs, TrustedExecutionConfiguration, Volume, VolumeFrom, VolumeScope,
     VolumeType,
 };
 

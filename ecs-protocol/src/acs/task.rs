@@ -467,6 +467,27 @@ pub struct LinuxParameters {
     /// MiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shared_memory_size: Option<i64>,
+    /// MiB of swap; 0 disables swap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_swap: Option<i64>,
+    /// 0 to 100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swappiness: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<Vec<Tmpfs>>,
+}
+
+/// A tmpfs mount of a container (`Tmpfs`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tmpfs {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_path: Option<String>,
+    /// MiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount_options: Option<Vec<String>>,
 }
 
 /// Capabilities to add and drop (`KernelCapabilities`).
@@ -822,6 +843,40 @@ mod tests {
         );
         assert_eq!(container.port_mappings()[0].host_port, Some(0));
         assert_eq!(serde_json::to_value(&container).unwrap(), wire);
+    }
+
+    #[test]
+    fn linux_parameters_with_swap_and_tmpfs_re_encode_unchanged() {
+        let wire = json!({
+            "capabilities": {"add": ["NET_ADMIN"], "drop": ["MKNOD"]},
+            "devices": [{"hostPath": "/dev/null", "containerPath": "/dev/mynull", "permissions": ["read"]}],
+            "initProcessEnabled": true,
+            "sharedMemorySize": 64,
+            "maxSwap": 0,
+            "swappiness": 10,
+            "tmpfs": [
+                {"containerPath": "/tmp", "size": 64, "mountOptions": ["rw", "noexec"]},
+                {"containerPath": "/run"}
+            ]
+        });
+        let lp: LinuxParameters = serde_json::from_value(wire.clone()).unwrap();
+        assert_eq!(lp.max_swap, Some(0));
+        assert_eq!(lp.swappiness, Some(10));
+        let tmpfs = lp.tmpfs.as_deref().unwrap();
+        assert_eq!(tmpfs[0].size, Some(64));
+        assert_eq!(
+            tmpfs[1],
+            Tmpfs {
+                container_path: Some("/run".into()),
+                ..Tmpfs::default()
+            }
+        );
+        assert_eq!(serde_json::to_value(&lp).unwrap(), wire);
+        // Absent members stay absent.
+        assert_eq!(
+            serde_json::to_value(LinuxParameters::default()).unwrap(),
+            json!({})
+        );
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Task definition → ACS task, as the real control plane translates it (reference section 3.5 and the
 //! `dockerConfig` appendix): the fields that have no ACS member travel as Docker Engine JSON inside
-//! `dockerConfig.config` / `dockerConfig.hostConfig` strings. Pure functions.
+//! `dockerConfig.config` / `dockerConfig.hostConfig` strings. Pure functions. The task is built as
+//! JSON and typed with [`typed_task`] once complete (registry authentication and role credentials
+//! are added to the JSON by their own modules); `ecs::acs_payload_tests` checks that typing loses
+//! nothing.
 
 pub mod linux;
 
+use ecs_protocol::acs::Task as AcsTask;
 use serde_json::{Map, Value, json};
 
 use crate::ecs::common::def_number;
@@ -327,6 +331,27 @@ fn is_ecr_image(image: &str) -> bool {
     image
         .split_once('/')
         .is_some_and(|(host, _)| host.contains(".dkr.ecr.") && host.contains(".amazonaws.com"))
+}
+
+/// An ACS task, as built here as JSON, that the typed wire model cannot hold.
+#[derive(Debug, thiserror::Error)]
+#[error("the ACS form of task {task_arn} does not fit the wire model: {source}")]
+pub struct PayloadError {
+    /// The task.
+    pub task_arn: String,
+    /// Why it does not fit.
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// The typed form of the ACS task `json` built for `task_arn` by [`acs_task`] (and completed
+/// with registry authentication and role credentials). Members the model has no place for would
+/// be dropped; a unit test checks that every payload the translation builds re-encodes unchanged.
+pub fn typed_task(task_arn: &str, json: Value) -> Result<AcsTask, PayloadError> {
+    serde_json::from_value(json).map_err(|source| PayloadError {
+        task_arn: task_arn.to_string(),
+        source,
+    })
 }
 
 /// The ACS `Task` for `task` of definition `def` (reference 3.5).
