@@ -27,18 +27,6 @@ pub struct RequestContext {
     pub host: String,
 }
 
-impl RequestContext {
-    /// A context for `caller` at the current time with a fresh request id.
-    pub fn new(caller: CallerIdentity, host: impl Into<String>) -> Self {
-        RequestContext {
-            request_id: new_request_id(),
-            caller,
-            now: now_secs(),
-            host: host.into(),
-        }
-    }
-}
-
 /// A fresh request id (a UUID, as the JSON services answer it).
 pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()

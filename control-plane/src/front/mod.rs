@@ -33,33 +33,31 @@ pub const JSON_1_1: &str = "application/x-amz-json-1.1";
 /// The front: the service table and the authenticator.
 #[derive(Debug)]
 pub struct Front {
-    services: Vec<Arc<dyn Service>>,
+    /// Each service with what it said of itself, asked once here rather than on every request.
+    services: Vec<(ServiceInfo, Arc<dyn Service>)>,
     auth: Authenticator,
 }
 
 impl Front {
     /// A front over `services`, verifying signatures with `auth`.
     pub fn new(services: Vec<Arc<dyn Service>>, auth: Authenticator) -> Self {
+        let services = services.into_iter().map(|s| (s.info(), s)).collect();
         Front { services, auth }
     }
 
-    /// The service a request is for, if any.
-    fn route(&self, parts: &Parts) -> Option<&Arc<dyn Service>> {
+    /// The service a request is for, if any, with its info.
+    fn route(&self, parts: &Parts) -> Option<&(ServiceInfo, Arc<dyn Service>)> {
         let scope = sigv4::scope_service(&parts.headers);
-        let info = |s: &&Arc<dyn Service>| s.info();
+        let find = |ok: &dyn Fn(&ServiceInfo) -> bool| self.services.iter().find(|(i, _)| ok(i));
         if let Some(scope) = scope.as_deref()
-            && let Some(s) = self.services.iter().find(|s| {
-                let i = info(s);
-                i.protocol == Protocol::RestByScope && i.signing_name == scope
-            })
+            && let Some(s) =
+                find(&|i| i.protocol == Protocol::RestByScope && i.signing_name == scope)
         {
             return Some(s);
         }
         let path = parts.uri.path();
-        if let Some(s) = self
-            .services
-            .iter()
-            .find(|s| matches!(info(s).protocol, Protocol::RestByPath { path: p } if p == path))
+        if let Some(s) =
+            find(&|i| matches!(i.protocol, Protocol::RestByPath { path: p } if p == path))
         {
             return Some(s);
         }
@@ -71,8 +69,8 @@ impl Front {
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
         {
-            return self.services.iter().find(|s| {
-                matches!(info(s).protocol, Protocol::AwsJson { target_prefix, .. }
+            return find(&|i| {
+                matches!(i.protocol, Protocol::AwsJson { target_prefix, .. }
                     if target.starts_with(target_prefix))
             });
         }
@@ -84,15 +82,9 @@ impl Front {
         if !form {
             return None;
         }
-        let query = self
-            .services
-            .iter()
-            .filter(|s| info(s).protocol == Protocol::Query);
         // An unsigned form has no scope: the first query service answers it (in its format).
-        query
-            .clone()
-            .find(|s| Some(info(s).signing_name) == scope.as_deref())
-            .or_else(|| query.clone().next())
+        find(&|i| i.protocol == Protocol::Query && Some(i.signing_name) == scope.as_deref())
+            .or_else(|| find(&|i| i.protocol == Protocol::Query))
     }
 }
 
@@ -103,10 +95,9 @@ pub fn router(front: Arc<Front>) -> Router {
 
 async fn dispatch(AxState(front): AxState<Arc<Front>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let Some(service) = front.route(&parts).cloned() else {
+    let Some((info, service)) = front.route(&parts).cloned() else {
         return unrouted(&front, parts, body).await;
     };
-    let info = service.info();
     let request_id = context::new_request_id();
     let Ok(body) = axum::body::to_bytes(body, info.max_body).await else {
         return service.refuse(
