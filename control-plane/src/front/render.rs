@@ -57,12 +57,20 @@ pub fn xml(status: StatusCode, request_id: &str, body: String) -> Response {
     resp
 }
 
-/// XML-escapes text.
+/// Escapes text for an XML element or attribute (every service's XML answers).
 pub fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The query protocol's error document (`ErrorResponse`) with `code` as the service names it.

@@ -22,6 +22,7 @@ pub mod store;
 
 use futures_util::future::BoxFuture;
 
+pub use crate::front::render::xml_escape;
 use crate::front::sigv4::Flavor;
 use crate::front::{
     ApiError, Input, Output, Protocol, Refusal, RequestContext, Service, ServiceInfo,
@@ -266,22 +267,6 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>
         return Ok(None);
     }
     Ok(Some(range))
-}
-
-/// Escapes text for an XML element.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn xml_unescape(s: &str) -> Option<String> {
