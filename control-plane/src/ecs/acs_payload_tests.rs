@@ -9,17 +9,14 @@ use serde_json::{Value, json};
 use crate::ecr::EcrRef;
 use crate::ecs::acs_payload::typed_task;
 use crate::ecs::model::VersionInfo;
-use crate::ecs::state::{Account, State};
+use crate::ecs::state::State;
 
 /// The request the e2e test registers with the AWS CLI: every member ECS documents.
 const EVERY_FIELD: &str = include_str!("../../../tests/fixtures/taskdef-every-field.json");
 
 /// A state with one connected instance that has every attribute `defs` require.
 fn state_for(defs: &[Value]) -> (State, Vec<String>) {
-    let mut s = State::new(Account {
-        region: "us-east-1".into(),
-        account_id: "123456789012".into(),
-    });
+    let mut s = State::for_tests();
     // Images under 127.0.0.1:5000 are in the emulator's ECR: they get ECR registry auth.
     s.ecr = Some(EcrRef {
         host: "127.0.0.1:5000".into(),

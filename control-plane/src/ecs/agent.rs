@@ -48,9 +48,10 @@ impl State {
             apply_task_status(t, status, req.reason.as_deref(), now)?;
         }
         t.version += 1;
-        if t.last_status == BackendStatus::Stopped {
-            let stopped = t.clone();
-            self.deactivate(&stopped);
+        if t.last_status == BackendStatus::Stopped
+            && let Some(load) = self.active_by_instance.get_mut(&t.container_instance_arn)
+        {
+            load.remove(t);
         }
         self.touch(Key::Task(arn));
         acknowledged()

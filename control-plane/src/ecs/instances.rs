@@ -596,16 +596,9 @@ pub struct ListAttributesRequest {
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::ecs::state::{Account, State};
+    use crate::ecs::state::State;
     use crate::front::ErrorCode;
     use crate::front::json::decode;
-
-    fn state() -> State {
-        State::new(Account {
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-        })
-    }
 
     fn register(s: &mut State, body: &Value) -> Result<Value, crate::front::ApiError> {
         let req = decode(body.to_string().as_bytes())?;
@@ -614,7 +607,7 @@ mod tests {
 
     #[test]
     fn what_the_aws_cli_may_send_registers() {
-        let mut s = state();
+        let mut s = State::for_tests();
         let v = register(
             &mut s,
             &json!({
@@ -667,11 +660,11 @@ mod tests {
             json!({"totalResources": [{"name": "CPU", "integerValue": 1}]}),
             json!({"tags": [{"value": "x"}]}),
         ] {
-            let e = register(&mut state(), &body).unwrap_err();
+            let e = register(&mut State::for_tests(), &body).unwrap_err();
             assert_eq!(e.code, ErrorCode::SerializationException, "{body}");
         }
         let e = register(
-            &mut state(),
+            &mut State::for_tests(),
             &json!({"totalResources": [{"name": "CPU", "type": "FLOAT"}]}),
         )
         .unwrap_err();

@@ -248,16 +248,13 @@ mod tests {
 
     use super::*;
     use crate::ecs::model::VersionInfo;
-    use crate::ecs::state::Account;
+
     use ecs_protocol::ecs_api::RegisterContainerInstanceRequest;
 
     /// A state with one connected instance and one running task of a definition with `roles`;
     /// returns the state, the instance ARN and the task ARN.
     fn running(roles: Value) -> (State, String, String) {
-        let mut s = State::new(Account {
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-        });
+        let mut s = State::for_tests();
         let req: RegisterContainerInstanceRequest = serde_json::from_value(json!({
             "cluster": "default",
             "totalResources": [

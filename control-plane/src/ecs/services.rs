@@ -1108,13 +1108,9 @@ pub struct DeleteServiceRequest {
 mod tests {
     use super::*;
     use crate::ecs::model::VersionInfo;
-    use crate::ecs::state::Account;
 
     fn state_with_instance(memory: i64) -> (State, String) {
-        let mut s = State::new(Account {
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-        });
+        let mut s = State::for_tests();
         let req = serde_json::from_value(json!({
             "cluster": "default",
             "totalResources": [

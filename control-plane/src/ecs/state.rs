@@ -109,7 +109,8 @@ impl InstanceLoad {
         *self.groups.entry(t.group.clone()).or_default() += 1;
     }
 
-    fn remove(&mut self, t: &Task) {
+    /// Stops counting `t` (reported STOPPED); a task not counted changes nothing.
+    pub(crate) fn remove(&mut self, t: &Task) {
         if !self.tasks.remove(&t.task_arn) {
             return;
         }
@@ -205,22 +206,21 @@ impl State {
         }
     }
 
+    /// An empty state of account 123456789012 in us-east-1 (unit tests).
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        State::new(Account {
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+        })
+    }
+
     /// Counts `task` (not STOPPED) against its instance.
     pub fn activate(&mut self, task: &Task) {
         self.active_by_instance
             .entry(task.container_instance_arn.clone())
             .or_default()
             .add(task);
-    }
-
-    /// Stops counting `task` (reported STOPPED) against its instance.
-    pub fn deactivate(&mut self, task: &Task) {
-        if let Some(load) = self
-            .active_by_instance
-            .get_mut(&task.container_instance_arn)
-        {
-            load.remove(task);
-        }
     }
 
     /// Marks an entity as changed, to be written after the current command.
@@ -467,10 +467,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_payload_wakes_only_the_sessions_of_its_instance() {
-        let state = State::new(Account {
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-        });
+        let state = State::for_tests();
         let handle = StateHandle::spawn(state, Store::in_memory().unwrap());
         let mut a = handle.subscribe("arn:a");
         let mut a2 = handle.subscribe("arn:a");
@@ -505,10 +502,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cp.db");
         let store = Store::open(&path).unwrap();
-        let state = State::new(Account {
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-        });
+        let state = State::for_tests();
         let handle = StateHandle::spawn(state, store.clone());
         let calls = (0..300).map(|n| {
             let handle = handle.clone();

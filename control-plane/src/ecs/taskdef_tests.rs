@@ -2,19 +2,12 @@
 
 use serde_json::{Value, json};
 
-use crate::ecs::state::{Account, State};
+use crate::ecs::state::State;
 use crate::ecs::task_definitions::DescribeTaskDefinitionRequest;
 use crate::ecs::taskdef::TaskDefinition;
 
 /// The request the e2e test registers with the AWS CLI: every member ECS documents.
 const EVERY_FIELD: &str = include_str!("../../../tests/fixtures/taskdef-every-field.json");
-
-fn state() -> State {
-    State::new(Account {
-        region: "us-east-1".into(),
-        account_id: "123456789012".into(),
-    })
-}
 
 /// Every member of `given` is in `answered` with the same value (numbers in the same JSON
 /// form); `answered` may hold more (the defaults ECS fills in).
@@ -42,7 +35,7 @@ fn assert_kept(given: &Value, answered: &Value, path: &str) {
 #[test]
 fn every_member_of_the_fixture_round_trips_through_register_and_describe() {
     let mut given: Value = serde_json::from_str(EVERY_FIELD).unwrap();
-    let mut s = state();
+    let mut s = State::for_tests();
     let registered = s.register_task_definition(given.clone(), 5.0).unwrap();
     let described = s
         .describe_task_definition(DescribeTaskDefinitionRequest {
@@ -106,7 +99,7 @@ fn a_row_in_the_untyped_format_restores_and_writes_back_the_same_json() {
         Some(1024)
     );
 
-    let s = state();
+    let s = State::for_tests();
     let rows = vec![("taskdef/web/0000000001".to_string(), row)];
     let mut restored = State::restore(s.account.clone(), rows, s.keys.clone()).unwrap();
     let described = restored

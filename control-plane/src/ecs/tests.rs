@@ -6,16 +6,9 @@ use serde_json::{Value, json};
 use crate::ecs::common::paginate;
 use crate::ecs::common::parse_task_size;
 use crate::ecs::model::VersionInfo;
-use crate::ecs::state::{Account, State};
+use crate::ecs::state::State;
 use crate::front::ErrorCode;
 use ecs_protocol::ecs_api::RegisterContainerInstanceRequest;
-
-fn state() -> State {
-    State::new(Account {
-        region: "us-east-1".into(),
-        account_id: "123456789012".into(),
-    })
-}
 
 fn register(s: &mut State, cpu: i64, mem: i64) -> String {
     let req: RegisterContainerInstanceRequest = serde_json::from_value(json!({
@@ -68,7 +61,7 @@ fn run(s: &mut State, def: &str, count: i64) -> Value {
 
 #[test]
 fn run_task_without_instances_is_refused_as_ecs_does() {
-    let mut s = state();
+    let mut s = State::for_tests();
     let def = task_def(&mut s, 128, 0);
     let e = s
         .run_task(
@@ -85,7 +78,7 @@ fn run_task_without_instances_is_refused_as_ecs_does() {
 
 #[test]
 fn memory_shortage_is_a_resource_memory_failure() {
-    let mut s = state();
+    let mut s = State::for_tests();
     let arn = register(&mut s, 2048, 1000);
     let def = task_def(&mut s, 4000, 0);
     let v = run(&mut s, &def, 1);
@@ -98,7 +91,7 @@ fn memory_shortage_is_a_resource_memory_failure() {
 
 #[test]
 fn resources_are_reserved_until_the_task_is_reported_stopped() {
-    let mut s = state();
+    let mut s = State::for_tests();
     register(&mut s, 1024, 300);
     let def = task_def(&mut s, 200, 0);
     let v = run(&mut s, &def, 2);
@@ -118,7 +111,7 @@ fn resources_are_reserved_until_the_task_is_reported_stopped() {
 
 #[test]
 fn static_host_ports_conflict_and_dynamic_ones_do_not() {
-    let mut s = state();
+    let mut s = State::for_tests();
     register(&mut s, 4096, 4096);
     let fixed = task_def(&mut s, 64, 8080);
     assert_eq!(
@@ -139,7 +132,7 @@ fn static_host_ports_conflict_and_dynamic_ones_do_not() {
 
 #[test]
 fn disconnected_agents_get_no_tasks() {
-    let mut s = state();
+    let mut s = State::for_tests();
     let arn = register(&mut s, 4096, 4096);
     s.agent_disconnected(&arn);
     let def = task_def(&mut s, 64, 0);
@@ -148,7 +141,7 @@ fn disconnected_agents_get_no_tasks() {
 
 #[test]
 fn required_attributes_and_constraints_filter_instances() {
-    let mut s = state();
+    let mut s = State::for_tests();
     let arn = register(&mut s, 4096, 4096);
     let v = s
         .register_task_definition(
@@ -202,7 +195,7 @@ fn required_attributes_and_constraints_filter_instances() {
 
 #[test]
 fn placement_and_stop_send_payloads_that_acks_clear() {
-    let mut s = state();
+    let mut s = State::for_tests();
     let arn = register(&mut s, 4096, 4096);
     let def = task_def(&mut s, 64, 0);
     let task = run(&mut s, &def, 1)["tasks"][0]["taskArn"]
@@ -226,7 +219,7 @@ fn placement_and_stop_send_payloads_that_acks_clear() {
 
 #[test]
 fn task_definition_revisions_increase_and_defaults_are_filled() {
-    let mut s = state();
+    let mut s = State::for_tests();
     let a = task_def(&mut s, 64, 0);
     let b = task_def(&mut s, 64, 0);
     assert!(a.ends_with("task-definition/web:1"));
@@ -242,7 +235,7 @@ fn task_definition_revisions_increase_and_defaults_are_filled() {
 
 #[test]
 fn memory_is_required_somewhere_on_ec2() {
-    let mut s = state();
+    let mut s = State::for_tests();
     let e = s
         .register_task_definition(
             json!({"family": "f", "containerDefinitions": [{"name": "a", "image": "i"}]}),
@@ -303,7 +296,7 @@ fn secrets_def() -> Value {
 
 #[test]
 fn secrets_need_an_execution_role_as_ecs_says() {
-    let mut s = state();
+    let mut s = State::for_tests();
     let e = s.register_task_definition(secrets_def(), 1.0).unwrap_err();
     assert_eq!(e.code, ErrorCode::ClientException);
     assert_eq!(
@@ -321,7 +314,7 @@ fn secrets_need_an_execution_role_as_ecs_says() {
 
 #[test]
 fn container_secrets_reach_acs_as_the_reference_agent_reads_them() {
-    let mut s = state();
+    let mut s = State::for_tests();
     let mut def = secrets_def();
     def["executionRoleArn"] = json!("arn:aws:iam::123456789012:role/exec");
     let v = s.register_task_definition(def, 1.0).unwrap();
@@ -391,7 +384,7 @@ fn container_secrets_reach_acs_as_the_reference_agent_reads_them() {
 
 #[test]
 fn an_instances_load_follows_placements_and_stops_and_survives_a_restore() {
-    let mut s = state();
+    let mut s = State::for_tests();
     let instance = register(&mut s, 4096, 4000);
     let def = task_def(&mut s, 100, 0);
     let v = run(&mut s, &def, 3);
@@ -440,7 +433,7 @@ fn submit_task(s: &mut State, body: Value) -> Result<Value, crate::front::ApiErr
 
 #[test]
 fn task_state_changes_carry_epoch_timestamps_statuses_and_bindings_as_sent() {
-    let mut s = state();
+    let mut s = State::for_tests();
     register(&mut s, 1024, 1024);
     let def = task_def(&mut s, 128, 0);
     let task = run(&mut s, &def, 1)["tasks"][0]["taskArn"]
