@@ -69,7 +69,7 @@ impl std::fmt::Debug for TempKey {
 }
 
 /// Random text of `len` characters from `alphabet`.
-pub fn random_string(len: usize, alphabet: &[u8]) -> String {
+fn random_string(len: usize, alphabet: &[u8]) -> String {
     let mut rng = rand::rng();
     (0..len)
         .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
