@@ -26,10 +26,7 @@ fn run(cli: &Cli, args: &RunArgs, err: &mut dyn Write) -> Result<(), AgentError>
         cli.config_file.as_deref(),
     )?;
     let loaded = ecs_config::load(&sources);
-    crate::init_tracing(
-        crate::tracing_level(loaded.config.loglevel.value),
-        loaded.config.log_output_format.value == ecs_config::LogOutputFormat::Json,
-    );
+    crate::logging::init(&crate::logging::LogSettings::from_config(&loaded.config));
     for d in loaded.warnings() {
         tracing::warn!("{d}");
     }

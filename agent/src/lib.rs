@@ -18,6 +18,7 @@ pub mod exit;
 pub mod hostsetup;
 pub mod images;
 pub mod introspection;
+pub mod logging;
 pub mod notify;
 pub mod ports;
 pub mod retry;
@@ -32,31 +33,3 @@ pub mod task_env;
 pub use cli::{Cli, Command, ConfigArgs};
 pub use commands::dispatch;
 pub use exit::{AgentError, Exit, exit_code};
-
-/// Sets up `tracing` on standard error: `RUST_LOG` if set, else `level` (ECS_LOGLEVEL); JSON lines
-/// when `json` (ECS_LOG_OUTPUT_FORMAT=json).
-pub fn init_tracing(level: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second call (tests) finds a subscriber already set; that is fine.
-    if json {
-        let _ = builder.json().try_init();
-    } else {
-        let _ = builder.try_init();
-    }
-}
-
-/// The `tracing` level for an ECS_LOGLEVEL value (`crit` is `error`; `none` is `off`).
-pub fn tracing_level(level: ecs_config::LogLevel) -> &'static str {
-    match level {
-        ecs_config::LogLevel::Trace => "trace",
-        ecs_config::LogLevel::Debug => "debug",
-        ecs_config::LogLevel::Info => "info",
-        ecs_config::LogLevel::Warn => "warn",
-        ecs_config::LogLevel::Error | ecs_config::LogLevel::Crit => "error",
-        ecs_config::LogLevel::None => "off",
-    }
-}

@@ -535,7 +535,9 @@ fn start_agent(bin: &Path, endpoint: &str, data_dir: &Path) -> Result<(Agent, Du
         )
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("ECS_LOGFILE", data_dir.join("ecs-agent.log"))
+        .env("ECS_AUDIT_LOGFILE", data_dir.join("audit.log"));
     if let Ok(host) = std::env::var("DOCKER_HOST") {
         cmd.env("DOCKER_HOST", host);
     }

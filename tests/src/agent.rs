@@ -69,7 +69,8 @@ impl Agent {
     }
 
     /// As [`Agent::start_with`], with the credentials/metadata server on `credentials` too.
-    /// The audit log goes to `data_dir/audit.log`.
+    /// The audit log goes to `data_dir/audit.log`, the agent's log file to
+    /// `data_dir/ecs-agent.log` (never the default `/var/log/ecs`).
     pub fn start_on(
         cp: &ControlPlane,
         cluster: &str,
@@ -110,7 +111,8 @@ impl Agent {
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("ECS_CONTAINER_STOP_TIMEOUT", "5s")
-            .env("ECS_AUDIT_LOGFILE", data_dir.join("audit.log"));
+            .env("ECS_AUDIT_LOGFILE", data_dir.join("audit.log"))
+            .env("ECS_LOGFILE", data_dir.join("ecs-agent.log"));
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -409,6 +409,15 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
         audit.contains(" 200 ") && audit.contains("GetCredentials"),
         "{audit}"
     );
+    // The agent's log file (both runs, appended), in logfmt, is checked too.
+    let log_file = std::fs::read_to_string(data.path().join("ecs-agent.log"))?;
+    assert!(
+        log_file.lines().count() > 1
+            && log_file
+                .lines()
+                .all(|l| l.starts_with("level=") && l.contains(" msg=\"")),
+        "{log_file}"
+    );
     // Nor a credentials id: it is what a container presents to get them.
     let mut secrets: Vec<String> = [&creds_a, &creds_b, &after]
         .iter()
@@ -420,6 +429,7 @@ fn task_roles_reach_sdks_containers_and_sts() -> Result<()> {
             ("agent", agent.process.output()),
             ("agent before the restart", first_log),
             ("audit", audit),
+            ("agent log file", log_file),
             ("control plane", cp.process.output()),
         ],
         &secrets,
