@@ -758,44 +758,44 @@ config_vars! {
     loglevel: LogLevel = "ECS_LOGLEVEL" {
         default: "info",
         parse: parse::log_level,
-        meaning: "`trace`, `debug`, `info`, `warn`, `error`, `crit` or `none` (case-insensitive).",
+        meaning: "Level of standard error (the journal under systemd): `trace`, `debug`, `info`, `warn`, `error`, `crit` or `none` (case-insensitive). `RUST_LOG`, when set, replaces it there.",
     }
     loglevel_on_instance: LogLevel = "ECS_LOGLEVEL_ON_INSTANCE" {
         default: "`ECS_LOGLEVEL`; `none` when `ECS_LOG_DRIVER` is set",
         computed: loglevel_on_instance_default,
         parse: parse::log_level,
-        meaning: "Level of the log file.",
+        meaning: "Level of the log file (`ECS_LOGFILE`); same values as `ECS_LOGLEVEL`.",
     }
     logfile: Option<PathBuf> = "ECS_LOGFILE" {
         default: "/var/log/ecs/ecs-agent.log",
         fallback: "",
         parse: parse::opt_path,
-        meaning: "Log file (ecs-init's `/log/ecs-agent.log` on the host). Empty: standard output only.",
+        meaning: "Log file (ecs-init's `/log/ecs-agent.log` on the host), created 0600 (its directory 0700). Empty: standard error only; one that cannot be opened: a warning on standard error, which the agent then logs to alone.",
     }
     log_rollover_type: LogRolloverType = "ECS_LOG_ROLLOVER_TYPE" {
         default: "size",
         parse: parse::log_rollover_type,
-        meaning: "`size`, `hourly` or `none` (other values rotate hourly, as in the reference).",
+        meaning: "How the log file and the audit log roll over, as the reference: `size` renames the live file `<file>.1`, `.2`, ... (the highest is the newest); `hourly` renames it `<file>.YYYY-MM-DD-HH` (UTC) at the first write of a new hour; `none` never (the audit log rolls hourly then, as the reference's). Other values: hourly, as in the reference.",
     }
     log_output_format: LogOutputFormat = "ECS_LOG_OUTPUT_FORMAT" {
         default: "logfmt",
         parse: parse::log_output_format,
-        meaning: "`logfmt` or `json`.",
+        meaning: "Line format of the log file and standard error: `logfmt` (`level=info time=... msg=\"...\" key=value module=...`) or `json` (one JSON object per line).",
     }
     log_max_file_size_mb: f64 = "ECS_LOG_MAX_FILE_SIZE_MB" {
         default: "5",
         parse: parse::positive_f64,
-        meaning: "Size in MB at which the log file rotates (`size` rollover).",
+        meaning: "Size in MB (1,000,000 bytes) at which the log file and the audit log roll over (`size` rollover).",
     }
     log_max_roll_count: u32 = "ECS_LOG_MAX_ROLL_COUNT" {
         default: "24",
         parse: parse::count,
-        meaning: "Rotated log files kept.",
+        meaning: "Rolled files kept, of the log file and of the audit log each; `0` keeps all (as the reference).",
     }
     audit_logfile: PathBuf = "ECS_AUDIT_LOGFILE" {
         default: "/var/log/ecs/audit.log",
         parse: parse::path,
-        meaning: "Audit log of credential requests (ecs-init's `/log/audit.log` on the host).",
+        meaning: "Audit log of credential requests (ecs-init's `/log/audit.log` on the host), created 0600 (its directory 0700), rolled over by `ECS_LOG_ROLLOVER_TYPE`.",
     }
     audit_logfile_disabled: bool = "ECS_AUDIT_LOGFILE_DISABLED" {
         default: "false",
