@@ -3,18 +3,25 @@
 //! The server is the agent's own ([`ecs_agent::endpoint::serve`]: the same router, middleware,
 //! credentials manager and audit log writer as `ecs-agent run`), started in this process on its
 //! own two-worker tokio runtime (the agent's runtime size) on 127.0.0.1:0, with the rate limit
-//! lifted and the audit log on, writing to a temporary file. The load comes from a separate
+//! lifted and the audit log off (the baseline) or on, writing to a temporary file with the
+//! agent's default rollover (5 MB files; all kept, to count them). The load comes from a separate
 //! runtime: `connections` keep-alive HTTP/1.1 connections, each sending one request at a time
 //! and timing it from the write to the last byte of the body. A warm-up period is discarded.
 //! Client and server share the machine's cores, as a task and the agent do.
+//!
+//! With the audit log on, the run ends by waiting (10 s at most) for the audit files to hold one
+//! line per answer sent, warm-up included: the audit log keeps every line (a request waits when
+//! its queue is full), and the count shows it. [`audit_writer`] measures the writer alone.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ecs_agent::credentials::CredentialsManager;
-use ecs_agent::endpoint::audit::AuditLog;
+use ecs_agent::endpoint::audit::{AuditEntry, AuditFile, AuditLog, GET_CREDENTIALS};
 use ecs_agent::endpoint::{Endpoint, serve};
+use ecs_agent::logging::Rollover;
 use ecs_protocol::acs::{IamRoleCredentials, RoleType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -31,6 +38,8 @@ pub struct Options {
     pub warmup: Duration,
     /// Measured period.
     pub duration: Duration,
+    /// Whether the audit log is on.
+    pub audit: bool,
 }
 
 /// What one run measured.
@@ -44,8 +53,10 @@ pub struct Results {
     pub latency: Summary,
     /// Answers other than 200 (must be 0).
     pub errors: usize,
-    /// Audit log lines dropped because the writer fell behind (warm-up included).
-    pub audit_dropped: u64,
+    /// Answers sent in the whole run, warm-up included (each is an audit line).
+    pub answered: usize,
+    /// Lines found in the audit files (None: audit log off).
+    pub audit_lines: Option<usize>,
 }
 
 impl Results {
@@ -55,8 +66,31 @@ impl Results {
     }
 }
 
-/// Starts the server on its own runtime thread; returns its address and a stop token.
-fn start_server(audit_path: &std::path::Path) -> Result<(SocketAddr, AuditLog, CancellationToken)> {
+/// The agent's default audit rollover (`ECS_LOG_ROLLOVER_TYPE=size`, 5 MB files) at `path`, every
+/// roll kept (the default keeps 24) so that every line can be counted.
+fn audit_file(path: &Path) -> AuditFile {
+    AuditFile {
+        path: path.to_path_buf(),
+        rollover: Rollover::Size {
+            max_bytes: 5_000_000,
+        },
+        max_rolls: 0,
+    }
+}
+
+/// Lines in `dir`'s files.
+fn lines_in(dir: &Path) -> Result<usize> {
+    let mut lines = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let bytes = std::fs::read(entry?.path())?;
+        lines += bytes.iter().filter(|b| **b == b'\n').count();
+    }
+    Ok(lines)
+}
+
+/// Starts the server on its own runtime thread (the audit log on when `audit_path` is given);
+/// returns its address and a stop token.
+fn start_server(audit_path: Option<&Path>) -> Result<(SocketAddr, CancellationToken)> {
     let credentials = CredentialsManager::new();
     credentials.set(
         "arn:aws:ecs:us-east-1:123456789012:task/bench/0123456789abcdef",
@@ -72,9 +106,9 @@ fn start_server(audit_path: &std::path::Path) -> Result<(SocketAddr, AuditLog, C
         },
     )?;
     let shutdown = CancellationToken::new();
-    let (tx, rx) = std::sync::mpsc::channel::<Result<(SocketAddr, AuditLog)>>();
+    let (tx, rx) = std::sync::mpsc::channel::<Result<SocketAddr>>();
     let stop = shutdown.clone();
-    let audit_path = audit_path.to_path_buf();
+    let audit_path = audit_path.map(Path::to_path_buf);
     std::thread::spawn(move || {
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -96,7 +130,10 @@ fn start_server(audit_path: &std::path::Path) -> Result<(SocketAddr, AuditLog, C
                 }
             };
             let (_arn_tx, arn_rx) = tokio::sync::watch::channel(Some("arn:bench".to_string()));
-            let audit = AuditLog::start(&audit_path, "bench".into(), arn_rx, stop.clone());
+            let audit = match &audit_path {
+                None => Ok(AuditLog::disabled()),
+                Some(p) => AuditLog::start(&audit_file(p), "bench".into(), arn_rx, stop.clone()),
+            };
             let audit = match audit {
                 Ok(a) => a,
                 Err(e) => {
@@ -104,38 +141,33 @@ fn start_server(audit_path: &std::path::Path) -> Result<(SocketAddr, AuditLog, C
                     return;
                 }
             };
-            let watch = audit.clone();
             let endpoint = Endpoint {
                 credentials,
                 limiter: None,
                 audit,
                 metadata: None,
             };
-            let _ = tx.send(
-                listener
-                    .local_addr()
-                    .map(|a| (a, watch))
-                    .map_err(Into::into),
-            );
+            let _ = tx.send(listener.local_addr().map_err(Into::into));
             let _ = serve(listener, endpoint, stop).await;
         });
     });
-    let (addr, audit) = rx.recv().context("the server thread ended")??;
-    Ok((addr, audit, shutdown))
+    let addr = rx.recv().context("the server thread ended")??;
+    Ok((addr, shutdown))
 }
 
 /// One keep-alive connection sending requests until `until`; latencies of requests started after
-/// `measure_from`.
+/// `measure_from`, the non-200 answers among them, and the answers in all.
 async fn client(
     addr: SocketAddr,
     measure_from: Instant,
     until: Instant,
-) -> Result<(Vec<Duration>, usize)> {
+) -> Result<(Vec<Duration>, usize, usize)> {
     let mut stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let request = b"GET /v2/credentials/bench-credentials-id HTTP/1.1\r\nHost: 169.254.170.2\r\nUser-Agent: credentials-bench\r\n\r\n";
     let mut samples = Vec::new();
     let mut errors = 0;
+    let mut answered = 0;
     let mut buf = vec![0u8; 8192];
     loop {
         let start = Instant::now();
@@ -177,17 +209,20 @@ async fn client(
             }
             have += n;
         }
+        answered += 1;
         if start >= measure_from {
             samples.push(start.elapsed());
         }
     }
-    Ok((samples, errors))
+    Ok((samples, errors, answered))
 }
 
 /// Runs the benchmark.
 pub fn run(opts: &Options) -> Result<Results> {
     let dir = tempfile::tempdir()?;
-    let (addr, audit, shutdown) = start_server(&dir.path().join("audit.log"))?;
+    let audit_dir = dir.path().join("log");
+    let audit_path = audit_dir.join("audit.log");
+    let (addr, shutdown) = start_server(opts.audit.then_some(audit_path.as_path()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -201,21 +236,115 @@ pub fn run(opts: &Options) -> Result<Results> {
             .collect();
         let mut samples = Vec::new();
         let mut errors = 0;
+        let mut answered = 0;
         for t in tasks {
-            let (s, e) = t.await??;
+            let (s, e, a) = t.await??;
             samples.extend(s);
             errors += e;
+            answered += a;
         }
-        anyhow::Ok((samples, errors))
+        anyhow::Ok((samples, errors, answered))
     });
+    let audit_lines = match (&result, opts.audit) {
+        (Ok((_, _, answered)), true) => {
+            // Every answer's line was queued before the answer was sent; wait for the writer.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let lines = lines_in(&audit_dir)?;
+                if lines >= *answered || Instant::now() > deadline {
+                    break Some(lines);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        _ => None,
+    };
     shutdown.cancel();
-    let (samples, errors) = result?;
+    let (samples, errors, answered) = result?;
     let latency = Summary::of(&samples).context("no samples")?;
     Ok(Results {
         requests: samples.len() - errors.min(samples.len()),
         elapsed: opts.duration,
         latency,
         errors,
-        audit_dropped: audit.dropped(),
+        answered,
+        audit_lines,
+    })
+}
+
+/// What [`audit_writer`] measured.
+#[derive(Debug, Clone)]
+pub struct WriterResults {
+    /// Lines logged.
+    pub lines: usize,
+    /// From the first `log` to the last line found in the files.
+    pub elapsed: Duration,
+    /// Lines found in the files.
+    pub written: usize,
+    /// Files at the end (the live one and its rolls).
+    pub files: usize,
+}
+
+/// The audit writer alone: `producers` tasks on a two-worker runtime log `lines` lines as fast as
+/// the queue takes them, into the default rollover (5 MB files, all kept); timed until every line
+/// is in the files.
+pub fn audit_writer(lines: usize, producers: usize) -> Result<WriterResults> {
+    let dir = tempfile::tempdir()?;
+    let audit_dir = dir.path().join("log");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let shutdown = CancellationToken::new();
+    runtime.block_on(async {
+        let (_arn_tx, arn_rx) = tokio::sync::watch::channel(Some("arn:bench".to_string()));
+        let log = AuditLog::start(
+            &audit_file(&audit_dir.join("audit.log")),
+            "bench".into(),
+            arn_rx,
+            shutdown.clone(),
+        )?;
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..producers)
+            .map(|p| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    for n in (p..lines).step_by(producers) {
+                        log.log(AuditEntry {
+                            status: 200,
+                            client: SocketAddr::from(([172, 17, 0, 2], 40000)),
+                            path: "/v2/credentials/<id>".into(),
+                            user_agent: format!("aws-sdk-rust/1.0 os/linux req/{n}"),
+                            task_arn: Some(
+                                "arn:aws:ecs:us-east-1:123456789012:task/bench/0123456789abcdef"
+                                    .into(),
+                            ),
+                            event_type: GET_CREDENTIALS,
+                        })
+                        .await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let written = loop {
+            let written = lines_in(&audit_dir)?;
+            if written >= lines || Instant::now() > deadline {
+                break written;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let elapsed = start.elapsed();
+        shutdown.cancel();
+        let files = std::fs::read_dir(&audit_dir)?.count();
+        Ok(WriterResults {
+            lines,
+            elapsed,
+            written,
+            files,
+        })
     })
 }

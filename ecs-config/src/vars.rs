@@ -795,7 +795,7 @@ config_vars! {
     audit_logfile: PathBuf = "ECS_AUDIT_LOGFILE" {
         default: "/var/log/ecs/audit.log",
         parse: parse::path,
-        meaning: "Audit log of credential requests (ecs-init's `/log/audit.log` on the host), created 0600 (its directory 0700), rolled over by `ECS_LOG_ROLLOVER_TYPE`.",
+        meaning: "Audit log of credential requests (ecs-init's `/log/audit.log` on the host), created 0600 (its directory 0700), rolled over by `ECS_LOG_ROLLOVER_TYPE`. Every request is written: a request waits when the writer is behind.",
     }
     audit_logfile_disabled: bool = "ECS_AUDIT_LOGFILE_DISABLED" {
         default: "false",

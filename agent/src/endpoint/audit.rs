@@ -3,19 +3,34 @@
 //! address, path, user agent, task ARN, event type, format version, cluster and instance ARN.
 //!
 //! What it must not do: write a secret. The credentials id in a path is replaced by `<id>`, and no
-//! key, secret or token is ever given to it. Lines go through a bounded channel to one writer
-//! task, so a slow disk never slows a request down; when the channel is full a line is dropped
-//! and counted.
+//! key, secret or token is ever given to it.
+//!
+//! Every line is kept: lines go through a bounded queue to one writer, and a request whose line
+//! finds the queue full waits for room (back-pressure), as the reference's seelog makes the
+//! logging caller write its queue out itself when it holds 10,000 messages. The writer does its
+//! file I/O on tokio's blocking pool, a batch at a time, so the request-serving workers never wait
+//! on the disk unless the queue is full. Lines that cannot be written (a full disk) are counted
+//! and reported in the agent log at most once a minute with the count.
+//!
+//! The file rolls over as the reference's audit logger (`AuditLoggerConfig` in
+//! `agent/logger/audit/audit_log.go`): by size with the agent log's `ECS_LOG_MAX_FILE_SIZE_MB`
+//! and `ECS_LOG_MAX_ROLL_COUNT` when `ECS_LOG_ROLLOVER_TYPE=size`, hourly otherwise (see
+//! [`crate::logging::audit_rollover`]). It and its rolls are 0600 in a 0700 directory.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::logging::{RollingFile, Rollover};
+
+/// Lines queued for the writer before a request waits.
+const QUEUE: usize = 4096;
+
+/// How often, at most, lines that could not be written are reported.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// Reference event type: credentials served (task role).
 pub const GET_CREDENTIALS: &str = "GetCredentials";
@@ -41,65 +56,60 @@ pub struct AuditEntry {
     pub event_type: &'static str,
 }
 
+/// Where the audit log goes and how it rolls over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditFile {
+    /// `ECS_AUDIT_LOGFILE`.
+    pub path: PathBuf,
+    /// The reference's rule for the audit log.
+    pub rollover: Rollover,
+    /// `ECS_LOG_MAX_ROLL_COUNT`.
+    pub max_rolls: u32,
+}
+
+impl AuditFile {
+    /// The audit file `config` describes.
+    pub fn from_config(config: &ecs_config::Config) -> Self {
+        Self {
+            path: config.audit_logfile.value.clone(),
+            rollover: crate::logging::audit_rollover(config),
+            max_rolls: config.log_max_roll_count.value,
+        }
+    }
+}
+
 /// A handle to the audit writer; cheap to clone. Disabled handles drop everything.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     tx: Option<mpsc::Sender<AuditEntry>>,
-    dropped: Arc<AtomicU64>,
 }
 
 impl AuditLog {
     /// A log that writes nothing.
     pub fn disabled() -> Self {
-        Self {
-            tx: None,
-            dropped: Arc::new(AtomicU64::new(0)),
-        }
+        Self { tx: None }
     }
 
-    /// Starts the writer appending to `path` (directories created); it stops at `shutdown`.
-    /// `cluster` and `instance_arn` end every line.
+    /// Starts the writer appending to `file` (directories created 0700, the file 0600); it
+    /// writes what is queued and stops at `shutdown`. `cluster` and `instance_arn` end every
+    /// line.
     pub fn start(
-        path: &Path,
+        file: &AuditFile,
         cluster: String,
         instance_arn: tokio::sync::watch::Receiver<Option<String>>,
         shutdown: CancellationToken,
     ) -> std::io::Result<Self> {
-        if let Some(dir) = path.parent() {
-            crate::state::private_dir(dir)?;
-        }
-        // The audit log names every credentials request: root's eyes only (0600).
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)?;
-        let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(write_loop(
-            file,
-            path.to_path_buf(),
-            rx,
-            cluster,
-            instance_arn,
-            shutdown,
-        ));
-        Ok(Self {
-            tx: Some(tx),
-            dropped: Arc::new(AtomicU64::new(0)),
-        })
+        let out = crate::logging::open_private(&file.path, file.rollover, file.max_rolls)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(write_loop(out, rx, cluster, instance_arn, shutdown));
+        Ok(Self { tx: Some(tx) })
     }
 
-    /// Entries dropped because the writer fell behind (the channel was full).
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Queues one entry (never waits).
-    pub fn log(&self, entry: AuditEntry) {
-        if let Some(tx) = &self.tx
-            && tx.try_send(entry).is_err()
-        {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+    /// Queues one entry, waiting for room when the writer is behind.
+    pub async fn log(&self, entry: AuditEntry) {
+        if let Some(tx) = &self.tx {
+            // Err: the writer has stopped (shutdown); there is nowhere left to write.
+            let _ = tx.send(entry).await;
         }
     }
 }
@@ -143,35 +153,104 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// Lines that could not be written, reported at most once per [`REPORT_EVERY`].
+#[derive(Debug, Default)]
+struct Losses {
+    unreported: u64,
+    last_report: Option<Instant>,
+}
+
+impl Losses {
+    fn note(&mut self, lines: u64, path: &std::path::Path, error: &std::io::Error) {
+        self.unreported += lines;
+        if self.last_report.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
+            tracing::warn!(path = %path.display(), error = %error, lines_lost = self.unreported, "cannot write the audit log; lines lost since the last report");
+            self.unreported = 0;
+            self.last_report = Some(Instant::now());
+        }
+    }
+}
+
+/// Writes `lines` and flushes; how many were not written, and why.
+fn write_lines(out: &mut RollingFile, lines: &[String]) -> Option<(u64, std::io::Error)> {
+    use std::io::Write;
+    let mut failed = None;
+    for (i, line) in lines.iter().enumerate() {
+        if let Err(e) = out.write_all(line.as_bytes()) {
+            failed = Some(((lines.len() - i) as u64, e));
+            break;
+        }
+    }
+    if let Err(e) = out.flush() {
+        // What sat in the buffer is lost with it; the batch is the best count there is.
+        failed = Some((lines.len() as u64, e));
+    }
+    if failed.is_none()
+        && let Some(e) = out.take_roll_error()
+    {
+        tracing::warn!(path = %out.path().display(), error = %e, "cannot roll the audit log over; writing on to the live file");
+    }
+    failed
+}
+
 async fn write_loop(
-    file: std::fs::File,
-    path: PathBuf,
+    mut out: RollingFile,
     mut rx: mpsc::Receiver<AuditEntry>,
     cluster: String,
     instance_arn: tokio::sync::watch::Receiver<Option<String>>,
     shutdown: CancellationToken,
 ) {
-    let mut out = std::io::BufWriter::new(file);
+    let mut losses = Losses::default();
+    let render = |batch: &[AuditEntry]| {
+        let arn = instance_arn.borrow().clone();
+        let time = now_rfc3339();
+        batch
+            .iter()
+            .map(|e| format_line(e, &time, &cluster, arn.as_deref()))
+            .collect::<Vec<_>>()
+    };
     loop {
         let first = tokio::select! {
+            biased;
             () = shutdown.cancelled() => break,
             e = rx.recv() => match e { Some(e) => e, None => break },
         };
-        let arn = instance_arn.borrow().clone();
         let mut batch = vec![first];
-        while let Ok(e) = rx.try_recv() {
+        while batch.len() < QUEUE
+            && let Ok(e) = rx.try_recv()
+        {
             batch.push(e);
         }
-        let time = now_rfc3339();
-        let result = batch
-            .iter()
-            .try_for_each(|e| {
-                out.write_all(format_line(e, &time, &cluster, arn.as_deref()).as_bytes())
-            })
-            .and_then(|()| out.flush());
-        if let Err(e) = result {
-            tracing::warn!(path = %path.display(), error = %e, "cannot write the audit log");
+        let lines = render(&batch);
+        // A rollover renames files and lists the directory: off the request-serving workers.
+        let written = tokio::task::spawn_blocking(move || {
+            let failed = write_lines(&mut out, &lines);
+            (out, failed)
+        })
+        .await;
+        match written {
+            Ok((file, failed)) => {
+                out = file;
+                if let Some((n, e)) = failed {
+                    losses.note(n, out.path(), &e);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the audit log writer failed; credentials requests are no longer audited");
+                return;
+            }
         }
+    }
+    // Shutdown: what is queued is still written (requests waiting on a full queue get an error).
+    rx.close();
+    let mut rest = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        rest.push(e);
+    }
+    if !rest.is_empty()
+        && let Some((n, e)) = write_lines(&mut out, &render(&rest))
+    {
+        losses.note(n, out.path(), &e);
     }
 }
 
@@ -179,25 +258,123 @@ async fn write_loop(
 mod tests {
     use super::*;
 
+    fn mode(p: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    fn entry(n: usize) -> AuditEntry {
+        AuditEntry {
+            status: 200,
+            client: "172.17.0.2:40000"
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+            path: "/v2/credentials/<id>".into(),
+            user_agent: format!("client-{n}"),
+            task_arn: Some("arn:aws:ecs:us-east-1:1:task/c/t".into()),
+            event_type: GET_CREDENTIALS,
+        }
+    }
+
+    fn audit_file(dir: &std::path::Path, rollover: Rollover) -> AuditFile {
+        AuditFile {
+            path: dir.join("log").join("audit.log"),
+            rollover,
+            max_rolls: 0,
+        }
+    }
+
     #[tokio::test]
     async fn the_audit_log_is_created_0600() {
-        use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = tmp.path().join("log").join("audit.log");
+        let file = audit_file(tmp.path(), Rollover::Hourly);
         let (_tx, rx) = tokio::sync::watch::channel(None);
         let shutdown = CancellationToken::new();
-        let _log = AuditLog::start(&path, "c".into(), rx, shutdown.clone())
+        let _log = AuditLog::start(&file, "c".into(), rx, shutdown.clone())
             .unwrap_or_else(|e| panic!("{e}"));
-        let mode = |p: &Path| {
-            std::fs::metadata(p)
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-                .permissions()
-                .mode()
-                & 0o777
-        };
-        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&file.path), 0o600);
         assert_eq!(mode(&tmp.path().join("log")), 0o700);
         shutdown.cancel();
+    }
+
+    /// Lines in the audit file and its rolls, and the files.
+    fn lines_in(dir: &std::path::Path) -> (usize, Vec<PathBuf>) {
+        let files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|e| e.unwrap_or_else(|e| panic!("{e}")).path())
+            .collect();
+        let lines = files
+            .iter()
+            .map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .count()
+            })
+            .sum();
+        (lines, files)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_load_every_line_is_kept_and_every_roll_is_0600() {
+        const LINES: usize = 3 * QUEUE;
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // About 150 bytes a line: a roll every ~130 lines.
+        let file = audit_file(tmp.path(), Rollover::Size { max_bytes: 20_000 });
+        let (_tx, rx) = tokio::sync::watch::channel(Some("arn:ci".to_string()));
+        let shutdown = CancellationToken::new();
+        let log = AuditLog::start(&file, "c".into(), rx, shutdown.clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Eight clients log faster than one writer can write: the queue fills and they wait.
+        let clients: Vec<_> = (0..8)
+            .map(|c| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    for n in (c..LINES).step_by(8) {
+                        log.log(entry(n)).await;
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        // Shutdown writes what is still queued.
+        shutdown.cancel();
+        let dir = tmp.path().join("log");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (lines, files) = loop {
+            let (lines, files) = lines_in(&dir);
+            if lines == LINES || Instant::now() > deadline {
+                break (lines, files);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(lines, LINES);
+        assert!(files.len() > 10, "{files:?}");
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+    }
+
+    #[test]
+    fn losses_are_reported_once_a_minute_with_the_count() {
+        let mut losses = Losses::default();
+        let e = std::io::Error::other("disk full");
+        let p = std::path::Path::new("/var/log/ecs/audit.log");
+        losses.note(3, p, &e);
+        // Reported (and reset) at once; the next ones wait for the minute.
+        assert_eq!(losses.unreported, 0);
+        losses.note(2, p, &e);
+        losses.note(5, p, &e);
+        assert_eq!(losses.unreported, 7);
+        losses.last_report = Instant::now().checked_sub(REPORT_EVERY);
+        losses.note(1, p, &e);
+        assert_eq!(losses.unreported, 0);
     }
 
     #[test]

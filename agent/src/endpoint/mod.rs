@@ -294,7 +294,7 @@ fn user_agent(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-fn credentials_answer(
+async fn credentials_answer(
     s: &Endpoint,
     version: CredsVersion,
     id: Option<&str>,
@@ -340,7 +340,7 @@ fn credentials_answer(
         Err(e) => e.into_response(),
     };
     entry.status = response.status().as_u16();
-    s.audit.log(entry);
+    s.audit.log(entry).await;
     response
 }
 
@@ -352,7 +352,7 @@ async fn credentials_v2(
     request: Request,
 ) -> Response {
     let path = request.uri().path().to_string();
-    credentials_answer(&s, CredsVersion::V2, Some(&id), client, &path, &headers)
+    credentials_answer(&s, CredsVersion::V2, Some(&id), client, &path, &headers).await
 }
 
 async fn credentials_v2_no_id(
@@ -368,6 +368,7 @@ async fn credentials_v2_no_id(
         "/v2/credentials",
         &headers,
     )
+    .await
 }
 
 async fn credentials_v1(
@@ -384,6 +385,7 @@ async fn credentials_v1(
         "/v1/credentials",
         &headers,
     )
+    .await
 }
 
 /// The version from the request path (`/v3/...` or `/v4/...`).
@@ -641,7 +643,7 @@ pub async fn start(
         AuditLog::disabled()
     } else {
         AuditLog::start(
-            &config.audit_logfile.value,
+            &audit::AuditFile::from_config(config),
             config.cluster.value.clone(),
             params.instance_arn,
             shutdown.clone(),

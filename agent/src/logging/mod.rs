@@ -156,7 +156,19 @@ impl Write for LogFileWriter<'_> {
             Err(poisoned) => poisoned.into_inner(),
         };
         let result = state.file.write_all(buf).and_then(|()| state.file.flush());
-        if let Err(e) = result {
+        let failure = match result {
+            Err(e) => Some(format!(
+                "cannot write the log file {}: {e}",
+                state.file.path().display()
+            )),
+            Ok(()) => state.file.take_roll_error().map(|e| {
+                format!(
+                    "cannot roll the log file {} over: {e}",
+                    state.file.path().display()
+                )
+            }),
+        };
+        if let Some(e) = failure {
             // Logging the failure to the log would recurse: standard error, once a minute.
             state.unreported += 1;
             if state
@@ -165,8 +177,7 @@ impl Write for LogFileWriter<'_> {
             {
                 let _ = writeln!(
                     std::io::stderr(),
-                    "ecs-agent: cannot write the log file {}: {e} ({} line(s) affected since the last report)",
-                    state.file.path().display(),
+                    "ecs-agent: {e} ({} line(s) affected since the last report)",
                     state.unreported
                 );
                 state.last_report = Some(Instant::now());

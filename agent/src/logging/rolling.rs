@@ -81,6 +81,8 @@ pub struct RollingFile {
     size: u64,
     /// The hour the live file was started in (hourly), once known.
     hour: Option<Hour>,
+    /// Why the last roll failed, until taken.
+    roll_error: Option<io::Error>,
 }
 
 impl RollingFile {
@@ -103,6 +105,7 @@ impl RollingFile {
             file: Some(BufWriter::new(file)),
             size: meta.len(),
             hour,
+            roll_error: None,
         })
     }
 
@@ -111,11 +114,14 @@ impl RollingFile {
         &self.path
     }
 
-    /// Writes all of `buf` to the live file, rolling first if the rules say so at `now`.
+    /// Writes all of `buf` to the live file, rolling first if the rules say so at `now`. An error
+    /// means `buf` was not written; a failed roll alone is not one (the line goes to the live
+    /// file, and [`RollingFile::take_roll_error`] has the reason).
     pub fn write_at(&mut self, buf: &[u8], now: OffsetDateTime) -> io::Result<()> {
-        let mut roll_error = None;
-        if self.needs_roll(now) {
-            roll_error = self.roll(now).err();
+        if self.needs_roll(now)
+            && let Err(e) = self.roll(now)
+        {
+            self.roll_error = Some(e);
         }
         if self.file.is_none() {
             self.file = Some(BufWriter::new(open_live(&self.path, self.mode)?));
@@ -124,14 +130,12 @@ impl RollingFile {
             file.write_all(buf)?;
             self.size += buf.len() as u64;
         }
-        match roll_error {
-            // The line is written (to the old file); the failed roll is still worth a report.
-            Some(e) => Err(io::Error::new(
-                e.kind(),
-                format!("cannot roll {} over: {e}", self.path.display()),
-            )),
-            None => Ok(()),
-        }
+        Ok(())
+    }
+
+    /// Why the last roll failed, once.
+    pub fn take_roll_error(&mut self) -> Option<io::Error> {
+        self.roll_error.take()
     }
 
     fn needs_roll(&mut self, now: OffsetDateTime) -> bool {
