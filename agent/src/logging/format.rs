@@ -50,30 +50,42 @@ fn logfmt_value(s: &str) -> String {
     }
 }
 
+/// Records bridged from the `log` crate (bollard's, for one) carry their origin as `log.*`
+/// fields: the target becomes the module, the rest is dropped.
+fn log_field(name: &str) -> bool {
+    name.starts_with("log.")
+}
+
 /// Collects an event's message and its other fields as ` key=value` pairs.
 #[derive(Default)]
 struct LogfmtVisitor {
     message: Option<String>,
+    log_target: Option<String>,
     fields: String,
 }
 
 impl LogfmtVisitor {
     fn push(&mut self, field: &Field, value: String) {
-        if field.name() == "message" {
-            self.message = Some(value);
-        } else {
-            let _ = write!(self.fields, " {}={}", field.name(), logfmt_value(&value));
+        match field.name() {
+            "message" => self.message = Some(value),
+            "log.target" => self.log_target = Some(value),
+            name if log_field(name) => {}
+            name => {
+                let _ = write!(self.fields, " {name}={}", logfmt_value(&value));
+            }
         }
     }
 }
 
 impl Visit for LogfmtVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message = Some(value.to_string());
-        } else {
+        match field.name() {
+            "message" | "log.target" => self.push(field, value.to_string()),
+            name if log_field(name) => {}
             // Strings are always quoted, as the reference's %q.
-            let _ = write!(self.fields, " {}={value:?}", field.name());
+            name => {
+                let _ = write!(self.fields, " {name}={value:?}");
+            }
         }
     }
 
@@ -136,7 +148,8 @@ where
                 }
             }
         }
-        writeln!(writer, " module={}", meta.target())
+        let module = v.log_target.as_deref().unwrap_or(meta.target());
+        writeln!(writer, " module={module}")
     }
 }
 
@@ -144,18 +157,21 @@ where
 #[derive(Default)]
 struct JsonVisitor {
     message: Option<String>,
+    log_target: Option<String>,
     fields: Vec<(String, serde_json::Value)>,
 }
 
 impl JsonVisitor {
     fn push(&mut self, field: &Field, value: serde_json::Value) {
-        if field.name() == "message" {
-            self.message = Some(match value {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            });
-        } else {
-            self.fields.push((field.name().to_string(), value));
+        let text = |value: serde_json::Value| match value {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        match field.name() {
+            "message" => self.message = Some(text(value)),
+            "log.target" => self.log_target = Some(text(value)),
+            name if log_field(name) => {}
+            name => self.fields.push((name.to_string(), value)),
         }
     }
 }
@@ -228,7 +244,8 @@ where
                 }
             }
         }
-        writeln!(writer, ",\"module\":{}}}", json_string(meta.target()))
+        let module = v.log_target.as_deref().unwrap_or(meta.target());
+        writeln!(writer, ",\"module\":{}}}", json_string(module))
     }
 }
 

@@ -346,6 +346,17 @@ mod tests {
             tracing::info!(container = "web", port = 8080, "container started");
             tracing::debug!(reason = "pull it again", "only in the file");
         });
+        // A record bridged from the `log` crate: its target is the module, its other origin
+        // fields are dropped.
+        tracing::subscriber::with_default(
+            tracing_subscriber::registry().with(layers(
+                settings,
+                stderr.clone(),
+                EnvFilter::new("info"),
+                None,
+            )),
+            || tracing::info!(log.target = "bollard::docker", log.line = 7, "from log"),
+        );
         let text = settings
             .file
             .as_ref()
@@ -365,8 +376,13 @@ mod tests {
             line.contains(" msg=\"container started\" container=\"web\" port=8080 task_arn=\"arn:aws:ecs:t/1\" module=ecs_agent::logging::tests"),
             "{line}"
         );
+        let bridged = stderr.lines().nth(1).unwrap_or_default();
+        assert!(
+            bridged.ends_with("msg=\"from log\" module=bollard::docker"),
+            "{bridged}"
+        );
         // Standard error at info, the file at debug.
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert_eq!(stderr.lines().count(), 2, "{stderr}");
         assert_eq!(file.lines().count(), 2, "{file}");
         assert!(
             file.lines()
