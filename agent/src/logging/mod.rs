@@ -37,7 +37,7 @@ const FILE_MODE: u32 = 0o600;
 /// What the agent log needs from the configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogSettings {
-    /// Standard error's filter directive (`RUST_LOG` overrides it).
+    /// Standard error's level (`RUST_LOG`, when set, replaces it).
     pub stderr_level: LevelFilter,
     /// The log file's level.
     pub file_level: LevelFilter,
