@@ -20,6 +20,7 @@ pub mod images;
 pub mod introspection;
 pub mod notify;
 pub mod ports;
+pub mod proxy;
 pub mod retry;
 pub mod runtime;
 pub mod sdk_error;
