@@ -349,8 +349,9 @@ impl Proxies {
     /// proxy support is used, with the decision made here, because its `NO_PROXY` matching
     /// (curl's) is not the reference's.
     pub fn sdk_http_client(&self, endpoint: &str) -> SharedHttpClient {
-        let config = self
-            .for_endpoint(endpoint)
+        let proxy = self.for_endpoint(endpoint);
+        tracing::debug!(endpoint, proxy = ?proxy, "SDK client");
+        let config = proxy
             .and_then(|proxy| ProxyConfig::all(proxy.url_for_sdk()).ok())
             .unwrap_or_else(ProxyConfig::disabled);
         // One connector (one connection pool) per client: the settings never change between
@@ -787,15 +788,38 @@ mod tests {
             .list_clusters()
             .send()
             .await;
-        let heads = heads.lock().unwrap().clone();
+        let tunnelled = heads.lock().unwrap().clone();
         assert!(
-            heads.last().unwrap().starts_with(&format!(
+            tunnelled.last().unwrap().starts_with(&format!(
                 "CONNECT ecs.proxy-test.invalid:{} HTTP/1.1\r\n",
                 origin.port()
             )),
-            "{heads:?}"
+            "{tunnelled:?}"
         );
         assert!(proxies.for_endpoint("https://bypass.invalid").is_none());
+
+        // An endpoint NO_PROXY lists (an IP with its port) is called directly.
+        heads.lock().unwrap().clear();
+        let direct = format!("http://0.0.0.0:{}", origin.port());
+        let proxies = Proxies::new(
+            proxy(&proxy_url),
+            None,
+            &format!("0.0.0.0:{}", origin.port()),
+        );
+        let config = aws_sdk_ecs::Config::builder()
+            .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+            .region(aws_sdk_ecs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKID", "secret", None, None, "t",
+            ))
+            .endpoint_url(&direct)
+            .http_client(proxies.sdk_http_client(&direct))
+            .build();
+        let _ = aws_sdk_ecs::Client::from_conf(config)
+            .list_clusters()
+            .send()
+            .await;
+        assert_eq!(*heads.lock().unwrap(), Vec::<String>::new());
     }
 }
 
