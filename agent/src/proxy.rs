@@ -184,6 +184,7 @@ impl Bypass {
         }
         let (host, port) = split_host_port(&entry)?;
         if let Ok(addr) = host.parse::<IpAddr>() {
+            let addr = addr.to_canonical();
             return Some(Bypass::Ip { addr, port });
         }
         let host = host.strip_prefix('*').unwrap_or(host);
@@ -329,7 +330,8 @@ impl Proxies {
         if host == "localhost" {
             return None;
         }
-        let ip = host.parse::<IpAddr>().ok();
+        // As Go compares addresses: an IPv4-mapped IPv6 address is its IPv4 address.
+        let ip = host.parse::<IpAddr>().ok().map(|ip| ip.to_canonical());
         if ip.is_some_and(|ip| ip.is_loopback()) {
             return None;
         }
@@ -627,6 +629,7 @@ mod tests {
             "http://127.0.0.1:4566",
             "http://127.3.4.5",
             "http://[::1]:4566",
+            "http://[::ffff:127.0.0.1]:4566",
         ] {
             assert_eq!(chosen(&p, url), None, "{url}");
         }
@@ -656,6 +659,7 @@ mod tests {
             "https://172.16.0.1",
             "http://[2001:db8::1]",
             "http://[fd12::1]:8080",
+            "http://[::ffff:192.168.1.7]",
         ];
         for url in direct {
             assert_eq!(chosen(&p, url), None, "{url} bypasses the proxy");
