@@ -176,7 +176,8 @@ pub async fn run(
 
     // One endpoint, region and client for every call the agent makes itself (secrets, env
     // files, registry credentials); the client is made at the first of them.
-    let aws = crate::aws_json::AwsAccess::from_config(&config);
+    let aws =
+        crate::aws_json::AwsAccess::from_config(&config).with_proxies(Arc::clone(api.proxies()));
     let secrets = crate::secrets::SecretsFetcher::new(aws.clone());
     let images = Arc::new(
         crate::images::Images::new(
@@ -184,7 +185,8 @@ pub async fn run(
             api.credentials_provider(),
             Some(Arc::clone(&store)),
         )
-        .with_secrets(secrets.clone()),
+        .with_secrets(secrets.clone())
+        .with_proxies(Arc::clone(api.proxies())),
     );
     let shared = Arc::new(Shared {
         runtime: Arc::clone(&runtime),

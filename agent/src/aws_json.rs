@@ -5,7 +5,8 @@
 //! Why not the SDK crates, as for ECS and ECR: `aws-sdk-ssm` and `aws-sdk-secretsmanager` added
 //! about 0.6 MiB to the agent's idle RSS (their code is mapped whether used or not), pushing it
 //! over its 12 MiB target (BENCHMARKS.md), for two operations with one-line bodies. This uses what
-//! the agent links anyway: aws-sigv4, hyper and the SDKs' own rustls connector.
+//! the agent links anyway: aws-sigv4, hyper and the SDKs' own rustls connector, over
+//! [`crate::proxy::ProxyConnector`] (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`).
 //!
 //! What it must not do: log a request or an answer body (they carry secret values). Errors carry
 //! the service's code and message, or what failed in transport.
@@ -16,10 +17,10 @@ use aws_credential_types::Credentials;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+use crate::proxy::{Proxies, ProxyConnector};
 use crate::retry::{Attempt, RetryPolicy, retry};
 
 /// Deadline of one attempt.
@@ -108,26 +109,34 @@ pub fn regional_endpoint(service: &Service, region: &str) -> String {
 /// credentials): an endpoint override (the emulated control plane at `ECS_BACKEND_HOST`) or the
 /// services' regional endpoints, the agent's region, and one client for all of them, made at the
 /// first call (loading the root certificates costs memory an agent whose tasks need none of this
-/// need not pay). Cheap to clone: clones share the client.
+/// need not pay), through the configured proxies. Cheap to clone: clones share the client.
 #[derive(Debug, Clone, Default)]
 pub struct AwsAccess {
     endpoint: Option<String>,
     region: String,
+    proxies: std::sync::Arc<Proxies>,
     client: std::sync::Arc<std::sync::OnceLock<Result<AwsJsonClient, CallError>>>,
 }
 
 impl AwsAccess {
-    /// Calls go to `endpoint` when set, else to each service's regional endpoint.
+    /// Calls go to `endpoint` when set, else to each service's regional endpoint; directly.
     pub fn new(endpoint: Option<String>, region: impl Into<String>) -> Self {
         AwsAccess {
             endpoint,
             region: region.into(),
+            proxies: std::sync::Arc::default(),
             client: std::sync::Arc::default(),
         }
     }
 
+    /// The same, through `proxies`.
+    pub fn with_proxies(self, proxies: std::sync::Arc<Proxies>) -> Self {
+        AwsAccess { proxies, ..self }
+    }
+
     /// As the configuration says: the emulator's endpoint when `ECS_BACKEND_HOST` names one
-    /// ([`crate::runtime::logging::awslogs_endpoint`]), the agent's region.
+    /// ([`crate::runtime::logging::awslogs_endpoint`]), the agent's region; directly until
+    /// [`AwsAccess::with_proxies`].
     pub fn from_config(config: &ecs_config::Config) -> Self {
         Self::new(
             crate::runtime::logging::awslogs_endpoint(config),
@@ -148,7 +157,7 @@ impl AwsAccess {
     /// The shared client, made now if this is the first call.
     pub fn client(&self) -> Result<&AwsJsonClient, CallError> {
         self.client
-            .get_or_init(AwsJsonClient::new)
+            .get_or_init(|| AwsJsonClient::new(std::sync::Arc::clone(&self.proxies)))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -157,7 +166,8 @@ impl AwsAccess {
 /// An HTTP(S) client for AWS JSON calls; cheap to clone (one connection pool).
 #[derive(Clone)]
 pub struct AwsJsonClient {
-    http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: Client<hyper_rustls::HttpsConnector<ProxyConnector>, Full<Bytes>>,
+    proxies: std::sync::Arc<Proxies>,
 }
 
 impl std::fmt::Debug for AwsJsonClient {
@@ -168,16 +178,18 @@ impl std::fmt::Debug for AwsJsonClient {
 
 impl AwsJsonClient {
     /// HTTPS with the system's root certificates (plain HTTP for an `http://` endpoint, such as
-    /// the emulated control plane). Errs when no root certificate can be loaded.
-    pub fn new() -> Result<Self, CallError> {
+    /// the emulated control plane), through `proxies`. Errs when no root certificate can be
+    /// loaded.
+    pub fn new(proxies: std::sync::Arc<Proxies>) -> Result<Self, CallError> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
             .map_err(|e| CallError::Transport(format!("no TLS root certificates: {e}")))?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(ProxyConnector::new(std::sync::Arc::clone(&proxies)));
         Ok(AwsJsonClient {
             http: Client::builder(TokioExecutor::new()).build(https),
+            proxies,
         })
     }
 
@@ -276,9 +288,14 @@ impl AwsJsonClient {
     /// Sends `request` and reads the whole answer; `what` names the endpoint in errors.
     async fn send(
         &self,
-        request: http::Request<Full<Bytes>>,
+        mut request: http::Request<Full<Bytes>>,
         what: &str,
     ) -> Result<(http::StatusCode, http::HeaderMap, Bytes), CallError> {
+        if let Some(auth) = self.proxies.forward_auth(request.uri()) {
+            request
+                .headers_mut()
+                .insert(http::header::PROXY_AUTHORIZATION, auth.clone());
+        }
         let response = self
             .http
             .request(request)
@@ -610,7 +627,7 @@ mod tests {
     #[tokio::test]
     async fn server_errors_are_retried_and_client_errors_are_not() {
         use std::sync::atomic::Ordering;
-        let client = AwsJsonClient::new().unwrap();
+        let client = AwsJsonClient::new(std::sync::Arc::default()).unwrap();
         let call = |endpoint: String| {
             let client = client.clone();
             async move {
@@ -670,7 +687,7 @@ mod tests {
 
     #[tokio::test]
     async fn s3_get_object_follows_the_bucket_region_s3_names() {
-        let client = AwsJsonClient::new().unwrap();
+        let client = AwsJsonClient::new(std::sync::Arc::default()).unwrap();
         // With an endpoint override there is nothing to follow: the answer is the error.
         let app = axum::Router::new().fallback(|| async {
             (
@@ -694,5 +711,132 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, CallError::WrongRegion("eu-west-1".into()));
         assert!(!err.retryable());
+    }
+
+    /// Proxies with `url` as `HTTP_PROXY` (`https`: as `HTTPS_PROXY`) and nothing in `NO_PROXY`.
+    fn through(url: &str, https: bool) -> std::sync::Arc<Proxies> {
+        let proxy = crate::proxy::Proxy::parse(&ecs_config::ProxyUrl::new(url)).ok();
+        std::sync::Arc::new(if https {
+            Proxies::new(None, proxy, "")
+        } else {
+            Proxies::new(proxy, None, "")
+        })
+    }
+
+    #[tokio::test]
+    async fn plain_http_goes_to_the_proxy_in_absolute_form_with_its_credentials() {
+        use crate::proxy::testing::{has_proxy_auth, origin, recording_proxy};
+        let origin = origin().await;
+        let (proxy_url, heads) = recording_proxy(origin).await;
+        let client = AwsJsonClient::new(through(&proxy_url, false)).unwrap();
+        // The name resolves nowhere: only the proxy, which sends it to the origin, can reach it.
+        let endpoint = format!("http://ssm.proxy-test.invalid:{}", origin.port());
+        let answer = client
+            .call(
+                &endpoint,
+                &SSM,
+                "GetParameters",
+                "us-east-1",
+                &creds(),
+                &serde_json::json!({}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer["Parameters"], serde_json::json!([]));
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(heads.len(), 1, "{heads:?}");
+        assert!(
+            heads[0].starts_with(&format!("POST {endpoint}/ HTTP/1.1\r\n")),
+            "{heads:?}"
+        );
+        assert!(has_proxy_auth(&heads[0]), "{heads:?}");
+    }
+
+    #[tokio::test]
+    async fn https_goes_through_a_connect_tunnel() {
+        use crate::proxy::testing::{has_proxy_auth, origin, recording_proxy};
+        let origin = origin().await;
+        let (proxy_url, heads) = recording_proxy(origin).await;
+        let client = AwsJsonClient::new(through(&proxy_url, true)).unwrap();
+        let target = format!("ssm.proxy-test.invalid:{}", origin.port());
+        // The tunnel is asked for; TLS then fails (the origin speaks plain HTTP).
+        let err = client
+            .call(
+                &format!("https://{target}"),
+                &SSM,
+                "GetParameters",
+                "us-east-1",
+                &creds(),
+                &serde_json::json!({}),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CallError::Transport(_)), "{err}");
+        let connect = heads.lock().unwrap()[0].clone();
+        assert!(
+            connect.starts_with(&format!("CONNECT {target} HTTP/1.1\r\n")),
+            "{connect}"
+        );
+        assert!(has_proxy_auth(&connect), "{connect}");
+        // The https proxy is not used for plain http.
+        let endpoint = format!("http://{origin}");
+        heads.lock().unwrap().clear();
+        client
+            .call(
+                &endpoint,
+                &SSM,
+                "GetParameters",
+                "us-east-1",
+                &creds(),
+                &serde_json::json!({}),
+            )
+            .await
+            .unwrap();
+        assert!(heads.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn no_proxy_and_loopback_destinations_connect_directly() {
+        use crate::proxy::testing::{origin, recording_proxy};
+        let origin = origin().await;
+        let (proxy_url, heads) = recording_proxy(origin).await;
+        let client = AwsJsonClient::new(through(&proxy_url, false)).unwrap();
+        client
+            .call(
+                &format!("http://{origin}"),
+                &SSM,
+                "GetParameters",
+                "us-east-1",
+                &creds(),
+                &serde_json::json!({}),
+            )
+            .await
+            .unwrap();
+        assert!(heads.lock().unwrap().is_empty());
+        // The same through a name NO_PROXY lists: direct, so the name must resolve (localhost
+        // is exempt anyway; `NO_PROXY=*` leaves everything direct).
+        let client = AwsJsonClient::new(std::sync::Arc::new(Proxies::new(
+            crate::proxy::Proxy::parse(&ecs_config::ProxyUrl::new(&proxy_url)).ok(),
+            None,
+            "*",
+        )))
+        .unwrap();
+        let port = origin.port();
+        let err = client
+            .call(
+                &format!("http://ssm.proxy-test.invalid:{port}"),
+                &SSM,
+                "GetParameters",
+                "us-east-1",
+                &creds(),
+                &serde_json::json!({}),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CallError::Transport(_)), "{err}");
+        assert!(
+            heads.lock().unwrap().is_empty(),
+            "NO_PROXY=* bypassed the proxy"
+        );
     }
 }

@@ -21,6 +21,7 @@ pub mod introspection;
 pub mod logging;
 pub mod notify;
 pub mod ports;
+pub mod proxy;
 pub mod retry;
 pub mod runtime;
 pub mod sdk_error;

@@ -383,17 +383,17 @@ config_vars! {
     http_proxy: Option<ProxyUrl> = "HTTP_PROXY" {
         default: "",
         parse: parse::proxy,
-        meaning: "HTTP proxy for the agent's outbound calls. Credentials in it are redacted in output.",
+        meaning: "Proxy (`http://[user:password@]host[:port]` or `host:port`) for every outbound connection of the agent: ECS and ECR calls, ACS and TCS websockets (a `CONNECT` tunnel), SSM, Secrets Manager and S3; also for HTTPS when `HTTPS_PROXY` is unset. Loopback addresses and `localhost` are never proxied. Credentials in it are redacted in output.",
     }
     https_proxy: Option<ProxyUrl> = "HTTPS_PROXY" {
         default: "",
         parse: parse::proxy,
-        meaning: "Proxy for HTTPS calls, as the AWS SDKs read it. Credentials in it are redacted in output.",
+        meaning: "Proxy for `https://` and `wss://` connections (a `CONNECT` tunnel); `http` proxies only. Credentials in it are redacted in output.",
     }
     no_proxy: Option<String> = "NO_PROXY" {
         default: "",
         parse: parse::opt_text,
-        meaning: "Hosts reached without the proxy; should include `169.254.169.254,169.254.170.2,/var/run/docker.sock`.",
+        meaning: "Comma-separated destinations reached without the proxy, matched as Go does: `*`, IPs, CIDRs, `foo.com` (and its subdomains), `.foo.com` or `*.foo.com` (subdomains only), each with an optional `:port`. Unset: `169.254.169.254,169.254.170.2` (instance metadata, task credentials), as the reference sets it; when set, include those.",
     }
 
     // --- Docker and the task engine ---

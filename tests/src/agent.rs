@@ -53,6 +53,29 @@ impl Agent {
             &credentials,
             env,
             run_args,
+            "",
+        )
+    }
+
+    /// As [`Agent::start`], with `config` as the `ecs.config` it reads (`--config-file`).
+    pub fn start_with_config(
+        cp: &ControlPlane,
+        cluster: &str,
+        data_dir: &Path,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let introspection = format!("127.0.0.1:{}", free_port()?);
+        let credentials = format!("127.0.0.1:{}", free_port()?);
+        Self::start_inner(
+            cp,
+            cluster,
+            data_dir,
+            &introspection,
+            &credentials,
+            env,
+            &[],
+            config,
         )
     }
 
@@ -79,9 +102,19 @@ impl Agent {
         credentials: &str,
         env: &[(&str, &str)],
     ) -> Result<Self> {
-        Self::start_inner(cp, cluster, data_dir, introspection, credentials, env, &[])
+        Self::start_inner(
+            cp,
+            cluster,
+            data_dir,
+            introspection,
+            credentials,
+            env,
+            &[],
+            "",
+        )
     }
 
+    #[allow(clippy::too_many_arguments)] // the private union of the public starts
     fn start_inner(
         cp: &ControlPlane,
         cluster: &str,
@@ -90,9 +123,12 @@ impl Agent {
         credentials: &str,
         env: &[(&str, &str)],
         run_args: &[&str],
+        config: &str,
     ) -> Result<Self> {
         let empty = data_dir.join("empty.config");
         std::fs::write(&empty, "")?;
+        let user_config = data_dir.join("ecs.config");
+        std::fs::write(&user_config, config)?;
         let mut cmd = Command::new(workspace_bin("ecs-agent"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -117,7 +153,7 @@ impl Agent {
             cmd.env(k, v);
         }
         cmd.arg("--config-file")
-            .arg(&empty)
+            .arg(&user_config)
             .arg("--instance-config-file")
             .arg(&empty)
             .arg("run")

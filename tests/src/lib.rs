@@ -16,6 +16,8 @@
 //! - [`Container`], [`docker`]: the Docker CLI, with containers removed on drop.
 //! - [`register_task_definition`], [`run_when_placed`], [`describe_task`], [`wait_status`]: the
 //!   ECS calls every agent test makes with the AWS CLI; [`unique`] names and [`ClusterCleanup`].
+//! - [`ForwardProxy`]: a real forward proxy (Debian's squid) on a free loopback port, with names
+//!   only it resolves, for the proxy tests.
 //! - [`LinkLocalRoutes`]: 169.254.170.2 routed to one test agent, under a host-wide lock.
 //! - [`module_graph`]: module import cycles in a crate's sources (a pure scan, no Docker), for the
 //!   test that keeps the workspace's crates acyclic.
@@ -34,6 +36,7 @@ mod control_plane;
 mod docker;
 mod ecs;
 pub mod fake_agent;
+mod forward_proxy;
 mod image;
 mod link_local;
 pub mod module_graph;
@@ -56,6 +59,7 @@ pub use ecs::{
     ClusterCleanup, ClusterSetup, describe_task, random_id, register_task_definition,
     register_task_definition_with, run_task, run_when_placed, unique, wait_status,
 };
+pub use forward_proxy::ForwardProxy;
 pub use image::{
     TEST_IMAGE_GREETING, TEST_IMAGE_PORT, TEST_IMAGE_REPOSITORY, TestImage, test_image,
 };

@@ -511,7 +511,7 @@ async fn connect(
             .map_err(|e| ConnectError::Retry(e.to_string()))?;
         let ws = match tokio::time::timeout(
             params.timers.handshake_timeout,
-            tokio_tungstenite::connect_async(request),
+            crate::proxy::connect_websocket(params.api.proxies(), request),
         )
         .await
         {

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use super::ControlError;
 use super::register::{Registration, check_attributes_echoed};
+use crate::proxy::Proxies;
 use crate::retry::{Attempt, GaveUp, RetryPolicy, retry};
 use crate::sdk_error::describe;
 use crate::state_change::TaskStateChange;
@@ -87,6 +88,7 @@ pub struct EcsApi {
     credentials: SharedCredentialsProvider,
     region: String,
     endpoint: Option<String>,
+    proxies: Arc<Proxies>,
     register_retry: RetryPolicy,
     poll_endpoint_ttl: Duration,
     /// DiscoverPollEndpoint answers by instance ARN. A lock rather than an actor: the map is read
@@ -126,8 +128,21 @@ fn endpoint_url(value: &str) -> Result<String, ControlError> {
     Ok(url.trim_end_matches('/').to_string())
 }
 
-/// The instance credentials chain (see [`EcsApiOptions::credentials`]).
-fn instance_credentials(config: &Config) -> SharedCredentialsProvider {
+/// The endpoint the SDK calls for `region` when none is configured, to choose its proxy.
+fn default_endpoint(region: &str) -> Option<String> {
+    use aws_sdk_ecs::config::endpoint::{DefaultResolver, Params, ResolveEndpoint as _};
+    use futures_util::FutureExt as _;
+    let params = Params::builder().region(region).build().ok()?;
+    let endpoint = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .now_or_never()?
+        .ok()?;
+    Some(endpoint.url().to_string())
+}
+
+/// The instance credentials chain (see [`EcsApiOptions::credentials`]); instance metadata is
+/// reached as `proxies` say (directly unless `NO_PROXY` leaves out 169.254.169.254).
+fn instance_credentials(config: &Config, proxies: &Proxies) -> SharedCredentialsProvider {
     let profile = ProfileFileCredentialsProvider::builder()
         .profile_name(config.alternate_credential_profile.value.as_str())
         .build();
@@ -140,7 +155,12 @@ fn instance_credentials(config: &Config) -> SharedCredentialsProvider {
             .or_else("SharedCredentialsFile", profile)
             .or_else(
                 "InstanceMetadata",
-                ImdsCredentialsProvider::builder().build(),
+                ImdsCredentialsProvider::builder()
+                    .configure(
+                        &aws_config::provider_config::ProviderConfig::without_region()
+                            .with_http_client(proxies.sdk_http_client("http://169.254.169.254/")),
+                    )
+                    .build(),
             )
     };
     SharedCredentialsProvider::new(chain)
@@ -183,9 +203,11 @@ impl EcsApi {
             .filter(|h| !h.trim().is_empty())
             .map(endpoint_url)
             .transpose()?;
+        let proxies = Arc::new(Proxies::from_config(config));
         let credentials = options
             .credentials
-            .unwrap_or_else(|| instance_credentials(config));
+            .unwrap_or_else(|| instance_credentials(config, &proxies));
+        let proxied_endpoint = endpoint.clone().or_else(|| default_endpoint(&region));
         let mut builder = aws_sdk_ecs::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.clone()))
@@ -202,11 +224,15 @@ impl EcsApi {
         if let Some(url) = &endpoint {
             builder = builder.endpoint_url(url);
         }
+        if let Some(url) = &proxied_endpoint {
+            builder = builder.http_client(proxies.sdk_http_client(url));
+        }
         Ok(Self {
             client: aws_sdk_ecs::Client::from_conf(builder.build()),
             credentials,
             region,
             endpoint,
+            proxies,
             register_retry: options.register_retry,
             poll_endpoint_ttl: options.poll_endpoint_ttl,
             poll_endpoints: Arc::default(),
@@ -221,6 +247,11 @@ impl EcsApi {
     /// The instance credentials (also used to sign the ACS websocket upgrade).
     pub fn credentials_provider(&self) -> SharedCredentialsProvider {
         self.credentials.clone()
+    }
+
+    /// The proxies of the agent's connections (also the ACS and TCS websockets').
+    pub fn proxies(&self) -> &Arc<Proxies> {
+        &self.proxies
     }
 
     /// The endpoint override from `ECS_BACKEND_HOST`, if any.

@@ -169,7 +169,7 @@ async fn session(
         .map_err(|e| e.to_string())?;
     let (mut ws, _) = tokio::time::timeout(
         params.timers.handshake_timeout,
-        tokio_tungstenite::connect_async(request),
+        crate::proxy::connect_websocket(params.api.proxies(), request),
     )
     .await
     .map_err(|_| "no telemetry handshake in time".to_string())?

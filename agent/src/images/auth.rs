@@ -180,6 +180,8 @@ pub struct Authenticator {
     cache: std::sync::Mutex<HashMap<TokenKey, CachedToken>>,
     /// Secrets Manager, for `repositoryCredentials`.
     secrets: crate::secrets::SecretsFetcher,
+    /// How ECR is reached.
+    proxies: std::sync::Arc<crate::proxy::Proxies>,
 }
 
 impl Authenticator {
@@ -190,7 +192,14 @@ impl Authenticator {
             engine,
             cache: std::sync::Mutex::default(),
             secrets: crate::secrets::SecretsFetcher::default(),
+            proxies: std::sync::Arc::default(),
         }
+    }
+
+    /// Calls ECR through `proxies` (directly by default).
+    pub fn with_proxies(mut self, proxies: std::sync::Arc<crate::proxy::Proxies>) -> Self {
+        self.proxies = proxies;
+        self
     }
 
     /// Reads `repositoryCredentials` secrets through `secrets` (its endpoint and default region).
@@ -321,6 +330,12 @@ impl Authenticator {
         if !endpoint.is_empty() {
             builder = builder.endpoint_url(&endpoint);
         }
+        if let Some(url) = Some(endpoint.clone())
+            .filter(|e| !e.is_empty())
+            .or_else(|| ecr_default_endpoint(&region))
+        {
+            builder = builder.http_client(self.proxies.sdk_http_client(&url));
+        }
         let client = aws_sdk_ecr::Client::from_conf(builder.build());
         // registryIds is deprecated in the ECR API: a token works for every registry the
         // principal may use, so the registry id only keys the cache.
@@ -381,6 +396,18 @@ impl Authenticator {
         tracing::debug!(registry_id = %registry_id, region = %region, registry = %auth.server_address, "got an ECR authorization token");
         Ok(auth)
     }
+}
+
+/// The endpoint the ECR SDK calls for `region` when no override is given, to choose its proxy.
+fn ecr_default_endpoint(region: &str) -> Option<String> {
+    use aws_sdk_ecr::config::endpoint::{DefaultResolver, Params, ResolveEndpoint as _};
+    use futures_util::FutureExt as _;
+    let params = Params::builder().region(region).build().ok()?;
+    let endpoint = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .now_or_never()?
+        .ok()?;
+    Some(endpoint.url().to_string())
 }
 
 /// A `repositoryCredentials` secret's value as registry credentials for `image`'s registry.

@@ -71,6 +71,12 @@ impl Images {
         self
     }
 
+    /// Asks ECR for registry credentials through `proxies`.
+    pub fn with_proxies(mut self, proxies: Arc<crate::proxy::Proxies>) -> Self {
+        self.auth = self.auth.with_proxies(proxies);
+        self
+    }
+
     /// The tracked images.
     pub fn manager(&self) -> &ImageManager {
         &self.manager
