@@ -33,8 +33,8 @@ pub mod tcs;
 pub mod types;
 
 pub use acs::{AcsFrame, AcsMessage, DecodeError, UnknownMessage};
-pub use tcs::{SignedFrame, TcsFrame, TcsMessage};
 pub use status::{
     BackendStatus, ContainerStatus, DesiredStatus, HealthStatus, ReportedStatus, TaskStatus,
 };
+pub use tcs::{SignedFrame, TcsFrame, TcsMessage};
 pub use types::{NetworkMode, Timestamp, TransportProtocol};

@@ -215,7 +215,12 @@ impl<'a> SignedFrame<'a> {
         let mut headers = self.headers.clone();
         headers.sort_by(|a, b| a.0.cmp(b.0));
         let mut text = String::with_capacity(
-            self.body.len() + headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>() + 2,
+            self.body.len()
+                + headers
+                    .iter()
+                    .map(|(n, v)| n.len() + v.len() + 4)
+                    .sum::<usize>()
+                + 2,
         );
         for (name, value) in headers {
             text.push_str(name);
@@ -460,8 +465,7 @@ mod tests {
         assert_eq!(f.type_name(), "Future");
         assert!(TcsFrame::decode("nope").is_err());
         assert!(
-            TcsFrame::decode(r#"{"type":"HeartbeatMessage","message":{"healthy":"yes"}}"#)
-                .is_err()
+            TcsFrame::decode(r#"{"type":"HeartbeatMessage","message":{"healthy":"yes"}}"#).is_err()
         );
     }
 
@@ -507,7 +511,10 @@ mod tests {
             "timestamp": 1796591270.5
         });
         let typed: PublishHealthRequest = serde_json::from_value(body.clone()).unwrap();
-        let c = &typed.tasks.as_ref().unwrap()[0].containers.as_ref().unwrap()[0];
+        let c = &typed.tasks.as_ref().unwrap()[0]
+            .containers
+            .as_ref()
+            .unwrap()[0];
         assert_eq!(c.health_status, Some(HealthStatus::Healthy));
         assert_eq!(serde_json::to_value(&typed).unwrap(), body);
     }
