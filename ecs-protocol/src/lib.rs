@@ -34,7 +34,8 @@ pub mod types;
 
 pub use acs::{AcsFrame, AcsMessage, DecodeError, UnknownMessage};
 pub use status::{
-    BackendStatus, ContainerStatus, DesiredStatus, HealthStatus, ReportedStatus, TaskStatus,
+    BackendStatus, ContainerStatus, DesiredStatus, HealthStatus, ReportedStatus, StopCode,
+    TaskStatus,
 };
 pub use tcs::{SignedFrame, TcsFrame, TcsMessage};
 pub use types::{NetworkMode, Timestamp, TransportProtocol};

@@ -35,7 +35,7 @@ pub fn task_health(
 }
 
 /// (name, essential, has a health check) of each container of the task's definition.
-fn container_flags(s: &State, task: &Task) -> Vec<(String, bool, bool)> {
+pub(crate) fn container_flags(s: &State, task: &Task) -> Vec<(String, bool, bool)> {
     let def = task
         .task_definition_arn
         .rsplit_once('/')

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ecs_protocol::{BackendStatus, HealthStatus, ReportedStatus};
+use ecs_protocol::{BackendStatus, HealthStatus, ReportedStatus, StopCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -212,9 +212,9 @@ pub struct Task {
     /// Why it stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_reason: Option<String>,
-    /// `UserInitiated`, `EssentialContainerExited`, `TaskFailedToStart`, ...
+    /// Who or what stopped it (persisted and shown as ECS's string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_code: Option<String>,
+    pub stop_code: Option<StopCode>,
     /// `group` (default `family:<family>`).
     pub group: String,
     /// `EC2` or `EXTERNAL`.
