@@ -130,6 +130,10 @@ pub struct ContainerInstance {
     /// Agent and Docker versions.
     #[serde(default)]
     pub version_info: VersionInfo,
+    /// The `clientToken` of the registration that created it: a registration repeating it gets
+    /// this instance back. Not shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
 }
 
 /// A container of a task, as DescribeTasks shows it.
@@ -297,7 +301,7 @@ pub const TASK_INTERNAL: &[&str] = &[
 ];
 
 /// Members of [`ContainerInstance`] that are not part of the ECS API.
-pub const INSTANCE_INTERNAL: &[&str] = &["clusterName"];
+pub const INSTANCE_INTERNAL: &[&str] = &["clusterName", "clientToken"];
 
 /// `deploymentConfiguration` of a service (the members the REPLICA scheduler uses; the rest is kept
 /// as given).
