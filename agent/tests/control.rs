@@ -675,6 +675,11 @@ async fn registration_retries_transient_errors_and_stops_at_terminal_ones() {
         .map(|c| c.1.clone())
         .collect();
     assert_eq!(calls.len(), 3);
+    // A clientToken (a UUID, as the reference sends) makes the registration idempotent: the same
+    // one on every retry of this registration.
+    let token = calls[0]["clientToken"].as_str().unwrap().to_string();
+    assert_eq!(token.len(), 36, "{token}");
+    assert!(calls.iter().all(|c| c["clientToken"] == token.as_str()));
     let body = &calls[0];
     assert_eq!(body["cluster"], "default");
     assert_eq!(body["instanceIdentityDocument"], "");
@@ -722,6 +727,16 @@ async fn registration_retries_transient_errors_and_stops_at_terminal_ones() {
             "{code} was retried"
         );
     }
+
+    // Each registration has a token of its own.
+    let tokens: std::collections::BTreeSet<String> = server
+        .script()
+        .calls
+        .iter()
+        .filter(|c| c.0 == "RegisterContainerInstance")
+        .map(|c| c.1["clientToken"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tokens.len(), 4, "{tokens:?}");
 
     // An attribute not echoed is terminal too.
     let mut short = echo(&reg);

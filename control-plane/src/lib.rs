@@ -204,6 +204,12 @@ pub async fn serve(
         shutdown.clone(),
     ));
     tokio::spawn(tick_service_scheduler(handle.clone(), shutdown.clone()));
+    let auth = Authenticator::new(
+        config.keys.clone(),
+        config.account_id.clone(),
+        config.max_skew,
+        Arc::new(keys.clone()),
+    );
     // The service table: one line per emulated AWS service.
     let services: Vec<Arc<dyn Service>> = vec![
         Arc::new(ecs::Ecs::new(handle.clone(), config.advertise_url.clone())),
@@ -211,6 +217,7 @@ pub async fn serve(
             handle,
             config.heartbeat_interval,
             shutdown.clone(),
+            auth.clone(),
         )),
         Arc::new(sts::Sts::new(keys.clone(), config.account_id.clone())),
         Arc::new(ecr::EcrApi(ecr.as_ref().map(|e| Arc::clone(&e.api)))),
@@ -226,12 +233,6 @@ pub async fn serve(
             config.region.clone(),
         )),
     ];
-    let auth = Authenticator::new(
-        config.keys.clone(),
-        config.account_id.clone(),
-        config.max_skew,
-        Arc::new(keys),
-    );
     let router = front::router(Arc::new(front::Front::new(services, auth)));
     let stop = shutdown.clone();
     let served = axum::serve(listener, router)

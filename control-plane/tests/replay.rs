@@ -248,3 +248,50 @@ fn clone(r: &Recorded) -> Recorded {
         body: r.body.clone(),
     }
 }
+
+/// ACS answers the agent's close frame with one (the reference agent's gorilla websocket and ours
+/// both wait for it before dropping the connection).
+#[tokio::test]
+async fn an_acs_close_frame_is_answered() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (addr, token) = start().await;
+    let all = recorded();
+    for r in all.iter().filter(|r| r.kind == "http") {
+        assert_eq!(raw(&addr, r, &r.body).await.0, 200);
+    }
+    let acs = all
+        .iter()
+        .find(|r| {
+            r.kind == "ws-upgrade" && r.query.as_deref().is_some_and(|q| q.contains("seqNum"))
+        })
+        .unwrap();
+    let host = &acs.headers.iter().find(|(k, _)| k == "Host").unwrap().1;
+    let mut request = http::Request::builder().uri(format!(
+        "ws://{host}{}?{}",
+        acs.path,
+        acs.query.as_deref().unwrap()
+    ));
+    for (k, v) in &acs.headers {
+        request = request.header(k, v);
+    }
+    let stream = TcpStream::connect(&addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(request.body(()).unwrap(), stream)
+        .await
+        .unwrap();
+    ws.close(None).await.unwrap();
+    let mut answered = false;
+    while let Some(msg) = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("the connection ended in time")
+    {
+        match msg {
+            Ok(Message::Close(_)) => answered = true,
+            Ok(_) => {}
+            Err(e) => panic!("the close was not answered: {e}"),
+        }
+    }
+    assert!(answered, "no close frame from ACS");
+    token.cancel();
+}

@@ -11,6 +11,8 @@
 //! - [`ecs_api`]: the ECS API (AWS JSON 1.1) requests and responses the agent sends to the control
 //!   plane: registration, poll-endpoint discovery, state changes.
 //! - [`status`]: task and container lifecycle statuses, desired / reported / health statuses.
+//! - [`tcs`]: the Telemetry Connection Service websocket: the signed frame (a SigV4 header block
+//!   before the JSON), the envelope, health, instance status and metrics requests, acks, heartbeats.
 //! - [`types`]: small wire enums (network mode, protocol, ...) and [`Timestamp`].
 //!
 //! What it must not do: no I/O, no clocks, no logging, no async, no dependency beyond serde. Every
@@ -27,10 +29,13 @@ pub mod acs;
 pub mod docker_config;
 pub mod ecs_api;
 pub mod status;
+pub mod tcs;
 pub mod types;
 
 pub use acs::{AcsFrame, AcsMessage, DecodeError, UnknownMessage};
 pub use status::{
-    BackendStatus, ContainerStatus, DesiredStatus, HealthStatus, ReportedStatus, TaskStatus,
+    BackendStatus, ContainerStatus, DesiredStatus, HealthStatus, ReportedStatus, StopCode,
+    TaskStatus,
 };
+pub use tcs::{SignedFrame, TcsFrame, TcsMessage};
 pub use types::{NetworkMode, Timestamp, TransportProtocol};

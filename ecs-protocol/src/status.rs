@@ -251,6 +251,41 @@ open_enum! {
     }
 }
 
+/// Why a task stopped, as ECS says it (`TaskStopCode` of the ECS model: DescribeTasks'
+/// `stopCode`). ECS sets it, never the agent: from who asked for the stop (a user, the service
+/// scheduler, a Spot interruption or termination notice) or, when the agent reports a stop nobody
+/// asked for, from the containers (an essential container that ran and exited, or a task that
+/// never started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StopCode {
+    TaskFailedToStart,
+    EssentialContainerExited,
+    UserInitiated,
+    ServiceSchedulerInitiated,
+    SpotInterruption,
+    TerminationNotice,
+}
+
+impl StopCode {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TaskFailedToStart => "TaskFailedToStart",
+            Self::EssentialContainerExited => "EssentialContainerExited",
+            Self::UserInitiated => "UserInitiated",
+            Self::ServiceSchedulerInitiated => "ServiceSchedulerInitiated",
+            Self::SpotInterruption => "SpotInterruption",
+            Self::TerminationNotice => "TerminationNotice",
+        }
+    }
+}
+
+impl std::fmt::Display for StopCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A container's health as Docker's health check reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -266,6 +301,21 @@ pub enum HealthStatus {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn stop_codes_are_ecs_task_stop_codes() {
+        for code in [
+            StopCode::TaskFailedToStart,
+            StopCode::EssentialContainerExited,
+            StopCode::UserInitiated,
+            StopCode::ServiceSchedulerInitiated,
+            StopCode::SpotInterruption,
+            StopCode::TerminationNotice,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()));
+            assert_eq!(code.to_string(), code.as_str());
+        }
+    }
 
     #[test]
     fn container_statuses_use_the_reference_wire_strings() {

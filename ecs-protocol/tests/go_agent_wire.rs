@@ -274,3 +274,70 @@ fn the_recorded_payloads_carry_the_task_we_expect() {
         Some(DesiredStatus::Stopped)
     );
 }
+
+/// Every agent → TCS text frame the reference agent sent: the two stand-in recordings and the one
+/// against the emulator (`against-emulator.go.jsonl`, 1.105.0).
+fn tcs_frames() -> Vec<String> {
+    let mut frames = Vec::new();
+    for file in [
+        "ws-frames.external-idle.json",
+        "ws-frames.external-restart-task.json",
+    ] {
+        for frame in read_json(file).as_array().unwrap() {
+            if frame["which"] == "tcs" && frame["dir"] == "agent->server" && frame["opcode"] == 1 {
+                frames.push(frame["data"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let path = fixture_path("against-emulator.go.jsonl");
+    for line in std::fs::read_to_string(&path).unwrap().lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        if entry["kind"] == "ws_frame"
+            && entry["ws"] == "tcs"
+            && entry["dir"] == "agent->cp"
+            && entry["opcode"] == 1
+        {
+            frames.push(entry["data"].as_str().unwrap().to_owned());
+        }
+    }
+    frames
+}
+
+#[test]
+fn every_recorded_tcs_frame_is_signed_and_decodes_to_its_variant_unchanged() {
+    use ecs_protocol::tcs::{SignedFrame, TcsFrame, TcsMessage};
+
+    let frames = tcs_frames();
+    assert_eq!(frames.len(), 10 + 7 + 22, "recorded TCS frames");
+    let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
+    for text in &frames {
+        let signed = SignedFrame::parse(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let names: Vec<&str> = signed.headers.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["Authorization", "Host", "X-Amz-Date"], "{text}");
+        assert!(
+            signed
+                .header("authorization")
+                .unwrap()
+                .contains("/ecs/aws4_request, SignedHeaders=host;x-amz-date, Signature=")
+        );
+        // The header block is re-written exactly as Go writes it.
+        assert_eq!(&signed.encode(), text);
+        let TcsFrame::Known(message) =
+            TcsFrame::decode(signed.body).unwrap_or_else(|e| panic!("{e}: {text}"))
+        else {
+            panic!("unknown TCS frame {text}");
+        };
+        *kinds.entry(message.type_name()).or_default() += 1;
+        assert!(matches!(
+            message,
+            TcsMessage::PublishMetricsRequest(_)
+                | TcsMessage::PublishHealthRequest(_)
+                | TcsMessage::PublishInstanceStatusRequest(_)
+        ));
+        let recorded: Value = serde_json::from_str(signed.body).unwrap();
+        let re_encoded: Value = serde_json::from_str(&message.encode().unwrap()).unwrap();
+        assert_eq!(normalised(&re_encoded), normalised(&recorded), "{text}");
+    }
+    assert_eq!(kinds.get("PublishHealthRequest"), Some(&5), "{kinds:?}");
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+}

@@ -105,6 +105,15 @@ impl std::fmt::Debug for EcsApi {
     }
 }
 
+/// The RegisterContainerInstance JSON `body` with the member `clientToken: token` added, or
+/// `None` if the body is not a JSON object. Pure.
+fn with_client_token(body: &[u8], token: &str) -> Option<Vec<u8>> {
+    let mut request: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).ok()?;
+    request.insert("clientToken".into(), token.into());
+    serde_json::to_vec(&request).ok()
+}
+
 /// `ECS_BACKEND_HOST` as a URL: `https://` added when there is no scheme.
 fn endpoint_url(value: &str) -> Result<String, ControlError> {
     let value = value.trim();
@@ -268,10 +277,17 @@ impl EcsApi {
     #[tracing::instrument(skip_all, fields(cluster = %registration.cluster, instance_arn))]
     pub async fn register(&self, registration: &Registration) -> Result<String, ControlError> {
         let attributes = registration.attributes_to_send();
+        // One token for this registration and all its retries, as the reference does
+        // (`uuid.New()` per registration): a retry after a lost answer gets the same instance.
+        let client_token = uuid::Uuid::new_v4().to_string();
         let outcome = retry(&self.register_retry, |_| {
             let attributes = &attributes;
+            let client_token = client_token.as_str();
             async move {
-                match self.register_once(registration, attributes).await {
+                match self
+                    .register_once(registration, attributes, client_token)
+                    .await
+                {
                     Ok(arn) => Attempt::Done(arn),
                     Err(e) if e.is_terminal() => Attempt::Fail(e),
                     Err(e) => Attempt::Retry(e),
@@ -312,6 +328,7 @@ impl EcsApi {
         &self,
         r: &Registration,
         attributes: &[Attribute],
+        client_token: &str,
     ) -> Result<String, ControlError> {
         let integer = |name: &str, value: i64| {
             sdk::Resource::builder()
@@ -353,23 +370,42 @@ impl EcsApi {
         for (key, value) in &r.tags {
             request = request.tags(sdk::Tag::builder().key(key).value(value).build());
         }
-        let answer = request.send().await.map_err(|err| {
-            let (code, message) = describe(&err);
-            match code {
-                Some(code) if TERMINAL_REGISTER_CODES.contains(&code.as_str()) => {
-                    ControlError::Rejected {
+        // The public SDK model has no `clientToken` (the reference's fork of it has): the member is
+        // added to the serialized body before the request is signed.
+        let client_token = client_token.to_string();
+        let answer = request
+            .customize()
+            .mutate_request(move |req| {
+                let Some(body) = req
+                    .body()
+                    .bytes()
+                    .and_then(|b| with_client_token(b, &client_token))
+                else {
+                    return;
+                };
+                req.headers_mut()
+                    .insert("content-length", body.len().to_string());
+                *req.body_mut() = body.into();
+            })
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = describe(&err);
+                match code {
+                    Some(code) if TERMINAL_REGISTER_CODES.contains(&code.as_str()) => {
+                        ControlError::Rejected {
+                            operation: REGISTER,
+                            code,
+                            message,
+                        }
+                    }
+                    code => ControlError::Api {
                         operation: REGISTER,
                         code,
                         message,
-                    }
+                    },
                 }
-                code => ControlError::Api {
-                    operation: REGISTER,
-                    code,
-                    message,
-                },
-            }
-        })?;
+            })?;
         let instance = answer
             .container_instance()
             .ok_or(ControlError::MissingField {
@@ -585,6 +621,17 @@ impl EcsApi {
 mod tests {
     use super::*;
     use ecs_config::Sources;
+
+    #[test]
+    fn the_client_token_is_added_to_the_request_body() {
+        let body = with_client_token(br#"{"cluster":"default","attributes":[]}"#, "t-1").unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            serde_json::json!({"cluster": "default", "attributes": [], "clientToken": "t-1"})
+        );
+        assert!(with_client_token(b"[]", "t").is_none());
+        assert!(with_client_token(b"", "t").is_none());
+    }
 
     fn config(env: &[(&str, &str)]) -> Config {
         let sources = Sources {

@@ -6,16 +6,25 @@
 //!
 //! [`run_health`] discovers the telemetry endpoint, opens the SigV4-signed upgrade (the same
 //! signature as ACS, [`super::sign_upgrade`]) and sends the health whenever it changes, and every
-//! [`PUBLISH_INTERVAL`] anyway; it reconnects with backoff. [`health_request`] builds the frame
-//! and is pure. Container metrics are not published (no stats yet).
+//! [`PUBLISH_INTERVAL`] anyway; it reconnects with backoff. Every frame is signed as the
+//! reference signs it (`signRequestFunc` in `ecs-agent/tcs/client/client.go`): a SigV4 header
+//! block for `GET <the upgrade URL>` with the JSON as body, service `ecs`, before the JSON
+//! ([`sign_frame`]); TCS refuses unsigned frames. [`health_request`] builds the frame and is
+//! pure. Container metrics are not published (no stats yet).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
+use ecs_protocol::tcs::{
+    ContainerHealth, HealthMetadata, PublishHealthRequest, SignedFrame, TaskHealth, TcsFrame,
+    TcsMessage,
+};
+use ecs_protocol::{HealthStatus, Timestamp};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
 use super::AcsParams;
@@ -69,61 +78,133 @@ fn view(records: &[TaskRecord]) -> HealthView {
         .collect()
 }
 
-/// The `PublishHealthRequest` frame for `records`, or `None` when no container has a health
-/// status.
+/// The `PublishHealthRequest` for `records`, or `None` when no container has a health status.
 pub fn health_request(
     records: &[TaskRecord],
     cluster: &str,
     instance_arn: &str,
     message_id: &str,
     now: SystemTime,
-) -> Option<Value> {
-    let secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64();
-    let tasks: Vec<Value> = records
+) -> Option<TcsMessage> {
+    let now = Timestamp::from_system_time(now);
+    let tasks: Vec<TaskHealth> = records
         .iter()
         .filter_map(|r| {
-            let containers: Vec<Value> = r
+            let containers: Vec<ContainerHealth> = r
                 .containers
                 .iter()
                 .filter_map(|c| {
                     let health = c.health.as_deref()?;
-                    Some(json!({
-                        "containerName": c.name,
-                        "healthStatus": health,
-                        "statusSince": secs,
-                    }))
+                    Some(ContainerHealth {
+                        container_name: Some(c.name.clone()),
+                        health_status: Some(parse_health(health)),
+                        status_since: Some(now),
+                        status_message: None,
+                    })
                 })
                 .collect();
-            (!containers.is_empty()).then(|| {
-                json!({
-                    "taskArn": r.arn(),
-                    "clusterArn": r.task.task_cluster_arn.clone().unwrap_or_default(),
-                    "taskDefinitionFamily": r.task.family.clone().unwrap_or_default(),
-                    "taskDefinitionVersion": r.task.version.clone().unwrap_or_default(),
-                    "containers": containers,
-                })
+            (!containers.is_empty()).then(|| TaskHealth {
+                task_arn: Some(r.arn().to_string()),
+                cluster_arn: Some(r.task.task_cluster_arn.clone().unwrap_or_default()),
+                task_definition_family: Some(r.task.family.clone().unwrap_or_default()),
+                task_definition_version: Some(r.task.version.clone().unwrap_or_default()),
+                containers: Some(containers),
             })
         })
         .collect();
     if tasks.is_empty() {
         return None;
     }
-    Some(json!({
-        "type": "PublishHealthRequest",
-        "message": {
-            "metadata": {
-                "cluster": cluster,
-                "containerInstance": instance_arn,
-                "fin": true,
-                "messageId": message_id,
-            },
-            "tasks": tasks,
-            "timestamp": secs,
-        }
+    Some(TcsMessage::PublishHealthRequest(PublishHealthRequest {
+        metadata: Some(HealthMetadata {
+            cluster: Some(cluster.to_string()),
+            container_instance: Some(instance_arn.to_string()),
+            fin: Some(true),
+            message_id: Some(message_id.to_string()),
+        }),
+        tasks: Some(tasks),
+        timestamp: Some(now),
     }))
+}
+
+/// The engine's health string as the wire's status (anything unexpected is UNKNOWN).
+fn parse_health(health: &str) -> HealthStatus {
+    match health {
+        "HEALTHY" => HealthStatus::Healthy,
+        "UNHEALTHY" => HealthStatus::Unhealthy,
+        _ => HealthStatus::Unknown,
+    }
+}
+
+/// The `Host` the upgrade to `url` carries, which each frame's signature covers too.
+fn frame_host(url: &str) -> Result<String, String> {
+    let request = url.into_client_request().map_err(|e| e.to_string())?;
+    request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| format!("no host in {url}"))
+}
+
+/// `message` as the reference agent sends it on TCS: the SigV4 headers of a `GET url` (for
+/// `host`) whose body is the JSON, signed for `ecs` in `region` at `at`, in Go's header-block
+/// form, then the JSON. Pure.
+pub fn sign_frame(
+    message: &TcsMessage,
+    url: &str,
+    host: &str,
+    credentials: &Credentials,
+    region: &str,
+    at: SystemTime,
+) -> Result<String, String> {
+    let body = message.encode().map_err(|e| e.to_string())?;
+    // The signature covers the HTTP form of the URL; only path and query enter it.
+    let http_url = if let Some(rest) = url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else if let Some(rest) = url.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else {
+        url.to_string()
+    };
+    let signed = crate::sigv4::signing_headers(
+        "GET",
+        &http_url,
+        &[("host", host)],
+        body.as_bytes(),
+        credentials,
+        region,
+        "ecs",
+        at,
+        crate::sigv4::default_settings(),
+    )?;
+    // Go's canonical header names (`X-Amz-Date`), as `http.Header.Write` prints them.
+    let canonical: Vec<(String, String)> = signed
+        .into_iter()
+        .map(|(name, value)| {
+            let name = name
+                .split('-')
+                .map(|part| {
+                    let mut chars = part.chars();
+                    chars.next().map_or_else(String::new, |c| {
+                        c.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join("-");
+            (name, value)
+        })
+        .collect();
+    let mut headers: Vec<(&str, &str)> = canonical
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    headers.push(("Host", host));
+    Ok(SignedFrame {
+        headers,
+        body: &body,
+    }
+    .encode())
 }
 
 /// Keeps a TCS connection and publishes container health until `shutdown`, reconnecting as
@@ -175,6 +256,7 @@ async fn session(
     .map_err(|_| "no telemetry handshake in time".to_string())?
     .map_err(|e| e.to_string())?;
     tracing::debug!(endpoint = %endpoint, "telemetry connected");
+    let host = frame_host(&url)?;
     let mut last: Option<HealthView> = None;
     let mut last_sent = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(LOOK_INTERVAL);
@@ -185,7 +267,8 @@ async fn session(
                 return Ok(());
             }
             frame = ws.next() => match frame {
-                // Acks and heartbeats need no answer.
+                // Acks and heartbeats need no answer; a refusal is worth a warning.
+                Some(Ok(Message::Text(text))) => log_server_frame(text.as_str()),
                 Some(Ok(Message::Close(_))) | None => return Err("closed by the server".into()),
                 Some(Err(e)) => return Err(e.to_string()),
                 Some(Ok(_)) => {}
@@ -197,14 +280,28 @@ async fn session(
                     continue;
                 }
                 let id = uuid::Uuid::new_v4().to_string();
-                if let Some(frame) = health_request(
+                if let Some(message) = health_request(
                     &records,
                     &params.cluster,
                     &params.instance_arn,
                     &id,
                     SystemTime::now(),
                 ) {
-                    ws.send(Message::text(frame.to_string()))
+                    // The credentials of the moment: temporary ones rotate under a long session.
+                    let credentials = params
+                        .credentials
+                        .provide_credentials()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let frame = sign_frame(
+                        &message,
+                        &url,
+                        &host,
+                        &credentials,
+                        &params.region,
+                        SystemTime::now(),
+                    )?;
+                    ws.send(Message::text(frame))
                         .await
                         .map_err(|e| e.to_string())?;
                     tracing::debug!(tasks = now_view.len(), "published container health");
@@ -216,8 +313,29 @@ async fn session(
     }
 }
 
+/// Logs what TCS sent: exceptions at warn (a refused frame), the rest at trace.
+fn log_server_frame(text: &str) {
+    match TcsFrame::decode(text) {
+        Ok(TcsFrame::Known(
+            TcsMessage::BadRequestException(e)
+            | TcsMessage::ServerException(e)
+            | TcsMessage::ResourceValidationException(e)
+            | TcsMessage::InvalidParameterException(e),
+        )) => {
+            tracing::warn!(
+                message = e.message.as_deref().unwrap_or_default(),
+                "TCS refused a frame"
+            );
+        }
+        Ok(frame) => tracing::trace!(frame_type = frame.type_name(), "TCS frame"),
+        Err(e) => tracing::debug!(error = %e, "undecodable TCS frame"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::state::ContainerRecord;
     use ecs_protocol::status::{ContainerStatus, TaskStatus};
@@ -263,10 +381,10 @@ mod tests {
     #[test]
     fn the_frame_has_the_reference_shape() {
         let r = record(&[("web", Some("HEALTHY")), ("side", None)]);
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(100_250);
         let f = health_request(&[r], "c", "arn:ci", "m1", at).unwrap();
         assert_eq!(
-            f,
+            serde_json::to_value(&f).unwrap(),
             json!({
                 "type": "PublishHealthRequest",
                 "message": {
@@ -276,13 +394,85 @@ mod tests {
                         "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/c",
                         "taskDefinitionFamily": "web",
                         "taskDefinitionVersion": "3",
-                        "containers": [{"containerName": "web", "healthStatus": "HEALTHY", "statusSince": 100.0}]
+                        "containers": [{"containerName": "web", "healthStatus": "HEALTHY", "statusSince": 100.25}]
                     }],
-                    "timestamp": 100.0
+                    "timestamp": 100.25
                 }
             })
         );
         assert!(health_request(&[record(&[("x", None)])], "c", "i", "m", at).is_none());
+    }
+
+    /// The first TCS frame the reference agent 1.105.0 sent to the emulator
+    /// (`against-emulator.go.jsonl` in the shared reference recordings), signed with AWS's
+    /// documented example keys, and the URL of its upgrade.
+    const GO_FRAME: &str = "Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261206/us-east-1/ecs/aws4_request, SignedHeaders=host;x-amz-date, Signature=ed1be35cf861cc480fb82dc033ee9444e3aa5dba4471f663ea7235c442b8dc33\r\nHost: 127.0.0.1:43423\r\nX-Amz-Date: 20261206T210602Z\r\n\r\n{\"type\":\"PublishMetricsRequest\",\"message\":{\"metadata\":{\"cluster\":\"wire-go\",\"containerInstance\":\"arn:aws:ecs:us-east-1:123456789012:container-instance/wire-go/ca600438e49f4a0699f2069552f76e62\",\"fin\":true,\"idle\":true,\"messageId\":\"40bca2c4-28fe-4fb9-a760-2579995c9a10\"},\"timestamp\":1796591162.04}}";
+    const GO_URL: &str = "ws://127.0.0.1:43423/ws?agentHash=5c45eef5&agentVersion=1.105.0&cluster=wire-go&containerInstance=arn%3Aaws%3Aecs%3Aus-east-1%3A123456789012%3Acontainer-instance%2Fwire-go%2Fca600438e49f4a0699f2069552f76e62&dockerVersion=20.10.24%2Bdfsg1";
+
+    fn example_keys(token: Option<&str>) -> Credentials {
+        Credentials::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            token.map(String::from),
+            None,
+            "test",
+        )
+    }
+
+    #[test]
+    fn a_frame_is_signed_byte_for_byte_as_the_reference_signs_it() {
+        let body = GO_FRAME.split_once("\r\n\r\n").unwrap().1;
+        let TcsFrame::Known(message) = TcsFrame::decode(body).unwrap() else {
+            panic!("unknown frame");
+        };
+        assert_eq!(message.encode().unwrap(), body);
+        assert_eq!(frame_host(GO_URL).unwrap(), "127.0.0.1:43423");
+        // 2026-12-06T21:06:02Z, the frame's X-Amz-Date.
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_591_162);
+        let signed = sign_frame(
+            &message,
+            GO_URL,
+            "127.0.0.1:43423",
+            &example_keys(None),
+            "us-east-1",
+            at,
+        )
+        .unwrap();
+        assert_eq!(signed, GO_FRAME);
+    }
+
+    #[test]
+    fn temporary_credentials_sign_their_session_token_too() {
+        let message = TcsMessage::HeartbeatMessage(Default::default());
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_591_162);
+        let signed = sign_frame(
+            &message,
+            GO_URL,
+            "127.0.0.1:43423",
+            &example_keys(Some("tok")),
+            "us-east-1",
+            at,
+        )
+        .unwrap();
+        let frame = SignedFrame::parse(&signed).unwrap();
+        let names: Vec<&str> = frame.headers.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "Authorization",
+                "Host",
+                "X-Amz-Date",
+                "X-Amz-Security-Token"
+            ]
+        );
+        assert_eq!(frame.header("x-amz-security-token"), Some("tok"));
+        assert!(
+            frame
+                .header("authorization")
+                .unwrap()
+                .contains("SignedHeaders=host;x-amz-date;x-amz-security-token,")
+        );
+        assert_eq!(frame.body, message.encode().unwrap());
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! The ACS websocket (and a TCS sink on the same path): the signed upgrade, then per connection one
-//! loop that sends the instance's unacknowledged payloads, heartbeats, and reads acks.
+//! The ACS websocket (and TCS, [`tcs`], on the same path): the signed upgrade, then per connection
+//! one loop that sends the instance's unacknowledged payloads, heartbeats, and reads acks. A close
+//! frame from the agent is answered with one before the connection ends.
 //!
 //! Payloads stay in the instance's persisted outbox until the agent acks them, so a reconnect (or an
 //! emulator restart) resends exactly what was not acknowledged.
+
+mod tcs;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -19,14 +22,13 @@ use ecs_protocol::acs::{
 };
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::ecs::model::VersionInfo;
 use crate::ecs::state::StateHandle;
 use crate::front::sigv4::Flavor;
 use crate::front::{
-    ApiError, Input, Output, Protocol, Refusal, RequestContext, Service, ServiceInfo,
+    ApiError, Authenticator, Input, Output, Protocol, Refusal, RequestContext, Service, ServiceInfo,
 };
 
 /// Bytes read from an agent's websocket at a time (larger frames are read in several).
@@ -46,21 +48,25 @@ struct Inner {
     state: StateHandle,
     heartbeat_interval: Duration,
     shutdown: CancellationToken,
+    /// Verifies the signature of each TCS frame (the front's, which verified the upgrade).
+    auth: Authenticator,
 }
 
 impl Acs {
-    /// ACS over the ECS state actor, sending heartbeats every `heartbeat_interval`; sessions
-    /// close when `shutdown` is cancelled.
+    /// ACS and TCS over the ECS state actor, sending heartbeats every `heartbeat_interval` and
+    /// verifying TCS frames with `auth`; sessions close when `shutdown` is cancelled.
     pub fn new(
         state: StateHandle,
         heartbeat_interval: Duration,
         shutdown: CancellationToken,
+        auth: Authenticator,
     ) -> Self {
         Acs {
             inner: Arc::new(Inner {
                 state,
                 heartbeat_interval,
                 shutdown,
+                auth,
             }),
         }
     }
@@ -156,7 +162,9 @@ async fn upgrade(app: Arc<Inner>, request: http::Request<axum::body::Bytes>) -> 
     // TCS connects with `cluster` + `containerInstance`; ACS with `clusterArn` + `containerInstanceArn`.
     if !query.contains_key("containerInstanceArn") && query.contains_key("containerInstance") {
         let instance = query.get("containerInstance").cloned().unwrap_or_default();
-        return ws.on_upgrade(move |socket| telemetry_sink(app, socket, instance));
+        // Each frame is signed for this very target.
+        let target = parts.uri.clone();
+        return ws.on_upgrade(move |socket| tcs::session(app, socket, instance, target));
     }
     let (Some(cluster), Some(instance)) = (
         query.get("clusterArn").cloned(),
@@ -239,30 +247,6 @@ async fn upgrade(app: Arc<Inner>, request: http::Request<axum::body::Bytes>) -> 
     ws.on_upgrade(move |socket| session(app, socket, instance, info, send_credentials))
 }
 
-/// Accepts telemetry frames: container health (`PublishHealthRequest`) goes into the tasks
-/// ([`crate::ecs::health`]); metrics are dropped (none are emulated yet).
-async fn telemetry_sink(app: Arc<Inner>, mut socket: WebSocket, instance: String) {
-    while let Some(Ok(msg)) = socket.recv().await {
-        match msg {
-            Message::Close(_) => break,
-            Message::Text(text) => {
-                let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else {
-                    continue;
-                };
-                if frame.get("type").and_then(Value::as_str) == Some("PublishHealthRequest") {
-                    let message = frame.get("message").cloned().unwrap_or(Value::Null);
-                    let instance = instance.clone();
-                    let _ = app
-                        .state
-                        .call(move |s| crate::ecs::health::apply(s, &instance, &message))
-                        .await;
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 async fn session(
     app: Arc<Inner>,
     socket: WebSocket,
@@ -339,7 +323,13 @@ async fn session(
             }
             msg = rx.next() => match msg {
                 Some(Ok(Message::Text(text))) => handle_inbound(&app, &instance, &text).await,
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(Message::Close(_))) => {
+                    // The websocket library queued the answer (echoing the agent's code) when it
+                    // read the close; closing our half sends it.
+                    let _ = tx.close().await;
+                    break;
+                }
+                Some(Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
         }

@@ -170,7 +170,7 @@ fn every_task_the_translation_builds_is_typed_without_loss() {
     );
 
     // The stop payload: desired STOPPED, no credentials.
-    s.request_stop(&every, "UserInitiated", "done", 4.0);
+    s.request_stop(&every, ecs_protocol::StopCode::UserInitiated, "done", 4.0);
     let json = assert_typed_is_lossless(&mut s, &every);
     assert_eq!(json["desiredStatus"], "STOPPED");
 

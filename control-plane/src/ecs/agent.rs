@@ -1,11 +1,16 @@
 //! What the agent tells ECS: SubmitTaskStateChange, SubmitContainerStateChange, ACS
 //! connections and acknowledgements.
+//!
+//! ECS, not the agent, says why a task stopped: a stop someone asked for keeps the code and reason
+//! of the request (StopTask's `UserInitiated`, the scheduler's `ServiceSchedulerInitiated`); a
+//! stop the agent reports unasked is derived from the containers ([`stop_unasked`]), whatever
+//! reason text the agent sends.
 
 use ecs_protocol::ecs_api::{
     ContainerStateChange, NetworkBinding, SubmitContainerStateChangeRequest,
     SubmitStateChangeResponse, SubmitTaskStateChangeRequest,
 };
-use ecs_protocol::{BackendStatus, ReportedStatus};
+use ecs_protocol::{BackendStatus, ReportedStatus, StopCode};
 use serde_json::Value;
 
 use crate::ecs::model::{Task, VersionInfo};
@@ -29,6 +34,14 @@ impl State {
             tracing::warn!(task_arn = %task_ref, "state change for an unknown task ignored");
             return acknowledged();
         };
+        let essential: Vec<String> = self
+            .tasks
+            .get(&arn)
+            .map(|t| crate::ecs::health::container_flags(self, t))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, essential, _)| essential.then_some(name))
+            .collect();
         let Some(t) = self.tasks.get_mut(&arn) else {
             return Err(ApiError::invalid("The referenced task was not found."));
         };
@@ -45,7 +58,7 @@ impl State {
             t.execution_stopped_at.get_or_insert(v.unix_seconds());
         }
         if let Some(status) = &req.status {
-            apply_task_status(t, status, req.reason.as_deref(), now)?;
+            apply_task_status(t, status, req.reason.as_deref(), &essential, now)?;
         }
         t.version += 1;
         if t.last_status == BackendStatus::Stopped
@@ -169,10 +182,42 @@ fn binding_json(b: &NetworkBinding) -> Option<Value> {
     serde_json::to_value(b).ok()
 }
 
+/// The reason ECS gives for an essential container's exit.
+const ESSENTIAL_EXITED: &str = "Essential container in task exited";
+/// The reason for a task that did not start when neither the agent nor a container says more.
+const FAILED_TO_START: &str = "Task failed to start";
+
+/// Why a task the agent reports STOPPED, unasked, stopped, as ECS derives it: an essential
+/// container (by `essential`, the definition's; every container if the definition is gone) that
+/// ran (it has a runtime id) and exited (an exit code) makes it `EssentialContainerExited` with
+/// ECS's own words; otherwise the task never started: `TaskFailedToStart`, with the agent's
+/// reason, else the first container's reason, else [`FAILED_TO_START`]. Pure.
+fn stop_unasked(t: &Task, essential: &[String], agent_reason: Option<&str>) -> (StopCode, String) {
+    let is_essential = |name: &str| essential.is_empty() || essential.iter().any(|e| e == name);
+    let exited = t
+        .containers
+        .iter()
+        .any(|c| is_essential(&c.name) && c.runtime_id.is_some() && c.exit_code.is_some());
+    if exited {
+        return (StopCode::EssentialContainerExited, ESSENTIAL_EXITED.into());
+    }
+    let reason = agent_reason
+        .filter(|r| !r.is_empty())
+        .or_else(|| {
+            t.containers
+                .iter()
+                .filter_map(|c| c.reason.as_deref())
+                .find(|r| !r.is_empty())
+        })
+        .unwrap_or(FAILED_TO_START);
+    (StopCode::TaskFailedToStart, reason.to_string())
+}
+
 fn apply_task_status(
     t: &mut Task,
     status: &ReportedStatus,
     reason: Option<&str>,
+    essential: &[String],
     now: f64,
 ) -> Result<(), ApiError> {
     match status.backend() {
@@ -188,22 +233,16 @@ fn apply_task_status(
                 t.last_status = BackendStatus::Stopped;
                 t.stopped_at = Some(now);
                 t.execution_stopped_at.get_or_insert(now);
+                // Every container is down once the task is (the report may leave some out).
+                for c in &mut t.containers {
+                    c.last_status = ReportedStatus::Stopped;
+                }
                 if t.desired_status != BackendStatus::Stopped {
                     t.desired_status = BackendStatus::Stopped;
                     t.stopping_at.get_or_insert(now);
-                    let reason = reason.unwrap_or("Task stopped by the agent");
-                    t.stop_code = Some(
-                        if reason.starts_with("Essential container") {
-                            "EssentialContainerExited"
-                        } else {
-                            "TaskFailedToStart"
-                        }
-                        .into(),
-                    );
-                    t.stopped_reason = Some(reason.to_string());
-                }
-                for c in &mut t.containers {
-                    c.last_status = ReportedStatus::Stopped;
+                    let (code, reason) = stop_unasked(t, essential, reason);
+                    t.stop_code = Some(code);
+                    t.stopped_reason = Some(reason);
                 }
             }
         }

@@ -4,11 +4,10 @@
 //! check decide: any UNHEALTHY makes the task UNHEALTHY, all HEALTHY make it HEALTHY, otherwise
 //! UNKNOWN). Pure rules over [`State`]; the websocket loop in [`crate::acs`] calls [`apply`].
 
-use serde_json::Value;
-
 use crate::ecs::model::Task;
 use crate::ecs::state::{Key, State};
 use ecs_protocol::HealthStatus;
+use ecs_protocol::tcs::PublishHealthRequest;
 
 /// The task health from its containers' health and whether each is essential.
 pub fn task_health(
@@ -36,7 +35,7 @@ pub fn task_health(
 }
 
 /// (name, essential, has a health check) of each container of the task's definition.
-fn container_flags(s: &State, task: &Task) -> Vec<(String, bool, bool)> {
+pub(crate) fn container_flags(s: &State, task: &Task) -> Vec<(String, bool, bool)> {
     let def = task
         .task_definition_arn
         .rsplit_once('/')
@@ -51,18 +50,13 @@ fn container_flags(s: &State, task: &Task) -> Vec<(String, bool, bool)> {
     .unwrap_or_default()
 }
 
-/// Applies one `PublishHealthRequest` message from the instance `instance_arn`. Tasks of other
+/// Applies one `PublishHealthRequest` from the instance `instance_arn`. Tasks of other
 /// instances, unknown tasks and unknown containers are ignored. Returns how many containers
 /// changed.
-pub fn apply(s: &mut State, instance_arn: &str, message: &Value) -> usize {
+pub fn apply(s: &mut State, instance_arn: &str, message: &PublishHealthRequest) -> usize {
     let mut changed = 0;
-    let tasks = message
-        .get("tasks")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for t in tasks {
-        let Some(arn) = t.get("taskArn").and_then(Value::as_str) else {
+    for t in message.tasks.iter().flatten() {
+        let Some(arn) = t.task_arn.as_deref() else {
             continue;
         };
         let Some(task) = s.tasks.get(arn) else {
@@ -76,23 +70,9 @@ pub fn apply(s: &mut State, instance_arn: &str, message: &Value) -> usize {
             continue;
         };
         let mut task_changed = false;
-        for c in t
-            .get("containers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let (Some(name), Some(health)) = (
-                c.get("containerName").and_then(Value::as_str),
-                c.get("healthStatus").and_then(Value::as_str),
-            ) else {
+        for c in t.containers.iter().flatten() {
+            let (Some(name), Some(health)) = (c.container_name.as_deref(), c.health_status) else {
                 continue;
-            };
-            let health = match health {
-                "HEALTHY" => HealthStatus::Healthy,
-                "UNHEALTHY" => HealthStatus::Unhealthy,
-                "UNKNOWN" => HealthStatus::Unknown,
-                _ => continue,
             };
             if let Some(tc) = task.containers.iter_mut().find(|tc| tc.name == name)
                 && tc.health_status != Some(health)

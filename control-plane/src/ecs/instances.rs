@@ -149,10 +149,24 @@ impl State {
                 )));
             }
         }
+        let client_token = req.client_token.filter(|t| !t.is_empty());
+        // A registration naming its instance re-registers it; one repeating the token of an
+        // earlier one (a retry after a lost answer) gets that instance back, as ECS does.
         let existing = req
             .container_instance_arn
             .as_deref()
-            .and_then(|a| self.find_instance(&cluster, a));
+            .and_then(|a| self.find_instance(&cluster, a))
+            .or_else(|| {
+                let token = client_token.as_deref()?;
+                self.instances
+                    .values()
+                    .find(|i| {
+                        i.cluster_name == cluster.cluster_name
+                            && i.status != "INACTIVE"
+                            && i.client_token.as_deref() == Some(token)
+                    })
+                    .map(|i| i.container_instance_arn.clone())
+            });
         let ec2_id = req
             .instance_identity_document
             .as_deref()
@@ -234,6 +248,7 @@ impl State {
                     tags,
                     registered_at: now,
                     version_info: req.version_info.map(version_info).unwrap_or_default(),
+                    client_token,
                 }
             }
         };
@@ -651,6 +666,44 @@ mod tests {
             .find(|a| a["name"] == "ecs.os-type")
             .unwrap();
         assert_eq!(os, &json!({"name": "ecs.os-type", "value": "linux"}));
+    }
+
+    #[test]
+    fn a_repeated_client_token_gets_the_same_instance_and_a_new_one_a_new_instance() {
+        let mut s = State::for_tests();
+        let arn = |v: &Value| {
+            v["containerInstance"]["containerInstanceArn"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let body = |token: &str| {
+            json!({"cluster": "default", "clientToken": token,
+                   "attributes": [{"name": "ecs.os-type", "value": "linux"}]})
+        };
+        let first = arn(&register(&mut s, &body("3f1c-token-a")).unwrap());
+        // The answer was lost; the agent retries with the same token.
+        let again = register(&mut s, &body("3f1c-token-a")).unwrap();
+        assert_eq!(arn(&again), first);
+        assert_eq!(s.instances.len(), 1);
+        assert!(again["containerInstance"].get("clientToken").is_none());
+        // Another registration (another token, or none) is another instance.
+        let other = arn(&register(&mut s, &body("3f1c-token-b")).unwrap());
+        assert_ne!(other, first);
+        let untokened = arn(&register(&mut s, &json!({"cluster": "default"})).unwrap());
+        assert_ne!(untokened, first);
+        assert_eq!(s.instances.len(), 3);
+        // The token survives a restart of the emulator (it is in the persisted row).
+        let row = serde_json::to_value(&s.instances[&first]).unwrap();
+        assert_eq!(row["clientToken"], "3f1c-token-a");
+        // A deregistered instance is not given back: the token starts a new one.
+        s.deregister_instance(
+            serde_json::from_value(json!({"cluster": "default", "containerInstance": first}))
+                .unwrap(),
+        )
+        .unwrap();
+        let after = arn(&register(&mut s, &body("3f1c-token-a")).unwrap());
+        assert_ne!(after, first);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ecs_protocol::{BackendStatus, HealthStatus, ReportedStatus};
+use ecs_protocol::{BackendStatus, HealthStatus, ReportedStatus, StopCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -130,6 +130,10 @@ pub struct ContainerInstance {
     /// Agent and Docker versions.
     #[serde(default)]
     pub version_info: VersionInfo,
+    /// The `clientToken` of the registration that created it: a registration repeating it gets
+    /// this instance back. Not shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
 }
 
 /// A container of a task, as DescribeTasks shows it.
@@ -212,9 +216,9 @@ pub struct Task {
     /// Why it stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_reason: Option<String>,
-    /// `UserInitiated`, `EssentialContainerExited`, `TaskFailedToStart`, ...
+    /// Who or what stopped it (persisted and shown as ECS's string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_code: Option<String>,
+    pub stop_code: Option<StopCode>,
     /// `group` (default `family:<family>`).
     pub group: String,
     /// `EC2` or `EXTERNAL`.
@@ -297,7 +301,7 @@ pub const TASK_INTERNAL: &[&str] = &[
 ];
 
 /// Members of [`ContainerInstance`] that are not part of the ECS API.
-pub const INSTANCE_INTERNAL: &[&str] = &["clusterName"];
+pub const INSTANCE_INTERNAL: &[&str] = &["clusterName", "clientToken"];
 
 /// `deploymentConfiguration` of a service (the members the REPLICA scheduler uses; the rest is kept
 /// as given).

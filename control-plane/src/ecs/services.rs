@@ -24,14 +24,14 @@ use crate::ecs::placement::attrs as placement_attrs;
 use crate::ecs::placement::strategy::{self as placement_strategy, Strategy};
 use crate::ecs::state::{Key, State};
 use crate::front::{ApiError, ErrorCode};
-use ecs_protocol::BackendStatus;
+use ecs_protocol::{BackendStatus, StopCode};
 
 /// How long DescribeServices still shows an INACTIVE service (a guess: ECS says only "may be
 /// cleaned up and purged" in the future).
 pub const INACTIVE_RETENTION_SECS: f64 = 3600.0;
 
 /// `stopCode` of the tasks the scheduler stops.
-const SCHEDULER_STOP: &str = "ServiceSchedulerInitiated";
+const SCHEDULER_STOP: StopCode = StopCode::ServiceSchedulerInitiated;
 
 /// A task of a service as the scheduler sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -791,7 +791,7 @@ impl State {
             }
             if t.last_status == BackendStatus::Stopped {
                 svc.task_arns.remove(&arn);
-                let by_scheduler = t.stop_code.as_deref() == Some(SCHEDULER_STOP);
+                let by_scheduler = t.stop_code == Some(SCHEDULER_STOP);
                 if !d.ever_running && t.started_at.is_none() && !by_scheduler {
                     d.failed_tasks += 1;
                 }
@@ -1245,7 +1245,7 @@ mod tests {
                 .message
                 .starts_with("(service web) has started 1 tasks")
         );
-        assert_eq!(s.tasks[&first].stop_code.as_deref(), Some("UserInitiated"));
+        assert_eq!(s.tasks[&first].stop_code, Some(StopCode::UserInitiated));
     }
 
     #[test]

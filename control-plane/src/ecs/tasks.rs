@@ -17,7 +17,7 @@ use crate::ecs::placement::{Demand, TaskSpec};
 use crate::ecs::state::{Key, State};
 use crate::ecs::taskdef::{Num, TaskDefinition};
 use crate::front::{ApiError, ErrorCode};
-use ecs_protocol::{BackendStatus, HealthStatus, ReportedStatus};
+use ecs_protocol::{BackendStatus, HealthStatus, ReportedStatus, StopCode};
 
 impl State {
     pub(crate) fn task_view(t: &Task) -> Value {
@@ -157,7 +157,7 @@ impl State {
         for (arn, error) in undeliverable {
             self.request_stop(
                 &arn,
-                "TaskFailedToStart",
+                StopCode::TaskFailedToStart,
                 &format!("ACS payload: {error}"),
                 now,
             );
@@ -305,13 +305,13 @@ impl State {
             .reason
             .clone()
             .unwrap_or_else(|| "Task stopped by user".into());
-        self.request_stop(&arn, "UserInitiated", &reason, now);
+        self.request_stop(&arn, StopCode::UserInitiated, &reason, now);
         let view = self.tasks.get(&arn).map(Self::task_view);
         Ok(json!({ "task": view }))
     }
 
     /// Sets a task's desired status to STOPPED (once) and tells its agent.
-    pub(crate) fn request_stop(&mut self, arn: &str, stop_code: &str, reason: &str, now: f64) {
+    pub(crate) fn request_stop(&mut self, arn: &str, stop_code: StopCode, reason: &str, now: f64) {
         let Some(t) = self.tasks.get_mut(arn) else {
             return;
         };
@@ -320,7 +320,7 @@ impl State {
         }
         t.desired_status = BackendStatus::Stopped;
         t.stopping_at = Some(now);
-        t.stop_code = Some(stop_code.into());
+        t.stop_code = Some(stop_code);
         t.stopped_reason = Some(reason.into());
         t.version += 1;
         let instance = t.container_instance_arn.clone();

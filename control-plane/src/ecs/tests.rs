@@ -99,12 +99,17 @@ fn resources_are_reserved_until_the_task_is_reported_stopped() {
     assert_eq!(v["failures"][0]["reason"], "RESOURCE:MEMORY");
     let task = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     s.submit_task_state_change(
-        serde_json::from_value(json!({"task": task, "status": "STOPPED", "reason": "Essential container in task exited"})).unwrap(),
+        serde_json::from_value(json!({"task": task, "status": "STOPPED", "reason": "",
+            "containers": [{"containerName": "web", "runtimeId": "abc", "exitCode": 3, "status": "STOPPED"}]}))
+        .unwrap(),
         3.0,
     )
     .unwrap();
     let t = &s.tasks[&task];
-    assert_eq!(t.stop_code.as_deref(), Some("EssentialContainerExited"));
+    assert_eq!(
+        t.stop_code,
+        Some(ecs_protocol::StopCode::EssentialContainerExited)
+    );
     assert_eq!(t.desired_status, BackendStatus::Stopped);
     assert_eq!(run(&mut s, &def, 1)["tasks"].as_array().unwrap().len(), 1);
 }
@@ -482,4 +487,105 @@ fn task_state_changes_carry_epoch_timestamps_statuses_and_bindings_as_sent() {
         e.message,
         "Invalid status EXPLODED: must be PENDING, RUNNING or STOPPED."
     );
+}
+
+/// The stop code and reason of a stop the agent reports unasked come from the containers, as
+/// ECS derives them, whatever reason text the agent sends; a stop someone asked for keeps the
+/// asker's code and reason.
+#[test]
+fn stop_codes_are_derived_as_ecs_derives_them() {
+    use ecs_protocol::StopCode;
+
+    let mut s = State::for_tests();
+    register(&mut s, 4096, 4096);
+    let def = task_def(&mut s, 64, 0);
+    let mut stop = |reason: &str, container: Value| {
+        let task = run(&mut s, &def, 1)["tasks"][0]["taskArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut report = json!({"task": task, "status": "STOPPED", "containers": [container]});
+        if !reason.is_empty() {
+            report["reason"] = json!(reason);
+        }
+        s.submit_task_state_change(serde_json::from_value(report).unwrap(), 3.0)
+            .unwrap();
+        let t = &s.tasks[&task];
+        (t.stop_code, t.stopped_reason.clone().unwrap_or_default())
+    };
+    let exited = (
+        Some(StopCode::EssentialContainerExited),
+        "Essential container in task exited".to_string(),
+    );
+    // The essential container ran and exited: the reference sends no reason, ours its words,
+    // another agent anything.
+    for reason in ["", "Essential container in task exited", "something else"] {
+        assert_eq!(
+            stop(
+                reason,
+                json!({"containerName": "web", "runtimeId": "abc", "exitCode": 3, "status": "STOPPED"})
+            ),
+            exited,
+            "{reason:?}"
+        );
+    }
+    // Never ran: the task failed to start, with the agent's reason, else the container's.
+    assert_eq!(
+        stop(
+            "ResourceInitializationError: no secret",
+            json!({"containerName": "web", "status": "STOPPED"})
+        ),
+        (
+            Some(StopCode::TaskFailedToStart),
+            "ResourceInitializationError: no secret".to_string()
+        )
+    );
+    assert_eq!(
+        stop(
+            "",
+            json!({"containerName": "web", "status": "STOPPED", "reason": "CannotPullContainerError: nope"})
+        ),
+        (
+            Some(StopCode::TaskFailedToStart),
+            "CannotPullContainerError: nope".to_string()
+        )
+    );
+    assert_eq!(
+        stop(
+            "Essential container in task exited",
+            json!({"containerName": "web", "status": "STOPPED"})
+        ),
+        (
+            Some(StopCode::TaskFailedToStart),
+            "Essential container in task exited".to_string()
+        )
+    );
+    assert_eq!(
+        stop("", json!({"containerName": "web", "status": "STOPPED"})),
+        (
+            Some(StopCode::TaskFailedToStart),
+            "Task failed to start".to_string()
+        )
+    );
+
+    // Asked for: StopTask's code and reason stay, whatever the agent then reports.
+    let task = run(&mut s, &def, 1)["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.stop_task(
+        serde_json::from_value(json!({"task": task, "reason": "done"})).unwrap(),
+        2.0,
+    )
+    .unwrap();
+    s.submit_task_state_change(
+        serde_json::from_value(json!({"task": task, "status": "STOPPED", "reason": "Essential container in task exited",
+            "containers": [{"containerName": "web", "runtimeId": "abc", "exitCode": 137, "status": "STOPPED"}]}))
+        .unwrap(),
+        3.0,
+    )
+    .unwrap();
+    let t = &s.tasks[&task];
+    assert_eq!(t.stop_code, Some(StopCode::UserInitiated));
+    assert_eq!(t.stopped_reason.as_deref(), Some("done"));
 }

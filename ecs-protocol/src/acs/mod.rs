@@ -267,9 +267,9 @@ pub enum DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Malformed(source) => write!(f, "malformed ACS frame: {source}"),
+            Self::Malformed(source) => write!(f, "malformed frame: {source}"),
             Self::InvalidMessage { type_name, source } => {
-                write!(f, "invalid ACS {type_name}: {source}")
+                write!(f, "invalid {type_name}: {source}")
             }
         }
     }
@@ -469,7 +469,7 @@ mod tests {
         };
         assert_eq!(type_name, "PayloadMessage");
         assert!(
-            error.to_string().starts_with("invalid ACS PayloadMessage"),
+            error.to_string().starts_with("invalid PayloadMessage"),
             "{error}"
         );
     }
