@@ -4,7 +4,8 @@
 pub mod attrs;
 pub mod strategy;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, btree_map};
+use std::iter::Peekable;
 
 use serde_json::{Value, json};
 
@@ -56,7 +57,10 @@ fn misfit(
 
 /// The registered resource `name` of `instance`.
 fn registered<'a>(instance: &'a ContainerInstance, name: &str) -> Option<&'a Resource> {
-    instance.registered_resources.iter().find(|r| r.name == name)
+    instance
+        .registered_resources
+        .iter()
+        .find(|r| r.name == name)
 }
 
 /// What placement constraints look at on `i`.
@@ -76,6 +80,33 @@ fn placement_facts<'a>(
         running_tasks_count: load.map_or(0, |l| l.tasks.len()),
         task_groups: load.map_or(&NO_GROUPS, |l| &l.groups),
     }
+}
+
+/// `instances`, in ascending ARN order (as [`State::instances`] iterates), each with its load and
+/// whether its agent is connected: the two ARN-ordered maps are walked alongside rather than
+/// searched for each ARN (placement does this for every instance on every task it places).
+fn alongside<'a>(
+    instances: impl Iterator<Item = &'a ContainerInstance>,
+    loads: &'a BTreeMap<String, InstanceLoad>,
+    connections: &'a BTreeMap<String, usize>,
+) -> impl Iterator<Item = (&'a ContainerInstance, Option<&'a InstanceLoad>, bool)> {
+    let mut loads = loads.iter().peekable();
+    let mut connections = connections.iter().peekable();
+    instances.map(move |i| {
+        let arn = i.container_instance_arn.as_str();
+        let load = advance_to(&mut loads, arn);
+        let connected = advance_to(&mut connections, arn).is_some_and(|n| *n > 0);
+        (i, load, connected)
+    })
+}
+
+/// The value of `key` in an ascending walk of a map, leaving the walk after the keys before it.
+fn advance_to<'a, V>(
+    walk: &mut Peekable<btree_map::Iter<'a, String, V>>,
+    key: &str,
+) -> Option<&'a V> {
+    while walk.next_if(|(k, _)| k.as_str() < key).is_some() {}
+    walk.next_if(|(k, _)| k.as_str() == key).map(|(_, v)| v)
 }
 
 /// `i` as a candidate of the strategies, for a task of `group`.
@@ -147,68 +178,74 @@ impl State {
             .group
             .clone()
             .unwrap_or_else(|| format!("family:{}", spec.family));
-        let explicit = candidates.is_some();
-        let candidates: Vec<String> = match candidates {
-            Some(c) => c,
-            None => {
-                let all: Vec<String> = self
-                    .instances
-                    .values()
-                    .filter(|i| i.cluster_name == cluster.cluster_name && i.status != "INACTIVE")
-                    .map(|i| i.container_instance_arn.clone())
-                    .collect();
-                if all.is_empty() {
-                    return Err(ApiError::invalid(
-                        "No Container Instances were found in your cluster.",
-                    ));
-                }
-                all
+        let explicit = candidates;
+        let in_cluster = |i: &ContainerInstance| {
+            i.cluster_name == cluster.cluster_name && i.status != "INACTIVE"
+        };
+        if explicit.is_none() && !self.instances.values().any(in_cluster) {
+            return Err(ApiError::invalid(
+                "No Container Instances were found in your cluster.",
+            ));
+        }
+        // Why a task cannot go on `i` (with `load`, agent `connected`), if it cannot.
+        let refuse = |i: &ContainerInstance, load: Option<&InstanceLoad>, connected: bool| {
+            if i.status != "ACTIVE" {
+                return Some("INACTIVE");
             }
+            let why = if unconstrained {
+                None
+            } else {
+                placement_attrs::refusal(
+                    &def.requires_attributes,
+                    &constraints,
+                    &placement_facts(i, load, connected),
+                    &group,
+                )
+            };
+            why.or_else(|| misfit(i, load, connected, &demand))
         };
         let mut tasks = Vec::new();
         let mut failures: BTreeMap<String, &'static str> = BTreeMap::new();
         for n in 0..spec.count {
-            let targets: &[String] = if explicit {
-                candidates.get(n..=n).unwrap_or_default()
-            } else {
-                &candidates
-            };
-            // One look at each target's instance, load and connection; RunTask's targets are
-            // the cluster's instances, which are also the strategies' candidates.
-            let mut seen: Vec<Candidate<'_>> = Vec::with_capacity(targets.len());
-            for arn in targets {
-                let Some(i) = self.instances.get(arn) else {
-                    failures.insert(arn.clone(), "MISSING");
-                    continue;
-                };
-                let load = self.load(arn);
-                if i.status != "ACTIVE" {
-                    failures.insert(arn.clone(), "INACTIVE");
-                    seen.push(candidate(i, load, &group, false));
-                    continue;
+            // Every target with whether it fits. RunTask's targets are the cluster's instances,
+            // which are also the strategies' candidates; StartTask's are the n-th instance given.
+            let mut seen: Vec<Candidate<'_>> = Vec::new();
+            match &explicit {
+                Some(arns) => {
+                    for arn in arns.get(n..=n).unwrap_or_default() {
+                        let Some(i) = self.instances.get(arn) else {
+                            failures.insert(arn.clone(), "MISSING");
+                            continue;
+                        };
+                        let (load, connected) = (self.load(arn), self.connected(arn));
+                        let why = refuse(i, load, connected);
+                        if let Some(why) = why {
+                            failures.insert(arn.clone(), why);
+                        }
+                        seen.push(candidate(i, load, &group, why.is_none()));
+                    }
                 }
-                let connected = self.connected(arn);
-                let why = if unconstrained {
-                    None
-                } else {
-                    placement_attrs::refusal(
-                        &def.requires_attributes,
-                        &constraints,
-                        &placement_facts(i, load, connected),
-                        &group,
-                    )
-                };
-                let why = why.or_else(|| misfit(i, load, connected, &demand));
-                if let Some(why) = why {
-                    failures.insert(arn.clone(), why);
+                None => {
+                    seen.reserve(self.instances.len());
+                    let cluster_instances = self.instances.values().filter(|i| in_cluster(i));
+                    for (i, load, connected) in alongside(
+                        cluster_instances,
+                        &self.active_by_instance,
+                        &self.connections,
+                    ) {
+                        let why = refuse(i, load, connected);
+                        if let Some(why) = why {
+                            failures.insert(i.container_instance_arn.clone(), why);
+                        }
+                        seen.push(candidate(i, load, &group, why.is_none()));
+                    }
                 }
-                seen.push(candidate(i, load, &group, why.is_none()));
             }
             if !seen.iter().any(|c| c.fits) {
                 continue;
             }
             let around;
-            let ranked: &[Candidate<'_>] = if explicit {
+            let ranked: &[Candidate<'_>] = if explicit.is_some() {
                 let fitting: HashSet<&str> =
                     seen.iter().filter(|c| c.fits).map(|c| c.arn).collect();
                 around = self.candidates_around(cluster, &fitting, &group);
@@ -217,13 +254,11 @@ impl State {
                 &seen
             };
             let mut draw = || rand::random::<u32>();
-            let Some(instance_arn) = placement_strategy::best(
-                &spec.placement_strategy,
-                ranked,
-                &mut draw,
-            )
-            .and_then(|i| ranked.get(i))
-            .map(|c| c.arn.to_string()) else {
+            let Some(instance_arn) =
+                placement_strategy::best(&spec.placement_strategy, ranked, &mut draw)
+                    .and_then(|i| ranked.get(i))
+                    .map(|c| c.arn.to_string())
+            else {
                 continue;
             };
             failures.remove(&instance_arn);
@@ -332,4 +367,71 @@ pub(crate) struct TaskSpec {
     pub(crate) placement_constraints: Vec<Value>,
     /// RunTask's or the service's strategies; none ranks by remaining memory alone.
     pub(crate) placement_strategy: Vec<Strategy>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walking_alongside_finds_each_instances_load_and_connection_as_a_lookup_would() {
+        let arns = ["arn:a", "arn:c", "arn:d", "arn:f"];
+        let instances: Vec<ContainerInstance> = arns
+            .iter()
+            .map(|a| {
+                serde_json::from_value(serde_json::json!({
+                    "containerInstanceArn": a, "clusterName": "default", "ec2InstanceId": "",
+                    "version": 1, "status": "ACTIVE", "registeredResources": [],
+                    "attributes": [], "registeredAt": 0.0,
+                }))
+                .unwrap()
+            })
+            .collect();
+        let load = |cpu| InstanceLoad {
+            cpu,
+            ..InstanceLoad::default()
+        };
+        // Keys before, between, on and after the instances' ARNs.
+        let loads: BTreeMap<String, InstanceLoad> = [
+            ("arn:0", 1),
+            ("arn:c", 2),
+            ("arn:e", 3),
+            ("arn:f", 4),
+            ("arn:z", 5),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), load(v)))
+        .collect();
+        let connections: BTreeMap<String, usize> =
+            [("arn:a", 1), ("arn:b", 1), ("arn:d", 0), ("arn:f", 2)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        let walked: Vec<(&str, Option<i64>, bool)> =
+            alongside(instances.iter(), &loads, &connections)
+                .map(|(i, l, c)| (i.container_instance_arn.as_str(), l.map(|l| l.cpu), c))
+                .collect();
+        let looked_up: Vec<(&str, Option<i64>, bool)> = instances
+            .iter()
+            .map(|i| {
+                let arn = i.container_instance_arn.as_str();
+                (
+                    arn,
+                    loads.get(arn).map(|l| l.cpu),
+                    connections.get(arn).is_some_and(|n| *n > 0),
+                )
+            })
+            .collect();
+        assert_eq!(walked, looked_up);
+        assert_eq!(
+            walked,
+            vec![
+                ("arn:a", None, true),
+                ("arn:c", Some(2), false),
+                ("arn:d", None, false),
+                ("arn:f", Some(4), true),
+            ]
+        );
+    }
 }

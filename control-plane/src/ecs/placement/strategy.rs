@@ -281,7 +281,10 @@ mod tests {
             }
         };
         let ranked = rank(strategies, cands, &mut draws());
-        assert_eq!(best(strategies, cands, &mut draws()), ranked.first().copied());
+        assert_eq!(
+            best(strategies, cands, &mut draws()),
+            ranked.first().copied()
+        );
         ranked
             .into_iter()
             .map(|i| cands[i].arn.to_string())
