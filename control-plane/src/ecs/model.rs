@@ -272,7 +272,8 @@ pub struct OutboundMessage {
     pub frame: String,
 }
 
-/// Persisted monotonic counters and other metadata.
+/// Monotonic counters, persisted one `seq/<instance ARN>` row each (an older `meta` row holding
+/// them all is still read).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {

@@ -57,8 +57,9 @@ pub enum Key {
     Service(String),
     /// The ACS outbox of an instance ARN.
     Outbox(String),
-    /// Counters.
-    Meta,
+    /// The last payload `seqNum` of an instance ARN (one row per instance, so a payload writes
+    /// a few bytes rather than every instance's counter).
+    SeqNum(String),
 }
 
 impl Key {
@@ -70,7 +71,7 @@ impl Key {
             Key::Task(a) => format!("task/{a}"),
             Key::Service(a) => format!("service/{a}"),
             Key::Outbox(a) => format!("outbox/{a}"),
-            Key::Meta => "meta".to_string(),
+            Key::SeqNum(a) => format!("seq/{a}"),
         }
     }
 }
@@ -283,8 +284,18 @@ impl State {
             } else if let Some(arn) = key.strip_prefix("outbox/") {
                 let o: Vec<OutboundMessage> = serde_json::from_slice(&bytes).map_err(bad)?;
                 s.outbox.insert(arn.to_string(), o);
+            } else if let Some(arn) = key.strip_prefix("seq/") {
+                let seq: i64 = serde_json::from_slice(&bytes).map_err(bad)?;
+                let known = s.meta.seq_nums.entry(arn.to_string()).or_insert(seq);
+                *known = (*known).max(seq);
             } else if key == "meta" {
-                s.meta = serde_json::from_slice(&bytes).map_err(bad)?;
+                // Before per-instance rows, every counter was in one `meta` row; it is only read
+                // (a `seq/` row written since wins where it is higher).
+                let old: Meta = serde_json::from_slice(&bytes).map_err(bad)?;
+                for (arn, seq) in old.seq_nums {
+                    let known = s.meta.seq_nums.entry(arn).or_insert(seq);
+                    *known = (*known).max(seq);
+                }
             }
         }
         Ok(s)
@@ -322,7 +333,7 @@ impl State {
                     Key::Task(a) => self.tasks.get(a).map(Self::encode),
                     Key::Service(a) => self.services.get(a).map(Self::encode),
                     Key::Outbox(a) => self.outbox.get(a).map(Self::encode),
-                    Key::Meta => Some(Self::encode(&self.meta)),
+                    Key::SeqNum(a) => self.meta.seq_nums.get(a).map(Self::encode),
                 };
                 match value {
                     Some(v) => Change::Put(k, v),

@@ -199,7 +199,7 @@ impl State {
             .or_insert(0);
         *seq += 1;
         let seq = *seq;
-        self.touch(Key::Meta);
+        self.touch(Key::SeqNum(instance_arn.to_string()));
         let message_id = uuid::Uuid::new_v4().to_string();
         let payload = payload_message(&message_id, cluster_arn, instance_arn, tasks, now, seq);
         let frame = match payload.encode() {

@@ -589,3 +589,36 @@ fn stop_codes_are_derived_as_ecs_derives_them() {
     assert_eq!(t.stop_code, Some(StopCode::UserInitiated));
     assert_eq!(t.stopped_reason.as_deref(), Some("done"));
 }
+#[test]
+fn payload_sequence_numbers_are_one_row_per_instance_and_survive_a_restore() {
+    let mut s = State::for_tests();
+    let a = register(&mut s, 4096, 4096);
+    let b = register(&mut s, 4096, 4096);
+    let _ = s.take_changes();
+    s.send_payload(&a, &[], 1.0);
+    let (changes, _) = s.take_changes();
+    let seq_rows: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            crate::store::Change::Put(k, _) if k.starts_with("seq/") => Some(k.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Only the instance that got a payload has its counter written.
+    assert_eq!(seq_rows, vec![format!("seq/{a}")]);
+    let mut rows: Vec<(String, Vec<u8>)> = changes
+        .into_iter()
+        .filter_map(|c| match c {
+            crate::store::Change::Put(k, v) => Some((k, v)),
+            crate::store::Change::Delete(_) => None,
+        })
+        .collect();
+    // A `meta` row from before per-instance rows: read, and a higher `seq/` row wins over it.
+    rows.push((
+        "meta".into(),
+        serde_json::to_vec(&json!({"seqNums": {a.clone(): 0, b.clone(): 7}})).unwrap(),
+    ));
+    let restored = State::restore(s.account.clone(), rows, s.keys.clone()).unwrap();
+    assert_eq!(restored.meta.seq_nums[&a], 1);
+    assert_eq!(restored.meta.seq_nums[&b], 7);
+}

@@ -14,7 +14,7 @@
 //! `!in`/`not_in`, `=~`/`matches` and `!~`/`not_matches` (`*` wildcards); joined with
 //! `and`/`&&`, `or`/`||`, `not`/`!` and parentheses (`and` binds tighter than `or`).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -70,7 +70,7 @@ pub enum Error {
 }
 
 /// What the constraints look at on one instance.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct InstanceFacts<'a> {
     /// Registered and custom attributes.
     pub attributes: &'a [Attribute],
@@ -84,8 +84,9 @@ pub struct InstanceFacts<'a> {
     pub registered_at: f64,
     /// Active (not STOPPED) tasks on it.
     pub running_tasks_count: usize,
-    /// Groups of its active tasks.
-    pub task_groups: BTreeSet<String>,
+    /// Groups of its active tasks, with how many tasks are in each (borrowed from the
+    /// instance's load: placement looks at every instance on every RunTask).
+    pub task_groups: &'a BTreeMap<String, usize>,
 }
 
 /// The first required attribute `attributes` does not satisfy (name, and value when one is
@@ -131,7 +132,7 @@ impl Constraint {
         match self {
             Constraint::DistinctInstance => facts
                 .task_groups
-                .contains(group)
+                .contains_key(group)
                 .then_some(DISTINCT_INSTANCE_UNSATISFIED),
             Constraint::MemberOf(e) => (!e.eval(facts)).then_some(MEMBER_OF_UNSATISFIED),
         }
@@ -277,7 +278,7 @@ fn field_values(field: &Field, facts: &InstanceFacts<'_>) -> Vec<Option<String>>
             .unwrap_or_default(),
         Field::RegisteredAt => vec![Some(format!("{}", facts.registered_at as i64))],
         Field::RunningTasksCount => vec![Some(facts.running_tasks_count.to_string())],
-        Field::TaskGroup => facts.task_groups.iter().cloned().map(Some).collect(),
+        Field::TaskGroup => facts.task_groups.keys().cloned().map(Some).collect(),
     }
 }
 
@@ -533,6 +534,9 @@ mod tests {
             .collect()
     }
 
+    static WEB_GROUP: std::sync::LazyLock<BTreeMap<String, usize>> =
+        std::sync::LazyLock::new(|| [("family:web".to_string(), 1)].into());
+
     fn facts(a: &[Attribute]) -> InstanceFacts<'_> {
         InstanceFacts {
             attributes: a,
@@ -541,7 +545,7 @@ mod tests {
             agent_version: Some("1.105.1"),
             registered_at: 1000.0,
             running_tasks_count: 2,
-            task_groups: ["family:web".to_string()].into(),
+            task_groups: &WEB_GROUP,
         }
     }
 

@@ -4,7 +4,8 @@
 pub mod attrs;
 pub mod strategy;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet, btree_map};
+use std::iter::Peekable;
 
 use serde_json::{Value, json};
 
@@ -12,88 +13,136 @@ use crate::ecs::common::def_number;
 use crate::ecs::model::{Cluster, ContainerInstance, Resource, Tag};
 use crate::ecs::placement::attrs::{self as placement_attrs, InstanceFacts};
 use crate::ecs::placement::strategy::{self as placement_strategy, Candidate, Strategy};
-use crate::ecs::state::{Key, State};
+use crate::ecs::state::{InstanceLoad, Key, State};
 use crate::ecs::taskdef::{Num, TaskDefinition};
 use crate::front::ApiError;
 
-impl State {
-    /// Why `demand` does not fit on `instance`, if it does not.
-    pub(crate) fn misfit(
-        &self,
-        instance: &ContainerInstance,
-        demand: &Demand,
-    ) -> Option<&'static str> {
-        if self
-            .connections
-            .get(&instance.container_instance_arn)
-            .copied()
-            .unwrap_or(0)
-            == 0
-        {
-            return Some("AGENT");
-        }
-        // What is left, from the registered resources and the instance's load, without building
-        // the describe view (placement runs this for every instance on every RunTask).
-        let load = self.load(&instance.container_instance_arn);
-        let registered = |n: &str| instance.registered_resources.iter().find(|r| r.name == n);
-        let (cpu, memory) = load.map_or((0, 0), |l| (l.cpu, l.memory));
-        if registered("CPU").is_some_and(|r| r.number() - cpu < demand.cpu) {
-            return Some("RESOURCE:CPU");
-        }
-        if registered("MEMORY").is_some_and(|r| r.number() - memory < demand.memory) {
-            return Some("RESOURCE:MEMORY");
-        }
-        let taken = |n: &str, ports: &[u16], held: Option<&BTreeMap<u16, u32>>| {
-            registered(n).is_some_and(|r| {
+/// Why `demand` does not fit on `instance`, whose agent is `connected` and whose tasks hold
+/// `load`, if it does not.
+fn misfit(
+    instance: &ContainerInstance,
+    load: Option<&InstanceLoad>,
+    connected: bool,
+    demand: &Demand,
+) -> Option<&'static str> {
+    if !connected {
+        return Some("AGENT");
+    }
+    // What is left, from the registered resources and the instance's load, without building
+    // the describe view (placement runs this for every instance on every RunTask).
+    let (cpu, memory) = load.map_or((0, 0), |l| (l.cpu, l.memory));
+    if registered(instance, "CPU").is_some_and(|r| r.number() - cpu < demand.cpu) {
+        return Some("RESOURCE:CPU");
+    }
+    if registered(instance, "MEMORY").is_some_and(|r| r.number() - memory < demand.memory) {
+        return Some("RESOURCE:MEMORY");
+    }
+    let taken = |n: &str, ports: &[u16], held: Option<&BTreeMap<u16, u32>>| {
+        !ports.is_empty()
+            && registered(instance, n).is_some_and(|r| {
                 let reserved = r.string_set_value.as_deref().unwrap_or_default();
                 ports.iter().any(|p| {
                     held.is_some_and(|h| h.contains_key(p))
                         || reserved.iter().any(|s| s.parse::<u16>() == Ok(*p))
                 })
             })
-        };
-        if taken("PORTS", &demand.ports, load.map(|l| &l.tcp))
-            || taken("PORTS_UDP", &demand.ports_udp, load.map(|l| &l.udp))
-        {
-            return Some("RESOURCE:PORTS");
-        }
-        None
+    };
+    if taken("PORTS", &demand.ports, load.map(|l| &l.tcp))
+        || taken("PORTS_UDP", &demand.ports_udp, load.map(|l| &l.udp))
+    {
+        return Some("RESOURCE:PORTS");
+    }
+    None
+}
+
+/// The registered resource `name` of `instance`.
+fn registered<'a>(instance: &'a ContainerInstance, name: &str) -> Option<&'a Resource> {
+    instance
+        .registered_resources
+        .iter()
+        .find(|r| r.name == name)
+}
+
+/// What placement constraints look at on `i`.
+fn placement_facts<'a>(
+    i: &'a ContainerInstance,
+    load: Option<&'a InstanceLoad>,
+    connected: bool,
+) -> InstanceFacts<'a> {
+    /// The groups of an instance without tasks.
+    static NO_GROUPS: BTreeMap<String, usize> = BTreeMap::new();
+    InstanceFacts {
+        attributes: &i.attributes,
+        ec2_instance_id: &i.ec2_instance_id,
+        agent_connected: connected,
+        agent_version: i.version_info.agent_version.as_deref(),
+        registered_at: i.registered_at,
+        running_tasks_count: load.map_or(0, |l| l.tasks.len()),
+        task_groups: load.map_or(&NO_GROUPS, |l| &l.groups),
+    }
+}
+
+/// `instances`, in ascending ARN order (as [`State::instances`] iterates), each with its load and
+/// whether its agent is connected: the two ARN-ordered maps are walked alongside rather than
+/// searched for each ARN (placement does this for every instance on every task it places).
+fn alongside<'a>(
+    instances: impl Iterator<Item = &'a ContainerInstance>,
+    loads: &'a BTreeMap<String, InstanceLoad>,
+    connections: &'a BTreeMap<String, usize>,
+) -> impl Iterator<Item = (&'a ContainerInstance, Option<&'a InstanceLoad>, bool)> {
+    let mut loads = loads.iter().peekable();
+    let mut connections = connections.iter().peekable();
+    instances.map(move |i| {
+        let arn = i.container_instance_arn.as_str();
+        let load = advance_to(&mut loads, arn);
+        let connected = advance_to(&mut connections, arn).is_some_and(|n| *n > 0);
+        (i, load, connected)
+    })
+}
+
+/// The value of `key` in an ascending walk of a map, leaving the walk after the keys before it.
+fn advance_to<'a, V>(
+    walk: &mut Peekable<btree_map::Iter<'a, String, V>>,
+    key: &str,
+) -> Option<&'a V> {
+    while walk.next_if(|(k, _)| k.as_str() < key).is_some() {}
+    walk.next_if(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+}
+
+/// `i` as a candidate of the strategies, for a task of `group`.
+fn candidate<'a>(
+    i: &'a ContainerInstance,
+    load: Option<&InstanceLoad>,
+    group: &str,
+    fits: bool,
+) -> Candidate<'a> {
+    let number = |name: &str| registered(i, name).map_or(0, Resource::number);
+    let (cpu, memory) = load.map_or((0, 0), |l| (l.cpu, l.memory));
+    Candidate {
+        arn: &i.container_instance_arn,
+        remaining_cpu: number("CPU") - cpu,
+        remaining_memory: number("MEMORY") - memory,
+        attributes: &i.attributes,
+        group_tasks: load.map_or(0, |l| l.in_group(group)),
+        fits,
+    }
+}
+
+impl State {
+    /// Whether an agent of `arn` holds an ACS connection.
+    fn connected(&self, arn: &str) -> bool {
+        self.connections.get(arn).is_some_and(|n| *n > 0)
     }
 
-    /// What placement constraints look at on `i`.
-    pub(crate) fn placement_facts<'a>(&'a self, i: &'a ContainerInstance) -> InstanceFacts<'a> {
-        let arn = &i.container_instance_arn;
-        InstanceFacts {
-            attributes: &i.attributes,
-            ec2_instance_id: &i.ec2_instance_id,
-            agent_connected: self.connections.get(arn).copied().unwrap_or(0) > 0,
-            agent_version: i.version_info.agent_version.as_deref(),
-            registered_at: i.registered_at,
-            running_tasks_count: self.load(arn).map_or(0, |l| l.tasks.len()),
-            task_groups: self
-                .load(arn)
-                .map(|l| l.groups.keys().cloned().collect())
-                .unwrap_or_default(),
-        }
-    }
-
-    /// The instance of `fitting` that `strategies` rank first. Every instance of the cluster
-    /// counts for `spread` by attribute, fitting or not.
-    pub(crate) fn choose(
-        &self,
+    /// The candidates for StartTask's `fitting` instances: those, and every other instance of
+    /// the cluster (they count for `spread` by attribute, fitting or not).
+    fn candidates_around<'a>(
+        &'a self,
         cluster: &Cluster,
-        strategies: &[Strategy],
-        fitting: &BTreeSet<&str>,
+        fitting: &HashSet<&str>,
         group: &str,
-    ) -> Option<String> {
-        let number = |i: &ContainerInstance, name: &str| {
-            i.registered_resources
-                .iter()
-                .find(|r| r.name == name)
-                .map_or(0, Resource::number)
-        };
-        let candidates: Vec<Candidate<'_>> = self
-            .instances
+    ) -> Vec<Candidate<'a>> {
+        self.instances
             .values()
             .filter(|i| {
                 fitting.contains(i.container_instance_arn.as_str())
@@ -101,23 +150,9 @@ impl State {
             })
             .map(|i| {
                 let arn = i.container_instance_arn.as_str();
-                let (cpu, memory) = self.load(arn).map_or((0, 0), |l| (l.cpu, l.memory));
-                Candidate {
-                    arn,
-                    remaining_cpu: number(i, "CPU") - cpu,
-                    remaining_memory: number(i, "MEMORY") - memory,
-                    attributes: &i.attributes,
-                    group_tasks: self.load(arn).map_or(0, |l| l.in_group(group)),
-                    fits: fitting.contains(arn),
-                }
+                candidate(i, self.load(arn), group, fitting.contains(arn))
             })
-            .collect();
-        let mut draw = || rand::random::<u32>();
-        let order = placement_strategy::rank(strategies, &candidates, &mut draw);
-        order
-            .first()
-            .and_then(|&i| candidates.get(i))
-            .map(|c| c.arn.to_string())
+            .collect()
     }
 
     /// Places and creates one task per count; returns (tasks, failures).
@@ -138,66 +173,92 @@ impl State {
             &spec.placement_constraints,
         )
         .map_err(|e| ApiError::invalid(e.to_string()))?;
+        let unconstrained = def.requires_attributes.is_empty() && constraints.is_empty();
         let group = spec
             .group
             .clone()
             .unwrap_or_else(|| format!("family:{}", spec.family));
-        let explicit = candidates.is_some();
-        let candidates: Vec<String> = match candidates {
-            Some(c) => c,
-            None => {
-                let all: Vec<String> = self
-                    .instances
-                    .values()
-                    .filter(|i| i.cluster_name == cluster.cluster_name && i.status != "INACTIVE")
-                    .map(|i| i.container_instance_arn.clone())
-                    .collect();
-                if all.is_empty() {
-                    return Err(ApiError::invalid(
-                        "No Container Instances were found in your cluster.",
-                    ));
-                }
-                all
+        let explicit = candidates;
+        let in_cluster = |i: &ContainerInstance| {
+            i.cluster_name == cluster.cluster_name && i.status != "INACTIVE"
+        };
+        if explicit.is_none() && !self.instances.values().any(in_cluster) {
+            return Err(ApiError::invalid(
+                "No Container Instances were found in your cluster.",
+            ));
+        }
+        // Why a task cannot go on `i` (with `load`, agent `connected`), if it cannot.
+        let refuse = |i: &ContainerInstance, load: Option<&InstanceLoad>, connected: bool| {
+            if i.status != "ACTIVE" {
+                return Some("INACTIVE");
             }
+            let why = if unconstrained {
+                None
+            } else {
+                placement_attrs::refusal(
+                    &def.requires_attributes,
+                    &constraints,
+                    &placement_facts(i, load, connected),
+                    &group,
+                )
+            };
+            why.or_else(|| misfit(i, load, connected, &demand))
         };
         let mut tasks = Vec::new();
         let mut failures: BTreeMap<String, &'static str> = BTreeMap::new();
         for n in 0..spec.count {
-            let targets: Vec<String> = if explicit {
-                candidates
-                    .get(n..=n)
-                    .map(<[String]>::to_vec)
-                    .unwrap_or_default()
-            } else {
-                candidates.clone()
-            };
-            let mut fitting: BTreeSet<&str> = BTreeSet::new();
-            for arn in &targets {
-                let Some(i) = self.instances.get(arn) else {
-                    failures.insert(arn.clone(), "MISSING");
-                    continue;
-                };
-                if i.status != "ACTIVE" {
-                    failures.insert(arn.clone(), "INACTIVE");
-                    continue;
+            // Every target with whether it fits. RunTask's targets are the cluster's instances,
+            // which are also the strategies' candidates; StartTask's are the n-th instance given.
+            let mut seen: Vec<Candidate<'_>> = Vec::new();
+            match &explicit {
+                Some(arns) => {
+                    for arn in arns.get(n..=n).unwrap_or_default() {
+                        let Some(i) = self.instances.get(arn) else {
+                            failures.insert(arn.clone(), "MISSING");
+                            continue;
+                        };
+                        let (load, connected) = (self.load(arn), self.connected(arn));
+                        let why = refuse(i, load, connected);
+                        if let Some(why) = why {
+                            failures.insert(arn.clone(), why);
+                        }
+                        seen.push(candidate(i, load, &group, why.is_none()));
+                    }
                 }
-                let why = placement_attrs::refusal(
-                    &def.requires_attributes,
-                    &constraints,
-                    &self.placement_facts(i),
-                    &group,
-                );
-                if let Some(why) = why.or_else(|| self.misfit(i, &demand)) {
-                    failures.insert(arn.clone(), why);
-                    continue;
+                None => {
+                    seen.reserve(self.instances.len());
+                    let cluster_instances = self.instances.values().filter(|i| in_cluster(i));
+                    for (i, load, connected) in alongside(
+                        cluster_instances,
+                        &self.active_by_instance,
+                        &self.connections,
+                    ) {
+                        let why = refuse(i, load, connected);
+                        if let Some(why) = why {
+                            failures.insert(i.container_instance_arn.clone(), why);
+                        }
+                        seen.push(candidate(i, load, &group, why.is_none()));
+                    }
                 }
-                fitting.insert(arn.as_str());
             }
-            if fitting.is_empty() {
+            if !seen.iter().any(|c| c.fits) {
                 continue;
             }
-            let instance_arn = self.choose(cluster, &spec.placement_strategy, &fitting, &group);
-            let Some(instance_arn) = instance_arn else {
+            let around;
+            let ranked: &[Candidate<'_>] = if explicit.is_some() {
+                let fitting: HashSet<&str> =
+                    seen.iter().filter(|c| c.fits).map(|c| c.arn).collect();
+                around = self.candidates_around(cluster, &fitting, &group);
+                &around
+            } else {
+                &seen
+            };
+            let mut draw = || rand::random::<u32>();
+            let Some(instance_arn) =
+                placement_strategy::best(&spec.placement_strategy, ranked, &mut draw)
+                    .and_then(|i| ranked.get(i))
+                    .map(|c| c.arn.to_string())
+            else {
                 continue;
             };
             failures.remove(&instance_arn);
@@ -306,4 +367,71 @@ pub(crate) struct TaskSpec {
     pub(crate) placement_constraints: Vec<Value>,
     /// RunTask's or the service's strategies; none ranks by remaining memory alone.
     pub(crate) placement_strategy: Vec<Strategy>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walking_alongside_finds_each_instances_load_and_connection_as_a_lookup_would() {
+        let arns = ["arn:a", "arn:c", "arn:d", "arn:f"];
+        let instances: Vec<ContainerInstance> = arns
+            .iter()
+            .map(|a| {
+                serde_json::from_value(serde_json::json!({
+                    "containerInstanceArn": a, "clusterName": "default", "ec2InstanceId": "",
+                    "version": 1, "status": "ACTIVE", "registeredResources": [],
+                    "attributes": [], "registeredAt": 0.0,
+                }))
+                .unwrap()
+            })
+            .collect();
+        let load = |cpu| InstanceLoad {
+            cpu,
+            ..InstanceLoad::default()
+        };
+        // Keys before, between, on and after the instances' ARNs.
+        let loads: BTreeMap<String, InstanceLoad> = [
+            ("arn:0", 1),
+            ("arn:c", 2),
+            ("arn:e", 3),
+            ("arn:f", 4),
+            ("arn:z", 5),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), load(v)))
+        .collect();
+        let connections: BTreeMap<String, usize> =
+            [("arn:a", 1), ("arn:b", 1), ("arn:d", 0), ("arn:f", 2)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        let walked: Vec<(&str, Option<i64>, bool)> =
+            alongside(instances.iter(), &loads, &connections)
+                .map(|(i, l, c)| (i.container_instance_arn.as_str(), l.map(|l| l.cpu), c))
+                .collect();
+        let looked_up: Vec<(&str, Option<i64>, bool)> = instances
+            .iter()
+            .map(|i| {
+                let arn = i.container_instance_arn.as_str();
+                (
+                    arn,
+                    loads.get(arn).map(|l| l.cpu),
+                    connections.get(arn).is_some_and(|n| *n > 0),
+                )
+            })
+            .collect();
+        assert_eq!(walked, looked_up);
+        assert_eq!(
+            walked,
+            vec![
+                ("arn:a", None, true),
+                ("arn:c", Some(2), false),
+                ("arn:d", None, false),
+                ("arn:f", Some(4), true),
+            ]
+        );
+    }
 }

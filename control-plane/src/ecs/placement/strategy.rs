@@ -157,6 +157,33 @@ pub fn rank(
     candidates: &[Candidate<'_>],
     draw: &mut dyn FnMut() -> u32,
 ) -> Vec<usize> {
+    let mut keyed = keys(strategies, candidates, draw);
+    keyed.sort();
+    keyed.into_iter().map(|(.., i)| i).collect()
+}
+
+/// The index of the fitting candidate [`rank`] puts first, without ordering the rest (placement
+/// wants only the best of every instance, on every task it places).
+pub fn best(
+    strategies: &[Strategy],
+    candidates: &[Candidate<'_>],
+    draw: &mut dyn FnMut() -> u32,
+) -> Option<usize> {
+    keys(strategies, candidates, draw)
+        .into_iter()
+        .min()
+        .map(|(.., i)| i)
+}
+
+/// The fitting candidates with their sort keys: the strategies' values in order, then the most
+/// remaining memory, then the ARN (so the order is total and the same on every run).
+type Keyed<'a> = (Vec<i64>, Reverse<i64>, &'a str, usize);
+
+fn keys<'a>(
+    strategies: &[Strategy],
+    candidates: &[Candidate<'a>],
+    draw: &mut dyn FnMut() -> u32,
+) -> Vec<Keyed<'a>> {
     // The group's tasks per value of each attribute spread on, over the whole cluster.
     let mut per_value: BTreeMap<(&str, Option<&str>), usize> = BTreeMap::new();
     for s in strategies {
@@ -168,7 +195,7 @@ pub fn rank(
             }
         }
     }
-    let mut keyed: Vec<(Vec<i64>, Reverse<i64>, &str, usize)> = candidates
+    candidates
         .iter()
         .enumerate()
         .filter(|(_, c)| c.fits)
@@ -190,9 +217,7 @@ pub fn rank(
                 .collect();
             (key, Reverse(c.remaining_memory), c.arn, i)
         })
-        .collect();
-    keyed.sort();
-    keyed.into_iter().map(|(.., i)| i).collect()
+        .collect()
 }
 
 /// An instance's value of an attribute; an instance without it is a value of its own (`None`).
@@ -245,13 +270,22 @@ mod tests {
         }
     }
 
+    /// The ARNs in [`rank`]'s order; also checks that [`best`], given the same draws, picks
+    /// [`rank`]'s first.
     fn order(strategies: &[Strategy], cands: &[Candidate<'_>]) -> Vec<String> {
-        let mut n = 0u32;
-        let mut draw = || {
-            n += 1;
-            n
+        let draws = || {
+            let mut n = 0u32;
+            move || {
+                n += 1;
+                n
+            }
         };
-        rank(strategies, cands, &mut draw)
+        let ranked = rank(strategies, cands, &mut draws());
+        assert_eq!(
+            best(strategies, cands, &mut draws()),
+            ranked.first().copied()
+        );
+        ranked
             .into_iter()
             .map(|i| cands[i].arn.to_string())
             .collect()
