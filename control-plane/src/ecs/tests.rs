@@ -589,6 +589,7 @@ fn stop_codes_are_derived_as_ecs_derives_them() {
     assert_eq!(t.stop_code, Some(StopCode::UserInitiated));
     assert_eq!(t.stopped_reason.as_deref(), Some("done"));
 }
+
 #[test]
 fn payload_sequence_numbers_are_one_row_per_instance_and_survive_a_restore() {
     let mut s = State::for_tests();
