@@ -124,30 +124,28 @@ fn every_connection_goes_through_http_proxy_from_ecs_config() -> Result<()> {
     wait_until(Duration::from_secs(30), "agentConnected", || {
         agent_connected(aws, &cluster, &arn)
     })?;
-    let host_port = run_web_task_with_secret(aws, &cluster, &setup.image, &param)?;
+    let host_port = run_web_task_with_secret(aws, &cluster, &setup.image, &param)
+        .with_context(|| format!("the agent's output:\n{}", agent.process.tail()))?;
     assert_eq!(greeting(host_port)?, message, "the secret reached the task");
 
     // The agent's calls went through squid: ECS and SSM in absolute form, the websockets as
     // tunnels (logged when they close, so after the agent is gone).
     agent.process.kill()?;
-    let log = wait_until(Duration::from_secs(20), "squid to log the tunnels", || {
+    let tunnel = format!("CONNECT {PROXY_ONLY_NAME}:{port}");
+    let log = wait_until(Duration::from_secs(20), "squid to log both tunnels", || {
         let log = squid.access_log();
-        anyhow::Ok(
-            log.contains(&format!("CONNECT {PROXY_ONLY_NAME}:{port}"))
-                .then_some(log),
+        let tunnels = log.lines().filter(|l| l.contains(&tunnel)).count();
+        anyhow::Ok((tunnels >= 2).then_some(log))
+    })
+    .with_context(|| {
+        format!(
+            "ACS and TCS each tunnel through squid:\n{}",
+            squid.access_log()
         )
     })?;
     assert!(
         log.contains(&format!("POST {endpoint}/")),
         "no API call went through squid:\n{log}"
-    );
-    let tunnels = log
-        .lines()
-        .filter(|l| l.contains(&format!("CONNECT {PROXY_ONLY_NAME}:{port}")))
-        .count();
-    assert!(
-        tunnels >= 2,
-        "ACS and TCS each tunnel through squid:\n{log}"
     );
     assert!(
         agent
@@ -204,7 +202,8 @@ fn no_proxy_entries_are_reached_directly() -> Result<()> {
     wait_until(Duration::from_secs(30), "agentConnected", || {
         agent_connected(aws, &cluster, &arn)
     })?;
-    let host_port = run_web_task_with_secret(aws, &cluster, &setup.image, &param)?;
+    let host_port = run_web_task_with_secret(aws, &cluster, &setup.image, &param)
+        .with_context(|| format!("the agent's output:\n{}", agent.process.tail()))?;
     assert_eq!(greeting(host_port)?, message);
     agent.process.kill()?;
 
