@@ -1,0 +1,126 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The wire-diff test: what this agent sends, recorded in this run through a logging proxy, has
+//! per message type the structure (keys and value types, registered capabilities included) of
+//! what the reference Go agent 1.105.0 sent to the same emulator in the same scenario
+//! (`control-plane/tests/fixtures/against-emulator.go.jsonl`, from
+//! shared/reference/go-agent-wire), except for the intended differences listed with their
+//! reasons in `tests/fixtures/wire-differences.md`. A difference not in the list fails the test,
+//! and so does a listed one that no longer happens, so the list stays true.
+//!
+//! The scenario is the reference recording's, shortened: register; task a (web with a
+//! `CMD-SHELL true` health check and a dynamic host port, side a sleep loop; a pull); once it
+//! runs, task b (a task role) and task c (its essential container exits 3), both from the cached
+//! image; a health report from TCS; StopTask a and b; SIGTERM.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use ecs_e2e_tests::wire_diff::{differences, intended, structures, unexplained};
+use ecs_e2e_tests::{
+    Agent, ClusterSetup, WireProxy, register_task_definition, register_task_definition_with,
+    run_when_placed, wait_status, wait_until,
+};
+use serde_json::json;
+
+const REFERENCE: &str =
+    include_str!("../../control-plane/tests/fixtures/against-emulator.go.jsonl");
+const INTENDED: &str = include_str!("../fixtures/wire-differences.md");
+
+/// The reference recording's environment (DIFF-against-emulator.md, "How it was recorded").
+fn agent_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("ECS_BACKEND_HOST", endpoint.to_string()),
+        ("ECS_ENABLE_TASK_IAM_ROLE", "true".into()),
+        ("ECS_IMAGE_PULL_BEHAVIOR", "prefer-cached".into()),
+        ("ECS_LOGLEVEL", "debug".into()),
+    ]
+}
+
+#[test]
+fn this_agent_sends_what_the_reference_sends_but_for_the_listed_differences() -> Result<()> {
+    let cluster = "wire-rs";
+    let setup = ClusterSetup::start(cluster, None)?;
+    let ClusterSetup {
+        cp,
+        aws,
+        data,
+        image,
+        ..
+    } = &setup;
+    let proxy = WireProxy::start(&cp.addr)?;
+    let env = agent_env(&proxy.endpoint());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut agent = Agent::start(cp, cluster, data.path(), &env)?;
+
+    let a = register_task_definition(
+        aws,
+        "wire-a",
+        &json!([
+            {"name": "web", "image": image, "memory": 64, "essential": true,
+             "portMappings": [{"containerPort": 8080, "hostPort": 0}],
+             "healthCheck": {"command": ["CMD-SHELL", "true"], "interval": 5, "timeout": 2,
+                             "retries": 2}},
+            {"name": "side", "image": image, "memory": 32, "essential": false,
+             "entryPoint": ["sh", "-c"],
+             "command": ["trap 'exit 0' TERM; while true; do sleep 1; done"]}
+        ]),
+    )?;
+    let b = register_task_definition_with(
+        aws,
+        "wire-b",
+        &json!([{"name": "app", "image": image, "memory": 32, "essential": true}]),
+        &[
+            "--task-role-arn",
+            "arn:aws:iam::123456789012:role/wire-task-role",
+        ],
+    )?;
+    let c = register_task_definition(
+        aws,
+        "wire-c",
+        &json!([{"name": "exit", "image": image, "memory": 32, "essential": true,
+                 "entryPoint": ["sh", "-c"], "command": ["sleep 2; exit 3"]}]),
+    )?;
+    let minute = Duration::from_secs(60);
+    let task_a = run_when_placed(aws, cluster, &a)?;
+    wait_status(aws, cluster, &task_a, "RUNNING", minute)?;
+    let task_b = run_when_placed(aws, cluster, &b)?;
+    let task_c = run_when_placed(aws, cluster, &c)?;
+    wait_status(aws, cluster, &task_b, "RUNNING", minute)?;
+    wait_status(aws, cluster, &task_c, "STOPPED", minute)?;
+    // a's health reaches TCS on the next 20 s tick after it turns healthy.
+    wait_until(Duration::from_secs(90), "a health report on TCS", || {
+        proxy.count_frames("PublishHealthRequest") > 0
+    })?;
+    for t in [&task_a, &task_b] {
+        aws.run(&["ecs", "stop-task", "--cluster", cluster, "--task", t])?;
+    }
+    for t in [&task_a, &task_b] {
+        wait_status(aws, cluster, t, "STOPPED", minute)?;
+    }
+    agent.process.terminate(Duration::from_secs(30))?;
+
+    let ours = proxy.recording();
+    // Kept after the run (the data directory is not) for a look at a failure.
+    let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wire-rs.jsonl");
+    std::fs::write(&kept, &ours)?;
+    let diffs = differences(&structures(REFERENCE)?, &structures(&ours)?);
+    let list = intended(INTENDED)?;
+    let (open, stale) = unexplained(&diffs, &list);
+    let mut report = String::new();
+    for d in &open {
+        report.push_str(&format!("not in the list: {d}\n"));
+    }
+    for i in &stale {
+        report.push_str(&format!(
+            "listed but not seen: | {:?} | {} | {} | {} |\n",
+            i.side, i.message, i.path, i.why
+        ));
+    }
+    assert!(
+        report.is_empty(),
+        "the wire differs from the reference's other than tests/fixtures/wire-differences.md \
+         says (this run's recording: {}):\n{report}",
+        kept.display()
+    );
+    Ok(())
+}
