@@ -100,6 +100,26 @@ fn this_agent_sends_what_the_reference_sends_but_for_the_listed_differences() ->
     agent.process.terminate(Duration::from_secs(30))?;
 
     let ours = proxy.recording();
+    // Every request and upgrade says who sent it, in the reference's User-Agent form.
+    for line in ours.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if v["kind"] != "http_request" {
+            continue;
+        }
+        let ua = v["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0].as_str().unwrap().eq_ignore_ascii_case("user-agent"))
+            .and_then(|h| h[1].as_str())
+            .unwrap_or_default();
+        assert!(
+            ua.starts_with("Amazon ECS Agent - v1.105.0 (")
+                && ua.contains(" (+http://aws.amazon.com/ecs/) ecs-agent-rs/"),
+            "User-Agent {ua:?} of {}",
+            v["target"]
+        );
+    }
     // Kept after the run (the data directory is not) for a look at a failure.
     let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wire-rs.jsonl");
     std::fs::write(&kept, &ours)?;

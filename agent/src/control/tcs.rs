@@ -246,8 +246,9 @@ async fn session(
         .provide_credentials()
         .await
         .map_err(|e| e.to_string())?;
-    let request = super::sign_upgrade(&url, &credentials, &params.region, SystemTime::now())
+    let mut request = super::sign_upgrade(&url, &credentials, &params.region, SystemTime::now())
         .map_err(|e| e.to_string())?;
+    super::acs::set_user_agent(&mut request, &params.user_agent);
     let (mut ws, _) = tokio::time::timeout(
         params.timers.handshake_timeout,
         crate::proxy::connect_websocket(params.api.proxies(), request),
