@@ -123,6 +123,50 @@ fn this_agent_sends_what_the_reference_sends_but_for_the_listed_differences() ->
     // Kept after the run (the data directory is not) for a look at a failure.
     let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wire-rs.jsonl");
     std::fs::write(&kept, &ours)?;
+    // When and what, beyond the structure, as the reference: one PENDING (with every digest),
+    // one RUNNING and one STOPPED per task; pull times only for the task that pulled (a); the
+    // configured cluster name; no task reason for c's essential exit.
+    let changes: Vec<serde_json::Value> = ours
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| {
+            v["x_amz_target"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(".SubmitTaskStateChange"))
+        })
+        .map(|v| serde_json::from_str(v["body"].as_str().unwrap()).unwrap())
+        .collect();
+    for (task, pulled) in [(&task_a, true), (&task_b, false), (&task_c, false)] {
+        let mine: Vec<&serde_json::Value> =
+            changes.iter().filter(|c| c["task"] == **task).collect();
+        let statuses: Vec<&str> = mine.iter().map(|c| c["status"].as_str().unwrap()).collect();
+        assert_eq!(
+            statuses,
+            ["PENDING", "RUNNING", "STOPPED"],
+            "{task}: {mine:?}"
+        );
+        assert!(
+            mine[0]["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["imageDigest"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("sha256:"))),
+            "PENDING without digests: {:?}",
+            mine[0]
+        );
+        for c in &mine {
+            assert_eq!(c["cluster"], cluster, "{c}");
+            assert_eq!(c.get("pullStartedAt").is_some(), pulled, "{task}: {c}");
+        }
+    }
+    let c_stopped = changes
+        .iter()
+        .find(|c| c["task"] == task_c.as_str() && c["status"] == "STOPPED")
+        .unwrap();
+    assert_eq!(c_stopped["reason"], "", "{c_stopped}");
+
     let diffs = differences(&structures(REFERENCE)?, &structures(&ours)?);
     let list = intended(INTENDED)?;
     let (open, stale) = unexplained(&diffs, &list);
