@@ -190,6 +190,24 @@ mod tests {
         cpu_period_us: 100_000,
     };
 
+    /// `increased-task-cpu-limit`: nothing caps a task at 10 vCPU; 16 vCPU is 16 periods.
+    #[test]
+    fn a_task_above_ten_vcpu_gets_its_whole_quota() {
+        let big = TaskLimits {
+            cpu: Some(16.0),
+            ..LIMITS
+        };
+        assert_eq!(big.quota_us(), Some(1_600_000));
+        let p = plan(CgroupVersion::V2, Path::new("/sys/fs/cgroup"), "abc", &big);
+        assert!(
+            p.writes
+                .iter()
+                .any(|(path, v)| path.ends_with("cpu.max") && v == "1600000 100000"),
+            "{:?}",
+            p.writes
+        );
+    }
+
     #[test]
     fn v1_uses_one_directory_per_controller() {
         let p = plan(

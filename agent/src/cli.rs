@@ -4,10 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// `ecs-agent --version`: our version and the reference agent version we follow.
+/// `ecs-agent --version`: our version and commit, and the reference agent version we implement
+/// (and report to ECS, [`crate::version::REFERENCE_VERSION`]).
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
-    " (compatible with Amazon ECS container agent 1.105.1)"
+    " (",
+    env!("ECS_AGENT_GIT_HASH"),
+    "; compatible with Amazon ECS container agent 1.105.0)"
 );
 
 /// A wire-compatible replacement for the Amazon ECS container agent.

@@ -21,10 +21,7 @@ use crate::state::TaskRecord;
 
 /// The version string `/v1/metadata` reports.
 pub fn version_string() -> String {
-    format!(
-        "Amazon ECS Agent - v1.105.1 (*ecs-agent-rs {})",
-        env!("CARGO_PKG_VERSION")
-    )
+    crate::version::version_string()
 }
 
 /// What the introspection server serves.

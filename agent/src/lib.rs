@@ -30,6 +30,7 @@ pub mod sigv4;
 pub mod state;
 pub mod state_change;
 pub mod task_env;
+pub mod version;
 
 pub use cli::{Cli, Command, ConfigArgs};
 pub use commands::dispatch;

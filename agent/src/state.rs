@@ -64,6 +64,9 @@ pub struct ContainerRecord {
     /// When the restart policy last restarted it.
     #[serde(default)]
     pub last_restart_at: Option<SystemTime>,
+    /// When `health` took its value (the `statusSince` TCS reports).
+    #[serde(default)]
+    pub health_since: Option<SystemTime>,
 }
 
 impl ContainerRecord {
@@ -279,6 +282,7 @@ mod tests {
             started_at: None,
             restart_count: 0,
             last_restart_at: None,
+            health_since: None,
         };
         assert!(c.advance(ContainerStatus::Created));
         assert!(!c.advance(ContainerStatus::Pulled), "backwards");
@@ -314,6 +318,7 @@ mod tests {
                 started_at: None,
                 restart_count: 0,
                 last_restart_at: None,
+                health_since: None,
             }],
             reason: None,
             pull_started_at: None,

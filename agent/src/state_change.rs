@@ -68,16 +68,12 @@ const BIND_IP: &str = "0.0.0.0";
 
 impl TaskRecord {
     /// This task's state change to report: the backend status of its known status, its reason and
-    /// timestamps, and every container's change. `default_cluster` (the configured cluster) is
-    /// used when ACS gave the task no cluster ARN.
-    pub fn state_change(&self, default_cluster: &str) -> TaskStateChange {
+    /// timestamps, and every container's change. The cluster is `cluster`, the configured one
+    /// (`ECS_CLUSTER`, a name or an ARN as written), as the reference sends it, not the task's
+    /// cluster ARN from ACS; ECS takes either.
+    pub fn state_change(&self, cluster: &str) -> TaskStateChange {
         TaskStateChange {
-            cluster: self
-                .task
-                .task_cluster_arn
-                .clone()
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| default_cluster.to_string()),
+            cluster: cluster.to_string(),
             task_arn: self.arn().to_string(),
             status: self.known.backend_status(),
             reason: self.reason.clone(),
@@ -157,6 +153,7 @@ mod tests {
                 started_at: None,
                 restart_count: 0,
                 last_restart_at: None,
+                health_since: None,
             }],
             reason: Some("Essential container in task exited".into()),
             pull_started_at: Some(at),
@@ -170,12 +167,11 @@ mod tests {
     #[test]
     fn a_record_becomes_its_state_change() {
         let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(5);
-        let change =
-            record(Some("arn:aws:ecs:us-east-1:123456789012:cluster/c")).state_change("default");
+        let change = record(Some("arn:aws:ecs:us-east-1:123456789012:cluster/c")).state_change("c");
         assert_eq!(
             change,
             TaskStateChange {
-                cluster: "arn:aws:ecs:us-east-1:123456789012:cluster/c".into(),
+                cluster: "c".into(),
                 task_arn: "arn:aws:ecs:us-east-1:123456789012:task/c/abc".into(),
                 status: BackendStatus::Stopped,
                 reason: Some("Essential container in task exited".into()),
@@ -201,8 +197,13 @@ mod tests {
     }
 
     #[test]
-    fn the_configured_cluster_stands_in_for_a_missing_cluster_arn() {
+    fn the_configured_cluster_is_sent_whatever_acs_said() {
         assert_eq!(record(None).state_change("default").cluster, "default");
-        assert_eq!(record(Some("")).state_change("default").cluster, "default");
+        assert_eq!(
+            record(Some("arn:aws:ecs:us-east-1:123456789012:cluster/c"))
+                .state_change("c")
+                .cluster,
+            "c"
+        );
     }
 }

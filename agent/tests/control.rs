@@ -435,6 +435,14 @@ async fn heartbeats_and_payloads_are_answered_as_the_reference_agent_does() {
     assert_eq!(q["protocolVersion"], "2");
     assert_eq!(q["dockerVersion"], "DockerVersion: 20.10.24");
     assert_eq!(q["agentVersion"], ecs_agent::control::AGENT_VERSION);
+    assert_eq!(q["agentHash"], ecs_agent::control::AGENT_HASH);
+    // The User-Agent of the reference's ECS calls, naming this agent (Go's websocket sends Go's).
+    let ua = conn.headers["user-agent"].to_str().unwrap();
+    assert!(
+        ua.starts_with("Amazon ECS Agent - v1.105.0 (")
+            && ua.contains(") (+http://aws.amazon.com/ecs/) ecs-agent-rs/"),
+        "{ua}"
+    );
     let auth = conn.headers["authorization"].to_str().unwrap();
     assert!(
         auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/"))

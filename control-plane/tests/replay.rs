@@ -295,3 +295,263 @@ async fn an_acs_close_frame_is_answered() {
     assert!(answered, "no close frame from ACS");
     token.cancel();
 }
+
+/// The reference agent 1.105.0's whole run against this emulator
+/// (`fixtures/against-emulator.go.jsonl`): its agent-to-control-plane lines.
+fn go_run() -> Vec<Value> {
+    include_str!("fixtures/against-emulator.go.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["dir"] == "agent->cp")
+        .collect()
+}
+
+/// A recorded `http_request` line as a [`Recorded`] request.
+fn from_line(v: &Value) -> Recorded {
+    let target = v["target"].as_str().unwrap();
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (target.to_string(), None),
+    };
+    Recorded {
+        kind: if v["ws"].is_string() {
+            "ws-upgrade"
+        } else {
+            "http"
+        }
+        .to_string(),
+        method: v["method"].as_str().unwrap().to_string(),
+        path,
+        query,
+        headers: v["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h[0].as_str().unwrap().to_string(),
+                    h[1].as_str().unwrap().to_string(),
+                )
+            })
+            .collect(),
+        body: v["body"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+/// SigV4 headers for a request signed now with the example keys, service `ecs`.
+fn sign_now(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    let identity = aws_credential_types::Credentials::new(
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        None,
+        None,
+        "test",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("ecs")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        method,
+        url,
+        headers.iter().copied(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut all: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (k, v) in instructions.headers() {
+        all.push((k.to_string(), v.to_string()));
+    }
+    all
+}
+
+/// CreateCluster `name`, signed now (the recording's driver made its cluster with the AWS CLI,
+/// which the proxy did not see).
+async fn create_cluster(addr: &str, name: &str) {
+    let body = format!("{{\"clusterName\":\"{name}\"}}");
+    let mut headers = sign_now(
+        "POST",
+        &format!("http://{addr}/"),
+        &[
+            ("host", addr),
+            ("content-type", "application/x-amz-json-1.1"),
+            (
+                "x-amz-target",
+                "AmazonEC2ContainerServiceV20141113.CreateCluster",
+            ),
+        ],
+        &body,
+    );
+    headers.push(("content-length".into(), body.len().to_string()));
+    let request = Recorded {
+        kind: "http".into(),
+        method: "POST".into(),
+        path: "/".into(),
+        query: None,
+        headers,
+        body: body.clone(),
+    };
+    let (status, answer) = raw(addr, &request, &body).await;
+    assert_eq!(status, 200, "CreateCluster: {answer}");
+}
+
+/// Every request and ACS frame the reference agent sent in its run against the emulator, replayed
+/// byte for byte (TCS frames: tcs_replay.rs): each API call is answered 200 as then (the
+/// registration with its `clientToken`, DiscoverPollEndpoint with the address the agent called,
+/// nine task state changes for tasks this emulator never ran, acknowledged), every upgrade is
+/// accepted, and ACS takes every frame (acks for payloads it never sent, heartbeat and credential
+/// acks) without closing the connection, then answers a close.
+#[tokio::test]
+async fn the_reference_agents_run_against_the_emulator_replays() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let (addr, token) = start().await;
+    create_cluster(&addr, "wire-go").await;
+    let lines = go_run();
+    let mut calls = 0;
+    let mut instance = None;
+    for v in lines
+        .iter()
+        .filter(|v| v["kind"] == "http_request" && !v["ws"].is_string())
+    {
+        let r = from_line(v);
+        let (status, body) = raw(&addr, &r, &r.body).await;
+        let op = v["x_amz_target"]
+            .as_str()
+            .unwrap()
+            .rsplit('.')
+            .next()
+            .unwrap();
+        assert_eq!(status, 200, "{op} -> {body}");
+        let resp = json_body(&body);
+        match op {
+            "RegisterContainerInstance" => {
+                instance = resp["containerInstance"]["containerInstanceArn"]
+                    .as_str()
+                    .map(String::from);
+            }
+            "DiscoverPollEndpoint" => assert_eq!(resp["endpoint"], "http://127.0.0.1:43423"),
+            "SubmitTaskStateChange" => assert!(resp["acknowledgment"].is_string(), "{body}"),
+            other => panic!("unexpected recorded operation {other}"),
+        }
+        calls += 1;
+    }
+    assert_eq!(calls, 11);
+    // The recorded upgrades name the instance the recording registered; this emulator registered
+    // another (a new ARN). The signature covers the query, so the recorded ACS upgrade is checked
+    // as verified and refused for its unknown instance (400, not 403), and the recorded frames go
+    // over the same upgrade for this run's instance, signed now.
+    let upgrades: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["kind"] == "http_request" && v["ws"].is_string())
+        .collect();
+    assert_eq!(upgrades.len(), 4, "one ACS and three TCS upgrades");
+    let acs = from_line(upgrades.iter().find(|v| v["ws"] == "acs").unwrap());
+    let (status, body) = raw(&addr, &acs, "").await;
+    assert_eq!(status, 400, "the recorded ACS upgrade: {body}");
+    let instance = instance.expect("the replayed registration's instance");
+    let recorded_instance = acs
+        .query
+        .as_deref()
+        .unwrap()
+        .split('&')
+        .find_map(|p| p.strip_prefix("containerInstanceArn="))
+        .unwrap()
+        .to_string();
+    let query = acs.query.as_deref().unwrap().replace(
+        &recorded_instance,
+        &instance.replace(':', "%3A").replace('/', "%2F"),
+    );
+    let url = format!("http://{addr}{}?{query}", acs.path);
+    let mut request = format!("ws://{addr}{}?{query}", acs.path)
+        .into_client_request()
+        .unwrap();
+    for (k, v) in sign_now("GET", &url, &[("host", &addr)], "") {
+        request.headers_mut().insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            http::HeaderValue::from_str(&v).unwrap(),
+        );
+    }
+    let stream = TcpStream::connect(&addr).await.unwrap();
+    let (mut ws, response) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap_or_else(|e| panic!("ACS upgrade for {instance}: {e}"));
+    assert_eq!(response.status(), 101);
+    let frames: Vec<&str> = lines
+        .iter()
+        .filter(|v| v["kind"] == "ws_frame" && v["ws"] == "acs" && v["opcode"] == 1)
+        .map(|v| v["data"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        frames.len(),
+        12,
+        "5 acks, 6 heartbeat acks, 1 credentials ack"
+    );
+    // And the ACS frames the reference 1.105.1 sent to a stand-in control plane (ecs-protocol's
+    // fixtures; their TCS frames are replayed by tcs_replay.rs).
+    let mut stand_in = Vec::new();
+    for file in [
+        include_str!(
+            "../../ecs-protocol/tests/fixtures/go-agent-wire/ws-frames.external-idle.json"
+        ),
+        include_str!(
+            "../../ecs-protocol/tests/fixtures/go-agent-wire/ws-frames.external-restart-task.json"
+        ),
+    ] {
+        let recorded: Vec<Value> = serde_json::from_str(file).unwrap();
+        stand_in.extend(
+            recorded
+                .into_iter()
+                .filter(|f| f["which"] == "acs" && f["dir"] == "agent->server" && f["opcode"] == 1)
+                .map(|f| f["data"].as_str().unwrap().to_string()),
+        );
+    }
+    assert_eq!(stand_in.len(), 5, "3 heartbeat acks, 2 payload acks");
+    let frames: Vec<&str> = frames
+        .into_iter()
+        .chain(stand_in.iter().map(String::as_str))
+        .collect();
+    for f in &frames {
+        ws.send(Message::text(f.to_string())).await.unwrap();
+    }
+    ws.close(None).await.unwrap();
+    let mut answered = false;
+    while let Some(msg) = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("the connection ended in time")
+    {
+        match msg {
+            Ok(Message::Close(_)) => answered = true,
+            Ok(Message::Text(t)) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                assert!(
+                    !v["type"].as_str().unwrap_or_default().contains("Exception"),
+                    "ACS refused a recorded frame: {t}"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => panic!("ACS dropped the connection: {e}"),
+        }
+    }
+    assert!(answered, "no close frame from ACS");
+    token.cancel();
+}

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Replays the reference Go agent 1.105.0's first TCS connection, recorded against this emulator
+//! Replays the reference Go agent 1.105.0's TCS connections, recorded against this emulator
 //! (`fixtures/against-emulator.go.jsonl`, copied from shared/reference/go-agent-wire), byte for
-//! byte: the signed upgrade, then its signed frames. TCS must acknowledge each publish request
+//! byte: each signed upgrade, then its signed frames (all three connections, every frame). TCS must acknowledge each publish request
 //! as the real service does (the reference agent drops a connection on which nothing arrives),
 //! send heartbeats, refuse a tampered frame, and answer a close frame with one.
 
@@ -17,24 +17,33 @@ use tokio_util::sync::CancellationToken;
 
 type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
-/// The first recorded TCS connection: its upgrade request and its agent text frames.
-fn recorded() -> (Value, Vec<String>) {
-    let mut upgrade = None;
-    let mut frames = Vec::new();
+/// The recorded TCS connections, in order: each one's upgrade request and its agent text frames.
+fn recorded_connections() -> Vec<(Value, Vec<String>)> {
+    let mut out: Vec<(Value, Vec<String>)> = Vec::new();
     for line in include_str!("fixtures/against-emulator.go.jsonl").lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         if v["ws"] != "tcs" || v["dir"] != "agent->cp" {
             continue;
         }
-        match (upgrade.as_ref(), v["kind"].as_str().unwrap()) {
-            (None, "http_request") => upgrade = Some(v),
-            (Some(u), "ws_frame") if u["conn"] == v["conn"] && v["opcode"] == 1 => {
+        match v["kind"].as_str().unwrap() {
+            "http_request" => out.push((v, Vec::new())),
+            "ws_frame" if v["opcode"] == 1 => {
+                let (upgrade, frames) = out
+                    .iter_mut()
+                    .find(|(u, _)| u["conn"] == v["conn"])
+                    .expect("a frame after its upgrade");
+                assert_eq!(upgrade["conn"], v["conn"]);
                 frames.push(v["data"].as_str().unwrap().to_string());
             }
             _ => {}
         }
     }
-    (upgrade.unwrap(), frames)
+    out
+}
+
+/// The first recorded TCS connection: its upgrade request and its agent text frames.
+fn recorded() -> (Value, Vec<String>) {
+    recorded_connections().swap_remove(0)
 }
 
 async fn start(heartbeat: Duration) -> (String, CancellationToken) {
@@ -96,6 +105,25 @@ async fn next_message(ws: &mut Ws) -> TcsMessage {
 #[tokio::test]
 async fn the_reference_agents_frames_are_acknowledged_and_a_tampered_one_refused() {
     let (addr, stop) = start(Duration::from_secs(3600)).await;
+    let connections = recorded_connections();
+    assert_eq!(connections.len(), 3);
+    assert_eq!(
+        connections.iter().map(|(_, f)| f.len()).sum::<usize>(),
+        22,
+        "every recorded TCS frame"
+    );
+    // The later connections first, each on its own upgrade; the first one goes on below.
+    for (upgrade, frames) in &connections[1..] {
+        let mut ws = connect(&addr, upgrade).await;
+        for text in frames {
+            ws.send(Message::text(text.clone())).await.unwrap();
+            let answer = next_message(&mut ws).await;
+            assert!(
+                answer.type_name().starts_with("AckPublish"),
+                "{text} -> {answer:?}"
+            );
+        }
+    }
     let (upgrade, frames) = recorded();
     assert!(frames.len() >= 5, "{} frames", frames.len());
     let mut ws = connect(&addr, &upgrade).await;
@@ -157,5 +185,55 @@ async fn tcs_sends_heartbeats_and_answers_a_close_frame() {
         }
     }
     assert!(answered, "no close frame from TCS");
+    stop.cancel();
+}
+
+/// The reference agent 1.105.1's TCS frames recorded against a stand-in control plane
+/// (`ws-frames.external-*.json`, in ecs-protocol's fixtures) are signed for the stand-in's TCS
+/// upgrade (`fixtures/requests.raw.jsonl`): over that upgrade, replayed byte for byte, each one is
+/// verified and acknowledged. (Their ACS frames are replayed by replay.rs.)
+#[tokio::test]
+async fn the_stand_in_recordings_tcs_frames_are_acknowledged() {
+    let (addr, stop) = start(Duration::from_secs(3600)).await;
+    let upgrade = include_str!("fixtures/requests.raw.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| {
+            v["kind"] == "ws-upgrade"
+                && v["query"].as_str().is_some_and(|q| q.contains("&cluster="))
+        })
+        .unwrap();
+    // In the against-emulator line format connect() reads.
+    let upgrade = serde_json::json!({
+        "target": format!("{}?{}", upgrade["path"].as_str().unwrap(), upgrade["query"].as_str().unwrap()),
+        "headers": upgrade["headers"].as_object().unwrap().iter()
+            .map(|(k, v)| serde_json::json!([k, v])).collect::<Vec<_>>(),
+    });
+    let mut seen = 0;
+    for file in [
+        include_str!(
+            "../../ecs-protocol/tests/fixtures/go-agent-wire/ws-frames.external-idle.json"
+        ),
+        include_str!(
+            "../../ecs-protocol/tests/fixtures/go-agent-wire/ws-frames.external-restart-task.json"
+        ),
+    ] {
+        let frames: Vec<Value> = serde_json::from_str(file).unwrap();
+        let mut ws = connect(&addr, &upgrade).await;
+        for f in frames
+            .iter()
+            .filter(|f| f["which"] == "tcs" && f["dir"] == "agent->server" && f["opcode"] == 1)
+        {
+            let text = f["data"].as_str().unwrap();
+            ws.send(Message::text(text.to_string())).await.unwrap();
+            let answer = next_message(&mut ws).await;
+            assert!(
+                answer.type_name().starts_with("AckPublish"),
+                "{text} -> {answer:?}"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 17, "every recorded TCS text frame");
     stop.cancel();
 }

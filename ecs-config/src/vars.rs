@@ -611,12 +611,12 @@ config_vars! {
     selinux_capable: bool = "ECS_SELINUX_CAPABLE" {
         default: "false",
         parse: parse::boolean,
-        meaning: "Advertise SELinux support.",
+        meaning: "Register `com.amazonaws.ecs.capability.selinux`, for tasks whose `dockerSecurityOptions` set SELinux labels (passed to Docker unchanged); say `true` only on a host that enforces SELinux.",
     }
     apparmor_capable: bool = "ECS_APPARMOR_CAPABLE" {
         default: "false",
         parse: parse::boolean,
-        meaning: "Advertise AppArmor support.",
+        meaning: "Register `com.amazonaws.ecs.capability.apparmor`, for tasks whose `dockerSecurityOptions` name AppArmor profiles (passed to Docker unchanged); say `true` only on a host with AppArmor.",
     }
     disable_docker_health_check: bool = "ECS_DISABLE_DOCKER_HEALTH_CHECK" {
         default: "false",

@@ -19,6 +19,9 @@
 //! - [`ForwardProxy`]: a real forward proxy (Debian's squid) on a free loopback port, with names
 //!   only it resolves, for the proxy tests.
 //! - [`LinkLocalRoutes`]: 169.254.170.2 routed to one test agent, under a host-wide lock.
+//! - [`WireProxy`]: a logging proxy between an agent and the control plane, recording what the
+//!   agent sends; [`wire_diff`]: the structure of those messages and the differences between two
+//!   agents' recordings.
 //! - [`module_graph`]: module import cycles in a crate's sources (a pure scan, no Docker), for the
 //!   test that keeps the workspace's crates acyclic.
 //!
@@ -45,6 +48,8 @@ mod process;
 mod registry;
 pub mod shapes;
 mod wait;
+pub mod wire_diff;
+mod wire_proxy;
 
 pub use agent::Agent;
 pub use awscli::{AWSCLI_VERSION, AwsCli, AwsCliError, awscli_venv, cache_dir};
@@ -68,3 +73,4 @@ pub use net::{HttpResponse, free_port, http_get, http_get_with_headers};
 pub use process::ChildProcess;
 pub use registry::Registry;
 pub use wait::{IntoPoll, wait_until};
+pub use wire_proxy::WireProxy;

@@ -384,7 +384,8 @@ fn healthy_dependency_waits_for_the_health_check_and_health_is_reported() -> Res
 
     // Health reaches DescribeTasks (over the agent's telemetry connection): db HEALTHY, the
     // essential sick container UNHEALTHY, so the task is UNHEALTHY; app has no check.
-    let t = wait_until(Duration::from_secs(30), "health in DescribeTasks", || {
+    // Health goes out on the agent's 20 s TCS tick, as the reference's: up to 20 s after a change.
+    let t = wait_until(Duration::from_secs(60), "health in DescribeTasks", || {
         let t = s.describe(&task)?;
         anyhow::Ok(
             (container(&t, "db")["healthStatus"] == "HEALTHY"

@@ -35,11 +35,12 @@ use crate::retry::{BackoffPolicy, with_jitter};
 /// How long the reference agent waits before reconnecting after `InactiveInstanceException`.
 pub const INACTIVE_INSTANCE_RECONNECT_DELAY: Duration = Duration::from_secs(3600);
 
-/// The reference agent version this agent is compatible with, sent as `agentVersion`.
-pub const AGENT_VERSION: &str = "1.105.1";
+/// Sent as `agentVersion`: the reference release this agent implements (see [`crate::version`]
+/// for why not its own version).
+pub const AGENT_VERSION: &str = crate::version::REFERENCE_VERSION;
 
-/// What this agent sends as `agentHash` (the reference sends its git short hash).
-pub const AGENT_HASH: &str = concat!("ecs-agent-rs-", env!("CARGO_PKG_VERSION"));
+/// Sent as `agentHash`: this agent's own commit, 8 hex digits as the reference sends its own.
+pub const AGENT_HASH: &str = crate::version::GIT_HASH;
 
 /// ACS `protocolVersion` of the query.
 const PROTOCOL_VERSION: &str = "2";
@@ -109,6 +110,8 @@ pub struct AcsParams {
     pub send_credentials: bool,
     /// Timers and backoff.
     pub timers: Timers,
+    /// `User-Agent` of the ACS and TCS upgrades (the ECS client's, [`crate::version::user_agent`]).
+    pub user_agent: String,
 }
 
 impl AcsParams {
@@ -121,6 +124,7 @@ impl AcsParams {
         docker_version: impl Into<String>,
     ) -> Self {
         let api = api.into();
+        let user_agent = api.user_agent().to_string();
         Self {
             credentials: api.credentials_provider(),
             region: api.region().to_string(),
@@ -132,6 +136,7 @@ impl AcsParams {
             docker_version: docker_version.into(),
             send_credentials: true,
             timers: Timers::default(),
+            user_agent,
         }
     }
 }
@@ -289,6 +294,17 @@ pub fn sign_upgrade(
         request.headers_mut().insert(name, value);
     }
     Ok(request)
+}
+
+/// Puts `user_agent` on an upgrade request (not signed: SigV4 leaves User-Agent out). The
+/// reference's websocket library sends Go's default; this agent names itself, in the form of the
+/// reference's ECS API calls.
+pub fn set_user_agent(request: &mut http::Request<()>, user_agent: &str) {
+    if let Ok(value) = http::HeaderValue::from_str(user_agent) {
+        request
+            .headers_mut()
+            .insert(http::header::USER_AGENT, value);
+    }
 }
 
 /// Why a connection attempt failed.
@@ -507,8 +523,9 @@ async fn connect(
             .map_err(|e| {
                 ConnectError::Retry(ControlError::Credentials(e.to_string()).to_string())
             })?;
-        let request = sign_upgrade(&url, &credentials, &params.region, SystemTime::now())
+        let mut request = sign_upgrade(&url, &credentials, &params.region, SystemTime::now())
             .map_err(|e| ConnectError::Retry(e.to_string()))?;
+        set_user_agent(&mut request, &params.user_agent);
         let ws = match tokio::time::timeout(
             params.timers.handshake_timeout,
             crate::proxy::connect_websocket(params.api.proxies(), request),

@@ -74,6 +74,31 @@ impl Default for EcsApiOptions {
     }
 }
 
+/// Sets the agent's User-Agent on every ECS API request, after the SDK has set its own and
+/// signed (SigV4 does not sign User-Agent), as the reference's `ecsRoundTripper` replaces the
+/// SDK's on the way out.
+#[derive(Debug)]
+struct AgentUserAgent(http::HeaderValue);
+
+impl aws_sdk_ecs::config::Intercept for AgentUserAgent {
+    fn name(&self) -> &'static str {
+        "AgentUserAgent"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_ecs::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_sdk_ecs::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_ecs::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert(http::header::USER_AGENT, self.0.clone());
+        Ok(())
+    }
+}
+
 /// A DiscoverPollEndpoint answer and when it was fetched.
 #[derive(Debug, Clone)]
 struct CachedEndpoint {
@@ -94,6 +119,8 @@ pub struct EcsApi {
     /// DiscoverPollEndpoint answers by instance ARN. A lock rather than an actor: the map is read
     /// or written in one statement and the guard is never held across an await.
     poll_endpoints: Arc<Mutex<HashMap<String, CachedEndpoint>>>,
+    /// The User-Agent of its calls, which the websocket upgrades carry too.
+    user_agent: String,
 }
 
 impl std::fmt::Debug for EcsApi {
@@ -217,7 +244,17 @@ impl EcsApi {
             .credentials
             .unwrap_or_else(|| instance_credentials(config, &proxies));
         let proxied_endpoint = endpoint.clone().or_else(|| default_endpoint(&region));
+        // A detailed OS family that cannot go in a header is left out, not fatal.
+        let (user_agent, header) = [Some(config.detailed_os_family.value.as_str()), None]
+            .into_iter()
+            .map(crate::version::user_agent)
+            .find_map(|ua| http::HeaderValue::from_str(&ua).ok().map(|h| (ua, h)))
+            .unwrap_or_else(|| {
+                let ua = crate::version::user_agent(None);
+                (ua, http::HeaderValue::from_static("Amazon ECS Agent"))
+            });
         let mut builder = aws_sdk_ecs::Config::builder()
+            .interceptor(AgentUserAgent(header))
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.clone()))
             .credentials_provider(credentials.clone())
@@ -245,7 +282,13 @@ impl EcsApi {
             register_retry: options.register_retry,
             poll_endpoint_ttl: options.poll_endpoint_ttl,
             poll_endpoints: Arc::default(),
+            user_agent,
         })
+    }
+
+    /// The User-Agent of its calls ([`crate::version::user_agent`] with the detailed OS family).
+    pub fn user_agent(&self) -> &str {
+        &self.user_agent
     }
 
     /// The region calls are signed for.

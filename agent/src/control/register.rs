@@ -104,9 +104,11 @@ fn cpu_architecture() -> &'static str {
 /// `task-iam-role-network-host` per `ECS_ENABLE_TASK_IAM_ROLE[_NETWORK_HOST]`, `ecr-auth` and
 /// `execution-role-ecr-pull` (API >= 1.19), and `execution-role-awslogs` per
 /// `ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE`, the SSM and Secrets Manager secrets capabilities.
-/// awsvpc, EFS, FireLens, S3 environment files and the rest are
-/// left out until the agent implements them, so
-/// that ECS does not place tasks it would fail. Older daemons' minimum API versions are ignored:
+/// `ecr-endpoint`, `efs` (without `efsAuth`), `increased-task-cpu-limit` with task limits,
+/// `selinux` / `apparmor` per `ECS_SELINUX_CAPABLE` / `ECS_APPARMOR_CAPABLE`. awsvpc, FireLens,
+/// S3 Files, full sync, container port ranges, IPv6-only hosts and the rest are left out until
+/// the agent implements them (README, compatibility), so that ECS does not place tasks it would
+/// fail. Older daemons' minimum API versions are ignored:
 /// the agent talks to Docker at the negotiated version, which has every older version's
 /// features.
 pub fn capabilities(config: &Config, docker_api: ApiVersion) -> Vec<Attribute> {
@@ -189,6 +191,26 @@ pub fn capabilities(config: &Config, docker_api: ApiVersion) -> Vec<Attribute> {
     }
     if config.enable_task_cpu_mem_limit.value {
         out.push(Attribute::named(format!("{PREFIX}task-cpu-mem-limit")));
+        // Task CPU above 10 vCPU: the task cgroup's CFS quota is the task's vCPUs times the
+        // period, whatever their number (`crate::cgroup`), so the reference's rule applies: on
+        // whenever task limits are.
+        out.push(Attribute::named(format!(
+            "{PREFIX}increased-task-cpu-limit"
+        )));
+    }
+    // ECR pulls through the payload's `endpointOverride` (`crate::images::auth`).
+    out.push(Attribute::named(format!("{PREFIX}ecr-endpoint")));
+    // EFS volumes without transit encryption or IAM: an NFS 4.1 local volume with the
+    // reference's options (`crate::runtime::volumes`). Those two need `efsAuth`, which is not
+    // advertised, so ECS does not place such tasks here.
+    out.push(Attribute::named(format!("{PREFIX}efs")));
+    // The operator says the host enforces SELinux labels / AppArmor profiles; the
+    // `dockerSecurityOptions` that use them go to Docker unchanged (`SecurityOpt`).
+    if config.selinux_capable.value {
+        out.push(Attribute::named(format!("{LEGACY_PREFIX}selinux")));
+    }
+    if config.apparmor_capable.value {
+        out.push(Attribute::named(format!("{LEGACY_PREFIX}apparmor")));
     }
     out.push(Attribute::with_value("ecs.os-type", "linux"));
     out.push(Attribute::with_value("ecs.os-family", "LINUX"));
@@ -414,9 +436,56 @@ mod tests {
         // Task IAM roles are on by default (ECS_ENABLE_TASK_IAM_ROLE[_NETWORK_HOST]).
         assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role"));
         assert!(n.contains(&"com.amazonaws.ecs.capability.task-iam-role-network-host"));
+        // Features that work here, as the reference names them.
+        for present in [
+            "ecs.capability.ecr-endpoint",
+            "ecs.capability.efs",
+            "ecs.capability.increased-task-cpu-limit",
+        ] {
+            assert!(n.contains(&present), "{present}");
+        }
         // Nothing the agent does not implement yet.
-        for absent in ["task-eni", "efs", "firelens"] {
+        for absent in [
+            "task-eni",
+            "efsAuth",
+            "firelens",
+            "s3-files",
+            "full-sync",
+            "container-port-range",
+            "ipv6-only",
+            "selinux",
+            "apparmor",
+        ] {
             assert!(!n.iter().any(|x| x.contains(absent)), "{absent} advertised");
+        }
+        // Without task limits, no increased limit either (the reference's rule).
+        let no_limits = capabilities(
+            &config(&[("ECS_ENABLE_TASK_CPU_MEM_LIMIT", "false")]),
+            ApiVersion::new(1, 41),
+        );
+        assert!(!names(&no_limits).iter().any(|x| x.contains("task-cpu")));
+    }
+
+    #[test]
+    fn selinux_and_apparmor_are_advertised_when_the_operator_says_so() {
+        for (var, name) in [
+            (
+                "ECS_SELINUX_CAPABLE",
+                "com.amazonaws.ecs.capability.selinux",
+            ),
+            (
+                "ECS_APPARMOR_CAPABLE",
+                "com.amazonaws.ecs.capability.apparmor",
+            ),
+        ] {
+            let on = capabilities(&config(&[(var, "true")]), ApiVersion::new(1, 41));
+            assert_eq!(
+                names(&on).iter().filter(|x| **x == name).count(),
+                1,
+                "{var}"
+            );
+            let off = capabilities(&config(&[(var, "false")]), ApiVersion::new(1, 41));
+            assert!(!names(&off).contains(&name), "{var}=false");
         }
     }
 

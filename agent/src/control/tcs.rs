@@ -5,14 +5,13 @@
 //! `healthStatus`.
 //!
 //! [`run_health`] discovers the telemetry endpoint, opens the SigV4-signed upgrade (the same
-//! signature as ACS, [`super::sign_upgrade`]) and sends the health whenever it changes, and every
-//! [`PUBLISH_INTERVAL`] anyway; it reconnects with backoff. Every frame is signed as the
+//! signature as ACS, [`super::sign_upgrade`]) and sends the health every [`PUBLISH_INTERVAL`],
+//! as the reference does (not at each change); it reconnects with backoff. Every frame is signed as the
 //! reference signs it (`signRequestFunc` in `ecs-agent/tcs/client/client.go`): a SigV4 header
 //! block for `GET <the upgrade URL>` with the JSON as body, service `ecs`, before the JSON
 //! ([`sign_frame`]); TCS refuses unsigned frames. [`health_request`] builds the frame and is
 //! pure. Container metrics are not published (no stats yet).
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -32,11 +31,10 @@ use crate::engine::EngineHandle;
 use crate::retry::{Attempt, RetryPolicy, retry_until_cancelled};
 use crate::state::TaskRecord;
 
-/// How often health is sent even when nothing changed (the reference's metrics publish
-/// interval, `DefaultContainerMetricsPublishInterval`).
+/// How often health is sent, changed or not, and only then (the reference's metrics publish
+/// interval, `DefaultContainerMetricsPublishInterval`; its first tick one interval after the
+/// connection).
 pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(20);
-/// How often the engine's records are looked at for health changes.
-const LOOK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The TCS query, as the reference's `formatURL` encodes it (Go's `url.Values.Encode`: keys
 /// sorted).
@@ -61,23 +59,6 @@ pub fn tcs_query(
         .join("&")
 }
 
-/// Per task ARN: container name → health, for containers with a health status.
-type HealthView = BTreeMap<String, BTreeMap<String, String>>;
-
-fn view(records: &[TaskRecord]) -> HealthView {
-    records
-        .iter()
-        .filter_map(|r| {
-            let containers: BTreeMap<String, String> = r
-                .containers
-                .iter()
-                .filter_map(|c| Some((c.name.clone(), c.health.clone()?)))
-                .collect();
-            (!containers.is_empty()).then(|| (r.arn().to_string(), containers))
-        })
-        .collect()
-}
-
 /// The `PublishHealthRequest` for `records`, or `None` when no container has a health status.
 pub fn health_request(
     records: &[TaskRecord],
@@ -98,14 +79,17 @@ pub fn health_request(
                     Some(ContainerHealth {
                         container_name: Some(c.name.clone()),
                         health_status: Some(parse_health(health)),
-                        status_since: Some(now),
+                        // When the status took this value, the same in every frame (the
+                        // reference's); now only for a record saved before it was kept.
+                        status_since: Some(c.health_since.map_or(now, Timestamp::from_system_time)),
                         status_message: None,
                     })
                 })
                 .collect();
             (!containers.is_empty()).then(|| TaskHealth {
                 task_arn: Some(r.arn().to_string()),
-                cluster_arn: Some(r.task.task_cluster_arn.clone().unwrap_or_default()),
+                // In the reference's model, never filled by it.
+                cluster_arn: None,
                 task_definition_family: Some(r.task.family.clone().unwrap_or_default()),
                 task_definition_version: Some(r.task.version.clone().unwrap_or_default()),
                 containers: Some(containers),
@@ -246,8 +230,9 @@ async fn session(
         .provide_credentials()
         .await
         .map_err(|e| e.to_string())?;
-    let request = super::sign_upgrade(&url, &credentials, &params.region, SystemTime::now())
+    let mut request = super::sign_upgrade(&url, &credentials, &params.region, SystemTime::now())
         .map_err(|e| e.to_string())?;
+    super::acs::set_user_agent(&mut request, &params.user_agent);
     let (mut ws, _) = tokio::time::timeout(
         params.timers.handshake_timeout,
         crate::proxy::connect_websocket(params.api.proxies(), request),
@@ -257,9 +242,10 @@ async fn session(
     .map_err(|e| e.to_string())?;
     tracing::debug!(endpoint = %endpoint, "telemetry connected");
     let host = frame_host(&url)?;
-    let mut last: Option<HealthView> = None;
-    let mut last_sent = tokio::time::Instant::now();
-    let mut tick = tokio::time::interval(LOOK_INTERVAL);
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + PUBLISH_INTERVAL,
+        PUBLISH_INTERVAL,
+    );
     loop {
         tokio::select! {
             () = shutdown.cancelled() => {
@@ -275,10 +261,6 @@ async fn session(
             },
             _ = tick.tick() => {
                 let records = engine.snapshot().await;
-                let now_view = view(&records);
-                if last.as_ref() == Some(&now_view) && last_sent.elapsed() < PUBLISH_INTERVAL {
-                    continue;
-                }
                 let id = uuid::Uuid::new_v4().to_string();
                 if let Some(message) = health_request(
                     &records,
@@ -304,10 +286,8 @@ async fn session(
                     ws.send(Message::text(frame))
                         .await
                         .map_err(|e| e.to_string())?;
-                    tracing::debug!(tasks = now_view.len(), "published container health");
+                    tracing::debug!("published container health");
                 }
-                last = Some(now_view);
-                last_sent = tokio::time::Instant::now();
             }
         }
     }
@@ -367,6 +347,7 @@ mod tests {
                     started_at: None,
                     restart_count: 0,
                     last_restart_at: None,
+                    health_since: None,
                 })
                 .collect(),
             reason: None,
@@ -391,7 +372,6 @@ mod tests {
                     "metadata": {"cluster": "c", "containerInstance": "arn:ci", "fin": true, "messageId": "m1"},
                     "tasks": [{
                         "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/c/abc",
-                        "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/c",
                         "taskDefinitionFamily": "web",
                         "taskDefinitionVersion": "3",
                         "containers": [{"containerName": "web", "healthStatus": "HEALTHY", "statusSince": 100.25}]
@@ -401,6 +381,25 @@ mod tests {
             })
         );
         assert!(health_request(&[record(&[("x", None)])], "c", "i", "m", at).is_none());
+    }
+
+    /// `statusSince` is when the status took its value, the same in every frame; `timestamp`
+    /// is the frame's.
+    #[test]
+    fn status_since_is_the_time_of_the_change() {
+        let mut r = record(&[("web", Some("HEALTHY"))]);
+        let changed = SystemTime::UNIX_EPOCH + Duration::from_secs(90);
+        r.containers[0].health_since = Some(changed);
+        for later in [100, 120] {
+            let at = SystemTime::UNIX_EPOCH + Duration::from_secs(later);
+            let f = serde_json::to_value(health_request(&[r.clone()], "c", "i", "m", at).unwrap())
+                .unwrap();
+            assert_eq!(
+                f["message"]["tasks"][0]["containers"][0]["statusSince"],
+                90.0
+            );
+            assert_eq!(f["message"]["timestamp"], later as f64);
+        }
     }
 
     /// The first TCS frame the reference agent 1.105.0 sent to the emulator

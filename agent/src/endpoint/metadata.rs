@@ -275,6 +275,7 @@ mod tests {
                 started_at: None,
                 restart_count: 0,
                 last_restart_at: None,
+                health_since: None,
             }],
             reason: None,
             pull_started_at: None,

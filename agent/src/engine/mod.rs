@@ -331,6 +331,7 @@ fn new_record(task: Task) -> TaskRecord {
             started_at: None,
             restart_count: 0,
             last_restart_at: None,
+            health_since: None,
         })
         .collect();
     TaskRecord {

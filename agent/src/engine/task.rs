@@ -256,9 +256,11 @@ impl<R: ContainerRuntime> TaskActor<R> {
                         Health::Unhealthy => "UNHEALTHY",
                         Health::Starting => "UNKNOWN",
                     };
+                    // Health goes to ECS over TCS, not in a state change: the task's RUNNING
+                    // is not sent again for it (the reference sends one RUNNING per task).
                     if self.record.containers[i].health.as_deref() != Some(h) {
                         self.record.containers[i].health = Some(h.to_string());
-                        self.dirty = true;
+                        self.record.containers[i].health_since = Some(SystemTime::now());
                         self.save().await;
                     }
                 }
@@ -325,12 +327,9 @@ impl<R: ContainerRuntime> TaskActor<R> {
             self.record
                 .execution_stopped_at
                 .get_or_insert(SystemTime::now());
-            if !self.record.desired_stopped {
-                self.record.desired_stopped = true;
-                self.record
-                    .reason
-                    .get_or_insert(StopReason::EssentialContainerExited.to_string());
-            }
+            // No task reason: the reference sends none for an essential exit (its container's
+            // exit code says it), and ECS derives EssentialContainerExited itself.
+            self.record.desired_stopped = true;
         }
         self.save().await;
     }
@@ -423,11 +422,9 @@ impl<R: ContainerRuntime> TaskActor<R> {
                         c.advance(ContainerStatus::Stopped);
                         c.reason = Some(StopReason::NotFoundAfterRestart.to_string());
                         self.dirty = true;
-                        if self.essential(i) && !self.record.desired_stopped {
+                        if self.essential(i) {
+                            // As for an exit seen live: no task reason (ECS derives it).
                             self.record.desired_stopped = true;
-                            self.record
-                                .reason
-                                .get_or_insert(StopReason::EssentialContainerExited.to_string());
                         }
                     } else {
                         // Never created: forget the saved name and create it afresh.
@@ -492,6 +489,30 @@ impl<R: ContainerRuntime> TaskActor<R> {
         }
         let containers = self.containers();
         self.wake_at = None;
+        // The reference resolves the images of the containers that can start before it creates
+        // any, and reports the task PENDING with their digests then: pull those first.
+        for (i, def) in containers.iter().enumerate() {
+            while let Ok(cmd) = rx.try_recv() {
+                self.handle(cmd).await;
+            }
+            if self.record.desired_stopped || self.shutdown.is_cancelled() {
+                return;
+            }
+            if self.record.containers[i].known >= ContainerStatus::Pulled
+                || !matches!(self.readiness(i), Readiness::Ready)
+            {
+                continue;
+            }
+            if let Err(reason) = self.pull(i, def).await {
+                self.container_failed(i, reason).await;
+            }
+        }
+        if !self.record.desired_stopped {
+            self.update_known();
+            self.save().await;
+            // PENDING, once per task (nothing is queued again for the same status).
+            self.report();
+        }
         // Start whatever is ready; a start or a terminal dependency error may unblock others.
         loop {
             let mut progressed = false;
@@ -630,10 +651,12 @@ impl<R: ContainerRuntime> TaskActor<R> {
 
     /// Pulls container `i`'s image (as the pull behaviour says) and marks it PULLED, unsaved.
     /// Errs with the reason the container stops with.
+    /// The task's pull times cover only real pulls (not a cached image used as is), as the
+    /// reference's.
     async fn pull(&mut self, i: usize, def: &Container) -> Result<(), StopReason> {
-        self.record.pull_started_at.get_or_insert(SystemTime::now());
+        let started = SystemTime::now();
         let execution = self.execution_credentials();
-        self.record.containers[i].image_digest = crate::images::pull::ensure_image(
+        let ready = crate::images::pull::ensure_image(
             &self.shared.images,
             self.shared.runtime.as_ref(),
             def,
@@ -641,8 +664,12 @@ impl<R: ContainerRuntime> TaskActor<R> {
         )
         .await
         .map_err(|e| StopReason::CannotPullContainer(e.to_string()))?;
+        self.record.containers[i].image_digest = ready.digest;
         self.record.containers[i].advance(ContainerStatus::Pulled);
-        self.record.pull_stopped_at = Some(SystemTime::now());
+        if ready.pulled {
+            self.record.pull_started_at.get_or_insert(started);
+            self.record.pull_stopped_at = Some(SystemTime::now());
+        }
         Ok(())
     }
 

@@ -158,14 +158,23 @@ pub enum PullError {
     Failed(String),
 }
 
-/// Makes `container`'s image ready per the pull behaviour; returns the digest to report, or why
-/// it could not.
+/// A container's image, ready to create from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReady {
+    /// Its resolved digest, when known.
+    pub digest: Option<String>,
+    /// Whether a pull was made (the task's pull times are reported only then).
+    pub pulled: bool,
+}
+
+/// Makes `container`'s image ready per the pull behaviour; returns the digest to report and
+/// whether it pulled, or why it could not.
 pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
     images: &Images,
     runtime: &R,
     container: &Container,
     execution: Option<&IamRoleCredentials>,
-) -> Result<Option<String>, PullError> {
+) -> Result<ImageReady, PullError> {
     let image = container.image.as_deref().unwrap_or_default();
     let name = container.name.as_deref().unwrap_or_default();
     if image.trim().is_empty() {
@@ -191,7 +200,10 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
     if let Some(info) = cached.as_ref().filter(|_| skip) {
         tracing::info!(image, container = %name, behavior = ?images.behavior, "using the cached image; no pull");
         images.manager.record(image, info, false, SystemTime::now());
-        return Ok(digest_of(image, &info.repo_digests));
+        return Ok(ImageReady {
+            digest: digest_of(image, &info.repo_digests),
+            pulled: false,
+        });
     }
     let pulled = match images.auth.credentials(container, execution).await {
         Ok(auth) => {
@@ -216,7 +228,10 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
             if let Ok(Some(info)) = runtime.inspect_image(image).await {
                 images.manager.record(image, &info, true, SystemTime::now());
             }
-            Ok(digest)
+            Ok(ImageReady {
+                digest,
+                pulled: true,
+            })
         }
         Err(e) => {
             if images.behavior == ImagePullBehavior::Default
@@ -226,7 +241,11 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
                 images
                     .manager
                     .record(image, &info, false, SystemTime::now());
-                return Ok(digest_of(image, &info.repo_digests));
+                // A pull was attempted: its times are reported, as the reference's.
+                return Ok(ImageReady {
+                    digest: digest_of(image, &info.repo_digests),
+                    pulled: true,
+                });
             }
             Err(PullError::Failed(e))
         }
@@ -366,8 +385,19 @@ mod tests {
     async fn once_pulls_only_the_first_time_and_prefer_cached_not_at_all_when_present() {
         let rt = FakeRuntime::new();
         let im = images(ImagePullBehavior::Once);
-        ensure_image(&im, &rt, &container(), None).await.unwrap();
-        ensure_image(&im, &rt, &container(), None).await.unwrap();
+        // Whether a pull was made is said, for the task's pull times.
+        assert!(
+            ensure_image(&im, &rt, &container(), None)
+                .await
+                .unwrap()
+                .pulled
+        );
+        assert!(
+            !ensure_image(&im, &rt, &container(), None)
+                .await
+                .unwrap()
+                .pulled
+        );
         assert_eq!(pulls(&rt), 1);
 
         let rt = FakeRuntime::new();
@@ -380,7 +410,8 @@ mod tests {
         let rt = FakeRuntime::new();
         rt.add_image(IMAGE);
         let im = images(ImagePullBehavior::PreferCached);
-        ensure_image(&im, &rt, &container(), None).await.unwrap();
+        let ready = ensure_image(&im, &rt, &container(), None).await.unwrap();
+        assert!(!ready.pulled);
         assert_eq!(pulls(&rt), 0);
     }
 }
