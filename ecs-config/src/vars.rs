@@ -635,14 +635,14 @@ config_vars! {
     nonecs_num_containers_delete_per_cycle: u32 = "NONECS_NUM_CONTAINERS_DELETE_PER_CYCLE" {
         default: "5",
         parse: parse::count_at_least_1,
-        meaning: "Most non-ECS containers removed per cleanup cycle.",
-        acts: Acts::No("exited non-ECS containers are not removed"),
+        meaning: "Most non-ECS containers removed per cleanup cycle when `ECS_ENABLE_UNTRACKED_IMAGE_CLEANUP` is on: containers without the ECS task label that are exited, dead or never started, stopped longer than `ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION` ago. Below 1: the default.",
+        acts: Acts::Yes,
     }
     enable_untracked_image_cleanup: bool = "ECS_ENABLE_UNTRACKED_IMAGE_CLEANUP" {
         default: "false",
         parse: parse::boolean,
         meaning: "Also remove images and exited containers that ECS did not create.",
-        acts: Acts::Partly("untracked images only; exited non-ECS containers are not removed"),
+        acts: Acts::Yes,
     }
     exclude_untracked_image: Vec<String> = "ECS_EXCLUDE_UNTRACKED_IMAGE" {
         default: "",
