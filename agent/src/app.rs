@@ -229,12 +229,15 @@ pub async fn run(
     }
 
     let (acs_tx, mut acs_rx) = mpsc::channel::<AcsEvent>(16);
-    let params = AcsParams::new(
-        Arc::clone(&api),
-        cluster.clone(),
-        arn.clone(),
-        version.version.clone(),
-    );
+    let params = AcsParams {
+        updates_enabled: config.updates_enabled.value,
+        ..AcsParams::new(
+            Arc::clone(&api),
+            cluster.clone(),
+            arn.clone(),
+            version.version.clone(),
+        )
+    };
     // Container health goes to ECS over the telemetry connection, as the reference sends it.
     if !config.disable_docker_health_check.value {
         tracker.spawn(crate::control::run_health(

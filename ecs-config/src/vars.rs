@@ -507,15 +507,15 @@ config_vars! {
         default: "true",
         fallback: "false",
         parse: parse::boolean,
-        meaning: "Accept agent update requests from ECS (else they are refused with \"Updates are disabled\").",
-        acts: Acts::No("agent update requests (`StageUpdateMessage`, `PerformUpdateMessage`) are ignored, neither acknowledged nor refused"),
+        meaning: "What ECS agent update requests (`StageUpdateMessage`, `PerformUpdateMessage`) are refused with: off, \"Updates are disabled\" (the reference's words); on, \"Unable to download: ecs-agent is updated through its package, not by ECS\" (the reference downloads a new agent container image; this agent is a host package, updated by the package manager), and a perform request then gets the reference's \"Cannot perform update; update not downloaded\".",
+        acts: Acts::Yes,
     }
     update_download_dir: Option<PathBuf> = "ECS_UPDATE_DOWNLOAD_DIR" {
         default: "/var/cache/ecs",
         fallback: "",
         parse: parse::opt_path,
         meaning: "Where agent updates are downloaded.",
-        acts: Acts::No("agent updates are not downloaded"),
+        acts: Acts::No("agent update requests are always refused (see `ECS_UPDATES_ENABLED`), so nothing is downloaded"),
     }
     reserved_ports: Vec<u16> = "ECS_RESERVED_PORTS" {
         default: "[22, 2375, 2376, 51678, 51679]",
