@@ -487,14 +487,14 @@ config_vars! {
     checkpoint: bool = "ECS_CHECKPOINT" {
         default: "true",
         parse: parse::boolean,
-        meaning: "Persist state under `ECS_DATADIR` (on whenever a data directory is set, as it always is here).",
-        acts: Acts::No("state is always saved in `ECS_DATADIR/agent.db`"),
+        meaning: "Persist state in `ECS_DATADIR/agent.db`; `false`: state is kept in memory only, so a restart registers anew and knows no task (the reference's no-op state).",
+        acts: Acts::Yes,
     }
     host_data_dir: PathBuf = "ECS_HOST_DATA_DIR" {
         default: "/var/lib/ecs",
         parse: parse::path,
-        meaning: "Host path of the data directory's parent, for container metadata file mounts.",
-        acts: Acts::No("no container metadata files are written (see `ECS_ENABLE_CONTAINER_METADATA`)"),
+        meaning: "Host directory whose `data/metadata/` holds the container metadata files (`ECS_ENABLE_CONTAINER_METADATA`); the reference's `/data` is its `data/`. This agent runs on the host and writes there directly.",
+        acts: Acts::Yes,
     }
     agent_config_file_path: PathBuf = "ECS_AGENT_CONFIG_FILE_PATH" {
         default: "/etc/ecs/ecs.config.json",
@@ -552,7 +552,7 @@ config_vars! {
         default: "0",
         parse: parse::positive_duration,
         meaning: "Random extra wait, up to this long, added per task to the cleanup wait.",
-        acts: Acts::No("no jitter is added: a stopped task is removed after `ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION` exactly"),
+        acts: Acts::Yes,
     }
     container_stop_timeout: Duration = "ECS_CONTAINER_STOP_TIMEOUT" {
         default: "30s",
@@ -793,8 +793,8 @@ config_vars! {
     enable_container_metadata: bool = "ECS_ENABLE_CONTAINER_METADATA" {
         default: "false",
         parse: parse::boolean,
-        meaning: "Write a container metadata file and set `ECS_CONTAINER_METADATA_FILE` in containers.",
-        acts: Acts::No("no container metadata file is written and `ECS_CONTAINER_METADATA_FILE` is not set"),
+        meaning: "Write `ecs-container-metadata.json` per container in `ECS_HOST_DATA_DIR/data/metadata/<task id>/<container>/` (`INITIAL` at create, `READY` with the container id, image id, ports and networks once it runs; removed with the task), mount it at `/opt/ecs/metadata/<uuid>/` and set `ECS_CONTAINER_METADATA_FILE` to it in the container.",
+        acts: Acts::Yes,
     }
     disable_task_metadata_az: bool = "ECS_DISABLE_TASK_METADATA_AZ" {
         default: "false",
@@ -823,14 +823,14 @@ config_vars! {
     task_pids_limit: Option<u32> = "ECS_TASK_PIDS_LIMIT" {
         default: "",
         parse: parse::pids_limit,
-        meaning: "Per-task `pids.max`, 1 to 4194304; unset: no limit.",
-        acts: Acts::No("no `pids.max` is set on the task cgroup"),
+        meaning: "Per-task `pids.max`, 1 to 4194304, in the task cgroup (v1 `pids/ecs/<task id>`, v2 `ecstasks/<task id>`) when `ECS_ENABLE_TASK_CPU_MEM_LIMIT` is on, as the reference; unset: no limit.",
+        acts: Acts::Yes,
     }
     propagate_task_memory_limit_cgroupv2: bool = "ECS_PROPAGATE_TASK_MEMORY_LIMIT_CGROUPV2" {
         default: "false",
         parse: parse::boolean,
-        meaning: "On cgroup v2, give containers without a memory limit the task's.",
-        acts: Acts::No("containers without a memory limit get none"),
+        meaning: "On cgroup v2 (`ECS_CGROUP_PATH` has `cgroup.controllers`), give containers without a memory limit the task's `memory` as their hard limit: containers in a private cgroup namespace cannot see the task cgroup's limit.",
+        acts: Acts::Yes,
     }
     exclude_ipv6_portbinding: bool = "ECS_EXCLUDE_IPV6_PORTBINDING" {
         default: "`true`; `false` when `ECS_INSTANCE_IP_COMPATIBILITY=ipv6`",
