@@ -86,8 +86,7 @@ pub async fn run(
     let runtime =
         Arc::new(runtime.with_timeouts(crate::runtime::docker::Timeouts::from_config(&config)));
 
-    let store =
-        Arc::new(Store::open(&config.datadir.value).map_err(|e| AgentError::State(e.to_string()))?);
+    let store = Arc::new(Store::for_config(&config).map_err(|e| AgentError::State(e.to_string()))?);
     let cluster = config.cluster.value.clone();
     if let Some(saved) = store
         .meta(META_CLUSTER)
@@ -199,12 +198,14 @@ pub async fn run(
         settings: EngineSettings {
             stop_timeout: config.container_stop_timeout.value,
             cleanup_wait: config.engine_task_cleanup_wait_duration.value,
+            cleanup_jitter: config.engine_task_cleanup_wait_duration_jitter.value,
             report_retry: RetryPolicy::SUBMIT_STATE_CHANGE,
         },
         images: Arc::clone(&images),
         task_iam: task_iam.clone(),
         secrets,
         env_files: crate::env_files::EnvFilesFetcher::new(aws),
+        container_metadata: crate::container_metadata::MetadataFiles::from_config(&config, &arn),
     });
     let (engine, engine_run) =
         Engine::start(shared, shutdown.clone()).map_err(|e| AgentError::State(e.to_string()))?;
@@ -229,12 +230,15 @@ pub async fn run(
     }
 
     let (acs_tx, mut acs_rx) = mpsc::channel::<AcsEvent>(16);
-    let params = AcsParams::new(
-        Arc::clone(&api),
-        cluster.clone(),
-        arn.clone(),
-        version.version.clone(),
-    );
+    let params = AcsParams {
+        updates_enabled: config.updates_enabled.value,
+        ..AcsParams::new(
+            Arc::clone(&api),
+            cluster.clone(),
+            arn.clone(),
+            version.version.clone(),
+        )
+    };
     // Container health goes to ECS over the telemetry connection, as the reference sends it.
     if !config.disable_docker_health_check.value {
         tracker.spawn(crate::control::run_health(

@@ -1,6 +1,7 @@
 //! Task-level CPU and memory limits (`ECS_ENABLE_TASK_CPU_MEM_LIMIT`, reference section 7.3): a
 //! cgroup per task that every container of the task is created under (`HostConfig.CgroupParent`),
-//! carrying the task's `cpu` as a CFS quota and its `memory` as a hard limit. Removed with the task.
+//! carrying the task's `cpu` as a CFS quota, its `memory` as a hard limit and
+//! `ECS_TASK_PIDS_LIMIT` as `pids.max`. Removed with the task.
 //!
 //! cgroup v1: `<root>/{cpu,memory}/ecs/<task id>` (CgroupParent `/ecs/<task id>`); cgroup v2:
 //! `<root>/ecstasks/<task id>` with the cpu and memory controllers enabled down the tree
@@ -50,12 +51,20 @@ pub struct TaskLimits {
     pub memory_mib: Option<i64>,
     /// CFS period (`ECS_CGROUP_CPU_PERIOD`, 100 ms by default), in microseconds.
     pub cpu_period_us: u64,
+    /// Most processes of the whole task (`ECS_TASK_PIDS_LIMIT`), if set.
+    pub pids: Option<u32>,
 }
 
 impl TaskLimits {
     /// Whether there is anything to limit.
     pub fn any(&self) -> bool {
-        self.cpu.is_some_and(|c| c > 0.0) || self.memory_mib.is_some_and(|m| m > 0)
+        self.cpu.is_some_and(|c| c > 0.0)
+            || self.memory_mib.is_some_and(|m| m > 0)
+            || self.pids().is_some()
+    }
+
+    fn pids(&self) -> Option<u32> {
+        self.pids.filter(|p| *p > 0)
     }
 
     fn quota_us(&self) -> Option<u64> {
@@ -117,6 +126,13 @@ pub fn plan(version: CgroupVersion, root: &Path, task_id: &str, limits: &TaskLim
                 p.writes
                     .push((mem.join("memory.limit_in_bytes"), bytes.to_string()));
             }
+            if let Some(pids) = limits.pids() {
+                let dir = root.join("pids").join("ecs").join(task_id);
+                p.dirs.push(root.join("pids").join("ecs"));
+                p.dirs.push(dir.clone());
+                p.remove.push(dir.clone());
+                p.writes.push((dir.join("pids.max"), pids.to_string()));
+            }
         }
         CgroupVersion::V2 => {
             p.parent = format!("/ecstasks/{task_id}");
@@ -125,12 +141,15 @@ pub fn plan(version: CgroupVersion, root: &Path, task_id: &str, limits: &TaskLim
             p.dirs.push(slice.clone());
             p.dirs.push(dir.clone());
             // Controllers must be enabled in every parent for the children to use them.
-            p.writes
-                .push((root.join("cgroup.subtree_control"), "+cpu +memory".into()));
-            p.writes
-                .push((slice.join("cgroup.subtree_control"), "+cpu +memory".into()));
-            p.writes
-                .push((dir.join("cgroup.subtree_control"), "+cpu +memory".into()));
+            let controllers = if limits.pids().is_some() {
+                "+cpu +memory +pids"
+            } else {
+                "+cpu +memory"
+            };
+            for parent in [root, slice.as_path(), dir.as_path()] {
+                p.writes
+                    .push((parent.join("cgroup.subtree_control"), controllers.into()));
+            }
             if let Some(quota) = limits.quota_us() {
                 p.writes.push((
                     dir.join("cpu.max"),
@@ -139,6 +158,9 @@ pub fn plan(version: CgroupVersion, root: &Path, task_id: &str, limits: &TaskLim
             }
             if let Some(bytes) = limits.memory_bytes() {
                 p.writes.push((dir.join("memory.max"), bytes.to_string()));
+            }
+            if let Some(pids) = limits.pids() {
+                p.writes.push((dir.join("pids.max"), pids.to_string()));
             }
             p.remove.push(dir);
         }
@@ -188,6 +210,7 @@ mod tests {
         cpu: Some(0.5),
         memory_mib: Some(256),
         cpu_period_us: 100_000,
+        pids: None,
     };
 
     /// `increased-task-cpu-limit`: nothing caps a task at 10 vCPU; 16 vCPU is 16 periods.
@@ -289,11 +312,48 @@ mod tests {
             !TaskLimits {
                 cpu: None,
                 memory_mib: None,
-                cpu_period_us: 100_000
+                cpu_period_us: 100_000,
+                pids: None,
             }
             .any()
         );
         assert_eq!(task_id("arn:aws:ecs:us-east-1:1:task/c/abc123"), "abc123");
+    }
+
+    #[test]
+    fn the_pids_limit_is_pids_max_in_v1_and_v2() {
+        let limits = TaskLimits {
+            cpu: None,
+            memory_mib: None,
+            pids: Some(100),
+            ..LIMITS
+        };
+        assert!(limits.any());
+        let root = Path::new("/sys/fs/cgroup");
+        let v1 = plan(CgroupVersion::V1, root, "abc", &limits);
+        assert_eq!(
+            v1.writes,
+            vec![(
+                PathBuf::from("/sys/fs/cgroup/pids/ecs/abc/pids.max"),
+                "100".to_owned()
+            )]
+        );
+        assert!(
+            v1.remove
+                .contains(&PathBuf::from("/sys/fs/cgroup/pids/ecs/abc"))
+        );
+        let v2 = plan(CgroupVersion::V2, root, "abc", &limits);
+        assert!(v2.writes.contains(&(
+            PathBuf::from("/sys/fs/cgroup/ecstasks/abc/pids.max"),
+            "100".to_owned()
+        )));
+        assert!(v2.writes.contains(&(
+            PathBuf::from("/sys/fs/cgroup/ecstasks/cgroup.subtree_control"),
+            "+cpu +memory +pids".to_owned()
+        )));
+        // Unset: no pids files, the controllers as before.
+        let none = plan(CgroupVersion::V2, root, "abc", &LIMITS);
+        assert!(!none.writes.iter().any(|(f, _)| f.ends_with("pids.max")));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod aws_json;
 pub mod cgroup;
 pub mod cli;
 pub mod commands;
+pub mod container_metadata;
 pub mod control;
 pub mod credentials;
 pub mod endpoint;

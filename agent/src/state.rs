@@ -180,6 +180,37 @@ impl Store {
         Ok(Store { db, path })
     }
 
+    /// A store in memory only: nothing survives the process (`ECS_CHECKPOINT=false`).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let path = PathBuf::from("(memory)");
+        let err = |e: &dyn std::fmt::Display| StoreError {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| err(&e))?;
+        let txn = db.begin_write().map_err(|e| err(&e))?;
+        txn.open_table(TASKS).map_err(|e| err(&e))?;
+        txn.open_table(META).map_err(|e| err(&e))?;
+        txn.commit().map_err(|e| err(&e))?;
+        Ok(Store { db, path })
+    }
+
+    /// The agent's store: `ECS_DATADIR/agent.db` when `ECS_CHECKPOINT` is on (the default), else
+    /// one in memory, so that a restart starts afresh (re-registers, knows no task), as the
+    /// reference's no-op state client.
+    pub fn for_config(config: &ecs_config::Config) -> Result<Self, StoreError> {
+        if config.checkpoint.value {
+            Store::open(&config.datadir.value)
+        } else {
+            tracing::warn!(
+                "ECS_CHECKPOINT=false: state is kept in memory only and lost on restart"
+            );
+            Store::in_memory()
+        }
+    }
+
     fn err(&self, e: &dyn std::fmt::Display) -> StoreError {
         StoreError {
             path: self.path.clone(),
@@ -265,6 +296,34 @@ mod tests {
         drop(_store);
         let _again = Store::open(&dir).unwrap();
         assert_eq!(mode(&dir.join("agent.db")), 0o600);
+    }
+
+    #[test]
+    fn without_checkpoint_nothing_is_written_under_the_data_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut config = ecs_config::Config::default();
+        config.datadir.value = tmp.path().join("data");
+        config.checkpoint.value = false;
+        let store = Store::for_config(&config).unwrap();
+        store.set_meta(META_CLUSTER, "c").unwrap();
+        assert_eq!(store.meta(META_CLUSTER).unwrap().as_deref(), Some("c"));
+        assert!(!tmp.path().join("data").exists());
+        drop(store);
+        // On (the default): agent.db, and what was saved is there after a reopen.
+        config.checkpoint.value = true;
+        Store::for_config(&config)
+            .unwrap()
+            .set_meta(META_CLUSTER, "c")
+            .unwrap();
+        assert!(tmp.path().join("data/agent.db").exists());
+        assert_eq!(
+            Store::for_config(&config)
+                .unwrap()
+                .meta(META_CLUSTER)
+                .unwrap()
+                .as_deref(),
+            Some("c")
+        );
     }
 
     #[test]

@@ -497,6 +497,51 @@ async fn heartbeats_and_payloads_are_answered_as_the_reference_agent_does() {
 }
 
 #[tokio::test]
+async fn agent_update_requests_are_refused_with_the_reason_ecs_updates_enabled_gives() {
+    fn update(kind: &str, id: &str) -> Value {
+        json!({"type": kind, "message": {
+            "messageId": id, "clusterArn": CLUSTER_ARN, "containerInstanceArn": INSTANCE,
+            "updateInfo": {"location": "https://s3.amazonaws.com/agent.tar", "signature": "abc"}}})
+    }
+    fn nack(id: &str, reason: &str) -> Value {
+        json!({"type": "NackRequest", "message": {
+            "cluster": CLUSTER_ARN, "containerInstance": INSTANCE, "messageId": id,
+            "reason": reason}})
+    }
+    for (enabled, stage_reason, perform_reason) in [
+        (false, "Updates are disabled", "Updates are disabled"),
+        (
+            true,
+            "Unable to download: ecs-agent is updated through its package, not by ECS",
+            "Cannot perform update; update not downloaded",
+        ),
+    ] {
+        let mut server = FakeServer::start().await;
+        let params = AcsParams {
+            timers: fast_timers(),
+            updates_enabled: enabled,
+            ..AcsParams::new(api(&server.endpoint()), "default", INSTANCE, "20.10.24")
+        };
+        let (tx, events) = mpsc::channel(64);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run_acs(params, tx, shutdown.clone()));
+        let session = Session {
+            events,
+            shutdown,
+            task,
+        };
+        let mut conn = server.accept().await;
+        let mut session = session;
+        session.expect_connected().await;
+        conn.send(update("StageUpdateMessage", "s-1"));
+        assert_eq!(conn.next_frame().await, nack("s-1", stage_reason));
+        conn.send(update("PerformUpdateMessage", "u-1"));
+        assert_eq!(conn.next_frame().await, nack("u-1", perform_reason));
+        assert_eq!(session.stop().await.unwrap(), AcsExit::Shutdown);
+    }
+}
+
+#[tokio::test]
 async fn reconnects_at_once_after_a_clean_close_and_with_backoff_after_a_drop() {
     let mut server = FakeServer::start().await;
     let mut session = Session::start(api(&server.endpoint()), INSTANCE, fast_timers());

@@ -639,3 +639,69 @@ fn allocated_ports_are_free_on_the_host() {
     assert_ne!(port, busy);
     assert!(std::net::TcpListener::bind(("0.0.0.0", port)).is_ok());
 }
+
+#[tokio::test]
+async fn stopped_containers_the_agent_did_not_create_are_listed_with_when_they_stopped() {
+    let Some((runtime, cleanup)) = setup().await else {
+        return;
+    };
+    let label = format!("{RUN_LABEL}={}", cleanup.run);
+    // Not ours: one that ran and exited, one never started, one running.
+    docker(&["run", "--label", &label, IMAGE, "true"]).unwrap();
+    let exited = docker(&[
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        &format!("label={label}"),
+    ])
+    .unwrap()
+    .trim()
+    .to_owned();
+    let created = docker(&["create", "--label", &label, IMAGE, "true"])
+        .unwrap()
+        .trim()
+        .to_owned();
+    let running = docker(&["run", "-d", "--label", &label, IMAGE, "sleep", "60"])
+        .unwrap()
+        .trim()
+        .to_owned();
+    // Ours (the ECS task label): never listed.
+    let ours = docker(&[
+        "create",
+        "--label",
+        &label,
+        "--label",
+        &format!("{LABEL_TASK_ARN}=arn:aws:ecs:us-east-1:1:task/t/x"),
+        IMAGE,
+        "true",
+    ])
+    .unwrap()
+    .trim()
+    .to_owned();
+
+    let listed = runtime.list_stopped_unmanaged().await.unwrap();
+    let find = |id: &str| listed.iter().find(|c| c.id == id);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let exited_at = find(&exited)
+        .expect("the exited container is listed")
+        .finished_at;
+    assert!(
+        (now - 120..=now + 5).contains(&exited_at),
+        "{exited_at} vs {now}"
+    );
+    assert_eq!(
+        find(&created)
+            .expect("the created one is listed")
+            .finished_at,
+        0
+    );
+    assert!(
+        find(&running).is_none(),
+        "a running container is not listed"
+    );
+    assert!(find(&ours).is_none(), "an ECS container is not listed");
+}

@@ -34,7 +34,7 @@ pub use types::{
     LogRolloverType, LoggingDriver, PortRange, PropagateTagsFrom, ProxyUrl, REDACTED, RateLimit,
     Secret,
 };
-pub use vars::{Config, Setting, VARS, VarSpec, var};
+pub use vars::{Acts, Config, Setting, VARS, VarSpec, var};
 
 /// The result of [`load`]: the configuration and everything worth telling about it.
 #[derive(Clone, Debug)]
@@ -210,8 +210,10 @@ pub fn markdown_table() -> String {
          `cargo run -p ecs-agent -- config --markdown-table` (or `UPDATE_README=1 cargo test -p \
          ecs-config --test readme`). Defaults are those of a host where ecs-init starts the \
          reference agent; *agent alone* is the reference agent's own default, which an empty or \
-         invalid value falls back to.\n\n\
-         | Variable | Default | Meaning |\n|---|---|---|\n",
+         invalid value falls back to. *Acted on* says whether this agent does what the row \
+         says; a variable it does not act on is still parsed, checked and shown by \
+         `ecs-agent config`.\n\n\
+         | Variable | Default | Meaning | Acted on |\n|---|---|---|---|\n",
     );
     for v in VARS {
         let mut default = if !v.literal_default {
@@ -230,10 +232,11 @@ pub fn markdown_table() -> String {
             default.push_str(&format!(" (agent alone: {fallback})"));
         }
         out.push_str(&format!(
-            "| `{}` | {} | {} |\n",
+            "| `{}` | {} | {} | {} |\n",
             v.name,
             cell(&default),
-            cell(v.meaning)
+            cell(v.meaning),
+            cell(&v.acts.describe())
         ));
     }
     out

@@ -66,6 +66,44 @@ pub struct VarSpec {
     pub meaning: &'static str,
     /// Whether the value is a secret (never shown).
     pub secret: bool,
+    /// Whether this agent acts on it. `ecs-agent`'s `config_acts` test checks the claim against
+    /// the agent's sources: a variable that acts is read there, one that does not is not.
+    pub acts: Acts,
+}
+
+/// Whether the agent acts on a variable: every variable says, and the README table shows it.
+///
+/// A variable that is parsed and printed but acted on by nothing must say so (`No` or
+/// `Absent`), never pass for one that works; the agent's `config_acts` test fails when a
+/// variable marked `Yes` or `Partly` is not read by the agent's code, and when one marked `No`
+/// or `Absent` is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acts {
+    /// The agent does what the row says.
+    Yes,
+    /// The agent acts on it, within the limits stated (Markdown).
+    Partly(&'static str),
+    /// Recorded (parsed, validated, shown by `ecs-agent config`), not acted on; why (Markdown).
+    No(&'static str),
+    /// The feature it configures is absent from this agent; which and how it shows (Markdown).
+    Absent(&'static str),
+}
+
+impl Acts {
+    /// Whether the agent reads the value.
+    pub fn is_read(&self) -> bool {
+        matches!(self, Acts::Yes | Acts::Partly(_))
+    }
+
+    /// The README's "Acted on" cell.
+    pub fn describe(&self) -> String {
+        match self {
+            Acts::Yes => "yes".to_string(),
+            Acts::Partly(how) => format!("partly: {how}"),
+            Acts::No(why) => format!("**no**, recorded only: {why}"),
+            Acts::Absent(what) => format!("**no**, feature absent: {what}"),
+        }
+    }
 }
 
 /// What computed defaults may look at.
@@ -110,6 +148,7 @@ macro_rules! config_vars {
             $(computed: $compute:expr,)?
             parse: $parse:path,
             meaning: $meaning:literal,
+            acts: $acts:expr,
         }
     )+) => {
         /// The agent's effective configuration: every variable, typed, with its source.
@@ -132,6 +171,7 @@ macro_rules! config_vars {
                 fallback: opt!($($fallback)?),
                 meaning: $meaning,
                 secret: <$ty as ConfigValue>::SECRET,
+                acts: $acts,
             },
         )+];
 
@@ -317,61 +357,73 @@ config_vars! {
         default: "default",
         parse: parse::text,
         meaning: "Cluster to register into. The cluster saved in the state must match.",
+        acts: Acts::Yes,
     }
     aws_default_region: Option<String> = "AWS_DEFAULT_REGION" {
         default: "",
         parse: parse::opt_text,
         meaning: "Region of every AWS call. Required to run (the reference asks the instance metadata service when unset; we have none). `ecs-agent config` works without it.",
+        acts: Acts::Yes,
     }
     aws_region: Option<String> = "AWS_REGION" {
         default: "",
         parse: parse::opt_text,
         meaning: "Used as the region when `AWS_DEFAULT_REGION` is unset (the AWS SDKs' variable; the reference agent reads only `AWS_DEFAULT_REGION`).",
+        acts: Acts::Yes,
     }
     backend_host: Option<String> = "ECS_BACKEND_HOST" {
         default: "",
         parse: parse::opt_text,
         meaning: "ECS API endpoint override (scheme added if missing); unset: the SDK's endpoint for the region.",
+        acts: Acts::Yes,
     }
     external: bool = "ECS_EXTERNAL" {
         default: "false",
         parse: parse::boolean,
         meaning: "ECS Anywhere mode: no instance metadata, credentials from the rotating shared-credentials file, capability `ecs.capability.external`.",
+        acts: Acts::Yes,
     }
     instance_attributes: BTreeMap<String, String> = "ECS_INSTANCE_ATTRIBUTES" {
         default: "{}",
         parse: parse::string_map_fatal,
         meaning: "JSON object of custom attributes, sent on first registration only. Malformed: fatal.",
+        acts: Acts::Yes,
     }
     container_instance_tags: BTreeMap<String, String> = "ECS_CONTAINER_INSTANCE_TAGS" {
         default: "{}",
         parse: parse::string_map_fatal,
         meaning: "JSON object of container instance tags sent on registration. Malformed: fatal.",
+        acts: Acts::Yes,
     }
     container_instance_propagate_tags_from: PropagateTagsFrom = "ECS_CONTAINER_INSTANCE_PROPAGATE_TAGS_FROM" {
         default: "none",
         parse: parse::propagate_tags_from,
         meaning: "`none` or `ec2_instance` (also register the EC2 instance's tags).",
+        acts: Acts::No("the agent has no EC2 API client to read the instance's tags; only `ECS_CONTAINER_INSTANCE_TAGS` are registered"),
     }
     warm_pools_check: bool = "ECS_WARM_POOLS_CHECK" {
         default: "false",
         parse: parse::boolean,
         meaning: "Wait for the Auto Scaling lifecycle state `InService` before registering.",
+        acts: Acts::No("the agent does not read the Auto Scaling lifecycle state from instance metadata; it registers at once"),
     }
     enable_spot_instance_draining: bool = "ECS_ENABLE_SPOT_INSTANCE_DRAINING" {
         default: "false",
         parse: parse::boolean,
         meaning: "Watch for spot interruption notices and set the instance to DRAINING.",
+        acts: Acts::No("the agent does not watch instance metadata for spot interruption notices"),
     }
     alternate_credential_profile: String = "ECS_ALTERNATE_CREDENTIAL_PROFILE" {
         default: "default",
         parse: parse::text,
         meaning: "Profile read from the rotating shared-credentials file (ECS Anywhere).",
+        acts: Acts::Yes,
     }
     instance_ip_compatibility: Option<IpCompatibility> = "ECS_INSTANCE_IP_COMPATIBILITY" {
         default: "",
         parse: parse::ip_compatibility,
-        meaning: "`ipv4` or `ipv6` (case-insensitive); unset: detected from the default routes. IPv6-only selects dual-stack endpoints.",
+        meaning: "`ipv4` or `ipv6` (case-insensitive). In the reference: unset means detected from the default routes, and IPv6-only selects dual-stack endpoints.",
+        acts: Acts::No("IPv6-only hosts are not handled: every endpoint is the IPv4 one (the SDK's for the region, or `ECS_BACKEND_HOST`), and nothing is detected from the routes; its one effect here: `ECS_EXCLUDE_IPV6_PORTBINDING` defaults to `false` when it is `ipv6`"),
     }
     detailed_os_family: String = "ECS_DETAILED_OS_FAMILY" {
         default: "`<ID>_<VERSION_ID>` from `/etc/os-release` (e.g. `debian_12`), else `linux`",
@@ -379,21 +431,25 @@ config_vars! {
         computed: os_family_default,
         parse: parse::text,
         meaning: "OS family reported on registration (set by ecs-init).",
+        acts: Acts::Yes,
     }
     http_proxy: Option<ProxyUrl> = "HTTP_PROXY" {
         default: "",
         parse: parse::proxy,
         meaning: "Proxy (`http://[user:password@]host[:port]` or `host:port`) for every outbound connection of the agent: ECS and ECR calls, ACS and TCS websockets (a `CONNECT` tunnel), SSM, Secrets Manager and S3; also for HTTPS when `HTTPS_PROXY` is unset. Loopback addresses and `localhost` are never proxied. Credentials in it are redacted in output.",
+        acts: Acts::Yes,
     }
     https_proxy: Option<ProxyUrl> = "HTTPS_PROXY" {
         default: "",
         parse: parse::proxy,
         meaning: "Proxy for `https://` and `wss://` connections (a `CONNECT` tunnel); `http` proxies only. Credentials in it are redacted in output.",
+        acts: Acts::Yes,
     }
     no_proxy: Option<String> = "NO_PROXY" {
         default: "",
         parse: parse::opt_text,
         meaning: "Comma-separated destinations reached without the proxy, matched as Go does: `*`, IPs, CIDRs, `foo.com` (and its subdomains), `.foo.com` or `*.foo.com` (subdomains only), each with an optional `:port`. Unset: `169.254.169.254,169.254.170.2` (instance metadata, task credentials), as the reference sets it; when set, include those.",
+        acts: Acts::Yes,
     }
 
     // --- Docker and the task engine ---
@@ -401,187 +457,223 @@ config_vars! {
         default: "unix:///var/run/docker.sock",
         parse: parse::text,
         meaning: "Docker endpoint.",
+        acts: Acts::Yes,
     }
     available_logging_drivers: Vec<LoggingDriver> = "ECS_AVAILABLE_LOGGING_DRIVERS" {
         default: "[\"json-file\",\"syslog\",\"awslogs\",\"fluentd\",\"none\"]",
         fallback: "[\"json-file\",\"none\"]",
         parse: parse::logging_drivers,
         meaning: "JSON array of logging drivers to advertise. Known: json-file, syslog, journald, gelf, fluentd, awslogs, splunk, logentries, sumologic, none, awsfirelens; an unknown one is fatal (\"Invalid logging drivers\"). Malformed JSON: warning.",
+        acts: Acts::Yes,
     }
     engine_auth_type: Option<EngineAuthType> = "ECS_ENGINE_AUTH_TYPE" {
         default: "",
         parse: parse::engine_auth_type,
         meaning: "Format of `ECS_ENGINE_AUTH_DATA`: `docker` or `dockercfg`.",
+        acts: Acts::Yes,
     }
     engine_auth_data: Option<Secret> = "ECS_ENGINE_AUTH_DATA" {
         default: "",
         parse: parse::engine_auth_data,
         meaning: "Private registry credentials (JSON object keyed by registry). Secret: never printed or logged.",
+        acts: Acts::Yes,
     }
     datadir: PathBuf = "ECS_DATADIR" {
         default: "/var/lib/ecs/data",
         parse: parse::path,
         meaning: "State directory (`agent.db`). ecs-init mounts this host path at the reference agent's `/data`.",
+        acts: Acts::Yes,
     }
     checkpoint: bool = "ECS_CHECKPOINT" {
         default: "true",
         parse: parse::boolean,
-        meaning: "Persist state under `ECS_DATADIR` (on whenever a data directory is set, as it always is here).",
+        meaning: "Persist state in `ECS_DATADIR/agent.db`; `false`: state is kept in memory only, so a restart registers anew and knows no task (the reference's no-op state).",
+        acts: Acts::Yes,
     }
     host_data_dir: PathBuf = "ECS_HOST_DATA_DIR" {
         default: "/var/lib/ecs",
         parse: parse::path,
-        meaning: "Host path of the data directory's parent, for container metadata file mounts.",
+        meaning: "Host directory whose `data/metadata/` holds the container metadata files (`ECS_ENABLE_CONTAINER_METADATA`); the reference's `/data` is its `data/`. This agent runs on the host and writes there directly.",
+        acts: Acts::Yes,
     }
     agent_config_file_path: PathBuf = "ECS_AGENT_CONFIG_FILE_PATH" {
         default: "/etc/ecs/ecs.config.json",
         fallback: "/etc/ecs_container_agent/config.json",
         parse: parse::path,
         meaning: "The reference agent's JSON config file. Recorded but not read by this agent (yet).",
+        acts: Acts::No("the reference's JSON config file is not read"),
     }
     updates_enabled: bool = "ECS_UPDATES_ENABLED" {
         default: "true",
         fallback: "false",
         parse: parse::boolean,
-        meaning: "Accept agent update requests from ECS (else they are refused with \"Updates are disabled\").",
+        meaning: "What ECS agent update requests (`StageUpdateMessage`, `PerformUpdateMessage`) are refused with: off, \"Updates are disabled\" (the reference's words); on, \"Unable to download: ecs-agent is updated through its package, not by ECS\" (the reference downloads a new agent container image; this agent is a host package, updated by the package manager), and a perform request then gets the reference's \"Cannot perform update; update not downloaded\".",
+        acts: Acts::Yes,
     }
     update_download_dir: Option<PathBuf> = "ECS_UPDATE_DOWNLOAD_DIR" {
         default: "/var/cache/ecs",
         fallback: "",
         parse: parse::opt_path,
         meaning: "Where agent updates are downloaded.",
+        acts: Acts::No("agent update requests are always refused (see `ECS_UPDATES_ENABLED`), so nothing is downloaded"),
     }
     reserved_ports: Vec<u16> = "ECS_RESERVED_PORTS" {
         default: "[22, 2375, 2376, 51678, 51679]",
         parse: parse::ports,
         meaning: "JSON array of TCP ports not offered to tasks (the `PORTS` resource). 51680 is added when `ECS_ENABLE_PROMETHEUS_METRICS=true`. Malformed, `[]` or `null`: the default.",
+        acts: Acts::Yes,
     }
     reserved_ports_udp: Vec<u16> = "ECS_RESERVED_PORTS_UDP" {
         default: "[]",
         parse: parse::ports,
         meaning: "JSON array of UDP ports not offered to tasks (`PORTS_UDP`).",
+        acts: Acts::Yes,
     }
     reserved_memory: u16 = "ECS_RESERVED_MEMORY" {
         default: "0",
         parse: parse::mib_u16,
         meaning: "MiB of memory not offered to tasks (0 to 65535).",
+        acts: Acts::Yes,
     }
     dynamic_host_port_range: PortRange = "ECS_DYNAMIC_HOST_PORT_RANGE" {
         default: "`/proc/sys/net/ipv4/ip_local_port_range`, else `49153-65535`",
         computed: dynamic_port_range_default,
         parse: parse::port_range,
         meaning: "`start-end` range that host ports are picked from when a task asks for host port 0.",
+        acts: Acts::Yes,
     }
     engine_task_cleanup_wait_duration: Duration = "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION" {
         default: "3h",
         parse: parse::task_cleanup_wait,
         meaning: "How long a stopped task's containers are kept before removal. Below 1s: the default.",
+        acts: Acts::Yes,
     }
     engine_task_cleanup_wait_duration_jitter: Duration = "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION_JITTER" {
         default: "0",
         parse: parse::positive_duration,
         meaning: "Random extra wait, up to this long, added per task to the cleanup wait.",
+        acts: Acts::Yes,
     }
     container_stop_timeout: Duration = "ECS_CONTAINER_STOP_TIMEOUT" {
         default: "30s",
         parse: parse::container_stop_timeout,
         meaning: "Grace period between SIGTERM and SIGKILL (a container's `stopTimeout` overrides it). Minimum 1s.",
+        acts: Acts::Yes,
     }
     container_start_timeout: Duration = "ECS_CONTAINER_START_TIMEOUT" {
         default: "3m",
         parse: parse::container_start_timeout,
         meaning: "Timeout of Docker's start call. Minimum 45s.",
+        acts: Acts::Yes,
     }
     container_create_timeout: Duration = "ECS_CONTAINER_CREATE_TIMEOUT" {
         default: "4m",
         parse: parse::container_create_timeout,
         meaning: "Timeout of Docker's create call. Minimum 1m.",
+        acts: Acts::Yes,
     }
     manifest_pull_timeout: Duration = "ECS_MANIFEST_PULL_TIMEOUT" {
         default: "1m",
         parse: parse::manifest_pull_timeout,
-        meaning: "Timeout for fetching an image manifest. Minimum 30s.",
+        meaning: "Timeout of the reference's separate image manifest fetch (digest resolution before the pull). Minimum 30s.",
+        acts: Acts::No("there is no separate manifest fetch (no `MANIFEST_PULLED` step): the digest is read from the pulled image, and `ECS_IMAGE_PULL_TIMEOUT` bounds the whole pull"),
     }
     image_pull_timeout: Duration = "ECS_IMAGE_PULL_TIMEOUT" {
         default: "2h",
         parse: parse::positive_duration,
         meaning: "Timeout of a whole image pull.",
+        acts: Acts::Yes,
     }
     image_pull_inactivity_timeout: Duration = "ECS_IMAGE_PULL_INACTIVITY_TIMEOUT" {
         default: "1m",
         parse: parse::image_pull_inactivity_timeout,
         meaning: "How long a pull may make no progress. Minimum 1m.",
+        acts: Acts::Yes,
     }
     image_pull_behavior: ImagePullBehavior = "ECS_IMAGE_PULL_BEHAVIOR" {
         default: "default",
         parse: parse::image_pull_behavior,
         meaning: "`default` (pull, fall back to the cache), `always`, `once` or `prefer-cached`.",
+        acts: Acts::Yes,
     }
     pull_dependent_containers_upfront: bool = "ECS_PULL_DEPENDENT_CONTAINERS_UPFRONT" {
         default: "false",
         parse: parse::boolean,
         meaning: "Pull images of containers with `dependsOn` before their dependencies are satisfied.",
+        acts: Acts::Yes,
     }
     disable_image_cleanup: bool = "ECS_DISABLE_IMAGE_CLEANUP" {
         default: "false",
         parse: parse::boolean,
         meaning: "Turn off removal of unused images.",
+        acts: Acts::Yes,
     }
     image_cleanup_interval: Duration = "ECS_IMAGE_CLEANUP_INTERVAL" {
         default: "30m",
         parse: parse::image_cleanup_interval,
         meaning: "Time between image cleanup cycles. Below 10m: the default.",
+        acts: Acts::Yes,
     }
     image_minimum_cleanup_age: Duration = "ECS_IMAGE_MINIMUM_CLEANUP_AGE" {
         default: "1h",
         parse: parse::positive_duration,
         meaning: "Minimum time since pull before an image may be removed.",
+        acts: Acts::Yes,
     }
     non_ecs_image_minimum_cleanup_age: Duration = "NON_ECS_IMAGE_MINIMUM_CLEANUP_AGE" {
         default: "1h",
         parse: parse::positive_duration,
         meaning: "Minimum age of a non-ECS image before it may be removed.",
+        acts: Acts::Yes,
     }
     num_images_delete_per_cycle: u32 = "ECS_NUM_IMAGES_DELETE_PER_CYCLE" {
         default: "5",
         parse: parse::count_at_least_1,
         meaning: "Most images removed per cleanup cycle. Below 1: the default.",
+        acts: Acts::Yes,
     }
     nonecs_num_containers_delete_per_cycle: u32 = "NONECS_NUM_CONTAINERS_DELETE_PER_CYCLE" {
         default: "5",
         parse: parse::count_at_least_1,
-        meaning: "Most non-ECS containers removed per cleanup cycle.",
+        meaning: "Most non-ECS containers removed per cleanup cycle when `ECS_ENABLE_UNTRACKED_IMAGE_CLEANUP` is on: containers without the ECS task label that are exited, dead or never started, stopped longer than `ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION` ago. Below 1: the default.",
+        acts: Acts::Yes,
     }
     enable_untracked_image_cleanup: bool = "ECS_ENABLE_UNTRACKED_IMAGE_CLEANUP" {
         default: "false",
         parse: parse::boolean,
         meaning: "Also remove images and exited containers that ECS did not create.",
+        acts: Acts::Yes,
     }
     exclude_untracked_image: Vec<String> = "ECS_EXCLUDE_UNTRACKED_IMAGE" {
         default: "",
         parse: parse::comma_list,
         meaning: "Comma-separated `image:tag` list never removed by untracked cleanup (items kept exactly as written).",
+        acts: Acts::Yes,
     }
     shared_volume_match_full_config: bool = "ECS_SHARED_VOLUME_MATCH_FULL_CONFIG" {
         default: "false",
         parse: parse::boolean,
         meaning: "Match existing shared Docker volumes on driver options and labels too, not just the name.",
+        acts: Acts::Yes,
     }
     volume_plugin_capabilities: Vec<String> = "ECS_VOLUME_PLUGIN_CAPABILITIES" {
         default: "[\"efsAuth\"]",
         fallback: "[]",
         parse: parse::string_list_json,
-        meaning: "JSON array of volume plugin capabilities to advertise.",
+        meaning: "In the reference: JSON array of volume plugin capabilities to advertise (`efsAuth` → `ecs.capability.efsAuth`).",
+        acts: Acts::Absent("EFS IAM authorization and access points are refused (no EFS mount helper; see Compatibility), so `ecs.capability.efsAuth` is never advertised, whatever this lists"),
     }
     ebsta_supported: bool = "ECS_EBSTA_SUPPORTED" {
         default: "true",
         parse: parse::boolean,
-        meaning: "EBS task attach is possible on this host.",
+        meaning: "In the reference: EBS task attach is possible on this host (capability `ecs.capability.storage.ebs-task-volume-attach`).",
+        acts: Acts::Absent("EBS volumes are not supported (see Compatibility), so `ecs.capability.storage.ebs-task-volume-attach` is never advertised, whatever this says"),
     }
     pause_labels: BTreeMap<String, String> = "ECS_PAUSE_LABELS" {
         default: "{}",
         parse: parse::string_map_lenient,
         meaning: "JSON object of labels added to pause containers.",
+        acts: Acts::Absent("`awsvpc` network mode is refused, so there are no pause containers"),
     }
 
     // --- Capabilities ---
@@ -590,43 +682,51 @@ config_vars! {
         fallback: "false",
         parse: parse::boolean,
         meaning: "Serve task IAM role credentials (capability `task-iam-role`).",
+        acts: Acts::Yes,
     }
     enable_task_iam_role_network_host: bool = "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST" {
         default: "true",
         fallback: "false",
         parse: parse::boolean,
         meaning: "Task IAM roles for tasks in `host` network mode too.",
+        acts: Acts::Yes,
     }
     enable_awslogs_executionrole_override: bool = "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE" {
         default: "true",
         fallback: "false",
         parse: parse::boolean,
         meaning: "awslogs uses the task execution role's credentials.",
+        acts: Acts::Yes,
     }
     disable_privileged: bool = "ECS_DISABLE_PRIVILEGED" {
         default: "false",
         parse: parse::boolean,
         meaning: "Refuse privileged containers (no `privileged-container` capability).",
+        acts: Acts::Yes,
     }
     selinux_capable: bool = "ECS_SELINUX_CAPABLE" {
         default: "false",
         parse: parse::boolean,
         meaning: "Register `com.amazonaws.ecs.capability.selinux`, for tasks whose `dockerSecurityOptions` set SELinux labels (passed to Docker unchanged); say `true` only on a host that enforces SELinux.",
+        acts: Acts::Yes,
     }
     apparmor_capable: bool = "ECS_APPARMOR_CAPABLE" {
         default: "false",
         parse: parse::boolean,
         meaning: "Register `com.amazonaws.ecs.capability.apparmor`, for tasks whose `dockerSecurityOptions` name AppArmor profiles (passed to Docker unchanged); say `true` only on a host with AppArmor.",
+        acts: Acts::Yes,
     }
     disable_docker_health_check: bool = "ECS_DISABLE_DOCKER_HEALTH_CHECK" {
         default: "false",
         parse: parse::boolean,
         meaning: "Do not advertise or report container health checks.",
+        acts: Acts::Yes,
     }
     enable_task_cpu_mem_limit: bool = "ECS_ENABLE_TASK_CPU_MEM_LIMIT" {
         default: "true",
         parse: parse::boolean,
         meaning: "Task-level CPU and memory limits through cgroups.",
+        acts: Acts::Yes,
     }
     enable_task_eni: bool = "ECS_ENABLE_TASK_ENI" {
         default: "`true`; `false` when `ECS_EXTERNAL=true` (ecs-init)",
@@ -634,92 +734,110 @@ config_vars! {
         computed: task_eni_default,
         parse: parse::boolean,
         meaning: "`awsvpc` network mode (task ENIs). Forced off when `ECS_EXTERNAL=true`.",
+        acts: Acts::Absent("`awsvpc` network mode is refused"),
     }
     enable_high_density_eni: bool = "ECS_ENABLE_HIGH_DENSITY_ENI" {
         default: "true",
         parse: parse::boolean,
         meaning: "ENI trunking, when `ECS_ENABLE_TASK_ENI` is on.",
+        acts: Acts::Absent("`awsvpc` network mode is refused"),
     }
     awsvpc_block_imds: bool = "ECS_AWSVPC_BLOCK_IMDS" {
         default: "false",
         parse: parse::boolean,
         meaning: "Block instance metadata access from `awsvpc` tasks.",
+        acts: Acts::Absent("`awsvpc` network mode is refused"),
     }
     awsvpc_additional_local_routes: Vec<String> = "ECS_AWSVPC_ADDITIONAL_LOCAL_ROUTES" {
         default: "[]",
         parse: parse::cidr_list,
         meaning: "JSON array of CIDRs routed through the host bridge in `awsvpc` mode. Malformed: fatal.",
+        acts: Acts::Absent("`awsvpc` network mode is refused"),
     }
     cni_plugins_path: PathBuf = "ECS_CNI_PLUGINS_PATH" {
         default: "/amazon-ecs-cni-plugins",
         parse: parse::path,
         meaning: "Directory of the CNI plugins used for `awsvpc`.",
+        acts: Acts::Absent("`awsvpc` network mode is refused"),
     }
     enable_gpu_support: bool = "ECS_ENABLE_GPU_SUPPORT" {
         default: "false",
         parse: parse::boolean,
         meaning: "NVIDIA GPU support.",
+        acts: Acts::Absent("no GPU support; no GPUs are registered"),
     }
     nvidia_runtime: String = "ECS_NVIDIA_RUNTIME" {
         default: "nvidia",
         parse: parse::text,
         meaning: "Docker runtime used for GPU containers.",
+        acts: Acts::Absent("no GPU support"),
     }
     enable_inf_support: bool = "ECS_ENABLE_INF_SUPPORT" {
         default: "false",
         parse: parse::boolean,
         meaning: "AWS Inferentia support.",
+        acts: Acts::Absent("no Inferentia support"),
     }
     gmsa_supported: bool = "ECS_GMSA_SUPPORTED" {
         default: "false",
         parse: parse::boolean,
         meaning: "gMSA (Active Directory) credential specs through credentials-fetcher.",
+        acts: Acts::Absent("no gMSA support (a Windows and credentials-fetcher feature)"),
     }
     enable_firelens_async: bool = "ECS_ENABLE_FIRELENS_ASYNC" {
         default: "true",
         parse: parse::boolean,
         meaning: "Connect the fluentd log driver to FireLens in the background.",
+        acts: Acts::Absent("FireLens (`awsfirelens`) is refused"),
     }
     enable_container_metadata: bool = "ECS_ENABLE_CONTAINER_METADATA" {
         default: "false",
         parse: parse::boolean,
-        meaning: "Write a container metadata file and set `ECS_CONTAINER_METADATA_FILE` in containers.",
+        meaning: "Write `ecs-container-metadata.json` per container in `ECS_HOST_DATA_DIR/data/metadata/<task id>/<container>/` (`INITIAL` at create, `READY` with the container id, image id, ports and networks once it runs; removed with the task), mount it at `/opt/ecs/metadata/<uuid>/` and set `ECS_CONTAINER_METADATA_FILE` to it in the container.",
+        acts: Acts::Yes,
     }
     disable_task_metadata_az: bool = "ECS_DISABLE_TASK_METADATA_AZ" {
         default: "false",
         parse: parse::boolean,
         meaning: "Leave the availability zone out of task metadata responses.",
+        acts: Acts::Absent("task metadata never includes `AvailabilityZone` (no instance metadata)"),
     }
     task_metadata_rps_limit: RateLimit = "ECS_TASK_METADATA_RPS_LIMIT" {
         default: "40,60",
         parse: parse::rate_limit,
         meaning: "`steady,burst` request rates of the task metadata endpoint.",
+        acts: Acts::Yes,
     }
     cgroup_path: PathBuf = "ECS_CGROUP_PATH" {
         default: "/sys/fs/cgroup",
         parse: parse::path,
         meaning: "Cgroup filesystem root.",
+        acts: Acts::Yes,
     }
     cgroup_cpu_period: Duration = "ECS_CGROUP_CPU_PERIOD" {
         default: "100ms",
         parse: parse::cgroup_cpu_period,
         meaning: "CFS period of task CPU limits, 8ms to 100ms.",
+        acts: Acts::Yes,
     }
     task_pids_limit: Option<u32> = "ECS_TASK_PIDS_LIMIT" {
         default: "",
         parse: parse::pids_limit,
-        meaning: "Per-task `pids.max`, 1 to 4194304; unset: no limit.",
+        meaning: "Per-task `pids.max`, 1 to 4194304, in the task cgroup (v1 `pids/ecs/<task id>`, v2 `ecstasks/<task id>`) when `ECS_ENABLE_TASK_CPU_MEM_LIMIT` is on, as the reference; unset: no limit.",
+        acts: Acts::Yes,
     }
     propagate_task_memory_limit_cgroupv2: bool = "ECS_PROPAGATE_TASK_MEMORY_LIMIT_CGROUPV2" {
         default: "false",
         parse: parse::boolean,
-        meaning: "On cgroup v2, give containers without a memory limit the task's.",
+        meaning: "On cgroup v2 (`ECS_CGROUP_PATH` has `cgroup.controllers`), give containers without a memory limit the task's `memory` as their hard limit: containers in a private cgroup namespace cannot see the task cgroup's limit.",
+        acts: Acts::Yes,
     }
     exclude_ipv6_portbinding: bool = "ECS_EXCLUDE_IPV6_PORTBINDING" {
         default: "`true`; `false` when `ECS_INSTANCE_IP_COMPATIBILITY=ipv6`",
         computed: exclude_ipv6_default,
         parse: parse::boolean,
         meaning: "Leave `::` port bindings out of state change reports.",
+        acts: Acts::No("ports are published on IPv4 only (`0.0.0.0`), so there is never a `::` binding to report or leave out: `true` is what happens either way"),
     }
 
     // --- Metrics and introspection ---
@@ -727,31 +845,37 @@ config_vars! {
         default: "false",
         parse: parse::boolean,
         meaning: "Do not send container metrics to ECS.",
+        acts: Acts::Absent("container metrics are not published to ECS (no stats collection for TCS yet)"),
     }
     poll_metrics: bool = "ECS_POLL_METRICS" {
         default: "false",
         parse: parse::boolean,
         meaning: "Poll Docker stats instead of streaming them.",
+        acts: Acts::Absent("container metrics are not published to ECS"),
     }
     polling_metrics_wait_duration: Duration = "ECS_POLLING_METRICS_WAIT_DURATION" {
         default: "10s",
         parse: parse::positive_duration,
         meaning: "Interval of stats polling; kept within [5s, 20s] when `ECS_POLL_METRICS=true`.",
+        acts: Acts::Absent("container metrics are not published to ECS"),
     }
     enable_prometheus_metrics: bool = "ECS_ENABLE_PROMETHEUS_METRICS" {
         default: "false",
         parse: parse::boolean,
         meaning: "Serve Prometheus metrics on port 51680 (then also reserved).",
+        acts: Acts::Absent("no Prometheus endpoint; its one effect here is the reference's: port 51680 joins `ECS_RESERVED_PORTS`"),
     }
     enable_runtime_stats: bool = "ECS_ENABLE_RUNTIME_STATS" {
         default: "false",
         parse: parse::boolean,
-        meaning: "Runtime profiling endpoints on the introspection port.",
+        meaning: "Go runtime profiling endpoints (`/debug/pprof`) on the introspection port.",
+        acts: Acts::No("the reference serves Go's `pprof` profiles; a Rust agent has no such runtime to profile, and no endpoint is served"),
     }
     agent_healthcheck_host: String = "ECS_AGENT_HEALTHCHECK_HOST" {
         default: "localhost",
         parse: parse::text,
         meaning: "Host the health check calls on port 51678.",
+        acts: Acts::Yes,
     }
 
     // --- Logging ---
@@ -759,48 +883,57 @@ config_vars! {
         default: "info",
         parse: parse::log_level,
         meaning: "Level of standard error (the journal under systemd): `trace`, `debug`, `info`, `warn`, `error`, `crit` or `none` (case-insensitive). `RUST_LOG`, when set, replaces it there.",
+        acts: Acts::Yes,
     }
     loglevel_on_instance: LogLevel = "ECS_LOGLEVEL_ON_INSTANCE" {
         default: "`ECS_LOGLEVEL`; `none` when `ECS_LOG_DRIVER` is set",
         computed: loglevel_on_instance_default,
         parse: parse::log_level,
         meaning: "Level of the log file (`ECS_LOGFILE`); same values as `ECS_LOGLEVEL`.",
+        acts: Acts::Yes,
     }
     logfile: Option<PathBuf> = "ECS_LOGFILE" {
         default: "/var/log/ecs/ecs-agent.log",
         fallback: "",
         parse: parse::opt_path,
         meaning: "Log file (ecs-init's `/log/ecs-agent.log` on the host), created 0600 (its directory 0700). Empty: standard error only; one that cannot be opened: a warning on standard error, which the agent then logs to alone.",
+        acts: Acts::Yes,
     }
     log_rollover_type: LogRolloverType = "ECS_LOG_ROLLOVER_TYPE" {
         default: "size",
         parse: parse::log_rollover_type,
         meaning: "How the log file and the audit log roll over, as the reference: `size` renames the live file `<file>.1`, `.2`, ... (the highest is the newest); `hourly` renames it `<file>.YYYY-MM-DD-HH` (UTC) at the first write of a new hour; `none` never (the audit log rolls hourly then, as the reference's). Other values: hourly, as in the reference.",
+        acts: Acts::Yes,
     }
     log_output_format: LogOutputFormat = "ECS_LOG_OUTPUT_FORMAT" {
         default: "logfmt",
         parse: parse::log_output_format,
         meaning: "Line format of the log file and standard error: `logfmt` (`level=info time=... msg=\"...\" key=value module=...`) or `json` (one JSON object per line).",
+        acts: Acts::Yes,
     }
     log_max_file_size_mb: f64 = "ECS_LOG_MAX_FILE_SIZE_MB" {
         default: "5",
         parse: parse::positive_f64,
         meaning: "Size in MB (1,000,000 bytes) at which the log file and the audit log roll over (`size` rollover).",
+        acts: Acts::Yes,
     }
     log_max_roll_count: u32 = "ECS_LOG_MAX_ROLL_COUNT" {
         default: "24",
         parse: parse::count,
         meaning: "Rolled files kept, of the log file and of the audit log each; `0` keeps all (as the reference).",
+        acts: Acts::Yes,
     }
     audit_logfile: PathBuf = "ECS_AUDIT_LOGFILE" {
         default: "/var/log/ecs/audit.log",
         parse: parse::path,
         meaning: "Audit log of credential requests (ecs-init's `/log/audit.log` on the host), created 0600 (its directory 0700), rolled over by `ECS_LOG_ROLLOVER_TYPE`. Every request is written: a request waits when the writer is behind.",
+        acts: Acts::Yes,
     }
     audit_logfile_disabled: bool = "ECS_AUDIT_LOGFILE_DISABLED" {
         default: "false",
         parse: parse::boolean,
         meaning: "Turn the audit log off.",
+        acts: Acts::Yes,
     }
 
     // --- Read by ecs-init in the reference (the host side) ---
@@ -808,56 +941,67 @@ config_vars! {
         default: "",
         parse: parse::agent_log_driver,
         meaning: "Docker log driver of the reference agent's own container (ecs-init); when set, the log file level defaults to `none`.",
+        acts: Acts::No("ecs-init's setting for the reference agent's own container; this agent runs as a host process (systemd), not in a container; its one effect here: `ECS_LOGLEVEL_ON_INSTANCE` defaults to `none` when it is set"),
     }
     log_opts: BTreeMap<String, String> = "ECS_LOG_OPTS" {
         default: "{}",
         parse: parse::string_map_lenient,
         meaning: "JSON object of options for `ECS_LOG_DRIVER` (ecs-init).",
+        acts: Acts::No("ecs-init's setting for the reference agent's own container; this agent runs as a host process (systemd), not in a container"),
     }
     init_docker_log_file_size: String = "ECS_INIT_DOCKER_LOG_FILE_SIZE" {
         default: "16m",
         parse: parse::text,
         meaning: "`max-size` of the agent container's json-file log (ecs-init).",
+        acts: Acts::No("ecs-init's setting for the reference agent's own container; this agent runs as a host process (systemd), not in a container"),
     }
     init_docker_log_file_num: String = "ECS_INIT_DOCKER_LOG_FILE_NUM" {
         default: "4",
         parse: parse::text,
         meaning: "`max-file` of the agent container's json-file log (ecs-init).",
+        acts: Acts::No("ecs-init's setting for the reference agent's own container; this agent runs as a host process (systemd), not in a container"),
     }
     agent_labels: BTreeMap<String, String> = "ECS_AGENT_LABELS" {
         default: "{}",
         parse: parse::string_map_lenient,
         meaning: "JSON object of labels of the agent container (ecs-init).",
+        acts: Acts::No("ecs-init's setting for the reference agent's own container; this agent runs as a host process (systemd), not in a container"),
     }
     agent_apparmor_profile: String = "ECS_AGENT_APPARMOR_PROFILE" {
         default: "ecs-agent-default",
         parse: parse::text,
         meaning: "AppArmor profile of the agent (ecs-init).",
+        acts: Acts::No("ecs-init's setting for the reference agent's own container; this agent runs as a host process (systemd), not in a container"),
     }
     agent_pid_namespace_host: bool = "ECS_AGENT_PID_NAMESPACE_HOST" {
         default: "false",
         parse: parse::boolean,
         meaning: "Run the agent container in the host PID namespace (ecs-init).",
+        acts: Acts::No("ecs-init's setting for the reference agent's own container; this agent runs as a host process (systemd), not in a container"),
     }
     agent_run_privileged: bool = "ECS_AGENT_RUN_PRIVILEGED" {
         default: "false",
         parse: parse::exactly_true,
         meaning: "Run the agent container privileged; only the exact text `true` enables it (ecs-init).",
+        acts: Acts::No("ecs-init's setting for the reference agent's own container; this agent runs as a host process (systemd), not in a container"),
     }
     skip_localhost_traffic_filter: bool = "ECS_SKIP_LOCALHOST_TRAFFIC_FILTER" {
         default: "false",
         parse: parse::boolean,
         meaning: "Do not add the iptables rule dropping non-local packets to localhost (ecs-init).",
+        acts: Acts::Yes,
     }
     allow_offhost_introspection_access: bool = "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS" {
         default: "false",
         parse: parse::boolean,
         meaning: "Do not block off-host access to the introspection port 51678 (ecs-init).",
+        acts: Acts::Yes,
     }
     offhost_introspection_interface_name: String = "ECS_OFFHOST_INTROSPECTION_INTERFACE_NAME" {
         default: "eth0",
         parse: parse::text,
         meaning: "Interface whose off-host introspection traffic is blocked (older ecs-init).",
+        acts: Acts::No("`ecs-agent host-setup` drops off-host introspection traffic on every interface but `lo`, as current ecs-init does, so no interface name is needed"),
     }
 }
 

@@ -490,6 +490,88 @@ fn the_task_memory_limit_is_enforced() -> Result<()> {
 }
 
 #[test]
+fn the_pids_limit_and_the_container_metadata_file_reach_the_task() -> Result<()> {
+    let host = tempfile::tempdir()?;
+    let host_dir = host.path().to_str().unwrap().to_owned();
+    let mut s = setup(
+        "td-pids-metadata",
+        &[
+            ("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", "2s"),
+            ("ECS_TASK_PIDS_LIMIT", "100"),
+            ("ECS_ENABLE_CONTAINER_METADATA", "true"),
+            ("ECS_HOST_DATA_DIR", &host_dir),
+        ],
+    )?;
+    let family = unique("td-pids-metadata");
+    // The container waits for the agent to mark its metadata file READY, then prints it.
+    let app = sh(
+        &s.image,
+        "app",
+        true,
+        "while ! grep -q READY \"$ECS_CONTAINER_METADATA_FILE\"; do sleep 0.2; done; \
+         echo \"file=$ECS_CONTAINER_METADATA_FILE\"; cat \"$ECS_CONTAINER_METADATA_FILE\"; \
+         trap 'exit 0' TERM; while true; do sleep 1; done",
+    );
+    let def = s.register(&json!({"family": family, "containerDefinitions": [app]}))?;
+    let task = s.run(&def)?;
+    let task_id = task.rsplit('/').next().unwrap().to_string();
+    let pids_dir = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/ecs/{task_id}"));
+    s.cleanup.cgroups.push(pids_dir.clone());
+    let t = s.wait_running(&task, Duration::from_secs(60))?;
+    let id = container(&t, "app")["runtimeId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let logs = wait_until(Duration::from_secs(30), "the metadata file READY", || {
+        let logs = docker(&["logs", &id])?;
+        anyhow::Ok(
+            logs.contains("\"MetadataFileStatus\": \"READY\"")
+                .then_some(logs),
+        )
+    })?;
+    assert!(
+        logs.contains("file=/opt/ecs/metadata/") && logs.contains("/ecs-container-metadata.json"),
+        "{logs}"
+    );
+    assert!(logs.contains(&format!("\"TaskARN\": \"{task}\"")), "{logs}");
+    assert!(
+        logs.contains(&format!("\"ContainerID\": \"{id}\"")),
+        "{logs}"
+    );
+    let metadata_dir = host.path().join("data/metadata").join(&task_id);
+    assert!(
+        metadata_dir
+            .join("app/ecs-container-metadata.json")
+            .is_file()
+    );
+
+    // pids.max in the task cgroup (cgroup v1 here; v2 is unit-tested).
+    let parent = docker(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", &id])?;
+    assert_eq!(parent.trim(), format!("/ecs/{task_id}"));
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        let max = std::fs::read_to_string(pids_dir.join("pids.max"))?;
+        assert_eq!(max.trim(), "100");
+    }
+
+    s.aws.run(&[
+        "ecs",
+        "stop-task",
+        "--cluster",
+        s.cluster(),
+        "--task",
+        &task,
+    ])?;
+    s.wait_stopped(&task, Duration::from_secs(30))?;
+    wait_until(
+        Duration::from_secs(30),
+        "the metadata files and the task cgroup to be removed",
+        || anyhow::Ok((!metadata_dir.exists() && !pids_dir.exists()).then_some(())),
+    )?;
+    Ok(())
+}
+
+#[test]
 fn invalid_volume_and_dependency_configurations_are_refused() -> Result<()> {
     let s = setup("td-invalid", &[])?;
     let family = unique("td-invalid");

@@ -14,7 +14,8 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use ecs_protocol::acs::{
     AckRequest, AcsFrame, AcsMessage, ExceptionMessage, HeartbeatAckRequest,
-    IamRoleCredentialsAckRequest, IamRoleCredentialsMessage, PayloadMessage,
+    IamRoleCredentialsAckRequest, IamRoleCredentialsMessage, NackRequest, PayloadMessage,
+    UpdateMessage,
 };
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
@@ -112,6 +113,9 @@ pub struct AcsParams {
     pub timers: Timers,
     /// `User-Agent` of the ACS and TCS upgrades (the ECS client's, [`crate::version::user_agent`]).
     pub user_agent: String,
+    /// `ECS_UPDATES_ENABLED`: which reason refuses ECS's agent update requests (see
+    /// [`update_refusal`]).
+    pub updates_enabled: bool,
 }
 
 impl AcsParams {
@@ -137,6 +141,7 @@ impl AcsParams {
             send_credentials: true,
             timers: Timers::default(),
             user_agent,
+            updates_enabled: false,
         }
     }
 }
@@ -171,6 +176,43 @@ pub enum AcsEvent {
         /// Where to say whether they were stored.
         reply: oneshot::Sender<bool>,
     },
+}
+
+/// Which agent update request ACS sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateStep {
+    /// `StageUpdateMessage`: download the update.
+    Stage,
+    /// `PerformUpdateMessage`: apply the staged update.
+    Perform,
+}
+
+/// Why this agent refuses an ECS agent update request, as the `NackRequest` it sends; `None`
+/// when the request names no message id (ignored, as the reference does).
+///
+/// With `ECS_UPDATES_ENABLED=false`, the reference's words: "Updates are disabled". With it on,
+/// the reference downloads a new agent *container image* for ecs-init to load; this agent is a
+/// host binary installed from a package, so it never stages one, and says so. A perform request
+/// then finds nothing staged and gets the reference's own answer for that case.
+pub fn update_refusal(
+    enabled: bool,
+    update: &UpdateMessage,
+    step: UpdateStep,
+) -> Option<NackRequest> {
+    let message_id = update.message_id.clone().filter(|id| !id.is_empty())?;
+    let reason = match (enabled, step) {
+        (false, _) => "Updates are disabled",
+        (true, UpdateStep::Stage) => {
+            "Unable to download: ecs-agent is updated through its package, not by ECS"
+        }
+        (true, UpdateStep::Perform) => "Cannot perform update; update not downloaded",
+    };
+    Some(NackRequest {
+        cluster: update.cluster_arn.clone(),
+        container_instance: update.container_instance_arn.clone(),
+        message_id: Some(message_id),
+        reason: Some(reason.to_string()),
+    })
 }
 
 /// How [`run_acs`] ended, when it ends without an error.
@@ -427,6 +469,7 @@ pub async fn run_acs(
             timers: &params.timers,
             cluster: &params.cluster,
             instance_arn: &params.instance_arn,
+            updates_enabled: params.updates_enabled,
         }
         .serve()
         .await;
@@ -577,6 +620,7 @@ struct Connection<'a> {
     timers: &'a Timers,
     cluster: &'a str,
     instance_arn: &'a str,
+    updates_enabled: bool,
 }
 
 /// A message waiting for the handler's verdict, with the acks to send if it is `true`.
@@ -698,6 +742,12 @@ impl Connection<'_> {
             }
             AcsMessage::PayloadMessage(payload) => self.on_payload(payload).await,
             AcsMessage::IamRoleCredentialsMessage(refresh) => self.on_credentials(refresh).await,
+            AcsMessage::StageUpdateMessage(update) => {
+                self.refuse_update(&update, UpdateStep::Stage).await
+            }
+            AcsMessage::PerformUpdateMessage(update) => {
+                self.refuse_update(&update, UpdateStep::Perform).await
+            }
             AcsMessage::CloseMessage(close) => {
                 tracing::info!(
                     message = close.message.as_deref().unwrap_or(""),
@@ -734,6 +784,27 @@ impl Connection<'_> {
                 Ok(None)
             }
         }
+    }
+
+    /// A `StageUpdateMessage` or `PerformUpdateMessage`: refused with a `NackRequest`.
+    async fn refuse_update(
+        &mut self,
+        update: &UpdateMessage,
+        step: UpdateStep,
+    ) -> Result<Option<(Vec<AcsMessage>, oneshot::Receiver<bool>)>, Ended> {
+        let Some(nack) = update_refusal(self.updates_enabled, update, step) else {
+            tracing::warn!("agent update request without messageId ignored");
+            return Ok(None);
+        };
+        tracing::warn!(
+            message_id = nack.message_id.as_deref().unwrap_or(""),
+            reason = nack.reason.as_deref().unwrap_or(""),
+            "agent update request refused"
+        );
+        self.send(AcsMessage::NackRequest(nack))
+            .await
+            .map_err(Ended::Broken)?;
+        Ok(None)
     }
 
     /// An `IAMRoleCredentialsMessage`: handed to the handler, acked once stored.

@@ -39,8 +39,19 @@ pub struct EngineSettings {
     pub stop_timeout: Duration,
     /// How long a stopped task's containers are kept (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION).
     pub cleanup_wait: Duration,
+    /// Up to this much more, chosen per task (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION_JITTER), so
+    /// that tasks stopped together are not all removed at once.
+    pub cleanup_jitter: Duration,
     /// Retries of each state-change report ([`RetryPolicy::SUBMIT_STATE_CHANGE`] in the agent).
     pub report_retry: RetryPolicy,
+}
+
+impl EngineSettings {
+    /// One task's wait before cleanup: the wait plus a random part of the jitter, as the
+    /// reference's `AddJitter(TaskCleanupWaitDuration, TaskCleanupWaitDurationJitter)`.
+    pub fn task_cleanup_wait(&self) -> Duration {
+        crate::retry::with_jitter(self.cleanup_wait, self.cleanup_jitter)
+    }
 }
 
 /// What every task actor shares.
@@ -66,6 +77,8 @@ pub struct Shared<R: ContainerRuntime> {
     pub secrets: crate::secrets::SecretsFetcher,
     /// Environment files from S3.
     pub env_files: crate::env_files::EnvFilesFetcher,
+    /// Container metadata files, when `ECS_ENABLE_CONTAINER_METADATA` is on.
+    pub container_metadata: Option<crate::container_metadata::MetadataFiles>,
 }
 
 impl<R: ContainerRuntime> std::fmt::Debug for Shared<R> {

@@ -63,6 +63,7 @@ fn task_limits<R: ContainerRuntime>(shared: &Shared<R>, record: &TaskRecord) -> 
             cpu: None,
             memory_mib: None,
             cpu_period_us: 100_000,
+            pids: None,
         };
     }
     cgroup::TaskLimits {
@@ -70,6 +71,33 @@ fn task_limits<R: ContainerRuntime>(shared: &Shared<R>, record: &TaskRecord) -> 
         memory_mib: record.task.memory,
         cpu_period_us: u64::try_from(shared.config.cgroup_cpu_period.value.as_micros())
             .unwrap_or(100_000),
+        pids: shared.config.task_pids_limit.value,
+    }
+}
+
+/// A container's hard memory limit: its own (`spec_memory`), or, on cgroup v2 with
+/// `ECS_PROPAGATE_TASK_MEMORY_LIMIT_CGROUPV2`, the task's when it has none. Containers on v2 run
+/// in a private cgroup namespace and cannot see the task cgroup's limit (the reference's
+/// reason for the setting).
+pub fn container_memory<R: ContainerRuntime>(
+    shared: &Shared<R>,
+    record: &TaskRecord,
+    spec_memory: Option<i64>,
+) -> Option<i64> {
+    let propagate = shared.config.propagate_task_memory_limit_cgroupv2.value
+        && cgroup::detect(&shared.config.cgroup_path.value) == cgroup::CgroupVersion::V2;
+    memory_with_task_limit(spec_memory, record.task.memory, propagate)
+}
+
+/// [`container_memory`]'s rule, pure.
+pub fn memory_with_task_limit(
+    spec_memory: Option<i64>,
+    task_memory_mib: Option<i64>,
+    propagate: bool,
+) -> Option<i64> {
+    match (spec_memory, task_memory_mib) {
+        (None, Some(task)) if propagate && task > 0 => crate::runtime::spec::memory_bytes(task),
+        _ => spec_memory,
     }
 }
 
@@ -180,4 +208,27 @@ pub fn task_oom_killed(record: &TaskRecord) -> bool {
             })
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: i64 = 1024 * 1024;
+
+    #[test]
+    fn the_task_memory_limit_goes_to_containers_without_one_only_when_propagating() {
+        assert_eq!(
+            memory_with_task_limit(None, Some(512), true),
+            Some(512 * MIB)
+        );
+        assert_eq!(memory_with_task_limit(None, Some(512), false), None);
+        // A container's own limit stays; no task limit, nothing to give.
+        assert_eq!(
+            memory_with_task_limit(Some(64 * MIB), Some(512), true),
+            Some(64 * MIB)
+        );
+        assert_eq!(memory_with_task_limit(None, None, true), None);
+        assert_eq!(memory_with_task_limit(None, Some(0), true), None);
+    }
 }

@@ -53,6 +53,8 @@ pub(crate) struct TaskActor<R: ContainerRuntime> {
     secrets: Option<crate::secrets::SecretValues>,
     /// The task's environment files, once fetched (memory only, as `secrets`).
     env_files: Option<crate::env_files::EnvFileValues>,
+    /// How long after stopping this task is cleaned up (the wait plus this task's jitter).
+    cleanup_wait: Duration,
 }
 
 impl<R: ContainerRuntime> TaskActor<R> {
@@ -65,6 +67,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
         shutdown: CancellationToken,
     ) -> Self {
         TaskActor {
+            cleanup_wait: shared.settings.task_cleanup_wait(),
             shared,
             queued: record.sent,
             record,
@@ -187,7 +190,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
                     .stopped_at
                     .and_then(|t| t.elapsed().ok())
                     .unwrap_or_default();
-                Some(self.shared.settings.cleanup_wait.saturating_sub(since))
+                Some(self.cleanup_wait.saturating_sub(since))
             } else {
                 None
             };
@@ -710,6 +713,8 @@ impl<R: ContainerRuntime> TaskActor<R> {
             )
             .map_err(|e| StopReason::CannotCreateContainer(e.to_string()))?;
             spec.task_resources = resources::container_resources(&self.record, def)?;
+            spec.memory_bytes =
+                resources::container_memory(&self.shared, &self.record, spec.memory_bytes);
             let endpoint_id = self.shared.task_iam.ids.id(&self.arn(), &name);
             crate::task_env::add_task_env(
                 &mut spec.env,
@@ -753,6 +758,13 @@ impl<R: ContainerRuntime> TaskActor<R> {
                     log_options,
                 );
             }
+            if let Some(files) = &self.shared.container_metadata {
+                let mount = files
+                    .create(&self.metadata_ref(def, &docker_name))
+                    .map_err(|e| StopReason::CannotCreateContainer(e.to_string()))?;
+                spec.task_resources.binds.push(mount.bind);
+                spec.env.push(mount.env);
+            }
             let id = match rt.create(&spec).await {
                 Ok(id) => id,
                 Err(e) => {
@@ -786,6 +798,26 @@ impl<R: ContainerRuntime> TaskActor<R> {
             {
                 self.record.containers[i].ports.clone_from(&info.ports);
             }
+            if let (Some(files), Some(info)) = (&self.shared.container_metadata, &info) {
+                let docker_name = self.record.containers[i]
+                    .docker_name
+                    .clone()
+                    .unwrap_or_default();
+                let network_mode = self
+                    .record
+                    .task
+                    .network_mode
+                    .clone()
+                    .unwrap_or(ecs_protocol::types::NetworkMode::Bridge);
+                // As the reference: a file that cannot be updated is logged, the task goes on.
+                if let Err(e) = files.update(
+                    &self.metadata_ref(def, &docker_name),
+                    info,
+                    network_mode.as_str(),
+                ) {
+                    tracing::warn!(task_arn = %self.arn(), container = %name, error = %e, "cannot update the container metadata file");
+                }
+            }
             tracing::info!(task_arn = %self.arn(), container = %name, docker_id = %id, "container running");
             self.save().await;
             // It may already have exited (a command that ends at once).
@@ -794,6 +826,22 @@ impl<R: ContainerRuntime> TaskActor<R> {
             }
         }
         Ok(())
+    }
+
+    /// What container `def`'s metadata file says about it.
+    fn metadata_ref<'a>(
+        &'a self,
+        def: &'a Container,
+        docker_name: &'a str,
+    ) -> crate::container_metadata::ContainerRef<'a> {
+        crate::container_metadata::ContainerRef {
+            task_arn: self.record.arn(),
+            family: self.record.task.family.as_deref().unwrap_or_default(),
+            revision: self.record.task.version.as_deref().unwrap_or_default(),
+            container_name: def.name.as_deref().unwrap_or_default(),
+            docker_name,
+            image: def.image.as_deref().unwrap_or_default(),
+        }
     }
 
     fn allocate_ports(
@@ -878,6 +926,9 @@ impl<R: ContainerRuntime> TaskActor<R> {
             }
         }
         resources::cleanup(&self.shared, &self.record).await;
+        if let Some(files) = &self.shared.container_metadata {
+            files.clean(&self.arn());
+        }
         if let Err(e) = self.shared.store.remove_task(&self.arn()) {
             tracing::error!(task_arn = %self.arn(), error = %e, "cannot forget the task");
         }

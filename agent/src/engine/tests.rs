@@ -133,6 +133,10 @@ fn start_reporting_to(
         task_iam: iam.clone(),
         secrets,
         env_files: crate::env_files::EnvFilesFetcher::default(),
+        container_metadata: crate::container_metadata::MetadataFiles::from_config(
+            &config,
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/c/i",
+        ),
         runtime: Arc::new(rt.clone()),
         store: Arc::new(Store::open(dir.path()).unwrap()),
         reporter: reporter.clone(),
@@ -151,6 +155,7 @@ fn start_reporting_to(
         settings: EngineSettings {
             stop_timeout: Duration::from_secs(7),
             cleanup_wait: Duration::from_secs(3600),
+            cleanup_jitter: Duration::ZERO,
             report_retry,
         },
         images: Arc::new(images),
@@ -896,4 +901,86 @@ async fn a_stop_is_handled_promptly_while_reports_hang_or_are_retried() {
         );
         h.shutdown.cancel();
     }
+}
+
+#[test]
+fn each_task_waits_the_cleanup_wait_plus_part_of_the_jitter() {
+    let settings = |jitter| EngineSettings {
+        stop_timeout: Duration::from_secs(30),
+        cleanup_wait: Duration::from_secs(3600),
+        cleanup_jitter: jitter,
+        report_retry: crate::retry::RetryPolicy::SUBMIT_STATE_CHANGE,
+    };
+    assert_eq!(
+        settings(Duration::ZERO).task_cleanup_wait(),
+        Duration::from_secs(3600)
+    );
+    let jittered = settings(Duration::from_secs(600));
+    let waits: Vec<Duration> = (0..64).map(|_| jittered.task_cleanup_wait()).collect();
+    assert!(
+        waits
+            .iter()
+            .all(|w| (Duration::from_secs(3600)..=Duration::from_secs(4200)).contains(w))
+    );
+    assert!(
+        waits.iter().any(|w| *w > Duration::from_secs(3601)),
+        "the jitter is added: {waits:?}"
+    );
+}
+
+#[tokio::test]
+async fn container_metadata_files_are_mounted_and_made_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host");
+    let mut config = ecs_config::Config::default();
+    config.enable_container_metadata.value = true;
+    config.host_data_dir.value = host.clone();
+    let h = start_with(
+        FakeRuntime::new(),
+        dir,
+        crate::secrets::SecretsFetcher::default(),
+        config,
+    );
+    assert!(h.engine.payload(vec![task(ARN, "RUNNING", web())]).await);
+    until("RUNNING reported", || {
+        h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+    })
+    .await;
+    let task_dir = host.join("data/metadata/0123456789abcdef0123456789abcdef");
+    let spec = &h.rt.created_specs()[0];
+    let bind = spec
+        .task_resources
+        .binds
+        .iter()
+        .find(|b| b.starts_with(task_dir.join("web").to_str().unwrap()))
+        .expect("the metadata directory is mounted");
+    let inside = bind.split_once(':').unwrap().1;
+    assert!(spec.env.contains(&format!(
+        "ECS_CONTAINER_METADATA_FILE={inside}/ecs-container-metadata.json"
+    )));
+    let file = task_dir.join("web/ecs-container-metadata.json");
+    let ready: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(ready["MetadataFileStatus"], "READY");
+    assert_eq!(ready["ContainerID"], h.rt.id_of("web").unwrap().as_str());
+    assert_eq!(ready["TaskDefinitionFamily"], "web");
+    h.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn no_container_metadata_unless_enabled() {
+    let h = start(FakeRuntime::new(), tempfile::tempdir().unwrap());
+    assert!(h.engine.payload(vec![task(ARN, "RUNNING", web())]).await);
+    until("RUNNING reported", || {
+        h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+    })
+    .await;
+    let spec = &h.rt.created_specs()[0];
+    assert!(
+        !spec
+            .env
+            .iter()
+            .any(|e| e.starts_with("ECS_CONTAINER_METADATA_FILE="))
+    );
+    assert!(spec.task_resources.binds.is_empty());
+    h.shutdown.cancel();
 }

@@ -4,7 +4,10 @@
 //! recently used first, at most `ECS_NUM_IMAGES_DELETE_PER_CYCLE` per cycle. With
 //! `ECS_ENABLE_UNTRACKED_IMAGE_CLEANUP`, images the agent did not pull may go too (older than
 //! `NON_ECS_IMAGE_MINIMUM_CLEANUP_AGE`, smallest first, never one in `ECS_EXCLUDE_UNTRACKED_IMAGE`),
-//! within the same per-cycle count.
+//! within the same per-cycle count; before them, up to `NONECS_NUM_CONTAINERS_DELETE_PER_CYCLE`
+//! exited (or dead, or never started) containers the agent did not create, stopped longer than
+//! `ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION` ago, are removed, as the reference's
+//! `removeNonECSContainers`.
 //!
 //! The tracked images are persisted in the agent's store (meta key `images`), so a restart
 //! remembers what it pulled and when.
@@ -56,6 +59,11 @@ pub struct CleanupSettings {
     pub untracked_minimum_age: Duration,
     /// References never removed.
     pub exclude: BTreeSet<String>,
+    /// Most stopped non-ECS containers removed per cycle (untracked cleanup).
+    pub containers_per_cycle: usize,
+    /// How long a non-ECS container must have been stopped before removal (the task cleanup
+    /// wait, as in the reference).
+    pub container_wait: Duration,
 }
 
 impl CleanupSettings {
@@ -74,6 +82,11 @@ impl CleanupSettings {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect(),
+            containers_per_cycle: usize::try_from(
+                config.nonecs_num_containers_delete_per_cycle.value,
+            )
+            .unwrap_or(5),
+            container_wait: config.engine_task_cleanup_wait_duration.value,
         }
     }
 }
@@ -231,11 +244,51 @@ impl ImageManager {
                 self.save(&table);
             }
         }
+        if settings.untracked {
+            self.cleanup_unmanaged_containers(runtime, settings, now)
+                .await;
+        }
         if settings.untracked && count < settings.per_cycle {
             removed.extend(
                 self.cleanup_untracked(runtime, settings, in_use, now, settings.per_cycle - count)
                     .await,
             );
+        }
+        removed
+    }
+
+    /// Removes stopped containers the agent did not create; returns their ids.
+    async fn cleanup_unmanaged_containers<R: ContainerRuntime + ?Sized>(
+        &self,
+        runtime: &R,
+        settings: &CleanupSettings,
+        now: SystemTime,
+    ) -> Vec<String> {
+        let containers = match runtime.list_stopped_unmanaged().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list non-ECS containers for cleanup");
+                return Vec::new();
+            }
+        };
+        let wait = settings.container_wait.as_secs();
+        let mut removed = Vec::new();
+        for container in containers
+            .into_iter()
+            .filter(|c| secs(now).saturating_sub(u64::try_from(c.finished_at).unwrap_or(0)) > wait)
+        {
+            if removed.len() >= settings.containers_per_cycle {
+                break;
+            }
+            match runtime.remove(&container.id).await {
+                Ok(()) => {
+                    tracing::info!(runtime_id = %container.id, "removed non-ECS container");
+                    removed.push(container.id);
+                }
+                Err(e) => {
+                    tracing::warn!(runtime_id = %container.id, error = %e, "cannot remove non-ECS container");
+                }
+            }
         }
         removed
     }
@@ -310,6 +363,8 @@ mod tests {
             untracked: false,
             untracked_minimum_age: Duration::from_secs(3600),
             exclude: BTreeSet::new(),
+            containers_per_cycle: 2,
+            container_wait: Duration::from_secs(3 * 3600),
         }
     }
 
@@ -411,6 +466,28 @@ mod tests {
         assert_eq!(removed, ["other/old:1"]);
         assert!(rt.has_image("other/keep:1") && rt.has_image("other/new:1"));
         assert!(rt.has_image("r/tracked:1"));
+    }
+
+    #[tokio::test]
+    async fn stopped_non_ecs_containers_go_when_untracked_cleanup_is_on_a_few_per_cycle() {
+        let rt = FakeRuntime::new();
+        let m = ImageManager::new(None);
+        let long_ago = T0 as i64;
+        for id in ["old-1", "old-2", "old-3"] {
+            rt.add_unmanaged(id, long_ago);
+        }
+        rt.add_unmanaged("recent", (T0 + 10_000) as i64);
+        let now = at(T0 + 12_000);
+        // Off: nothing goes.
+        m.cleanup(&rt, &settings(), &HashSet::new(), now).await;
+        assert_eq!(rt.unmanaged().len(), 4);
+        let mut s = settings();
+        s.untracked = true;
+        // On: two per cycle, only those stopped longer than the wait ago.
+        m.cleanup(&rt, &s, &HashSet::new(), now).await;
+        assert_eq!(rt.unmanaged(), ["old-3", "recent"]);
+        m.cleanup(&rt, &s, &HashSet::new(), now).await;
+        assert_eq!(rt.unmanaged(), ["recent"]);
     }
 
     #[test]

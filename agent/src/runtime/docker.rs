@@ -640,6 +640,69 @@ impl ContainerRuntime for DockerRuntime {
         Box::pin(self.list_managed_containers())
     }
 
+    fn list_stopped_unmanaged(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<super::UnmanagedContainer>, RuntimeError>> {
+        Box::pin(async move {
+            let options = ListContainersOptions {
+                all: true,
+                filters: Some(HashMap::from([(
+                    "status".to_owned(),
+                    vec!["exited".to_owned(), "dead".to_owned(), "created".to_owned()],
+                )])),
+                ..ListContainersOptions::default()
+            };
+            let summaries = deadline(self.timeouts.list, "list containers", async {
+                self.docker
+                    .list_containers(Some(options))
+                    .await
+                    .map_err(docker_error)
+            })
+            .await?;
+            let mut out = Vec::new();
+            for summary in summaries {
+                let ours = summary
+                    .labels
+                    .as_ref()
+                    .is_some_and(|l| l.contains_key(LABEL_TASK_ARN));
+                let Some(id) = summary.id.filter(|_| !ours) else {
+                    continue;
+                };
+                let inspected = deadline(
+                    self.timeouts.inspect,
+                    &format!("inspect container {id}"),
+                    async {
+                        self.docker
+                            .inspect_container(&id, None)
+                            .await
+                            .map_err(docker_error)
+                    },
+                )
+                .await;
+                let response = match inspected {
+                    Ok(r) => r,
+                    // Gone between the list and the inspect.
+                    Err(RuntimeError::NotFound(_)) => continue,
+                    Err(e) => return Err(e),
+                };
+                let finished_at = response
+                    .state
+                    .and_then(|s| s.finished_at)
+                    .and_then(|t| {
+                        time::OffsetDateTime::parse(
+                            &t,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .ok()
+                    })
+                    .map_or(0, time::OffsetDateTime::unix_timestamp)
+                    .max(0);
+                out.push(super::UnmanagedContainer { id, finished_at });
+            }
+            Ok(out)
+        })
+    }
+
     /// `GET /containers/{id}/stats?stream=false`: Docker takes two samples (about a second) so
     /// that `precpu_stats` is filled, as the reference's stats are.
     fn stats<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Value>, RuntimeError>> {

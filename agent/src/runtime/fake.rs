@@ -148,6 +148,8 @@ struct State {
     next_id: u64,
     stop_exit_code: Option<i64>,
     volumes: BTreeMap<String, VolumeInfo>,
+    /// Stopped containers the agent did not create (untracked cleanup).
+    unmanaged: Vec<super::UnmanagedContainer>,
 }
 
 #[derive(Debug, Clone)]
@@ -239,6 +241,23 @@ impl FakeRuntime {
     /// Makes `image` present, as if pulled earlier.
     pub fn add_image(&self, image: &str) {
         self.state().images.insert(image.to_owned());
+    }
+
+    /// A stopped container the agent did not create, stopped at `finished_at` (epoch seconds).
+    pub fn add_unmanaged(&self, id: &str, finished_at: i64) {
+        self.state().unmanaged.push(super::UnmanagedContainer {
+            id: id.to_owned(),
+            finished_at,
+        });
+    }
+
+    /// The stopped containers not created by the agent that are still there.
+    pub fn unmanaged(&self) -> Vec<String> {
+        self.state()
+            .unmanaged
+            .iter()
+            .map(|c| c.id.clone())
+            .collect()
     }
 
     /// Makes `image` present with a creation time (epoch seconds), as if built or pulled outside
@@ -499,6 +518,7 @@ impl FakeRuntime {
         let removed = {
             let mut state = self.state();
             state.calls.push(Call::Remove { id: id.to_owned() });
+            state.unmanaged.retain(|c| c.id != id);
             match lookup(&state, id) {
                 Some(full_id) => state.containers.remove(&full_id).map(|_| full_id),
                 None => None,
@@ -694,6 +714,12 @@ impl ContainerRuntime for FakeRuntime {
 
     fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ContainerInfo>, RuntimeError>> {
         Box::pin(async move { Ok(self.do_list_managed()) })
+    }
+
+    fn list_stopped_unmanaged(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<super::UnmanagedContainer>, RuntimeError>> {
+        Box::pin(async move { Ok(self.state().unmanaged.clone()) })
     }
 
     fn create_volume<'a>(

@@ -254,6 +254,16 @@ impl std::fmt::Debug for RegistryAuth {
     }
 }
 
+/// A stopped container the agent did not create, as untracked cleanup sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmanagedContainer {
+    /// Docker id.
+    pub id: String,
+    /// When it stopped (epoch seconds); 0 when it never ran (`created`), as Docker's
+    /// `0001-01-01T00:00:00Z` reads to the reference.
+    pub finished_at: i64,
+}
+
 /// What Docker says about an image.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ImageInfo {
@@ -333,6 +343,11 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<ContainerInfo>, RuntimeError>>;
     /// Every container (running or not) carrying the `com.amazonaws.ecs.task-arn` label.
     fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ContainerInfo>, RuntimeError>>;
+    /// Containers without the `com.amazonaws.ecs.task-arn` label that are `exited`, `dead` or
+    /// `created` (the ones the reference's untracked cleanup may remove), with when they stopped.
+    fn list_stopped_unmanaged(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<UnmanagedContainer>, RuntimeError>>;
     /// Docker's event stream, filtered to managed containers, from now on.
     fn events(&self) -> EventStream;
     /// Creates a volume (Docker answers with the existing one when the name is taken).
