@@ -24,6 +24,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::acs::RawEnvelope;
 pub use crate::acs::{DecodeError, ExceptionMessage, UnknownMessage};
 use crate::status::HealthStatus;
 use crate::types::{Timestamp, open_enum};
@@ -108,15 +109,6 @@ impl TcsMessage {
 pub enum TcsFrame {
     Known(TcsMessage),
     Unknown(UnknownMessage),
-}
-
-/// The envelope before its body is interpreted.
-#[derive(Deserialize)]
-struct RawEnvelope {
-    #[serde(rename = "type")]
-    type_name: String,
-    #[serde(default)]
-    message: Value,
 }
 
 impl TcsFrame {

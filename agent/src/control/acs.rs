@@ -289,6 +289,38 @@ pub fn acs_url(endpoint: &str, query: &str) -> Result<String, ControlError> {
     Ok(format!("{ws}/ws?{query}"))
 }
 
+/// The SigV4 headers of a `GET` on websocket `url` for `host` with `body`, signed for `ecs` in
+/// `region` at `at`, as the reference signs both the ACS and TCS upgrades (empty body) and every
+/// TCS frame (the frame's JSON). The signature covers the HTTP form of the URL; only its path and
+/// query enter it.
+pub(crate) fn websocket_signature(
+    url: &str,
+    host: &str,
+    body: &[u8],
+    credentials: &Credentials,
+    region: &str,
+    at: SystemTime,
+) -> Result<Vec<(String, String)>, String> {
+    let http_url = if let Some(rest) = url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else if let Some(rest) = url.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else {
+        url.to_string()
+    };
+    crate::sigv4::signing_headers(
+        "GET",
+        &http_url,
+        &[("host", host)],
+        body,
+        credentials,
+        region,
+        "ecs",
+        at,
+        crate::sigv4::default_settings(),
+    )
+}
+
 /// The websocket upgrade request for `url`, SigV4-signed at `at` for service `ecs` in `region`:
 /// headers `host` and `x-amz-date` (and `x-amz-security-token` with temporary credentials), as
 /// the reference agent signs it.
@@ -309,26 +341,7 @@ pub fn sign_upgrade(
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .ok_or_else(|| fail("no host".to_string()))?;
-    // The signature covers the HTTP form of the URL; only path and query enter it.
-    let http_url = if let Some(rest) = url.strip_prefix("wss://") {
-        format!("https://{rest}")
-    } else if let Some(rest) = url.strip_prefix("ws://") {
-        format!("http://{rest}")
-    } else {
-        url.to_string()
-    };
-    let signed = crate::sigv4::signing_headers(
-        "GET",
-        &http_url,
-        &[("host", host.as_str())],
-        &[],
-        credentials,
-        region,
-        "ecs",
-        at,
-        crate::sigv4::default_settings(),
-    )
-    .map_err(fail)?;
+    let signed = websocket_signature(url, &host, &[], credentials, region, at).map_err(fail)?;
     for (name, value) in signed {
         let name =
             http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| fail(e.to_string()))?;

@@ -143,25 +143,8 @@ pub fn sign_frame(
     at: SystemTime,
 ) -> Result<String, String> {
     let body = message.encode().map_err(|e| e.to_string())?;
-    // The signature covers the HTTP form of the URL; only path and query enter it.
-    let http_url = if let Some(rest) = url.strip_prefix("wss://") {
-        format!("https://{rest}")
-    } else if let Some(rest) = url.strip_prefix("ws://") {
-        format!("http://{rest}")
-    } else {
-        url.to_string()
-    };
-    let signed = crate::sigv4::signing_headers(
-        "GET",
-        &http_url,
-        &[("host", host)],
-        body.as_bytes(),
-        credentials,
-        region,
-        "ecs",
-        at,
-        crate::sigv4::default_settings(),
-    )?;
+    let signed =
+        super::acs::websocket_signature(url, host, body.as_bytes(), credentials, region, at)?;
     // Go's canonical header names (`X-Amz-Date`), as `http.Header.Write` prints them.
     let canonical: Vec<(String, String)> = signed
         .into_iter()

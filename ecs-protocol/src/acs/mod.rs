@@ -182,13 +182,13 @@ pub struct UnknownMessage {
     pub message: Value,
 }
 
-/// The envelope before its body is interpreted.
+/// The envelope before its body is interpreted (ACS's and TCS's are the same).
 #[derive(Deserialize)]
-struct RawEnvelope {
+pub(crate) struct RawEnvelope {
     #[serde(rename = "type")]
-    type_name: String,
+    pub(crate) type_name: String,
     #[serde(default)]
-    message: Value,
+    pub(crate) message: Value,
 }
 
 impl AcsFrame {
