@@ -3,12 +3,10 @@
 //! same JSON, so typing the payload loses and adds nothing.
 
 use ecs_protocol::acs::Task as AcsTask;
-use ecs_protocol::ecs_api::RegisterContainerInstanceRequest;
 use serde_json::{Value, json};
 
 use crate::ecr::EcrRef;
 use crate::ecs::acs_payload::typed_task;
-use crate::ecs::model::VersionInfo;
 use crate::ecs::state::State;
 
 /// The request the e2e test registers with the AWS CLI: every member ECS documents.
@@ -45,7 +43,7 @@ fn state_for(defs: &[Value]) -> (State, Vec<String>) {
                 .to_string(),
         );
     }
-    let req: RegisterContainerInstanceRequest = serde_json::from_value(json!({
+    s.connected_instance_for_tests(json!({
         "cluster": "default",
         "totalResources": [
             {"name": "CPU", "type": "INTEGER", "integerValue": 65536},
@@ -53,14 +51,7 @@ fn state_for(defs: &[Value]) -> (State, Vec<String>) {
         ],
         "attributes": attributes,
         "instanceIdentityDocument": ""
-    }))
-    .unwrap();
-    let v = s.register_instance(req, 1.0).unwrap();
-    let instance = v["containerInstance"]["containerInstanceArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    s.agent_connected(&instance, VersionInfo::default());
+    }));
     (s, arns)
 }
 

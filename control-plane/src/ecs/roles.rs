@@ -247,15 +247,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::ecs::model::VersionInfo;
-
-    use ecs_protocol::ecs_api::RegisterContainerInstanceRequest;
 
     /// A state with one connected instance and one running task of a definition with `roles`;
     /// returns the state, the instance ARN and the task ARN.
     fn running(roles: Value) -> (State, String, String) {
         let mut s = State::for_tests();
-        let req: RegisterContainerInstanceRequest = serde_json::from_value(json!({
+        let instance = s.connected_instance_for_tests(json!({
             "cluster": "default",
             "totalResources": [
                 {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
@@ -263,14 +260,7 @@ mod tests {
             ],
             "attributes": [{"name": "com.amazonaws.ecs.capability.task-iam-role"}],
             "instanceIdentityDocument": ""
-        }))
-        .unwrap();
-        let v = s.register_instance(req, 1.0).unwrap();
-        let instance = v["containerInstance"]["containerInstanceArn"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        s.agent_connected(&instance, VersionInfo::default());
+        }));
         let mut def = json!({
             "family": "app",
             "containerDefinitions": [{"name": "app", "image": "127.0.0.1:5000/app:1", "memory": 64}]

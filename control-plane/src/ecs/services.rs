@@ -1107,11 +1107,10 @@ pub struct DeleteServiceRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ecs::model::VersionInfo;
 
     fn state_with_instance(memory: i64) -> (State, String) {
         let mut s = State::for_tests();
-        let req = serde_json::from_value(json!({
+        let arn = s.connected_instance_for_tests(json!({
             "cluster": "default",
             "totalResources": [
                 {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
@@ -1121,14 +1120,7 @@ mod tests {
             ],
             "attributes": [{"name": "ecs.capability.external"}],
             "instanceIdentityDocument": ""
-        }))
-        .unwrap();
-        let v = s.register_instance(req, 1.0).unwrap();
-        let arn = v["containerInstance"]["containerInstanceArn"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        s.agent_connected(&arn, VersionInfo::default());
+        }));
         s.register_task_definition(
             json!({"family": "web", "containerDefinitions": [
                 {"name": "web", "image": "web:1", "memory": 128}]}),

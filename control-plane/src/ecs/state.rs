@@ -216,6 +216,22 @@ impl State {
         })
     }
 
+    /// Registers the container instance `request` (a RegisterContainerInstance body) and
+    /// connects its agent; its ARN (unit tests).
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    pub fn connected_instance_for_tests(&mut self, request: serde_json::Value) -> String {
+        let v = self
+            .register_instance(serde_json::from_value(request).unwrap(), 1.0)
+            .unwrap();
+        let arn = v["containerInstance"]["containerInstanceArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.agent_connected(&arn, crate::ecs::model::VersionInfo::default());
+        arn
+    }
+
     /// Counts `task` (not STOPPED) against its instance.
     pub fn activate(&mut self, task: &Task) {
         self.active_by_instance

@@ -11,7 +11,7 @@ use crate::front::ErrorCode;
 use ecs_protocol::ecs_api::RegisterContainerInstanceRequest;
 
 fn register(s: &mut State, cpu: i64, mem: i64) -> String {
-    let req: RegisterContainerInstanceRequest = serde_json::from_value(json!({
+    s.connected_instance_for_tests(json!({
         "cluster": "default",
         "totalResources": [
             {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
@@ -22,14 +22,6 @@ fn register(s: &mut State, cpu: i64, mem: i64) -> String {
         "attributes": [{"name": "ecs.capability.external"}, {"name": "ecs.os-type", "value": "linux"}],
         "instanceIdentityDocument": ""
     }))
-    .unwrap();
-    let v = s.register_instance(req, 1.0).unwrap();
-    let arn = v["containerInstance"]["containerInstanceArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    s.agent_connected(&arn, VersionInfo::default());
-    arn
 }
 
 fn task_def(s: &mut State, memory: i64, host_port: i64) -> String {
