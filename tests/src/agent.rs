@@ -8,6 +8,25 @@ use anyhow::Result;
 
 use crate::{ChildProcess, ControlPlane, free_port, http_get, wait_until, workspace_bin};
 
+/// A dynamic host port range of its own for each agent a test process starts.
+///
+/// Agents running side by side on one host each probe the host for a free port, and between one
+/// agent's probe and Docker publishing the port another agent can probe the same port and see it
+/// free; Docker then refuses the second container ("port is already allocated"). On a real host
+/// one agent owns the range; here every agent gets a slice of 200 ports (a test's `env` may still
+/// set `ECS_DYNAMIC_HOST_PORT_RANGE` itself).
+fn own_dynamic_port_range() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 33_000;
+    const WIDTH: u32 = 200;
+    const SLICES: u32 = 100;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // The process id spreads test binaries apart too; within one, agents take slices in turn.
+    let slice = (std::process::id() + NEXT.fetch_add(1, Ordering::Relaxed)) % SLICES;
+    let first = FIRST + slice * WIDTH;
+    format!("{first}-{}", first + WIDTH - 1)
+}
+
 /// A running agent, killed (SIGKILL) on drop; task containers it started are the test's to remove.
 #[derive(Debug)]
 pub struct Agent {
@@ -148,7 +167,8 @@ impl Agent {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("ECS_CONTAINER_STOP_TIMEOUT", "5s")
             .env("ECS_AUDIT_LOGFILE", data_dir.join("audit.log"))
-            .env("ECS_LOGFILE", data_dir.join("ecs-agent.log"));
+            .env("ECS_LOGFILE", data_dir.join("ecs-agent.log"))
+            .env("ECS_DYNAMIC_HOST_PORT_RANGE", own_dynamic_port_range());
         for (k, v) in env {
             cmd.env(k, v);
         }

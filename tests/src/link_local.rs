@@ -32,6 +32,8 @@ fn host_setup(action: &str, port: u16, state_file: &Path, empty: &Path) -> Resul
     let mut cmd = Command::new(workspace_bin("ecs-agent"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        // Log to standard error only, never to the default /var/log/ecs/ecs-agent.log.
+        .env("ECS_LOGFILE", "")
         .arg("--config-file")
         .arg(empty)
         .arg("--instance-config-file")
