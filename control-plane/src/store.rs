@@ -3,7 +3,9 @@
 //! A single table maps entity keys (`cluster/<name>`, `task/<arn>`, ...) to their JSON. Each API
 //! command's changes are written in one transaction, committed durably before the caller gets an
 //! answer, so a `kill -9` loses nothing that was acknowledged. Without a data dir, an in-memory
-//! backend keeps the same code path.
+//! backend keeps the same code path for the services that write little; the ECS state actor,
+//! which writes on every RunTask, asks [`Store::is_durable`] and skips serialising rows that
+//! nothing would ever read back.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,6 +42,7 @@ pub enum Change {
 pub struct Store {
     db: Arc<Database>,
     path: PathBuf,
+    durable: bool,
 }
 
 impl Store {
@@ -56,6 +59,7 @@ impl Store {
         Ok(Store {
             db: Arc::new(db),
             path: path.to_path_buf(),
+            durable: true,
         })
     }
 
@@ -71,9 +75,15 @@ impl Store {
         let store = Store {
             db: Arc::new(db),
             path,
+            durable: false,
         };
         store.apply(&[])?;
         Ok(store)
+    }
+
+    /// Whether what is written outlives the process (a file, not the in-memory backend).
+    pub fn is_durable(&self) -> bool {
+        self.durable
     }
 
     fn err(&self, e: &dyn std::fmt::Display) -> StoreError {

@@ -4,7 +4,8 @@
 //! The rules are pure, synchronous functions over [`state::State`], one file per resource; the
 //! [`state::StateHandle`] actor owns the state and persists each command's changes before
 //! answering. [`Ecs`] is the service the front calls: it decodes an operation's request and
-//! runs it on the actor.
+//! runs it on the actor, except DescribeTasks, answered from the [`read_view::ReadView`] the
+//! actor publishes after each batch.
 
 pub mod acs_payload;
 #[cfg(test)]
@@ -16,6 +17,7 @@ pub mod health;
 pub mod instances;
 pub mod model;
 pub mod placement;
+pub mod read_view;
 pub mod roles;
 pub mod services;
 pub mod state;
@@ -152,7 +154,14 @@ impl Ecs {
             "RunTask" => op!(run_task, now),
             "StartTask" => op!(start_task, now),
             "StopTask" => op!(stop_task, now, schedule),
-            "DescribeTasks" => op!(describe_tasks),
+            // Answered from the published view, without queueing behind writes.
+            "DescribeTasks" => {
+                let req: tasks::DescribeTasksRequest = decode(body)?;
+                match st.view().describe_tasks(&req) {
+                    Some(answer) => answer?,
+                    None => st.call(move |s| s.describe_tasks(req)).await??,
+                }
+            }
             "ListTasks" => op!(list_tasks),
             "SubmitTaskStateChange" => op!(submit_task_state_change, now, schedule),
             "SubmitContainerStateChange" => op!(submit_container_state_change),

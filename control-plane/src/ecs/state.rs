@@ -3,7 +3,8 @@
 //! [`State`] is plain data with synchronous operations (one file per resource in `ecs/`), so
 //! every rule is unit-testable without I/O. [`StateHandle`] sends closures to the single task that owns the state; after each
 //! closure the entities it marked dirty are written to the [`Store`] in one durable transaction before
-//! the caller gets its answer. No lock is shared: the actor is the only owner.
+//! the caller gets its answer. The actor is the only writer; the one lock is the
+//! [`ReadView`] it publishes clusters and tasks into for DescribeTasks.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::ecs::model::{Cluster, ContainerInstance, Meta, OutboundMessage, Service, Task};
+use crate::ecs::read_view::ReadView;
 use crate::ecs::taskdef::TaskDefinition;
 use crate::front::ApiError;
 use crate::store::{Change, Store, StoreError};
@@ -322,15 +324,28 @@ impl State {
         serde_json::to_vec(v).unwrap_or_default()
     }
 
+    /// The entities touched since the last call, and the instances whose outbox grew.
+    pub fn take_touched(&mut self) -> (BTreeSet<Key>, BTreeSet<String>) {
+        (
+            std::mem::take(&mut self.dirty),
+            std::mem::take(&mut self.notify),
+        )
+    }
+
     /// The store changes for everything touched since the last call.
     pub fn take_changes(&mut self) -> (Vec<Change>, BTreeSet<String>) {
-        let dirty = std::mem::take(&mut self.dirty);
-        let notify = std::mem::take(&mut self.notify);
-        let changes = dirty
-            .into_iter()
+        let (touched, notify) = self.take_touched();
+        (self.changes(&touched), notify)
+    }
+
+    /// The store rows for the `touched` entities: a put of each one's current form, or a
+    /// delete for one that is gone.
+    pub fn changes(&self, touched: &BTreeSet<Key>) -> Vec<Change> {
+        touched
+            .iter()
             .map(|key| {
                 let k = key.encode();
-                let value = match &key {
+                let value = match key {
                     Key::Cluster(n) => self.clusters.get(n).map(Self::encode),
                     Key::Instance(a) => self.instances.get(a).map(Self::encode),
                     Key::TaskDef(f, r) => {
@@ -356,8 +371,7 @@ impl State {
                     None => Change::Delete(k),
                 }
             })
-            .collect();
-        (changes, notify)
+            .collect()
     }
 }
 
@@ -408,6 +422,7 @@ type Reply = Box<dyn FnOnce() + Send>;
 pub struct StateHandle {
     jobs: mpsc::Sender<Job>,
     wakers: Arc<Wakers>,
+    view: ReadView,
 }
 
 impl StateHandle {
@@ -416,6 +431,8 @@ impl StateHandle {
         let (jobs, mut rx) = mpsc::channel::<Job>(1024);
         let wakers = Arc::new(Wakers::default());
         let wake = Arc::clone(&wakers);
+        let view = ReadView::of(&state);
+        let publish = view.clone();
         tokio::task::spawn_blocking(move || {
             // Group commit: the jobs waiting when one starts run together, and their changes
             // are written in one durable transaction; each writer is answered after it. A job
@@ -438,14 +455,21 @@ impl StateHandle {
                         next = rx.try_recv().ok();
                     }
                 }
-                let (changes, notify) = state.take_changes();
-                if !changes.is_empty()
-                    && let Err(e) = store.apply(&changes)
-                {
-                    // Without durable state the emulator would lie to its callers: stop here.
-                    tracing::error!(error = %e, "cannot persist state; stopping the state actor");
-                    return;
+                let (touched, notify) = state.take_touched();
+                // Without a data dir no row would ever be read back, so none is built.
+                if store.is_durable() {
+                    let changes = state.changes(&touched);
+                    if !changes.is_empty()
+                        && let Err(e) = store.apply(&changes)
+                    {
+                        // Without durable state the emulator would lie to its callers: stop here.
+                        tracing::error!(error = %e, "cannot persist state; stopping the state actor");
+                        return;
+                    }
                 }
+                // Once durable, before any writer of the batch is answered: it must find what
+                // it wrote.
+                publish.publish(&state, &touched);
                 for reply in waiting.drain(..) {
                     reply();
                 }
@@ -454,7 +478,12 @@ impl StateHandle {
                 }
             }
         });
-        StateHandle { jobs, wakers }
+        StateHandle { jobs, wakers, view }
+    }
+
+    /// The clusters and tasks as of the last batch, readable without the actor.
+    pub fn view(&self) -> &ReadView {
+        &self.view
     }
 
     /// Runs `f` on the state and returns its result once its changes are durable (at once when it

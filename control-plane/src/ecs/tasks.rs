@@ -1,6 +1,7 @@
 //! Tasks: RunTask, StartTask, StopTask, DescribeTasks, ListTasks, the task records they create
 //! and the ACS payloads that carry them to the agent.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 use ecs_protocol::acs::{PayloadMessage, Task as AcsTask};
@@ -14,7 +15,7 @@ use crate::ecs::model::{
 };
 use crate::ecs::placement::strategy::{self as placement_strategy};
 use crate::ecs::placement::{Demand, TaskSpec};
-use crate::ecs::state::{Key, State};
+use crate::ecs::state::{Account, Key, State};
 use crate::ecs::taskdef::{Num, TaskDefinition};
 use crate::front::{ApiError, ErrorCode};
 use ecs_protocol::{BackendStatus, HealthStatus, ReportedStatus, StopCode};
@@ -328,37 +329,13 @@ impl State {
         self.send_payload(&instance, &[arn.to_string()], now);
     }
 
-    /// DescribeTasks.
+    /// DescribeTasks (through the actor; [`crate::ecs::read_view::ReadView`] answers most
+    /// without it).
     pub fn describe_tasks(&mut self, req: DescribeTasksRequest) -> Result<Value, ApiError> {
         let cluster = self.cluster(req.cluster.as_deref())?;
-        if req.tasks.is_empty() {
-            return Err(ApiError::invalid("Tasks cannot be empty."));
-        }
-        if req.tasks.len() > 100 {
-            return Err(ApiError::invalid(
-                "Tasks cannot have more than 100 entries.",
-            ));
-        }
-        let mut out = Vec::new();
-        let mut failures = Vec::new();
-        for r in &req.tasks {
-            match self.find_task(&cluster, r).and_then(|a| self.tasks.get(&a)) {
-                Some(t) => {
-                    let mut v = Self::task_view(t);
-                    if !req.include.iter().any(|i| i == "TAGS")
-                        && let Value::Object(m) = &mut v
-                    {
-                        m.remove("tags");
-                    }
-                    out.push(v);
-                }
-                None => failures.push(json!({
-                    "arn": if r.starts_with("arn:") { r.clone() } else { self.account.arn(&format!("task/{}/{r}", cluster.cluster_name)) },
-                    "reason": "MISSING"
-                })),
-            }
-        }
-        Ok(json!({ "tasks": out, "failures": failures }))
+        describe_tasks_answer(&self.account, &cluster.cluster_name, &req, |arn| {
+            self.tasks.get(arn)
+        })
     }
 
     /// ListTasks.
@@ -425,6 +402,45 @@ impl State {
         let (page, next) = paginate(&arns, req.next_token.as_deref(), req.max_results)?;
         Ok(with_next(json!({ "taskArns": page }), next))
     }
+}
+
+/// DescribeTasks' answer for `req` in the cluster `cluster_name`, finding tasks by ARN with
+/// `find`: a reference is a task ARN, or a task id in that cluster; one not found is a `MISSING`
+/// failure.
+pub(crate) fn describe_tasks_answer<T: Borrow<Task>>(
+    account: &Account,
+    cluster_name: &str,
+    req: &DescribeTasksRequest,
+    find: impl Fn(&str) -> Option<T>,
+) -> Result<Value, ApiError> {
+    if req.tasks.is_empty() {
+        return Err(ApiError::invalid("Tasks cannot be empty."));
+    }
+    if req.tasks.len() > 100 {
+        return Err(ApiError::invalid(
+            "Tasks cannot have more than 100 entries.",
+        ));
+    }
+    let tags = req.include.iter().any(|i| i == "TAGS");
+    let mut out = Vec::new();
+    let mut failures = Vec::new();
+    for r in &req.tasks {
+        let in_cluster = || account.arn(&format!("task/{cluster_name}/{}", short_name(r)));
+        match find(r).or_else(|| find(&in_cluster())) {
+            Some(t) => {
+                let mut v = State::task_view(t.borrow());
+                if !tags && let Value::Object(m) = &mut v {
+                    m.remove("tags");
+                }
+                out.push(v);
+            }
+            None => failures.push(json!({
+                "arn": if r.starts_with("arn:") { r.clone() } else { account.arn(&format!("task/{cluster_name}/{r}")) },
+                "reason": "MISSING"
+            })),
+        }
+    }
+    Ok(json!({ "tasks": out, "failures": failures }))
 }
 
 /// The `PayloadMessage` envelope for `tasks` (ACS tasks as built by [`acs_payload`]), generated

@@ -615,3 +615,81 @@ fn payload_sequence_numbers_are_one_row_per_instance_and_survive_a_restore() {
     assert_eq!(restored.meta.seq_nums[&a], 1);
     assert_eq!(restored.meta.seq_nums[&b], 7);
 }
+
+fn describe_req(cluster: Option<&str>, tasks: &[&str]) -> crate::ecs::tasks::DescribeTasksRequest {
+    serde_json::from_value(json!({"cluster": cluster, "tasks": tasks})).unwrap()
+}
+
+#[tokio::test]
+async fn describe_tasks_reads_the_view_the_actor_publishes_before_answering_writers() {
+    use crate::ecs::state::StateHandle;
+    use crate::store::Store;
+
+    let mut s = State::for_tests();
+    register(&mut s, 1024, 1024);
+    let def = task_def(&mut s, 64, 0);
+    let handle = StateHandle::spawn(s, Store::in_memory().unwrap());
+    // No answer from the view for a cluster it does not have: the actor answers (and words it).
+    assert!(
+        handle
+            .view()
+            .describe_tasks(&describe_req(Some("nope"), &["x"]))
+            .is_none()
+    );
+
+    let ran = handle.call(move |s| run(s, &def, 1)).await.unwrap();
+    let arn = ran["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let id = arn.rsplit('/').next().unwrap().to_string();
+    // The writer has its answer, so the view already has the task: by ARN and by id.
+    let view = handle.view();
+    for reference in [arn.as_str(), id.as_str()] {
+        let answer = view
+            .describe_tasks(&describe_req(None, &[reference]))
+            .expect("the default cluster is published")
+            .unwrap();
+        assert_eq!(answer["tasks"][0]["taskArn"], arn.as_str(), "{reference}");
+        assert_eq!(answer["tasks"][0]["lastStatus"], "PENDING");
+        assert!(answer["tasks"][0].get("reservedCpu").is_none());
+        assert_eq!(answer["failures"], json!([]));
+    }
+    // The same answer as the actor's own.
+    let from_actor = {
+        let arn = arn.clone();
+        handle
+            .call(move |s| s.describe_tasks(describe_req(Some("default"), &[&arn])))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let from_view = view
+        .describe_tasks(&describe_req(Some("default"), &[&arn]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(from_view, from_actor);
+
+    // A change through the actor is in the view once its writer is answered.
+    let stopping = arn.clone();
+    handle
+        .call(move |s| {
+            s.stop_task(
+                serde_json::from_value(json!({"task": stopping})).unwrap(),
+                3.0,
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = view
+        .describe_tasks(&describe_req(None, &[&arn, "gone"]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer["tasks"][0]["desiredStatus"], "STOPPED");
+    assert_eq!(answer["failures"][0]["reason"], "MISSING");
+    assert_eq!(
+        answer["failures"][0]["arn"],
+        "arn:aws:ecs:us-east-1:123456789012:task/default/gone"
+    );
+    // Refusals are ECS's, from the view too.
+    let empty = view.describe_tasks(&describe_req(None, &[])).unwrap();
+    assert!(empty.is_err());
+}
