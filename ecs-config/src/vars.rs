@@ -448,7 +448,7 @@ config_vars! {
         default: "detected from the default routes (`/proc/net/route`, `/proc/net/ipv6_route`, a route to everything through a gateway): `ipv6` when only IPv6 has one, `ipv4` when IPv4 has one, else unset (treated as `ipv4`)",
         computed: ip_compatibility_default,
         parse: parse::ip_compatibility,
-        meaning: "`ipv4` or `ipv6` (case-insensitive; an invalid value means detected). `ipv6` (IPv6-only) makes the ECS, ECR, SSM and S3 calls use their dual-stack endpoints (unless `ECS_BACKEND_HOST` names the endpoint), gives `awslogs` containers the dual-stack CloudWatch Logs endpoint (unless one is set), and makes `ECS_EXCLUDE_IPV6_PORTBINDING` default to `false`.",
+        meaning: "`ipv4` or `ipv6` (case-insensitive; an invalid value means detected). `ipv6` (IPv6-only) makes the ECS, ECR, SSM and S3 calls use their dual-stack endpoints (unless `ECS_BACKEND_HOST` names the endpoint), gives `awslogs` containers the dual-stack CloudWatch Logs endpoint (unless one is set), leaves `0.0.0.0` port bindings out of state change reports, and makes `ECS_EXCLUDE_IPV6_PORTBINDING` default to `false`.",
         acts: Acts::Partly("the awslogs endpoint is set without the reference's Docker 18.09 check; the reference's other IPv6-only effects (the container metadata file's host IPv6 address, awsvpc, Service Connect, ECS Exec, fault injection's ip6tables check, the EC2 client, self-update downloads) belong to features this agent does not have; Secrets Manager keeps its IPv4 endpoint, as in the reference"),
     }
     detailed_os_family: String = "ECS_DETAILED_OS_FAMILY" {
@@ -862,8 +862,8 @@ config_vars! {
         default: "`true`; `false` when `ECS_INSTANCE_IP_COMPATIBILITY` is `ipv6` (set or detected)",
         computed: exclude_ipv6_default,
         parse: parse::boolean,
-        meaning: "Leave `::` port bindings out of state change reports.",
-        acts: Acts::No("ports are published on IPv4 only (`0.0.0.0`), so there is never a `::` binding to report or leave out: `true` is what happens either way"),
+        meaning: "Leave `::` port bindings out of the network bindings of state change reports (SubmitTaskStateChange). Ports are published with no host IP, as the reference does, so Docker binds `0.0.0.0` and, on a host with IPv6, `::`; task metadata and introspection show both, as in the reference.",
+        acts: Acts::Yes,
     }
 
     // --- Metrics and introspection ---
