@@ -78,29 +78,42 @@ pub struct Service {
     pub target_prefix: &'static str,
     /// The endpoint's first label, e.g. `ssm` in `ssm.us-east-1.amazonaws.com`.
     pub endpoint_prefix: &'static str,
+    /// Whether an IPv6-only instance calls its dual-stack endpoint: where the reference's
+    /// client for it does (`WithUseDualStackEndpoint`).
+    pub dual_stack_on_ipv6_only: bool,
 }
 
-/// SSM (Parameter Store).
+/// SSM (Parameter Store). Dual-stack on IPv6-only instances (reference `agent/ssm/factory`).
 pub const SSM: Service = Service {
     signing_name: "ssm",
     target_prefix: "AmazonSSM",
     endpoint_prefix: "ssm",
+    dual_stack_on_ipv6_only: true,
 };
 
-/// Secrets Manager.
+/// Secrets Manager. The reference's client (`agent/asm/factory`) is not switched to
+/// dual-stack, so it keeps the IPv4 endpoint on IPv6-only instances too.
 pub const SECRETS_MANAGER: Service = Service {
     signing_name: "secretsmanager",
     target_prefix: "secretsmanager",
     endpoint_prefix: "secretsmanager",
+    dual_stack_on_ipv6_only: false,
 };
 
+/// Whether `region` is in the China partition.
+fn china(region: &str) -> bool {
+    region.starts_with("cn-")
+}
+
 /// The regional endpoint of `service` (`https://ssm.eu-west-1.amazonaws.com`,
-/// `.amazonaws.com.cn` in China).
-pub fn regional_endpoint(service: &Service, region: &str) -> String {
-    let domain = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
+/// `.amazonaws.com.cn` in China); with `dual_stack`, the dual-stack one the SDKs resolve
+/// (`https://ssm.eu-west-1.api.aws`, `.api.amazonwebservices.com.cn` in China).
+pub fn regional_endpoint(service: &Service, region: &str, dual_stack: bool) -> String {
+    let domain = match (dual_stack, china(region)) {
+        (false, false) => "amazonaws.com",
+        (false, true) => "amazonaws.com.cn",
+        (true, false) => "api.aws",
+        (true, true) => "api.amazonwebservices.com.cn",
     };
     format!("https://{}.{region}.{domain}", service.endpoint_prefix)
 }
@@ -113,6 +126,8 @@ pub fn regional_endpoint(service: &Service, region: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct AwsAccess {
     endpoint: Option<String>,
+    /// Dual-stack regional endpoints (an IPv6-only instance) where the reference uses them.
+    dual_stack: bool,
     region: String,
     proxies: std::sync::Arc<Proxies>,
     client: std::sync::Arc<std::sync::OnceLock<Result<AwsJsonClient, CallError>>>,
@@ -123,6 +138,7 @@ impl AwsAccess {
     pub fn new(endpoint: Option<String>, region: impl Into<String>) -> Self {
         AwsAccess {
             endpoint,
+            dual_stack: false,
             region: region.into(),
             proxies: std::sync::Arc::default(),
             client: std::sync::Arc::default(),
@@ -134,19 +150,49 @@ impl AwsAccess {
         AwsAccess { proxies, ..self }
     }
 
+    /// The services' dual-stack regional endpoints (where the reference uses them) when no
+    /// endpoint override is set.
+    pub fn with_dual_stack(self, dual_stack: bool) -> Self {
+        AwsAccess { dual_stack, ..self }
+    }
+
     /// As the configuration says: the emulator's endpoint when `ECS_BACKEND_HOST` names one
-    /// ([`crate::runtime::logging::awslogs_endpoint`]), the agent's region; directly until
-    /// [`AwsAccess::with_proxies`].
+    /// ([`crate::runtime::logging::awslogs_endpoint`]), the agent's region, dual-stack regional
+    /// endpoints on an IPv6-only instance; directly until [`AwsAccess::with_proxies`].
     pub fn from_config(config: &ecs_config::Config) -> Self {
         Self::new(
             crate::runtime::logging::awslogs_endpoint(config),
             config.region().unwrap_or_default(),
         )
+        .with_dual_stack(config.ipv6_only())
     }
 
     /// The endpoint override, if any.
     pub fn endpoint(&self) -> Option<&str> {
         self.endpoint.as_deref()
+    }
+
+    /// Where `service` is called in `region`: the override, else its regional endpoint
+    /// (dual-stack when this access is and the reference's client for it is).
+    pub fn service_endpoint(&self, service: &Service, region: &str) -> String {
+        self.endpoint.clone().unwrap_or_else(|| {
+            regional_endpoint(
+                service,
+                region,
+                self.dual_stack && service.dual_stack_on_ipv6_only,
+            )
+        })
+    }
+
+    /// Where S3 is reached: the override, else the region's S3 endpoint (dual-stack when this
+    /// access is, as the reference's S3 client on an IPv6-only instance).
+    pub fn s3_endpoint(&self) -> S3Endpoint<'_> {
+        match &self.endpoint {
+            Some(url) => S3Endpoint::Override(url),
+            None => S3Endpoint::Regional {
+                dual_stack: self.dual_stack,
+            },
+        }
     }
 
     /// The agent's region.
@@ -222,12 +268,12 @@ impl AwsJsonClient {
     }
 
     /// S3 GetObject of `key` in `bucket` (the object's bytes), signed for `region`: path-style
-    /// at `endpoint` when given (the emulated control plane), else virtual-hosted at the
-    /// region's S3 endpoint. Retried as [`AwsJsonClient::call`]. S3's errors are XML: the code
+    /// at an override endpoint (the emulated control plane), else virtual-hosted at the
+    /// region's S3 endpoint ([`s3_object_url`]). Retried as [`AwsJsonClient::call`]. S3's errors are XML: the code
     /// and message are read from `<Code>` and `<Message>`.
     pub async fn s3_get_object(
         &self,
-        endpoint: Option<&str>,
+        endpoint: S3Endpoint<'_>,
         bucket: &str,
         key: &str,
         region: &str,
@@ -238,7 +284,9 @@ impl AwsJsonClient {
             .await
         {
             // As the reference asks S3 for the bucket's region: S3 names it in its refusal.
-            Err(CallError::WrongRegion(actual)) if endpoint.is_none() && actual != region => {
+            Err(CallError::WrongRegion(actual))
+                if matches!(endpoint, S3Endpoint::Regional { .. }) && actual != region =>
+            {
                 self.s3_get_in(endpoint, bucket, key, &actual, credentials)
                     .await
             }
@@ -248,7 +296,7 @@ impl AwsJsonClient {
 
     async fn s3_get_in(
         &self,
-        endpoint: Option<&str>,
+        endpoint: S3Endpoint<'_>,
         bucket: &str,
         key: &str,
         region: &str,
@@ -385,11 +433,24 @@ fn signed(
         .map_err(|e| fail(e.to_string()))
 }
 
+/// Where S3 calls go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Endpoint<'a> {
+    /// An endpoint override (the emulated control plane), path-style.
+    Override(&'a str),
+    /// The bucket region's endpoint: `s3.<region>`, or `s3.dualstack.<region>` with
+    /// `dual_stack`.
+    Regional {
+        /// The dual-stack endpoint (an IPv6-only instance).
+        dual_stack: bool,
+    },
+}
+
 /// Where an S3 object is: `<endpoint>/<bucket>/<key>` (path-style) with an endpoint override,
-/// else `https://<bucket>.s3.<region>.amazonaws.com/<key>` (path-style at `s3.<region>` for a
-/// bucket name with dots, which a virtual host's certificate would not cover). The key is
-/// percent-encoded but for `/`.
-pub fn s3_object_url(endpoint: Option<&str>, bucket: &str, key: &str, region: &str) -> String {
+/// else `https://<bucket>.s3.<region>.amazonaws.com/<key>` (`s3.dualstack.<region>` with
+/// dual-stack; path-style at that host for a bucket name with dots, which a virtual host's
+/// certificate would not cover). The key is percent-encoded but for `/`.
+pub fn s3_object_url(endpoint: S3Endpoint<'_>, bucket: &str, key: &str, region: &str) -> String {
     let key: String = key
         .bytes()
         .map(|b| match b {
@@ -400,17 +461,22 @@ pub fn s3_object_url(endpoint: Option<&str>, bucket: &str, key: &str, region: &s
         })
         .collect();
     match endpoint {
-        Some(e) => format!("{}/{bucket}/{key}", e.trim_end_matches('/')),
-        None => {
-            let domain = if region.starts_with("cn-") {
+        S3Endpoint::Override(e) => format!("{}/{bucket}/{key}", e.trim_end_matches('/')),
+        S3Endpoint::Regional { dual_stack } => {
+            let domain = if china(region) {
                 "amazonaws.com.cn"
             } else {
                 "amazonaws.com"
             };
-            if bucket.contains('.') {
-                format!("https://s3.{region}.{domain}/{bucket}/{key}")
+            let host = if dual_stack {
+                format!("s3.dualstack.{region}.{domain}")
             } else {
-                format!("https://{bucket}.s3.{region}.{domain}/{key}")
+                format!("s3.{region}.{domain}")
+            };
+            if bucket.contains('.') {
+                format!("https://{host}/{bucket}/{key}")
+            } else {
+                format!("https://{bucket}.{host}/{key}")
             }
         }
     }
@@ -508,6 +574,67 @@ mod tests {
         Credentials::new("ASIAEXEC", "secret", Some("token".into()), None, "test")
     }
 
+    const REGIONAL: S3Endpoint<'static> = S3Endpoint::Regional { dual_stack: false };
+
+    #[test]
+    fn ipv6_only_instances_use_the_dual_stack_endpoints_the_reference_uses() {
+        let config = |env: &[(&str, &str)]| {
+            ecs_config::load(&ecs_config::Sources {
+                env: env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..ecs_config::Sources::default()
+            })
+            .config
+        };
+        let region = ("AWS_REGION", "eu-west-1");
+        let v6 = AwsAccess::from_config(&config(&[
+            region,
+            ("ECS_INSTANCE_IP_COMPATIBILITY", "ipv6"),
+        ]));
+        // SSM and S3 switch, as the reference's clients do; Secrets Manager does not.
+        assert_eq!(
+            v6.service_endpoint(&SSM, "eu-west-1"),
+            "https://ssm.eu-west-1.api.aws"
+        );
+        assert_eq!(
+            v6.service_endpoint(&SECRETS_MANAGER, "eu-west-1"),
+            "https://secretsmanager.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            s3_object_url(v6.s3_endpoint(), "b", "a.env", "eu-west-1"),
+            "https://b.s3.dualstack.eu-west-1.amazonaws.com/a.env"
+        );
+        assert_eq!(
+            s3_object_url(v6.s3_endpoint(), "my.bucket", "a.env", "cn-north-1"),
+            "https://s3.dualstack.cn-north-1.amazonaws.com.cn/my.bucket/a.env"
+        );
+        assert_eq!(
+            regional_endpoint(&SSM, "cn-north-1", true),
+            "https://ssm.cn-north-1.api.amazonwebservices.com.cn"
+        );
+        // Not IPv6-only: the IPv4 endpoints.
+        let v4 = AwsAccess::from_config(&config(&[region]));
+        assert_eq!(
+            v4.service_endpoint(&SSM, "eu-west-1"),
+            "https://ssm.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            s3_object_url(v4.s3_endpoint(), "b", "a.env", "eu-west-1"),
+            "https://b.s3.eu-west-1.amazonaws.com/a.env"
+        );
+        // An endpoint override (ECS_BACKEND_HOST) wins, IPv6-only or not.
+        let over = AwsAccess::from_config(&config(&[
+            region,
+            ("ECS_INSTANCE_IP_COMPATIBILITY", "ipv6"),
+            ("ECS_BACKEND_HOST", "http://127.0.0.1:9"),
+        ]));
+        let endpoint = over.endpoint().unwrap().to_string();
+        assert_eq!(over.service_endpoint(&SSM, "eu-west-1"), endpoint);
+        assert_eq!(over.s3_endpoint(), S3Endpoint::Override(&endpoint));
+    }
+
     #[test]
     fn requests_are_signed_for_the_service_with_the_session_token() {
         let req = signed_request(
@@ -564,16 +691,16 @@ mod tests {
                 .retryable()
         );
         assert_eq!(
-            regional_endpoint(&SECRETS_MANAGER, "eu-west-1"),
+            regional_endpoint(&SECRETS_MANAGER, "eu-west-1", false),
             "https://secretsmanager.eu-west-1.amazonaws.com"
         );
         assert_eq!(
-            regional_endpoint(&SSM, "cn-north-1"),
+            regional_endpoint(&SSM, "cn-north-1", false),
             "https://ssm.cn-north-1.amazonaws.com.cn"
         );
         assert_eq!(
             s3_object_url(
-                Some("http://127.0.0.1:4566/"),
+                S3Endpoint::Override("http://127.0.0.1:4566/"),
                 "b",
                 "dir/my file+.env",
                 "us-east-1"
@@ -581,11 +708,11 @@ mod tests {
             "http://127.0.0.1:4566/b/dir/my%20file%2B.env"
         );
         assert_eq!(
-            s3_object_url(None, "b", "a.env", "eu-west-1"),
+            s3_object_url(REGIONAL, "b", "a.env", "eu-west-1"),
             "https://b.s3.eu-west-1.amazonaws.com/a.env"
         );
         assert_eq!(
-            s3_object_url(None, "my.bucket", "a.env", "us-east-1"),
+            s3_object_url(REGIONAL, "my.bucket", "a.env", "us-east-1"),
             "https://s3.us-east-1.amazonaws.com/my.bucket/a.env"
         );
         assert_eq!(
@@ -701,7 +828,7 @@ mod tests {
         tokio::spawn(async move { axum::serve(listener, app).await });
         let err = client
             .s3_get_object(
-                Some(&format!("http://{addr}")),
+                S3Endpoint::Override(&format!("http://{addr}")),
                 "b",
                 "k",
                 "us-east-1",

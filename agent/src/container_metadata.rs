@@ -197,7 +197,7 @@ impl MetadataFiles {
                 .map(|p| PortMapping {
                     container_port: p.container_port,
                     host_port: p.host_port,
-                    bind_ip: crate::runtime::docker::PUBLISH_HOST_IP.to_owned(),
+                    bind_ip: p.bind_ip().to_string(),
                     protocol: match p.protocol {
                         Protocol::Tcp => "tcp",
                         Protocol::Udp => "udp",
@@ -318,6 +318,7 @@ mod tests {
                 container_port: 80,
                 host_port: 49153,
                 protocol: Protocol::Tcp,
+                host_ip: None,
             }],
             ipv4_addresses: vec!["172.17.0.2".into()],
             ..ContainerInfo::default()

@@ -160,7 +160,7 @@ impl EnvFilesFetcher {
             let creds = &creds;
             async move {
                 client
-                    .s3_get_object(self.aws.endpoint(), bucket, key, self.aws.region(), creds)
+                    .s3_get_object(self.aws.s3_endpoint(), bucket, key, self.aws.region(), creds)
                     .await
                     .map_err(|e| {
                         format!(

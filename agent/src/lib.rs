@@ -25,6 +25,8 @@ pub mod ports;
 pub mod proxy;
 pub mod retry;
 pub mod runtime;
+#[cfg(test)]
+mod sdk_capture;
 pub mod sdk_error;
 pub mod secrets;
 pub mod sigv4;

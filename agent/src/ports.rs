@@ -309,6 +309,7 @@ impl PortAllocator {
                         container_port,
                         host_port,
                         protocol,
+                        host_ip: None,
                     });
                 }
                 (_, Some(range)) => {
@@ -331,6 +332,7 @@ impl PortAllocator {
                             container_port: first + offset,
                             host_port: host_first + offset,
                             protocol,
+                            host_ip: None,
                         });
                     }
                 }
@@ -360,6 +362,8 @@ pub fn parse_port_range(text: &str) -> Option<(u16, u16)> {
 
 /// Whether nothing on this host is bound to `port`: binds it on `0.0.0.0` and, where the host
 /// has IPv6, on `[::]`, then lets go. The reference agent does the same with Go's `":port"`.
+/// Both, because ports are published on every address: Docker binds both families
+/// ([`crate::runtime::docker::create_body`]).
 pub fn host_port_free(port: u16, protocol: Protocol) -> bool {
     let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
     let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
@@ -446,6 +450,7 @@ mod tests {
             container_port: 1,
             host_port,
             protocol: Protocol::Tcp,
+            host_ip: None,
         }));
         assert_eq!(ports.allocate_contiguous(3, Protocol::Tcp), Some(107));
         assert_eq!(ports.allocate_contiguous(3, Protocol::Tcp), Some(100));
@@ -492,6 +497,7 @@ mod tests {
             container_port,
             host_port,
             protocol,
+            host_ip: None,
         };
         assert_eq!(
             specs,

@@ -345,10 +345,7 @@ impl SecretsFetcher {
         body: &Value,
     ) -> Result<Value, CallError> {
         let client = self.aws.client()?;
-        let endpoint = self.aws.endpoint().map_or_else(
-            || aws_json::regional_endpoint(service, region),
-            str::to_string,
-        );
+        let endpoint = self.aws.service_endpoint(service, region);
         client
             .call(&endpoint, service, operation, region, creds, body)
             .await

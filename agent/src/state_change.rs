@@ -3,6 +3,7 @@
 //! ([`TaskRecord::state_change`]). The SDK mapping and ECS's length limits are
 //! [`crate::control`]'s; this module depends only on the records ([`crate::state`]).
 
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use ecs_protocol::{BackendStatus, ContainerStatus, TransportProtocol};
@@ -63,25 +64,49 @@ pub struct NetworkBinding {
     pub bind_ip: String,
 }
 
-/// The address ECS shows for every published port (Docker binds all host addresses).
-const BIND_IP: &str = "0.0.0.0";
+/// Which of Docker's bindings a report leaves out, as the reference's ECS client options do
+/// (`WithIPv4PortBindingExcluded`, `WithIPv6PortBindingExcluded`): Docker binds a published port
+/// on `0.0.0.0` and, on a host with IPv6, on `::`, and reports each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BindingFilter {
+    /// Leave out `0.0.0.0` bindings: the instance is IPv6-only, where IPv4 is assumed not to
+    /// reach it (`ECS_INSTANCE_IP_COMPATIBILITY=ipv6`, set or detected).
+    pub exclude_ipv4: bool,
+    /// Leave out `::` bindings (`ECS_EXCLUDE_IPV6_PORTBINDING`).
+    pub exclude_ipv6: bool,
+}
+
+impl BindingFilter {
+    /// As the configuration says.
+    pub fn from_config(config: &ecs_config::Config) -> Self {
+        Self {
+            exclude_ipv4: config.ipv6_only(),
+            exclude_ipv6: config.exclude_ipv6_portbinding.value,
+        }
+    }
+
+    /// Whether a binding to `ip` is reported. Only the any-addresses are ever left out, as in the
+    /// reference (a port published on one address is always reported).
+    pub fn keeps(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => !(self.exclude_ipv4 && v4.is_unspecified()),
+            IpAddr::V6(v6) => !(self.exclude_ipv6 && v6.is_unspecified()),
+        }
+    }
+}
 
 impl TaskRecord {
     /// This task's state change to report: the backend status of its known status, its reason and
-    /// timestamps, and every container's change. The cluster is `cluster`, the configured one
-    /// (`ECS_CLUSTER`, a name or an ARN as written), as the reference sends it, not the task's
-    /// cluster ARN from ACS; ECS takes either.
-    pub fn state_change(&self, cluster: &str) -> TaskStateChange {
+    /// timestamps, and every container's change with the bindings `filter` keeps. The cluster is
+    /// `cluster`, the configured one (`ECS_CLUSTER`, a name or an ARN as written), as the
+    /// reference sends it, not the task's cluster ARN from ACS; ECS takes either.
+    pub fn state_change(&self, cluster: &str, filter: BindingFilter) -> TaskStateChange {
         TaskStateChange {
             cluster: cluster.to_string(),
             task_arn: self.arn().to_string(),
             status: self.known.backend_status(),
             reason: self.reason.clone(),
-            containers: self
-                .containers
-                .iter()
-                .map(ContainerRecord::change)
-                .collect(),
+            containers: self.containers.iter().map(|c| c.change(filter)).collect(),
             pull_started_at: self.pull_started_at,
             pull_stopped_at: self.pull_stopped_at,
             execution_stopped_at: self.execution_stopped_at,
@@ -90,8 +115,9 @@ impl TaskRecord {
 }
 
 impl ContainerRecord {
-    /// This container's change, as reported with its task's.
-    pub fn change(&self) -> ContainerChange {
+    /// This container's change, as reported with its task's: its bindings but those `filter`
+    /// leaves out.
+    pub fn change(&self, filter: BindingFilter) -> ContainerChange {
         ContainerChange {
             name: self.name.clone(),
             runtime_id: self.docker_id.clone(),
@@ -101,6 +127,7 @@ impl ContainerRecord {
             network_bindings: self
                 .ports
                 .iter()
+                .filter(|p| filter.keeps(p.bind_ip()))
                 .map(|p| NetworkBinding {
                     container_port: p.container_port,
                     host_port: p.host_port,
@@ -108,7 +135,7 @@ impl ContainerRecord {
                         Protocol::Tcp => TransportProtocol::Tcp,
                         Protocol::Udp => TransportProtocol::Udp,
                     },
-                    bind_ip: BIND_IP.into(),
+                    bind_ip: p.bind_ip().to_string(),
                 })
                 .collect(),
             image_digest: self.image_digest.clone(),
@@ -147,6 +174,7 @@ mod tests {
                     container_port: 8080,
                     host_port: 40001,
                     protocol: Protocol::Udp,
+                    host_ip: None,
                 }],
                 image_digest: Some("sha256:00".into()),
                 health: Some("HEALTHY".into()),
@@ -167,7 +195,8 @@ mod tests {
     #[test]
     fn a_record_becomes_its_state_change() {
         let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(5);
-        let change = record(Some("arn:aws:ecs:us-east-1:123456789012:cluster/c")).state_change("c");
+        let change = record(Some("arn:aws:ecs:us-east-1:123456789012:cluster/c"))
+            .state_change("c", BindingFilter::default());
         assert_eq!(
             change,
             TaskStateChange {
@@ -196,12 +225,122 @@ mod tests {
         );
     }
 
+    /// Bindings as Docker reports a port published on every address of a dual-stack host, one
+    /// bound on a single address, and one from a record written before addresses were kept.
+    fn bindings(filter: BindingFilter) -> Vec<(u16, String)> {
+        let mut r = record(None);
+        let port = |host_port, host_ip: Option<&str>| PortSpec {
+            container_port: 80,
+            host_port,
+            protocol: Protocol::Tcp,
+            host_ip: host_ip.map(|ip| ip.parse().unwrap()),
+        };
+        r.containers[0].ports = vec![
+            port(40001, Some("0.0.0.0")),
+            port(40001, Some("::")),
+            port(40002, Some("127.0.0.1")),
+            port(40003, Some("::1")),
+            port(40004, None),
+        ];
+        r.state_change("c", filter).containers[0]
+            .network_bindings
+            .iter()
+            .map(|b| (b.host_port, b.bind_ip.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn ipv6_any_bindings_are_left_out_unless_asked_for() {
+        let v = |list: &[(u16, &str)]| -> Vec<(u16, String)> {
+            list.iter().map(|(p, ip)| (*p, ip.to_string())).collect()
+        };
+        // ECS_EXCLUDE_IPV6_PORTBINDING=true (the default).
+        assert_eq!(
+            bindings(BindingFilter {
+                exclude_ipv4: false,
+                exclude_ipv6: true
+            }),
+            v(&[
+                (40001, "0.0.0.0"),
+                (40002, "127.0.0.1"),
+                (40003, "::1"),
+                (40004, "0.0.0.0")
+            ])
+        );
+        // ECS_EXCLUDE_IPV6_PORTBINDING=false: everything Docker reported.
+        assert_eq!(
+            bindings(BindingFilter::default()),
+            v(&[
+                (40001, "0.0.0.0"),
+                (40001, "::"),
+                (40002, "127.0.0.1"),
+                (40003, "::1"),
+                (40004, "0.0.0.0")
+            ])
+        );
+        // IPv6-only (its default keeps ::): the IPv4 any-address is left out instead.
+        assert_eq!(
+            bindings(BindingFilter {
+                exclude_ipv4: true,
+                exclude_ipv6: false
+            }),
+            v(&[(40001, "::"), (40002, "127.0.0.1"), (40003, "::1")])
+        );
+    }
+
+    #[test]
+    fn the_filter_follows_the_configuration() {
+        let config = |env: &[(&str, &str)]| {
+            let sources = ecs_config::Sources {
+                env: env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..ecs_config::Sources::default()
+            };
+            BindingFilter::from_config(&ecs_config::load(&sources).config)
+        };
+        assert_eq!(
+            config(&[]),
+            BindingFilter {
+                exclude_ipv4: false,
+                exclude_ipv6: true
+            }
+        );
+        assert_eq!(
+            config(&[("ECS_EXCLUDE_IPV6_PORTBINDING", "false")]),
+            BindingFilter::default()
+        );
+        assert_eq!(
+            config(&[("ECS_INSTANCE_IP_COMPATIBILITY", "ipv6")]),
+            BindingFilter {
+                exclude_ipv4: true,
+                exclude_ipv6: false
+            }
+        );
+        assert_eq!(
+            config(&[
+                ("ECS_INSTANCE_IP_COMPATIBILITY", "ipv6"),
+                ("ECS_EXCLUDE_IPV6_PORTBINDING", "true")
+            ]),
+            BindingFilter {
+                exclude_ipv4: true,
+                exclude_ipv6: true
+            }
+        );
+    }
+
     #[test]
     fn the_configured_cluster_is_sent_whatever_acs_said() {
-        assert_eq!(record(None).state_change("default").cluster, "default");
+        assert_eq!(
+            record(None)
+                .state_change("default", BindingFilter::default())
+                .cluster,
+            "default"
+        );
         assert_eq!(
             record(Some("arn:aws:ecs:us-east-1:123456789012:cluster/c"))
-                .state_change("c")
+                .state_change("c", BindingFilter::default())
                 .cluster,
             "c"
         );

@@ -317,10 +317,33 @@ async fn create_start_stop_remove_with_a_dynamic_port() {
     );
     let running = runtime.inspect(&id).await.unwrap().unwrap();
     assert!(running.running(), "{running:?}");
-    assert_eq!(running.ports, ports);
+    // Published with no host address: Docker binds 0.0.0.0 and, where the host has IPv6, ::,
+    // and lists the port once per address.
+    let any4: std::net::IpAddr = "0.0.0.0".parse().unwrap();
+    let any6: std::net::IpAddr = "::".parse().unwrap();
+    let addresses: Vec<_> = running.ports.iter().map(|p| p.host_ip).collect();
+    assert!(addresses.contains(&Some(any4)), "{running:?}");
+    assert!(
+        addresses
+            .iter()
+            .all(|a| *a == Some(any4) || *a == Some(any6)),
+        "{running:?}"
+    );
+    for p in &running.ports {
+        assert_eq!(
+            PortSpec {
+                host_ip: None,
+                ..p.clone()
+            },
+            ports[0]
+        );
+    }
     assert_eq!(running.exit_code, None);
-    // Docker published it on the host.
+    // Docker published it on the host, on IPv6 too when it says so.
     TcpStream::connect(("127.0.0.1", host_port)).unwrap();
+    if addresses.contains(&Some(any6)) {
+        TcpStream::connect(("::1", host_port)).unwrap();
+    }
     // Starting again is fine (Docker answers 304).
     runtime.start(&id).await.unwrap();
 

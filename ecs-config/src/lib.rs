@@ -14,6 +14,7 @@ mod diag;
 mod error;
 mod go;
 mod parse;
+mod routes;
 mod source;
 mod types;
 mod vars;
@@ -25,9 +26,10 @@ use serde_json::{Value, json};
 pub use diag::{Diagnostic, Severity, Source};
 pub use error::ConfigError;
 pub use go::{format_duration, parse_bool as parse_go_bool, parse_duration as parse_go_duration};
+pub use routes::DefaultRoutes;
 pub use source::{
-    DEFAULT_INSTANCE_FILE, DEFAULT_USER_FILE, HostFacts, IP_LOCAL_PORT_RANGE, OS_RELEASE,
-    SourceFile, Sources, read_sources,
+    DEFAULT_INSTANCE_FILE, DEFAULT_USER_FILE, HostFacts, IP_LOCAL_PORT_RANGE, IPV4_ROUTES,
+    IPV6_ROUTES, OS_RELEASE, SourceFile, Sources, read_sources,
 };
 pub use types::{
     ConfigValue, EngineAuthType, ImagePullBehavior, IpCompatibility, LogLevel, LogOutputFormat,
@@ -104,6 +106,12 @@ impl Config {
             .value
             .as_deref()
             .or(self.aws_region.value.as_deref())
+    }
+
+    /// Whether the instance is IPv6-only (`ECS_INSTANCE_IP_COMPATIBILITY` is `ipv6`, set or
+    /// detected): dual-stack endpoints, and no `0.0.0.0` bindings in reports.
+    pub fn ipv6_only(&self) -> bool {
+        self.instance_ip_compatibility.value == Some(IpCompatibility::Ipv6)
     }
 
     /// Checks what running the agent needs beyond a parseable configuration: a region (the

@@ -1,4 +1,4 @@
-//! The inputs of configuration: the two `KEY=VALUE` files, the environment, and two facts read from
+//! The inputs of configuration: the two `KEY=VALUE` files, the environment, and facts read from
 //! the host. This module turns file text into entries; it does not know what the keys mean.
 //!
 //! The only I/O in the crate is here, in [`read_sources`] and [`HostFacts::read`]; everything
@@ -20,6 +20,10 @@ pub const DEFAULT_USER_FILE: &str = "/etc/ecs/ecs.config";
 pub const IP_LOCAL_PORT_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 /// Source of the default of `ECS_DETAILED_OS_FAMILY`.
 pub const OS_RELEASE: &str = "/etc/os-release";
+/// The IPv4 route table, for the default of `ECS_INSTANCE_IP_COMPATIBILITY`.
+pub const IPV4_ROUTES: &str = "/proc/net/route";
+/// The IPv6 route table, for the default of `ECS_INSTANCE_IP_COMPATIBILITY`.
+pub const IPV6_ROUTES: &str = "/proc/net/ipv6_route";
 
 /// A config file's name and text.
 #[derive(Clone)]
@@ -58,6 +62,10 @@ pub struct HostFacts {
     pub ip_local_port_range: Option<String>,
     /// Contents of `/etc/os-release`, if readable.
     pub os_release: Option<String>,
+    /// Contents of `/proc/net/route`, if readable.
+    pub ipv4_routes: Option<String>,
+    /// Contents of `/proc/net/ipv6_route`, if readable (absent when IPv6 is disabled).
+    pub ipv6_routes: Option<String>,
 }
 
 impl HostFacts {
@@ -66,6 +74,8 @@ impl HostFacts {
         Self {
             ip_local_port_range: std::fs::read_to_string(IP_LOCAL_PORT_RANGE).ok(),
             os_release: std::fs::read_to_string(OS_RELEASE).ok(),
+            ipv4_routes: std::fs::read_to_string(IPV4_ROUTES).ok(),
+            ipv6_routes: std::fs::read_to_string(IPV6_ROUTES).ok(),
         }
     }
 }

@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 
 use crate::diag::{Diagnostic, Source};
 use crate::parse::{self, Parsed};
+use crate::routes::DefaultRoutes;
 use crate::source::{Entry, HostFacts};
 use crate::types::{
     ConfigValue, EngineAuthType, ImagePullBehavior, IpCompatibility, LogLevel, LogOutputFormat,
@@ -340,9 +341,33 @@ fn loglevel_on_instance_default(ctx: &Context<'_>) -> LogLevel {
         .unwrap_or_default()
 }
 
+/// The families the host routes: `ipv6` when only IPv6 has a default route, `ipv4` when IPv4
+/// has one, unset (treated as IPv4) when neither does or the tables cannot be read.
+fn ip_compatibility_default(ctx: &Context<'_>) -> Option<IpCompatibility> {
+    let routes = DefaultRoutes::from_tables(
+        ctx.host.ipv4_routes.as_deref(),
+        ctx.host.ipv6_routes.as_deref(),
+    );
+    if routes.ipv6_only() {
+        Some(IpCompatibility::Ipv6)
+    } else if routes.ipv4 {
+        Some(IpCompatibility::Ipv4)
+    } else {
+        None
+    }
+}
+
+/// `false` on an IPv6-only instance: `ECS_INSTANCE_IP_COMPATIBILITY=ipv6`, or detected when it
+/// is unset or invalid (the reference detects whenever its parse gives no value).
 fn exclude_ipv6_default(ctx: &Context<'_>) -> bool {
-    !ctx.raw("ECS_INSTANCE_IP_COMPATIBILITY")
-        .is_some_and(|v| v.eq_ignore_ascii_case("ipv6"))
+    let compatibility = match ctx
+        .raw("ECS_INSTANCE_IP_COMPATIBILITY")
+        .map(parse::ip_compatibility)
+    {
+        Some(Parsed::Ok(Some(c))) => Some(c),
+        _ => ip_compatibility_default(ctx),
+    };
+    compatibility != Some(IpCompatibility::Ipv6)
 }
 
 fn task_eni_default(ctx: &Context<'_>) -> bool {
@@ -420,10 +445,11 @@ config_vars! {
         acts: Acts::Yes,
     }
     instance_ip_compatibility: Option<IpCompatibility> = "ECS_INSTANCE_IP_COMPATIBILITY" {
-        default: "",
+        default: "detected from the default routes (`/proc/net/route`, `/proc/net/ipv6_route`, a route to everything through a gateway): `ipv6` when only IPv6 has one, `ipv4` when IPv4 has one, else unset (treated as `ipv4`)",
+        computed: ip_compatibility_default,
         parse: parse::ip_compatibility,
-        meaning: "`ipv4` or `ipv6` (case-insensitive). In the reference: unset means detected from the default routes, and IPv6-only selects dual-stack endpoints.",
-        acts: Acts::No("IPv6-only hosts are not handled: every endpoint is the IPv4 one (the SDK's for the region, or `ECS_BACKEND_HOST`), and nothing is detected from the routes; its one effect here: `ECS_EXCLUDE_IPV6_PORTBINDING` defaults to `false` when it is `ipv6`"),
+        meaning: "`ipv4` or `ipv6` (case-insensitive; an invalid value means detected). `ipv6` (IPv6-only) makes the ECS, ECR, SSM and S3 calls use their dual-stack endpoints (unless `ECS_BACKEND_HOST` names the endpoint), gives `awslogs` containers the dual-stack CloudWatch Logs endpoint (unless one is set), leaves `0.0.0.0` port bindings out of state change reports, and makes `ECS_EXCLUDE_IPV6_PORTBINDING` default to `false`.",
+        acts: Acts::Partly("the awslogs endpoint is set without the reference's Docker 18.09 check; the reference's other IPv6-only effects (the container metadata file's host IPv6 address, awsvpc, Service Connect, ECS Exec, fault injection's ip6tables check, the EC2 client, self-update downloads) belong to features this agent does not have; Secrets Manager keeps its IPv4 endpoint, as in the reference"),
     }
     detailed_os_family: String = "ECS_DETAILED_OS_FAMILY" {
         default: "`<ID>_<VERSION_ID>` from `/etc/os-release` (e.g. `debian_12`), else `linux`",
@@ -833,11 +859,11 @@ config_vars! {
         acts: Acts::Yes,
     }
     exclude_ipv6_portbinding: bool = "ECS_EXCLUDE_IPV6_PORTBINDING" {
-        default: "`true`; `false` when `ECS_INSTANCE_IP_COMPATIBILITY=ipv6`",
+        default: "`true`; `false` when `ECS_INSTANCE_IP_COMPATIBILITY` is `ipv6` (set or detected)",
         computed: exclude_ipv6_default,
         parse: parse::boolean,
-        meaning: "Leave `::` port bindings out of state change reports.",
-        acts: Acts::No("ports are published on IPv4 only (`0.0.0.0`), so there is never a `::` binding to report or leave out: `true` is what happens either way"),
+        meaning: "Leave `::` port bindings out of the network bindings of state change reports (SubmitTaskStateChange). Ports are published with no host IP, as the reference does, so Docker binds `0.0.0.0` and, on a host with IPv6, `::`; task metadata and introspection show both, as in the reference.",
+        acts: Acts::Yes,
     }
 
     // --- Metrics and introspection ---

@@ -51,12 +51,19 @@ proptest! {
         env in proptest::collection::btree_map(key(), value(), 0..20),
         port_range in proptest::option::of(".{0,20}"),
         os_release in proptest::option::of(".{0,80}"),
+        ipv4_routes in proptest::option::of(".{0,120}"),
+        ipv6_routes in proptest::option::of(".{0,160}"),
     ) {
         let sources = Sources {
             instance_file: Some(SourceFile::new("/var/lib/ecs/ecs.config", instance)),
             user_file: Some(SourceFile::new("/etc/ecs/ecs.config", user)),
             env: env.into_iter().collect::<BTreeMap<_, _>>(),
-            host: HostFacts { ip_local_port_range: port_range, os_release },
+            host: HostFacts {
+                ip_local_port_range: port_range,
+                os_release,
+                ipv4_routes,
+                ipv6_routes,
+            },
         };
         let loaded = load(&sources);
         let _ = loaded.to_json().to_string();

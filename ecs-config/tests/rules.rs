@@ -220,7 +220,7 @@ fn port_range_falls_back_without_the_kernel_file() {
     let loaded = load(&Sources {
         host: HostFacts {
             ip_local_port_range: Some("nonsense".into()),
-            os_release: None,
+            ..HostFacts::default()
         },
         ..Sources::default()
     });
@@ -417,5 +417,89 @@ fn diagnostics_come_in_reading_order() {
         ],
         "{:?}",
         messages(&loaded)
+    );
+}
+
+#[test]
+fn ip_compatibility_is_detected_from_the_default_routes_unless_set() {
+    const V4_DEFAULT: &str = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n\
+                              eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\n";
+    const V4_NONE: &str = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n";
+    const V6_DEFAULT: &str = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 \
+                              fd000000000000000000000000000001 00000400 00000002 00000000 00000003 eth0\n";
+    let with_routes = |v4: &str, v6: &str, env: &[(&str, &str)]| {
+        load(&Sources {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            host: HostFacts {
+                ipv4_routes: Some(v4.into()),
+                ipv6_routes: Some(v6.into()),
+                ..HostFacts::default()
+            },
+            ..Sources::default()
+        })
+    };
+    // Only an IPv6 default route: IPv6-only, so IPv6 bindings are kept by default.
+    let v6_only = with_routes(V4_NONE, V6_DEFAULT, &[]);
+    assert_eq!(
+        value(&v6_only, "ECS_INSTANCE_IP_COMPATIBILITY"),
+        json!("ipv6")
+    );
+    assert_eq!(
+        value(&v6_only, "ECS_EXCLUDE_IPV6_PORTBINDING"),
+        json!(false)
+    );
+    assert!(v6_only.config.ipv6_only());
+    // Both: dual stack is not IPv6-only.
+    let dual = with_routes(V4_DEFAULT, V6_DEFAULT, &[]);
+    assert_eq!(value(&dual, "ECS_INSTANCE_IP_COMPATIBILITY"), json!("ipv4"));
+    assert_eq!(value(&dual, "ECS_EXCLUDE_IPV6_PORTBINDING"), json!(true));
+    assert!(!dual.config.ipv6_only());
+    // Neither: unset, treated as IPv4.
+    let neither = with_routes(V4_NONE, "", &[]);
+    assert_eq!(
+        value(&neither, "ECS_INSTANCE_IP_COMPATIBILITY"),
+        Value::Null
+    );
+    assert!(!neither.config.ipv6_only());
+    // The override wins over the routes, both ways, and moves the binding default with it.
+    let forced_v4 = with_routes(
+        V4_NONE,
+        V6_DEFAULT,
+        &[("ECS_INSTANCE_IP_COMPATIBILITY", "IPv4")],
+    );
+    assert!(!forced_v4.config.ipv6_only());
+    assert_eq!(
+        value(&forced_v4, "ECS_EXCLUDE_IPV6_PORTBINDING"),
+        json!(true)
+    );
+    let forced_v6 = with_routes(V4_DEFAULT, "", &[("ECS_INSTANCE_IP_COMPATIBILITY", "ipv6")]);
+    assert!(forced_v6.config.ipv6_only());
+    assert_eq!(
+        value(&forced_v6, "ECS_EXCLUDE_IPV6_PORTBINDING"),
+        json!(false)
+    );
+    // An invalid value is detection, as in the reference.
+    let invalid = with_routes(
+        V4_NONE,
+        V6_DEFAULT,
+        &[("ECS_INSTANCE_IP_COMPATIBILITY", "dual")],
+    );
+    assert!(invalid.config.ipv6_only());
+    assert_eq!(
+        value(&invalid, "ECS_EXCLUDE_IPV6_PORTBINDING"),
+        json!(false)
+    );
+    // An explicit ECS_EXCLUDE_IPV6_PORTBINDING wins on an IPv6-only instance.
+    let explicit = with_routes(
+        V4_NONE,
+        V6_DEFAULT,
+        &[("ECS_EXCLUDE_IPV6_PORTBINDING", "true")],
+    );
+    assert_eq!(
+        value(&explicit, "ECS_EXCLUDE_IPV6_PORTBINDING"),
+        json!(true)
     );
 }

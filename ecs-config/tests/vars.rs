@@ -478,6 +478,7 @@ fn host() -> HostFacts {
     HostFacts {
         ip_local_port_range: Some("32768\t60999\n".to_string()),
         os_release: Some("NAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID=\"12\"\n".to_string()),
+        ..HostFacts::default()
     }
 }
 

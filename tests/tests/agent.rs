@@ -398,3 +398,93 @@ fn the_agent_reconnects_after_a_control_plane_restart_and_loses_no_state_change(
     drop(cp);
     Ok(())
 }
+
+/// The host addresses Docker bound for `container`'s published port 8080/tcp.
+fn docker_host_ips(task_arn: &str, container: &str) -> Result<Vec<String>> {
+    let id = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.amazonaws.ecs.task-arn={task_arn}"),
+        "--filter",
+        &format!("label=com.amazonaws.ecs.container-name={container}"),
+    ])?;
+    let inspect: Value = serde_json::from_str(&docker(&["inspect", id.trim()])?)?;
+    // Published as the reference publishes: no host address, so Docker picks every family.
+    assert_eq!(
+        inspect[0]["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostIp"], "",
+        "{inspect}"
+    );
+    Ok(inspect[0]["NetworkSettings"]["Ports"]["8080/tcp"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["HostIp"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// The `bindIP`s ECS shows for the task's `web` container.
+fn reported_bind_ips(task: &Value) -> Vec<String> {
+    let web = task["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "web")
+        .unwrap();
+    web["networkBindings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| b["bindIP"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn ipv6_port_bindings_are_reported_only_with_exclude_ipv6_portbinding_false() -> Result<()> {
+    let kept = ecs_e2e_tests::unique("ipv6-kept");
+    let left_out = ecs_e2e_tests::unique("ipv6-left-out");
+    let ClusterSetup { cp, aws, image, .. } = &ClusterSetup::start(&kept, None)?;
+    let _cleanup = ClusterCleanup(left_out.clone());
+    aws.run(&["ecs", "create-cluster", "--cluster-name", &left_out])?;
+    let (kept_data, left_out_data) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let _kept_agent = Agent::start(
+        cp,
+        &kept,
+        kept_data.path(),
+        &[("ECS_EXCLUDE_IPV6_PORTBINDING", "false")],
+    )?;
+    let _default_agent = Agent::start(cp, &left_out, left_out_data.path(), &[])?;
+    let def = register_task_definition(aws, "ipv6web", &web_and_sidecar(image))?;
+
+    for (cluster, exclude_ipv6) in [(&kept, false), (&left_out, true)] {
+        let arn = run_when_placed(aws, cluster, &def)?;
+        let task = wait_status(aws, cluster, &arn, "RUNNING", Duration::from_secs(60))?;
+        let docker_ips = docker_host_ips(&arn, "web")?;
+        assert!(
+            docker_ips.contains(&"0.0.0.0".to_string()),
+            "{docker_ips:?}"
+        );
+        let docker_has_ipv6 = docker_ips.contains(&"::".to_string());
+        if !docker_has_ipv6 {
+            eprintln!("Docker bound no `::` address here (no IPv6): only 0.0.0.0 to report");
+        }
+        let mut want = vec!["0.0.0.0".to_string()];
+        if docker_has_ipv6 && !exclude_ipv6 {
+            want.push("::".to_string());
+        }
+        let mut got = reported_bind_ips(&task);
+        got.sort();
+        assert_eq!(got, want, "{cluster}: {task}");
+        // Both addresses are the one allocated port, and it answers.
+        let port = host_port(&task);
+        let body = wait_until(
+            Duration::from_secs(10),
+            "the web container to answer",
+            || http_get(&format!("http://127.0.0.1:{port}/")).map(|r| Some(r.text())),
+        )?;
+        assert_eq!(body.trim(), "hello from the agent");
+        aws.run(&["ecs", "stop-task", "--cluster", cluster, "--task", &arn])?;
+        wait_status(aws, cluster, &arn, "STOPPED", Duration::from_secs(40))?;
+    }
+    Ok(())
+}

@@ -164,11 +164,16 @@ fn endpoint_url(value: &str) -> Result<String, ControlError> {
     Ok(url.trim_end_matches('/').to_string())
 }
 
-/// The endpoint the SDK calls for `region` when none is configured, to choose its proxy.
-fn default_endpoint(region: &str) -> Option<String> {
+/// The endpoint the SDK calls for `region` (its dual-stack one when `dual_stack`) when none is
+/// configured, to choose its proxy.
+fn default_endpoint(region: &str, dual_stack: bool) -> Option<String> {
     use aws_sdk_ecs::config::endpoint::{DefaultResolver, Params, ResolveEndpoint as _};
     use futures_util::FutureExt as _;
-    let params = Params::builder().region(region).build().ok()?;
+    let params = Params::builder()
+        .region(region)
+        .use_dual_stack(dual_stack)
+        .build()
+        .ok()?;
     let endpoint = DefaultResolver::new()
         .resolve_endpoint(&params)
         .now_or_never()?
@@ -243,7 +248,12 @@ impl EcsApi {
         let credentials = options
             .credentials
             .unwrap_or_else(|| instance_credentials(config, &proxies));
-        let proxied_endpoint = endpoint.clone().or_else(|| default_endpoint(&region));
+        // IPv6-only: the dual-stack endpoint, as the reference's `WithDualStackEnabled`; an
+        // explicit endpoint is used as it is.
+        let dual_stack = endpoint.is_none() && config.ipv6_only();
+        let proxied_endpoint = endpoint
+            .clone()
+            .or_else(|| default_endpoint(&region, dual_stack));
         // A detailed OS family that cannot go in a header is left out, not fatal.
         let (user_agent, header) = [Some(config.detailed_os_family.value.as_str()), None]
             .into_iter()
@@ -269,6 +279,9 @@ impl EcsApi {
             );
         if let Some(url) = &endpoint {
             builder = builder.endpoint_url(url);
+        }
+        if dual_stack {
+            builder = builder.use_dual_stack(true);
         }
         if let Some(url) = &proxied_endpoint {
             builder = builder.http_client(proxies.sdk_http_client(url));
@@ -718,6 +731,55 @@ mod tests {
         assert_eq!(api.region(), "eu-west-1");
         assert_eq!(api.endpoint(), Some("https://127.0.0.1:9"));
         assert!(format!("{api:?}").contains("eu-west-1"));
+    }
+
+    /// The URL the client's first call goes to, with `env`.
+    async fn ecs_url(env: &[(&str, &str)]) -> String {
+        let api = EcsApi::with_options(
+            &config(env),
+            EcsApiOptions {
+                credentials: Some(SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
+                )),
+                sdk_max_attempts: 1,
+                ..EcsApiOptions::default()
+            },
+        )
+        .unwrap();
+        let (http, captured) = crate::sdk_capture::capturing_client();
+        let client = aws_sdk_ecs::Client::from_conf(
+            api.client.config().to_builder().http_client(http).build(),
+        );
+        assert!(client.list_clusters().send().await.is_err());
+        captured.urls().first().cloned().expect("one request")
+    }
+
+    #[tokio::test]
+    async fn ipv6_only_instances_call_the_dual_stack_endpoint_unless_one_is_given() {
+        let region = ("AWS_REGION", "eu-west-1");
+        let v6 = ("ECS_INSTANCE_IP_COMPATIBILITY", "ipv6");
+        assert_eq!(
+            ecs_url(&[region]).await,
+            "https://ecs.eu-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            ecs_url(&[region, ("ECS_INSTANCE_IP_COMPATIBILITY", "ipv4")]).await,
+            "https://ecs.eu-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            ecs_url(&[region, v6]).await,
+            "https://ecs.eu-west-1.api.aws/"
+        );
+        // ECS_BACKEND_HOST is used as it is, as the reference does.
+        assert_eq!(
+            ecs_url(&[region, v6, ("ECS_BACKEND_HOST", "http://127.0.0.1:9")]).await,
+            "http://127.0.0.1:9/"
+        );
+        // The proxy choice looks at the same endpoint.
+        assert_eq!(
+            default_endpoint("eu-west-1", true).as_deref(),
+            Some("https://ecs.eu-west-1.api.aws")
+        );
     }
 
     #[tokio::test]

@@ -84,7 +84,7 @@ pub fn container_response(
                     "ContainerPort": p.container_port,
                     "Protocol": match p.protocol { Protocol::Tcp => "tcp", Protocol::Udp => "udp" },
                     "HostPort": p.host_port,
-                    "HostIp": "0.0.0.0",
+                    "HostIp": p.bind_ip().to_string(),
                 })
             })
             .collect();

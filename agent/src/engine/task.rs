@@ -19,6 +19,7 @@ use super::{EngineCmd, Shared, resources};
 use crate::credentials::Lookup;
 use crate::runtime::{ContainerRuntime, Health, RuntimeEvent, spec};
 use crate::state::TaskRecord;
+use crate::state_change::BindingFilter;
 
 /// Messages to a task actor.
 #[derive(Debug)]
@@ -910,7 +911,10 @@ impl<R: ContainerRuntime> TaskActor<R> {
         if self.queued == Some(status) && !self.dirty {
             return;
         }
-        let change = self.record.state_change(&self.shared.config.cluster.value);
+        let change = self.record.state_change(
+            &self.shared.config.cluster.value,
+            BindingFilter::from_config(&self.shared.config),
+        );
         if self.reports.push(change) {
             self.queued = Some(status);
             self.dirty = false;

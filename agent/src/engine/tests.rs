@@ -288,6 +288,53 @@ async fn runs_a_task_then_stops_it_in_reverse_order_with_its_stop_timeout() {
 }
 
 #[tokio::test]
+async fn reported_bindings_follow_the_ip_family_settings() {
+    // The fake runtime reports each published port on 0.0.0.0 and ::, as Docker does on a host
+    // with IPv6; the reports keep what the settings say.
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Env<'_>, &[&str]); 4] = [
+        (&[], &["0.0.0.0"]),
+        (
+            &[("ECS_EXCLUDE_IPV6_PORTBINDING", "false")],
+            &["0.0.0.0", "::"],
+        ),
+        (&[("ECS_INSTANCE_IP_COMPATIBILITY", "ipv6")], &["::"]),
+        (&[("ECS_INSTANCE_IP_COMPATIBILITY", "ipv4")], &["0.0.0.0"]),
+    ];
+    for (env, expected) in cases {
+        let sources = ecs_config::Sources {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..ecs_config::Sources::default()
+        };
+        let h = start_with(
+            FakeRuntime::new(),
+            tempfile::tempdir().unwrap(),
+            crate::secrets::SecretsFetcher::default(),
+            ecs_config::load(&sources).config,
+        );
+        assert!(h.engine.payload(vec![task(ARN, "RUNNING", web())]).await);
+        until("RUNNING reported", || {
+            h.reporter.statuses(ARN).contains(&"RUNNING".to_string())
+        })
+        .await;
+        let running = h.reporter.last(ARN).unwrap();
+        let bindings = &running.containers[0].network_bindings;
+        let ips: Vec<&str> = bindings.iter().map(|b| b.bind_ip.as_str()).collect();
+        assert_eq!(ips, expected, "{env:?}");
+        // Both addresses are the one allocated port.
+        assert!(
+            bindings
+                .iter()
+                .all(|b| b.host_port == bindings[0].host_port)
+        );
+        h.shutdown.cancel();
+    }
+}
+
+#[tokio::test]
 async fn an_essential_exit_stops_the_task_and_oom_is_named() {
     let h = start(FakeRuntime::new(), tempfile::tempdir().unwrap());
     h.engine.payload(vec![task(ARN, "RUNNING", web())]).await;

@@ -182,6 +182,8 @@ pub struct Authenticator {
     secrets: crate::secrets::SecretsFetcher,
     /// How ECR is reached.
     proxies: std::sync::Arc<crate::proxy::Proxies>,
+    /// ECR's dual-stack endpoint when no override is given (an IPv6-only instance).
+    dual_stack: bool,
 }
 
 impl Authenticator {
@@ -193,7 +195,15 @@ impl Authenticator {
             cache: std::sync::Mutex::default(),
             secrets: crate::secrets::SecretsFetcher::default(),
             proxies: std::sync::Arc::default(),
+            dual_stack: false,
         }
+    }
+
+    /// Calls ECR's dual-stack endpoint when the payload names no endpoint override, as the
+    /// reference does on an IPv6-only instance (`ECS_INSTANCE_IP_COMPATIBILITY`).
+    pub fn with_dual_stack(mut self, dual_stack: bool) -> Self {
+        self.dual_stack = dual_stack;
+        self
     }
 
     /// Calls ECR through `proxies` (directly by default).
@@ -317,26 +327,7 @@ impl Authenticator {
             Some((_, creds)) => SharedCredentialsProvider::new(creds),
             None => self.instance.clone(),
         };
-        let mut builder = aws_sdk_ecr::Config::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.clone()))
-            .credentials_provider(provider)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(ECR_ATTEMPT_TIMEOUT)
-                    .build(),
-            );
-        if !endpoint.is_empty() {
-            builder = builder.endpoint_url(&endpoint);
-        }
-        if let Some(url) = Some(endpoint.clone())
-            .filter(|e| !e.is_empty())
-            .or_else(|| ecr_default_endpoint(&region))
-        {
-            builder = builder.http_client(self.proxies.sdk_http_client(&url));
-        }
-        let client = aws_sdk_ecr::Client::from_conf(builder.build());
+        let client = aws_sdk_ecr::Client::from_conf(self.ecr_config(&region, &endpoint, provider));
         // registryIds is deprecated in the ECR API: a token works for every registry the
         // principal may use, so the registry id only keys the cache.
         let out = client
@@ -398,11 +389,52 @@ impl Authenticator {
     }
 }
 
-/// The endpoint the ECR SDK calls for `region` when no override is given, to choose its proxy.
-fn ecr_default_endpoint(region: &str) -> Option<String> {
+impl Authenticator {
+    /// The ECR client's configuration for `region`: the payload's `endpoint` override when
+    /// there is one, else the SDK's endpoint for the region (dual-stack when asked for).
+    fn ecr_config(
+        &self,
+        region: &str,
+        endpoint: &str,
+        provider: SharedCredentialsProvider,
+    ) -> aws_sdk_ecr::Config {
+        let mut builder = aws_sdk_ecr::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .credentials_provider(provider)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(ECR_ATTEMPT_TIMEOUT)
+                    .build(),
+            );
+        let dual_stack = self.dual_stack && endpoint.is_empty();
+        if !endpoint.is_empty() {
+            builder = builder.endpoint_url(endpoint);
+        }
+        if dual_stack {
+            builder = builder.use_dual_stack(true);
+        }
+        if let Some(url) = Some(endpoint.to_owned())
+            .filter(|e| !e.is_empty())
+            .or_else(|| ecr_default_endpoint(region, dual_stack))
+        {
+            builder = builder.http_client(self.proxies.sdk_http_client(&url));
+        }
+        builder.build()
+    }
+}
+
+/// The endpoint the ECR SDK calls for `region` (its dual-stack one when `dual_stack`) when no
+/// override is given, to choose its proxy.
+fn ecr_default_endpoint(region: &str, dual_stack: bool) -> Option<String> {
     use aws_sdk_ecr::config::endpoint::{DefaultResolver, Params, ResolveEndpoint as _};
     use futures_util::FutureExt as _;
-    let params = Params::builder().region(region).build().ok()?;
+    let params = Params::builder()
+        .region(region)
+        .use_dual_stack(dual_stack)
+        .build()
+        .ok()?;
     let endpoint = DefaultResolver::new()
         .resolve_endpoint(&params)
         .now_or_never()?
@@ -450,6 +482,42 @@ fn asm_registry_auth(value: &str, image: &str) -> Result<RegistryAuth, AuthError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where GetAuthorizationToken goes for `region` with the payload's `endpoint`.
+    async fn ecr_url(dual_stack: bool, region: &str, endpoint: &str) -> String {
+        let auth = Authenticator::new(
+            SharedCredentialsProvider::new(Credentials::new("AKID", "secret", None, None, "t")),
+            None,
+        )
+        .with_dual_stack(dual_stack);
+        let (http, captured) = crate::sdk_capture::capturing_client();
+        let config = auth
+            .ecr_config(region, endpoint, auth.instance.clone())
+            .to_builder()
+            .http_client(http)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        let client = aws_sdk_ecr::Client::from_conf(config);
+        assert!(client.get_authorization_token().send().await.is_err());
+        captured.urls().first().cloned().expect("one request")
+    }
+
+    #[tokio::test]
+    async fn ipv6_only_instances_ask_ecr_at_its_dual_stack_endpoint_unless_overridden() {
+        assert_eq!(
+            ecr_url(false, "us-west-2", "").await,
+            "https://api.ecr.us-west-2.amazonaws.com/"
+        );
+        assert_eq!(
+            ecr_url(true, "us-west-2", "").await,
+            "https://ecr.us-west-2.api.aws/"
+        );
+        // The payload's endpoint override is used as it is.
+        assert_eq!(
+            ecr_url(true, "us-west-2", "http://127.0.0.1:9").await,
+            "http://127.0.0.1:9/"
+        );
+    }
 
     #[test]
     fn repository_credentials_secrets_are_checked_as_the_reference_does() {

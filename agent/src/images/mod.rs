@@ -56,7 +56,7 @@ impl Images {
             }
         });
         Images {
-            auth: Authenticator::new(instance, engine),
+            auth: Authenticator::new(instance, engine).with_dual_stack(config.ipv6_only()),
             manager: ImageManager::new(store),
             behavior: config.image_pull_behavior.value,
             retry: crate::retry::RetryPolicy::IMAGE_PULL,

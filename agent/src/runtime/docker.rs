@@ -45,11 +45,6 @@ const VOLUME_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// The oldest Docker API the agent works with (reference `agent/dockerclient/versions.go`).
 pub const MIN_API_VERSION: (u32, u32) = (1, 21);
 
-/// The host IP published ports are bound to: every IPv4 interface. An empty `HostIp` would make
-/// Docker 20.10 bind `[::]` as well and report each port twice; the port allocator checks IPv4
-/// (and IPv6 only for conflicts), so ports are published on IPv4 only.
-pub const PUBLISH_HOST_IP: &str = "0.0.0.0";
-
 /// bollard's own timeout (seconds), which covers only the wait for response headers. Above every
 /// deadline in [`Timeouts`], so ours always fire first.
 const CLIENT_TIMEOUT_SECS: u64 = 3 * 60 * 60;
@@ -949,7 +944,9 @@ pub fn create_body(
             .or_insert_with(|| Some(Vec::new()))
             .get_or_insert_with(Vec::new)
             .push(PortBinding {
-                host_ip: Some(PUBLISH_HOST_IP.to_owned()),
+                // Empty, as the reference sends it: Docker binds every address of the host,
+                // `0.0.0.0` and, where the host has IPv6, `::` (and reports both).
+                host_ip: Some(port.host_ip.map(|ip| ip.to_string()).unwrap_or_default()),
                 host_port: Some(port.host_port.to_string()),
             });
     }
@@ -1105,12 +1102,14 @@ pub fn container_info(response: ContainerInspectResponse) -> ContainerInfo {
                         container_port,
                         host_port,
                         protocol,
+                        host_ip: binding.host_ip.and_then(|ip| ip.parse().ok()),
                     })
                 })
         })
         .collect();
-    // Docker lists a port once per host IP (0.0.0.0 and ::); report it once.
-    ports.sort_by_key(|p| (p.container_port, p.protocol, p.host_port));
+    // One entry per address Docker bound (0.0.0.0 and ::), IPv4 first, as `docker port` lists
+    // them; which ones are reported is the state change's choice (ECS_EXCLUDE_IPV6_PORTBINDING).
+    ports.sort_by_key(|p| (p.container_port, p.protocol, p.host_port, p.host_ip));
     ports.dedup();
     let config = response.config.unwrap_or_default();
     ContainerInfo {
@@ -1263,11 +1262,13 @@ mod tests {
                     container_port: 80,
                     host_port: 49153,
                     protocol: Protocol::Tcp,
+                    host_ip: None,
                 },
                 PortSpec {
                     container_port: 53,
                     host_port: 49154,
                     protocol: Protocol::Udp,
+                    host_ip: None,
                 },
             ],
             network_mode: "bridge".into(),
@@ -1294,8 +1295,9 @@ mod tests {
         assert_eq!(
             host["PortBindings"],
             json!({
-                "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "49153"}],
-                "53/udp": [{"HostIp": "0.0.0.0", "HostPort": "49154"}],
+                // No host address, as the reference publishes: Docker binds 0.0.0.0 and ::.
+                "80/tcp": [{"HostIp": "", "HostPort": "49153"}],
+                "53/udp": [{"HostIp": "", "HostPort": "49154"}],
             })
         );
         assert_eq!(host["NetworkMode"], "bridge");
@@ -1494,13 +1496,23 @@ mod tests {
         assert!(info.oom_killed);
         assert_eq!(info.error, None);
         assert_eq!(info.health, Some(Health::Unhealthy));
+        // One entry per address bound; IPv4 first.
         assert_eq!(
             info.ports,
-            [PortSpec {
-                container_port: 80,
-                host_port: 49153,
-                protocol: Protocol::Tcp
-            }]
+            [
+                PortSpec {
+                    container_port: 80,
+                    host_port: 49153,
+                    protocol: Protocol::Tcp,
+                    host_ip: Some("0.0.0.0".parse().unwrap()),
+                },
+                PortSpec {
+                    container_port: 80,
+                    host_port: 49153,
+                    protocol: Protocol::Tcp,
+                    host_ip: Some("::".parse().unwrap()),
+                }
+            ]
         );
         assert_eq!(
             info.labels.get(LABEL_TASK_ARN).map(String::as_str),

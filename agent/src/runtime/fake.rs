@@ -20,8 +20,8 @@ use tokio::sync::broadcast;
 
 use super::spec::{LABEL_CONTAINER_NAME, LABEL_TASK_ARN};
 use super::{
-    BoxFuture, ContainerInfo, ContainerRuntime, ContainerSpec, EventStream, Health, RuntimeError,
-    RuntimeEvent, RuntimeVersion, VolumeInfo, VolumeSpec,
+    BoxFuture, ContainerInfo, ContainerRuntime, ContainerSpec, EventStream, Health, PortSpec,
+    RuntimeError, RuntimeEvent, RuntimeVersion, VolumeInfo, VolumeSpec,
 };
 
 /// One call made to the fake, with its arguments.
@@ -485,9 +485,11 @@ impl FakeRuntime {
             container.info.exit_code = None;
             container.info.oom_killed = false;
             container.info.error = None;
-            // Docker shows published ports only once the container runs.
+            // Docker shows published ports only once the container runs, one entry per address
+            // bound: a port published on no address in particular is bound on 0.0.0.0 and, as on
+            // a host with IPv6, on ::.
             if container.spec.network_mode == "bridge" {
-                container.info.ports = container.spec.ports.clone();
+                container.info.ports = published(&container.spec.ports);
             }
             full_id
         };
@@ -580,6 +582,27 @@ fn failure_for(failures: &HashMap<String, String>, spec: &ContainerSpec) -> Opti
         .iter()
         .find(|(key, _)| matches_key(spec, key))
         .map(|(_, message)| message.clone())
+}
+
+/// What Docker on a host with IPv6 reports for `ports`: those published on every address once
+/// on `0.0.0.0` and once on `::`.
+fn published(ports: &[PortSpec]) -> Vec<PortSpec> {
+    ports
+        .iter()
+        .flat_map(|p| match p.host_ip {
+            Some(_) => vec![p.clone()],
+            None => [
+                std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            ]
+            .into_iter()
+            .map(|ip| PortSpec {
+                host_ip: Some(ip),
+                ..p.clone()
+            })
+            .collect(),
+        })
+        .collect()
 }
 
 /// A stable made-up image id for the reference `image` (one image per reference).
@@ -793,7 +816,7 @@ mod tests {
     use futures_util::StreamExt;
 
     use super::*;
-    use crate::runtime::{PortSpec, Protocol};
+    use crate::runtime::Protocol;
 
     const IMAGE: &str = "127.0.0.1:5000/web:1";
 
@@ -810,6 +833,7 @@ mod tests {
                 container_port: 80,
                 host_port: 49153,
                 protocol: Protocol::Tcp,
+                host_ip: None,
             }],
             network_mode: "bridge".into(),
             cpu_shares: 2,
@@ -841,7 +865,18 @@ mod tests {
         fake.start(&id).await.unwrap();
         let info = fake.inspect("ecs-web-1-web-00").await.unwrap().unwrap();
         assert!(info.running());
-        assert_eq!(info.ports, spec.ports);
+        let bound: Vec<(u16, Option<std::net::IpAddr>)> = info
+            .ports
+            .iter()
+            .map(|p| (p.host_port, p.host_ip))
+            .collect();
+        assert_eq!(
+            bound,
+            [
+                (49153, Some("0.0.0.0".parse().unwrap())),
+                (49153, Some("::".parse().unwrap()))
+            ]
+        );
 
         fake.stop(&id, Duration::from_secs(30)).await.unwrap();
         let info = fake.container(&id).unwrap();

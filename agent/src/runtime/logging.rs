@@ -95,6 +95,16 @@ const AWS_DOMAINS: &[&str] = &[
     ".sc2s.sgov.gov",
 ];
 
+/// CloudWatch Logs' dual-stack endpoint in `region`, as the SDK resolves it.
+fn dual_stack_logs_endpoint(region: &str) -> String {
+    let domain = if region.starts_with("cn-") {
+        "api.amazonwebservices.com.cn"
+    } else {
+        "api.aws"
+    };
+    format!("https://logs.{region}.{domain}")
+}
+
 /// Where `awslogs` sends logs: the URL the agent uses for ECS (`ECS_BACKEND_HOST`, `https://` added
 /// when it has no scheme) when that is not a real AWS endpoint (the emulator serves CloudWatch
 /// Logs on its ECS endpoint); `None` for Docker's default endpoint of the region.
@@ -181,6 +191,16 @@ pub fn apply(
             && let Some(region) = config.region().filter(|r| !r.trim().is_empty())
         {
             options.insert(AWSLOGS_REGION.into(), region.to_string());
+        }
+        // Docker's awslogs driver has no dual-stack switch: on an IPv6-only instance the agent
+        // names the log region's dual-stack endpoint, as the reference does
+        // (`setAWSLogsDualStackEndpoint`), unless an endpoint is set already.
+        if config.ipv6_only()
+            && !options.contains_key(AWSLOGS_ENDPOINT)
+            && let Some(region) = options.get(AWSLOGS_REGION).filter(|r| !r.trim().is_empty())
+        {
+            let endpoint = dual_stack_logs_endpoint(region.trim());
+            options.insert(AWSLOGS_ENDPOINT.into(), endpoint);
         }
         if container.logs_auth_strategy == Some(AuthStrategy::ExecutionRole) {
             let id = task
@@ -361,6 +381,45 @@ mod tests {
             awslogs_endpoint(&cfg).as_deref(),
             Some("https://ecs.local:4566")
         );
+    }
+
+    #[test]
+    fn ipv6_only_instances_send_awslogs_to_the_dual_stack_endpoint() {
+        let v6 = config(&[("ECS_INSTANCE_IP_COMPATIBILITY", "ipv6")]);
+        let mut h = host("awslogs", &[("awslogs-group", "g")]);
+        apply(&task(), &container(), &mut h, &v6).unwrap();
+        assert_eq!(
+            options(&h)[AWSLOGS_ENDPOINT],
+            "https://logs.us-west-2.api.aws"
+        );
+        // The task's region, and China's domain.
+        let mut h = host("awslogs", &[(AWSLOGS_REGION, "cn-north-1")]);
+        apply(&task(), &container(), &mut h, &v6).unwrap();
+        assert_eq!(
+            options(&h)[AWSLOGS_ENDPOINT],
+            "https://logs.cn-north-1.api.amazonwebservices.com.cn"
+        );
+        // An endpoint the task or ECS_BACKEND_HOST gives wins.
+        let mut h = host("awslogs", &[(AWSLOGS_ENDPOINT, "http://logs.example")]);
+        apply(&task(), &container(), &mut h, &v6).unwrap();
+        assert_eq!(options(&h)[AWSLOGS_ENDPOINT], "http://logs.example");
+        let cfg = config(&[
+            ("ECS_INSTANCE_IP_COMPATIBILITY", "ipv6"),
+            ("ECS_BACKEND_HOST", "http://127.0.0.1:4566"),
+        ]);
+        let mut h = host("awslogs", &[]);
+        apply(&task(), &container(), &mut h, &cfg).unwrap();
+        assert_eq!(options(&h)[AWSLOGS_ENDPOINT], "http://127.0.0.1:4566");
+        // Not IPv6-only: Docker's own endpoint.
+        let mut h = host("awslogs", &[]);
+        apply(
+            &task(),
+            &container(),
+            &mut h,
+            &config(&[("ECS_INSTANCE_IP_COMPATIBILITY", "ipv4")]),
+        )
+        .unwrap();
+        assert!(!options(&h).contains_key(AWSLOGS_ENDPOINT));
     }
 
     #[test]

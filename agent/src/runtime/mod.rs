@@ -30,6 +30,11 @@ pub enum Protocol {
 
 /// One published port: `host_ip:host_port -> container_port/protocol`. `host_port` is always a
 /// concrete port the agent allocated (never 0).
+///
+/// What the agent asks for has no `host_ip` (published on every address, as the reference
+/// publishes); what Docker reports has one per address it bound, so a port published on a host
+/// with IPv6 comes back twice, `0.0.0.0` and `::`. Records persisted before the address was kept
+/// have none either.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PortSpec {
     /// Port inside the container.
@@ -38,6 +43,19 @@ pub struct PortSpec {
     pub host_port: u16,
     /// tcp or udp.
     pub protocol: Protocol,
+    /// The host address bound, once Docker says; `None`: every address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<std::net::IpAddr>,
+}
+
+impl PortSpec {
+    /// The address ECS is told the port is bound to: Docker's, or `0.0.0.0` before Docker has
+    /// said (the reference reports only what Docker said; a record of a port not yet inspected
+    /// is reported with the IPv4 any-address, as before addresses were kept).
+    pub fn bind_ip(&self) -> std::net::IpAddr {
+        self.host_ip
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
 }
 
 /// Everything needed to create one container. Built by [`spec::container_spec`]. `Debug` shows

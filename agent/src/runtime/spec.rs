@@ -630,6 +630,7 @@ mod tests {
             container_port: 80,
             host_port: 49153,
             protocol: Protocol::Tcp,
+            host_ip: None,
         }];
         let spec = container_spec(
             &task(vec![c.clone()]),
