@@ -575,8 +575,8 @@ config_vars! {
     manifest_pull_timeout: Duration = "ECS_MANIFEST_PULL_TIMEOUT" {
         default: "1m",
         parse: parse::manifest_pull_timeout,
-        meaning: "Timeout of the reference's separate image manifest fetch (digest resolution before the pull). Minimum 30s.",
-        acts: Acts::No("there is no separate manifest fetch (no `MANIFEST_PULLED` step): the digest is read from the pulled image, and `ECS_IMAGE_PULL_TIMEOUT` bounds the whole pull"),
+        meaning: "Timeout of the image manifest fetch before a pull (digest resolution through Docker's DistributionInspect, retries included). Minimum 30s.",
+        acts: Acts::Yes,
     }
     image_pull_timeout: Duration = "ECS_IMAGE_PULL_TIMEOUT" {
         default: "2h",

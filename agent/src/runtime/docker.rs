@@ -445,6 +445,44 @@ impl ContainerRuntime for DockerRuntime {
         Box::pin(self.pull_image(image, auth))
     }
 
+    fn manifest<'a>(
+        &'a self,
+        image: &'a str,
+        auth: Option<&'a super::RegistryAuth>,
+    ) -> BoxFuture<'a, Result<super::ManifestDescriptor, RuntimeError>> {
+        Box::pin(super::docker_pull::distribution_inspect(
+            &self.endpoint,
+            &self.version.api_version,
+            image,
+            auth,
+        ))
+    }
+
+    fn tag_image<'a>(
+        &'a self,
+        source: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let (repo, tag) = split_image_reference(target);
+            let options = bollard::query_parameters::TagImageOptions {
+                repo: Some(repo.to_owned()),
+                tag: Some(tag.to_owned()),
+            };
+            deadline(
+                self.timeouts.inspect,
+                &format!("tag image {source} as {target}"),
+                async {
+                    self.docker
+                        .tag_image(source, Some(options))
+                        .await
+                        .map_err(docker_error)
+                },
+            )
+            .await
+        })
+    }
+
     fn inspect_image<'a>(
         &'a self,
         image: &'a str,
