@@ -1,5 +1,6 @@
 //! The introspection API (`:51678` by default, bound to localhost unless off-host access is opted
-//! into): `/v1/metadata`, `/v1/tasks` (optionally `?taskarn=` or `?dockerid=`), `/license`. Shapes as
+//! into): `/v1/metadata`, `/v1/tasks` (optionally `?taskarn=` or `?dockerid=`), `/license`, and
+//! with `ECS_ENABLE_RUNTIME_STATS` the `/debug/pprof/` routes of [`crate::runtime_stats`]. Shapes as
 //! the reference agent answers them. Read-only: it asks the engine for a snapshot.
 
 use std::collections::BTreeMap;
@@ -33,6 +34,8 @@ pub struct Introspection {
     pub instance_arn: watch::Receiver<Option<String>>,
     /// The engine, once it runs.
     pub engine: watch::Receiver<Option<EngineHandle>>,
+    /// `ECS_ENABLE_RUNTIME_STATS`: serve the `/debug/pprof/` routes ([`crate::runtime_stats`]).
+    pub runtime_stats: bool,
 }
 
 /// Serves until `shutdown`.
@@ -41,11 +44,15 @@ pub async fn serve(
     state: Introspection,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = Router::new()
+    let profiling = state.runtime_stats;
+    let mut app = Router::new()
         .route("/v1/metadata", get(metadata))
         .route("/v1/tasks", get(tasks))
         .route("/license", get(license))
         .with_state(Arc::new(state));
+    if profiling {
+        app = app.merge(crate::runtime_stats::routes());
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await

@@ -25,6 +25,7 @@ pub mod ports;
 pub mod proxy;
 pub mod retry;
 pub mod runtime;
+pub mod runtime_stats;
 pub mod sdk_error;
 pub mod secrets;
 pub mod sigv4;

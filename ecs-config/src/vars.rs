@@ -868,8 +868,8 @@ config_vars! {
     enable_runtime_stats: bool = "ECS_ENABLE_RUNTIME_STATS" {
         default: "false",
         parse: parse::boolean,
-        meaning: "Go runtime profiling endpoints (`/debug/pprof`) on the introspection port.",
-        acts: Acts::No("the reference serves Go's `pprof` profiles; a Rust agent has no such runtime to profile, and no endpoint is served"),
+        meaning: "Runtime profiling on the introspection port and a runtime stats log: `/debug/pprof/profile?seconds=N` (a CPU profile in pprof's protobuf format, N at most 30, one at a time) and a `/debug/pprof/` index; every 2 minutes a line (resident and virtual memory, open fds, threads, tokio workers, alive tasks and global queue depth) to `agent-runtime-stats.log` in `ECS_LOGFILE`'s directory (none when `ECS_LOGFILE` is empty).",
+        acts: Acts::Partly("the Rust counterpart of Go's: a CPU profile only (no heap, goroutine, block, mutex, trace, cmdline or symbol profiles), and the stats are the process's and tokio's, not Go's memory statistics"),
     }
     agent_healthcheck_host: String = "ECS_AGENT_HEALTHCHECK_HOST" {
         default: "localhost",
