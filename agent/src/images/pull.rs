@@ -310,23 +310,25 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
     let pulled = match auth {
         Ok(auth) => {
             let pull = async {
-                let pulled = tokio::time::timeout(
+                tokio::time::timeout(
                     images.pull_timeout,
                     pull_with_retries(runtime, &images.retry, &reference, auth.as_ref()),
                 )
                 .await
                 .map_err(|_| format!("pull {image}: timed out after {:?}", images.pull_timeout))
-                .and_then(|r| r.map_err(|e| e.to_string()))?;
-                if reference != image {
-                    // The task names the image by its tag: give the pulled image that name.
-                    runtime
-                        .tag_image(&reference, image)
-                        .await
-                        .map_err(|e| format!("tag {reference} as {image}: {e}"))?;
-                }
-                Ok(pulled)
+                .and_then(|r| r.map_err(|e| e.to_string()))
             };
-            images.gate.pull(&reference, auth.as_ref(), pull).await
+            let pulled = images.gate.pull(&reference, auth.as_ref(), pull).await;
+            match pulled {
+                // The task names the image by its tag: give the pulled image that name. Done by
+                // each caller, not in the shared pull: two tags may resolve to one digest.
+                Ok(_) if reference != image => runtime
+                    .tag_image(&reference, image)
+                    .await
+                    .map_err(|e| format!("tag {reference} as {image}: {e}"))
+                    .and(pulled),
+                other => other,
+            }
         }
         Err(e) => Err(e),
     };
@@ -580,6 +582,47 @@ mod tests {
             ]
         );
         assert!(rt.has_image(IMAGE));
+    }
+
+    #[tokio::test]
+    async fn two_tags_of_one_digest_joining_one_pull_are_both_tagged() {
+        let rt = FakeRuntime::new();
+        let other = "127.0.0.1:5000/app:latest";
+        let by_digest = "127.0.0.1:5000/app@sha256:feed";
+        rt.set_digest(IMAGE, "sha256:feed");
+        rt.set_digest(other, "sha256:feed");
+        rt.add_image(by_digest);
+        let im = images(ImagePullBehavior::Default);
+        // A pull of the digest under way, which both callers join.
+        let (release, wait) = tokio::sync::watch::channel(false);
+        let held = im.gate.pull(by_digest, None, async {
+            let mut wait = wait.clone();
+            let _ = wait.wait_for(|go| *go).await;
+            Ok(Some("sha256:feed".to_owned()))
+        });
+        let opener = async {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            release.send(true).unwrap();
+        };
+        let (tagged, latest) = (
+            container(),
+            Container {
+                image: Some(other.into()),
+                ..container()
+            },
+        );
+        let (_, a, b, ()) = tokio::join!(
+            held,
+            ensure_image(&im, &rt, &tagged, None),
+            ensure_image(&im, &rt, &latest, None),
+            opener
+        );
+        assert_eq!(a.unwrap().digest.as_deref(), Some("sha256:feed"));
+        assert_eq!(b.unwrap().digest.as_deref(), Some("sha256:feed"));
+        assert_eq!(pulls(&rt), 0, "both joined the pull under way");
+        assert!(rt.has_image(IMAGE) && rt.has_image(other));
     }
 
     #[tokio::test]
