@@ -261,12 +261,18 @@ fn essential_exit_oom_and_unpullable_images_stop_their_task_alone() -> Result<()
     );
     assert_eq!(tb["containers"][0]["exitCode"], 137, "{tb}");
 
+    // The manifest fetch before the pull fails first; under the default pull behaviour the pull
+    // is still tried, and the first error is the one reported, as the reference's.
     let tc = wait_status(aws, cluster, &c, "STOPPED", Duration::from_secs(60))?;
     assert!(
         tc["containers"][0]["reason"]
             .as_str()
             .unwrap_or_default()
-            .starts_with("CannotPullContainerError"),
+            .starts_with("CannotPullImageManifestError: ")
+            && tc["containers"][0]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("manifest unknown"),
         "{tc}"
     );
     wait_status(aws, cluster, &d, "RUNNING", Duration::from_secs(60))?;
