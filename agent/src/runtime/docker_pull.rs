@@ -1,5 +1,6 @@
-//! `POST /images/create` sent by hand over Docker's socket, so that registry credentials reach
-//! the daemon in the form it decodes.
+//! `POST /images/create` and `GET /distribution/{name}/json` (the manifest fetch before a pull)
+//! sent by hand over Docker's socket, so that registry credentials reach the daemon in the form
+//! it decodes.
 //!
 //! Docker reads `X-Registry-Auth` as **URL-safe** base64 of a JSON object; bollard 0.21 encodes it
 //! with standard base64, and Docker then silently pulls anonymously whenever the JSON's base64
