@@ -285,7 +285,6 @@ fn take_profile(length: Duration) -> Result<Vec<u8>, ProfileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pprof::protos::Message as _;
 
     #[test]
     fn the_stats_file_is_beside_the_log_file_and_only_when_enabled() {
@@ -388,109 +387,5 @@ mod tests {
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-    }
-
-    async fn serve(enabled: bool) -> (String, CancellationToken) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (_arn_tx, arn_rx) = tokio::sync::watch::channel(None);
-        let (_engine_tx, engine_rx) = tokio::sync::watch::channel(None);
-        let state = crate::introspection::Introspection {
-            cluster: "c".into(),
-            instance_arn: arn_rx,
-            engine: engine_rx,
-            runtime_stats: enabled,
-        };
-        let shutdown = CancellationToken::new();
-        tokio::spawn(crate::introspection::serve(
-            listener,
-            state,
-            shutdown.clone(),
-        ));
-        (format!("http://{addr}"), shutdown)
-    }
-
-    /// GET `url`: status and body.
-    async fn get(url: &str) -> (u16, Vec<u8>) {
-        use http_body_util::BodyExt as _;
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http::<http_body_util::Empty<hyper::body::Bytes>>();
-        let response = client.get(url.parse().unwrap()).await.unwrap();
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, body.to_vec())
-    }
-
-    #[tokio::test]
-    async fn off_the_pprof_routes_are_not_found() {
-        let (base, shutdown) = serve(false).await;
-        for path in ["/debug/pprof/", "/debug/pprof/profile?seconds=1"] {
-            assert_eq!(get(&format!("{base}{path}")).await.0, 404, "{path}");
-        }
-        // The rest of the introspection API is there.
-        assert_eq!(get(&format!("{base}/v1/metadata")).await.0, 200);
-        shutdown.cancel();
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_a_cpu_profile_is_served_in_pprof_protobuf_one_at_a_time() {
-        let (base, shutdown) = serve(true).await;
-        let (status, index) = get(&format!("{base}/debug/pprof/")).await;
-        assert_eq!(status, 200);
-        assert!(String::from_utf8_lossy(&index).contains("profile"));
-        assert_eq!(
-            get(&format!("{base}/debug/pprof/profile?seconds=ten"))
-                .await
-                .0,
-            400
-        );
-
-        // Something to sample while the profile runs.
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let spinner = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut x = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-                }
-                x
-            })
-        };
-        let first = tokio::spawn({
-            let url = format!("{base}/debug/pprof/profile?seconds=2");
-            async move { get(&url).await }
-        });
-        // While it runs, a second one is refused.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        let mut refused = false;
-        while Instant::now() < deadline && !refused {
-            refused = get(&format!("{base}/debug/pprof/profile?seconds=1"))
-                .await
-                .0
-                == 409;
-        }
-        assert!(refused, "a second profile was not refused while one ran");
-        let (status, body) = first.await.unwrap();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        spinner.join().unwrap();
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        let profile = pprof::protos::Profile::decode(body.as_slice()).unwrap();
-        let strings = &profile.string_table;
-        assert_eq!(strings.first().map(String::as_str), Some(""));
-        let sample_type = profile.sample_type.first().unwrap();
-        assert_eq!(strings[sample_type.ty as usize], "samples");
-        let period_type = profile.period_type.as_ref().unwrap();
-        assert_eq!(strings[period_type.ty as usize], "cpu");
-        assert_eq!(strings[period_type.unit as usize], "nanoseconds");
-        assert!(profile.period > 0);
-        assert!(
-            profile.duration_nanos >= 2_000_000_000,
-            "{}",
-            profile.duration_nanos
-        );
-        assert!(!profile.sample.is_empty(), "no samples");
-        shutdown.cancel();
     }
 }
