@@ -215,7 +215,14 @@ async fn fetch_manifest<R: ContainerRuntime + ?Sized>(
     let descriptor = match tokio::time::timeout(images.manifest_timeout, fetch).await {
         Err(_) => return Err(ManifestError::Timeout(started.elapsed())),
         Ok(Err(gave_up)) => return Err(ManifestError::Failed(gave_up.into_last().to_string())),
-        Ok(Ok(descriptor)) => descriptor,
+        Ok(Ok(Some(descriptor))) => descriptor,
+        Ok(Ok(None)) => {
+            tracing::info!(
+                image,
+                "the Docker engine is too old to resolve manifests: no digest resolution"
+            );
+            return Ok(None);
+        }
     };
     if SCHEMA1_MEDIA_TYPES.contains(&descriptor.media_type.as_str()) {
         tracing::info!(image, media_type = %descriptor.media_type, "schema 1 manifest: no digest resolution");

@@ -678,7 +678,7 @@ impl ContainerRuntime for FakeRuntime {
         &'a self,
         image: &'a str,
         _auth: Option<&'a super::RegistryAuth>,
-    ) -> BoxFuture<'a, Result<super::ManifestDescriptor, RuntimeError>> {
+    ) -> BoxFuture<'a, Result<Option<super::ManifestDescriptor>, RuntimeError>> {
         let answer = {
             let mut state = self.state();
             state.calls.push(Call::Manifest {
@@ -689,7 +689,7 @@ impl ContainerRuntime for FakeRuntime {
             } else if let Some(message) = state.manifest_failures.get(image) {
                 Some(Err(RuntimeError::Docker(message.clone())))
             } else {
-                Some(Ok(super::ManifestDescriptor {
+                Some(Ok(Some(super::ManifestDescriptor {
                     digest: state
                         .digests
                         .get(image)
@@ -700,7 +700,7 @@ impl ContainerRuntime for FakeRuntime {
                         .get(image)
                         .cloned()
                         .unwrap_or_else(|| "application/vnd.oci.image.index.v1+json".to_owned()),
-                }))
+                })))
             }
         };
         Box::pin(async move {

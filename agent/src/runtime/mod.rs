@@ -322,13 +322,14 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         auth: Option<&'a RegistryAuth>,
     ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>>;
     /// Asks the registry, through Docker, which manifest `image` resolves to (no layers are
-    /// fetched), with `auth` for its registry if given. No deadline inside: the caller bounds it
-    /// (`ECS_MANIFEST_PULL_TIMEOUT`) and decides the retries.
+    /// fetched), with `auth` for its registry if given; `None` when the engine is too old to ask
+    /// (the reference resolves digests only from API 1.35 on). No deadline inside: the caller
+    /// bounds it (`ECS_MANIFEST_PULL_TIMEOUT`) and decides the retries.
     fn manifest<'a>(
         &'a self,
         image: &'a str,
         auth: Option<&'a RegistryAuth>,
-    ) -> BoxFuture<'a, Result<ManifestDescriptor, RuntimeError>>;
+    ) -> BoxFuture<'a, Result<Option<ManifestDescriptor>, RuntimeError>>;
     /// Tags the local image `source` (a reference or id) as `target` (`repo:tag`).
     fn tag_image<'a>(
         &'a self,
