@@ -120,7 +120,18 @@ pub async fn run(
         cluster: cluster.clone(),
         instance_arn: arn_rx,
         engine: engine_rx,
+        runtime_stats: config.enable_runtime_stats.value,
     };
+    if let Some(path) = crate::runtime_stats::stats_file(&config) {
+        // Same size rule as the agent's log; the reference keeps 3 rolled files.
+        let max_bytes = (config.log_max_file_size_mb.value * 1_000_000.0) as u64;
+        tracker.spawn(crate::runtime_stats::run_logger(
+            path,
+            max_bytes,
+            crate::runtime_stats::INTERVAL,
+            shutdown.clone(),
+        ));
+    }
     let intro_shutdown = shutdown.clone();
     tracker.spawn(async move {
         if let Err(e) = introspection::serve(listener, intro_state, intro_shutdown).await {

@@ -25,6 +25,7 @@ pub mod ports;
 pub mod proxy;
 pub mod retry;
 pub mod runtime;
+pub mod runtime_stats;
 #[cfg(test)]
 mod sdk_capture;
 pub mod sdk_error;

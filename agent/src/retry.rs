@@ -72,6 +72,16 @@ impl BackoffPolicy {
         jitter: Jitter::Spread(0.2),
     };
 
+    /// Image manifest fetches: 10 ms → 5 s, ×3, ±20 % (reference
+    /// `agent/dockerclient/dockerapi/docker_client.go`: quick first retries for a network that
+    /// is still coming up).
+    pub const MANIFEST_PULL: BackoffPolicy = BackoffPolicy {
+        initial: Duration::from_millis(10),
+        max: Duration::from_secs(5),
+        multiplier: 3.0,
+        jitter: Jitter::Spread(0.2),
+    };
+
     /// TCS (telemetry) reconnects: 1 s → 30 s, ×2, no jitter.
     pub const TCS_RECONNECT: BackoffPolicy = BackoffPolicy {
         initial: Duration::from_secs(1),
@@ -201,6 +211,16 @@ impl RetryPolicy {
         name: "image pull",
         backoff: BackoffPolicy::IMAGE_PULL,
         max_attempts: Some(5),
+        deadline: None,
+        quiet: false,
+    };
+
+    /// Image manifest fetches: [`BackoffPolicy::MANIFEST_PULL`], 9 attempts, all inside
+    /// `ECS_MANIFEST_PULL_TIMEOUT` (the caller's deadline).
+    pub const MANIFEST_PULL: RetryPolicy = RetryPolicy {
+        name: "image manifest fetch",
+        backoff: BackoffPolicy::MANIFEST_PULL,
+        max_attempts: Some(9),
         deadline: None,
         quiet: false,
     };

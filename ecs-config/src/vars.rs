@@ -601,8 +601,8 @@ config_vars! {
     manifest_pull_timeout: Duration = "ECS_MANIFEST_PULL_TIMEOUT" {
         default: "1m",
         parse: parse::manifest_pull_timeout,
-        meaning: "Timeout of the reference's separate image manifest fetch (digest resolution before the pull). Minimum 30s.",
-        acts: Acts::No("there is no separate manifest fetch (no `MANIFEST_PULLED` step): the digest is read from the pulled image, and `ECS_IMAGE_PULL_TIMEOUT` bounds the whole pull"),
+        meaning: "Timeout of the image manifest fetch before a pull (digest resolution through Docker's DistributionInspect, retries included). Minimum 30s.",
+        acts: Acts::Yes,
     }
     image_pull_timeout: Duration = "ECS_IMAGE_PULL_TIMEOUT" {
         default: "2h",
@@ -894,8 +894,8 @@ config_vars! {
     enable_runtime_stats: bool = "ECS_ENABLE_RUNTIME_STATS" {
         default: "false",
         parse: parse::boolean,
-        meaning: "Go runtime profiling endpoints (`/debug/pprof`) on the introspection port.",
-        acts: Acts::No("the reference serves Go's `pprof` profiles; a Rust agent has no such runtime to profile, and no endpoint is served"),
+        meaning: "Runtime profiling on the introspection port and a runtime stats log: `/debug/pprof/profile?seconds=N` (a CPU profile in pprof's protobuf format, N at most 30, one at a time) and a `/debug/pprof/` index; every 2 minutes a line (resident and virtual memory, open fds, threads, tokio workers, alive tasks and global queue depth) to `agent-runtime-stats.log` in `ECS_LOGFILE`'s directory (none when `ECS_LOGFILE` is empty).",
+        acts: Acts::Partly("the Rust counterpart of Go's: a CPU profile only (no heap, goroutine, block, mutex, trace, cmdline or symbol profiles), and the stats are the process's and tokio's, not Go's memory statistics"),
     }
     agent_healthcheck_host: String = "ECS_AGENT_HEALTHCHECK_HOST" {
         default: "localhost",

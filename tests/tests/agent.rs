@@ -261,12 +261,18 @@ fn essential_exit_oom_and_unpullable_images_stop_their_task_alone() -> Result<()
     );
     assert_eq!(tb["containers"][0]["exitCode"], 137, "{tb}");
 
+    // The manifest fetch before the pull fails first; under the default pull behaviour the pull
+    // is still tried, and the first error is the one reported, as the reference's.
     let tc = wait_status(aws, cluster, &c, "STOPPED", Duration::from_secs(60))?;
     assert!(
         tc["containers"][0]["reason"]
             .as_str()
             .unwrap_or_default()
-            .starts_with("CannotPullContainerError"),
+            .starts_with("CannotPullImageManifestError: ")
+            && tc["containers"][0]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("manifest unknown"),
         "{tc}"
     );
     wait_status(aws, cluster, &d, "RUNNING", Duration::from_secs(60))?;
@@ -486,5 +492,69 @@ fn ipv6_port_bindings_are_reported_only_with_exclude_ipv6_portbinding_false() ->
         aws.run(&["ecs", "stop-task", "--cluster", cluster, "--task", &arn])?;
         wait_status(aws, cluster, &arn, "STOPPED", Duration::from_secs(40))?;
     }
+    Ok(())
+}
+
+#[test]
+fn runtime_stats_serve_a_cpu_profile_and_write_the_stats_log_only_when_enabled() -> Result<()> {
+    let id = ecs_e2e_tests::random_id();
+    let (on_cluster, off_cluster) = (format!("stats-on-{id}"), format!("stats-off-{id}"));
+    let _cleanup = (
+        ClusterCleanup(on_cluster.clone()),
+        ClusterCleanup(off_cluster.clone()),
+    );
+    let cp = ControlPlane::start(None)?;
+    let aws = cp.aws()?;
+    for cluster in [&on_cluster, &off_cluster] {
+        aws.run(&["ecs", "create-cluster", "--cluster-name", cluster])?;
+    }
+    let on_dir = tempfile::tempdir()?;
+    let off_dir = tempfile::tempdir()?;
+    let on = Agent::start(
+        &cp,
+        &on_cluster,
+        on_dir.path(),
+        &[("ECS_ENABLE_RUNTIME_STATS", "true")],
+    )?;
+    let off = Agent::start(&cp, &off_cluster, off_dir.path(), &[])?;
+
+    // Beside ECS_LOGFILE (the harness puts it in the data directory), a line at start.
+    let stats = on_dir.path().join("agent-runtime-stats.log");
+    let line = wait_until(Duration::from_secs(30), "the runtime stats line", || {
+        std::fs::read_to_string(&stats)
+            .ok()
+            .and_then(|t| t.lines().next().map(String::from))
+    })?;
+    for key in [
+        "ResidentMemoryBytes=",
+        "OpenFileDescriptors=",
+        "ThreadCount=",
+        "TokioWorkers=",
+        "TokioAliveTasks=",
+        "TokioGlobalQueueDepth=",
+    ] {
+        assert!(line.contains(key), "{key} missing: {line}");
+    }
+    let index = wait_until(Duration::from_secs(30), "the pprof index", || {
+        http_get(&format!("http://{}/debug/pprof/", on.introspection)).map(Some)
+    })?;
+    assert_eq!(index.status, 200, "{}", index.text());
+    let profile = http_get(&format!(
+        "http://{}/debug/pprof/profile?seconds=1",
+        on.introspection
+    ))?;
+    assert_eq!(profile.status, 200, "{}", profile.text());
+    // A pprof Profile message: field 1 (sample_type), length-delimited, comes first.
+    assert_eq!(profile.body.first(), Some(&0x0a), "{:?}", profile.body);
+
+    // Off: the introspection API answers, the profiling routes do not exist, no stats file.
+    wait_until(Duration::from_secs(30), "the introspection API", || {
+        http_get(&format!("http://{}/v1/metadata", off.introspection)).map(|r| r.status == 200)
+    })?;
+    for path in ["/debug/pprof/", "/debug/pprof/profile?seconds=1"] {
+        let r = http_get(&format!("http://{}{path}", off.introspection))?;
+        assert_eq!(r.status, 404, "{path}");
+    }
+    assert!(!off_dir.path().join("agent-runtime-stats.log").exists());
     Ok(())
 }

@@ -179,8 +179,10 @@ fn ecr_images_run_with_tokens_and_a_refused_token_fails_only_its_task() -> Resul
         .or(stopped["stoppedReason"].as_str())
         .unwrap_or_default()
         .to_string();
+    // The registry refuses the token at the manifest fetch before the pull (the reference's
+    // CannotPullImageManifestError, kept as the first error when the pull then fails too).
     assert!(
-        reason.starts_with("CannotPullContainerError:")
+        reason.starts_with("CannotPullImageManifestError:")
             && reason.contains("authentication required"),
         "{stopped}"
     );

@@ -335,3 +335,71 @@ fn image_cleanup_removes_only_old_unused_images_a_few_per_cycle() -> Result<()> 
     assert!(log.contains("image removed"), "{}", agent.process.tail());
     Ok(())
 }
+
+/// A "registry" on 127.0.0.1 that accepts connections and never answers; dropped, it stops
+/// accepting (the connections it holds close with the test process).
+struct SilentRegistry {
+    addr: std::net::SocketAddr,
+}
+
+impl SilentRegistry {
+    fn start() -> Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+            }
+        });
+        Ok(Self { addr })
+    }
+}
+
+#[test]
+fn a_silent_registry_stops_the_task_at_the_manifest_timeout_before_any_pull_timeout() -> Result<()>
+{
+    let id = random_id();
+    let cluster = format!("img-manifest-{id}");
+    let _cleanup = ClusterCleanup(cluster.clone());
+    let registry = SilentRegistry::start()?;
+    let image = format!("{}/ecs-e2e-manifest-{id}:1", registry.addr);
+    let cp = ControlPlane::start(None)?;
+    let aws = cp.aws()?;
+    aws.run(&["ecs", "create-cluster", "--cluster-name", &cluster])?;
+    let data = tempfile::tempdir()?;
+    // `always`: a failed manifest fetch stops the task at once (under `default` the reference
+    // goes on to the pull, which the 1m inactivity timeout would end).
+    let agent = Agent::start(
+        &cp,
+        &cluster,
+        data.path(),
+        &[
+            ("ECS_IMAGE_PULL_BEHAVIOR", "always"),
+            ("ECS_MANIFEST_PULL_TIMEOUT", "30s"),
+        ],
+    )?;
+    let def = register_task_definition(
+        &aws,
+        "img-manifest",
+        &json!([{"name": "web", "image": image, "memory": 32, "essential": true}]),
+    )?;
+    let started = Instant::now();
+    let task = run_when_placed(&aws, &cluster, &def)?;
+    let stopped = wait_status(&aws, &cluster, &task, "STOPPED", Duration::from_secs(58))?;
+    let elapsed = started.elapsed();
+    let reason = stopped["containers"][0]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("DockerTimeoutError: Could not transition to MANIFEST_PULLED; timed out after waiting 30"),
+        "container reason {reason:?}; {stopped}\n{}",
+        agent.process.tail()
+    );
+    assert_eq!(stopped["stoppedReason"].as_str(), Some(reason), "{stopped}");
+    // The manifest timeout, not the pull's (1m of inactivity, 2h in all).
+    assert!(
+        elapsed >= Duration::from_secs(30) && elapsed < Duration::from_secs(50),
+        "{elapsed:?}"
+    );
+    assert!(!image_exists(&image)?);
+    Ok(())
+}

@@ -17,6 +17,14 @@ pub enum StopReason {
     /// The image could not be made ready; the detail says why.
     #[error("CannotPullContainerError: {0}")]
     CannotPullContainer(String),
+    /// The image's manifest could not be fetched before the pull (the reference's
+    /// MANIFEST_PULLED step); the detail says why.
+    #[error("CannotPullImageManifestError: {0}")]
+    CannotPullImageManifest(String),
+    /// A Docker step did not finish in time: the reference's `DockerTimeoutError`, whose detail
+    /// names the transition (`Could not transition to MANIFEST_PULLED; timed out after ...`).
+    #[error("DockerTimeoutError: {0}")]
+    DockerTimeout(String),
     /// The container could not be created (its config, ports, environment, or Docker refused).
     #[error("CannotCreateContainerError: {0}")]
     CannotCreateContainer(String),
@@ -56,6 +64,16 @@ mod tests {
             (
                 StopReason::CannotPullContainer("pull access denied".into()),
                 "CannotPullContainerError: pull access denied",
+            ),
+            (
+                StopReason::CannotPullImageManifest("manifest unknown".into()),
+                "CannotPullImageManifestError: manifest unknown",
+            ),
+            (
+                StopReason::DockerTimeout(
+                    "Could not transition to MANIFEST_PULLED; timed out after waiting 30s".into(),
+                ),
+                "DockerTimeoutError: Could not transition to MANIFEST_PULLED; timed out after waiting 30s",
             ),
             (
                 StopReason::CannotCreateContainer("port allocator unavailable".into()),

@@ -667,7 +667,31 @@ impl<R: ContainerRuntime> TaskActor<R> {
             execution.as_ref(),
         )
         .await
-        .map_err(|e| StopReason::CannotPullContainer(e.to_string()))?;
+        .map_err(|e| {
+            use crate::images::pull::{ManifestError, PullError};
+            let reason = match e {
+                PullError::Manifest(ManifestError::Timeout(_)) => {
+                    StopReason::DockerTimeout(e.to_string())
+                }
+                PullError::Manifest(ManifestError::Failed(detail)) => {
+                    StopReason::CannotPullImageManifest(detail)
+                }
+                PullError::NoImage { .. } | PullError::Failed(_) => {
+                    StopReason::CannotPullContainer(e.to_string())
+                }
+            };
+            // Under `always` and `once` a failed pull or manifest fetch stops the task even for
+            // a container that is not essential, as the reference's (a cached image must not
+            // stand in).
+            if matches!(
+                self.shared.images.behavior,
+                ecs_config::ImagePullBehavior::Always | ecs_config::ImagePullBehavior::Once
+            ) {
+                self.record.desired_stopped = true;
+                self.record.reason.get_or_insert(reason.to_string());
+            }
+            reason
+        })?;
         self.record.containers[i].image_digest = ready.digest;
         self.record.containers[i].advance(ContainerStatus::Pulled);
         if ready.pulled {

@@ -128,6 +128,14 @@ fn start_reporting_to(
         },
         ..crate::retry::RetryPolicy::IMAGE_PULL
     };
+    images.manifest_retry = crate::retry::RetryPolicy {
+        backoff: crate::retry::BackoffPolicy {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+            ..crate::retry::BackoffPolicy::MANIFEST_PULL
+        },
+        ..crate::retry::RetryPolicy::MANIFEST_PULL
+    };
     let iam = crate::credentials::TaskIam::default();
     let shared = Arc::new(Shared {
         task_iam: iam.clone(),
@@ -406,6 +414,52 @@ async fn an_unpullable_image_fails_its_task_alone() {
     let reason = r.containers[0].reason.clone().unwrap();
     assert!(reason.starts_with("CannotPullContainerError: "), "{reason}");
     assert!(reason.contains("manifest unknown"), "{reason}");
+    h.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_failed_manifest_fetch_under_always_stops_the_task_with_the_manifest_error() {
+    let rt = FakeRuntime::new();
+    // Cached, but `always` must not fall back to it.
+    rt.add_image("127.0.0.1:5000/sidecar:1");
+    rt.fail_manifest("127.0.0.1:5000/sidecar:1", "manifest unknown");
+    let mut config = ecs_config::Config::default();
+    config.image_pull_behavior.value = ecs_config::ImagePullBehavior::Always;
+    let h = start_with(
+        rt,
+        tempfile::tempdir().unwrap(),
+        crate::secrets::SecretsFetcher::default(),
+        config,
+    );
+    // The failing container is not essential: under `always` the task stops all the same.
+    let containers = json!([
+        {"name": "sidecar", "image": "127.0.0.1:5000/sidecar:1", "memory": 32, "essential": false},
+        {"name": "web", "image": "127.0.0.1:5000/web:1", "memory": 32},
+    ]);
+    h.engine
+        .payload(vec![task(ARN, "RUNNING", containers)])
+        .await;
+    until("STOPPED", || {
+        h.reporter.statuses(ARN).contains(&"STOPPED".to_string())
+    })
+    .await;
+    let r = h.reporter.last(ARN).unwrap();
+    let sidecar = r.containers.iter().find(|c| c.name == "sidecar").unwrap();
+    assert_eq!(
+        sidecar.reason.as_deref(),
+        Some("CannotPullImageManifestError: manifest unknown")
+    );
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("CannotPullImageManifestError: manifest unknown")
+    );
+    assert!(
+        !h.rt
+            .actions()
+            .iter()
+            .any(|c| matches!(c, Call::Pull { image } if image.contains("sidecar"))),
+        "no pull after the manifest failed"
+    );
     h.shutdown.cancel();
 }
 
@@ -825,10 +879,11 @@ async fn pull_dependent_containers_upfront_pulls_before_the_dependency_is_met() 
             h.rt.container(&init_id).is_some_and(|c| c.running())
         })
         .await;
+        // The app's image is pulled by the digest its manifest resolved, then tagged `app:1`.
         let pulled_app = || {
-            h.rt.actions()
-                .iter()
-                .any(|c| matches!(c, Call::Pull { image } if image == "127.0.0.1:5000/app:1"))
+            h.rt.actions().iter().any(
+                |c| matches!(c, Call::TagImage { target, .. } if target == "127.0.0.1:5000/app:1"),
+            )
         };
         if upfront {
             until("app pulled while init runs", pulled_app).await;
@@ -849,7 +904,7 @@ async fn pull_dependent_containers_upfront_pulls_before_the_dependency_is_met() 
         let pulls =
             h.rt.actions()
                 .iter()
-                .filter(|c| matches!(c, Call::Pull { image } if image == "127.0.0.1:5000/app:1"))
+                .filter(|c| matches!(c, Call::Pull { image } if image.starts_with("127.0.0.1:5000/app@sha256:")))
                 .count();
         assert_eq!(pulls, 1, "upfront={upfront}: one pull of app");
         h.shutdown.cancel();

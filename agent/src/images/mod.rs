@@ -2,7 +2,8 @@
 //! (`pull`), and the tracked images with their periodic cleanup (`cleanup`).
 //!
 //! The task engine calls [`pull::ensure_image`] for each container and gets back the digest to
-//! report or why the pull failed; [`run_cleanup`] runs beside the engine, which tells it the
+//! report (resolved from the registry's manifest before the pull, as the reference's
+//! MANIFEST_PULLED step) or why the manifest fetch or the pull failed; [`run_cleanup`] runs beside the engine, which tells it the
 //! images its tasks use. This module must not depend on the engine (the engine depends on it).
 
 pub mod auth;
@@ -31,6 +32,10 @@ pub struct Images {
     pub(crate) retry: crate::retry::RetryPolicy,
     /// `ECS_IMAGE_PULL_TIMEOUT`: the whole pull, retries included.
     pub(crate) pull_timeout: std::time::Duration,
+    /// `ECS_MANIFEST_PULL_TIMEOUT`: the whole manifest fetch before a pull, retries included.
+    pub(crate) manifest_timeout: std::time::Duration,
+    /// The manifest fetch's retries ([`crate::retry::RetryPolicy::MANIFEST_PULL`]).
+    pub(crate) manifest_retry: crate::retry::RetryPolicy,
     /// Concurrent pulls of one image share one Engine API pull.
     pub(crate) gate: pull::PullGate,
 }
@@ -61,6 +66,8 @@ impl Images {
             behavior: config.image_pull_behavior.value,
             retry: crate::retry::RetryPolicy::IMAGE_PULL,
             pull_timeout: config.image_pull_timeout.value,
+            manifest_timeout: config.manifest_pull_timeout.value,
+            manifest_retry: crate::retry::RetryPolicy::MANIFEST_PULL,
             gate: pull::PullGate::default(),
         }
     }
@@ -113,5 +120,36 @@ pub async fn run_cleanup<R, F, Fut>(
             .cleanup(runtime.as_ref(), &settings, &in_use, SystemTime::now())
             .await;
         tracing::debug!(removed = removed.len(), "image cleanup cycle done");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_manifest_timeout_comes_from_the_configuration() {
+        let mut config = ecs_config::Config::default();
+        assert_eq!(
+            Images::new(
+                &config,
+                SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+                    "AKID", "SECRET", None, None, "test",
+                )),
+                None,
+            )
+            .manifest_timeout,
+            Duration::from_secs(60)
+        );
+        config.manifest_pull_timeout.value = Duration::from_secs(45);
+        let images = Images::new(
+            &config,
+            SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+                "AKID", "SECRET", None, None, "test",
+            )),
+            None,
+        );
+        assert_eq!(images.manifest_timeout, Duration::from_secs(45));
     }
 }

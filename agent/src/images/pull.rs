@@ -1,5 +1,6 @@
 //! Getting a container's image ready: the pull behaviour (`ECS_IMAGE_PULL_BEHAVIOR`), the
-//! reference's retries, credentials, and the digest to report.
+//! manifest fetch before the pull (`ECS_MANIFEST_PULL_TIMEOUT`), the reference's retries,
+//! credentials, and the digest to report.
 //!
 //! - `default`: pull; if the pull fails, use the cached image if there is one.
 //! - `always`: pull; a failed pull fails the container.
@@ -144,7 +145,26 @@ impl PullGate {
     }
 }
 
-/// Why an image could not be made ready (the engine reports it as `CannotPullContainerError`).
+/// Media types of Docker's manifest schema 1, for which the reference resolves no digest.
+const SCHEMA1_MEDIA_TYPES: [&str; 2] = [
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
+
+/// Why the manifest fetch before a pull failed (the reference's MANIFEST_PULLED transition).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// `ECS_MANIFEST_PULL_TIMEOUT` passed first (the reference's `DockerTimeoutError`, in its
+    /// words).
+    #[error("Could not transition to MANIFEST_PULLED; timed out after waiting {0:?}")]
+    Timeout(std::time::Duration),
+    /// Docker or the registry refused or failed, after the retries (the reference's
+    /// `CannotPullImageManifestError`).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Why an image could not be made ready.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PullError {
     /// The container names no image.
@@ -153,7 +173,12 @@ pub enum PullError {
         /// The container's name.
         container: String,
     },
-    /// The credentials, the pull or its timeout failed, and no cached image could stand in.
+    /// The manifest could not be fetched: with `always` or `once` at once, with the others when
+    /// the pull that followed failed too (the reference keeps the first error).
+    #[error(transparent)]
+    Manifest(ManifestError),
+    /// The credentials, the pull or its timeout failed, and no cached image could stand in
+    /// (the engine reports it as `CannotPullContainerError`).
     #[error("{0}")]
     Failed(String),
 }
@@ -167,8 +192,54 @@ pub struct ImageReady {
     pub pulled: bool,
 }
 
+/// The digest an image reference names itself (`repo@sha256:...`), if it does.
+fn digest_in_reference(image: &str) -> Option<&str> {
+    image.split_once('@').map(|(_, digest)| digest)
+}
+
+/// Asks the registry which manifest `image` resolves to, with the reference's retries, all
+/// within `ECS_MANIFEST_PULL_TIMEOUT`. `None`: a schema 1 manifest, not resolved.
+async fn fetch_manifest<R: ContainerRuntime + ?Sized>(
+    images: &Images,
+    runtime: &R,
+    image: &str,
+    auth: Option<&RegistryAuth>,
+) -> Result<Option<String>, ManifestError> {
+    let started = tokio::time::Instant::now();
+    let fetch = retry(&images.manifest_retry, |_| async {
+        match runtime.manifest(image, auth).await {
+            Ok(descriptor) => Attempt::Done(descriptor),
+            Err(e) => Attempt::Retry(e),
+        }
+    });
+    let descriptor = match tokio::time::timeout(images.manifest_timeout, fetch).await {
+        Err(_) => return Err(ManifestError::Timeout(started.elapsed())),
+        Ok(Err(gave_up)) => return Err(ManifestError::Failed(gave_up.into_last().to_string())),
+        Ok(Ok(Some(descriptor))) => descriptor,
+        Ok(Ok(None)) => {
+            tracing::info!(
+                image,
+                "the Docker engine is too old to resolve manifests: no digest resolution"
+            );
+            return Ok(None);
+        }
+    };
+    if SCHEMA1_MEDIA_TYPES.contains(&descriptor.media_type.as_str()) {
+        tracing::info!(image, media_type = %descriptor.media_type, "schema 1 manifest: no digest resolution");
+        return Ok(None);
+    }
+    Ok(Some(descriptor.digest))
+}
+
 /// Makes `container`'s image ready per the pull behaviour; returns the digest to report and
 /// whether it pulled, or why it could not.
+///
+/// As the reference (`pullContainerManifest`, then `pullContainer`): when a pull is due and the
+/// image does not name a digest, the manifest is fetched first (bounded by
+/// `ECS_MANIFEST_PULL_TIMEOUT`); the image is then pulled by that digest (`repo@sha256:...`),
+/// tagged with the task's reference, and the digest is the one reported. A failed manifest fetch
+/// fails the container at once under `always` and `once`; under `default` and `prefer-cached`
+/// the pull goes ahead by tag, and its fallback rules apply.
 pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
     images: &Images,
     runtime: &R,
@@ -198,27 +269,75 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
         _ => false,
     };
     if let Some(info) = cached.as_ref().filter(|_| skip) {
+        // No manifest fetch either: the digest is the local image's, as the reference's.
         tracing::info!(image, container = %name, behavior = ?images.behavior, "using the cached image; no pull");
         images.manager.record(image, info, false, SystemTime::now());
         return Ok(ImageReady {
-            digest: digest_of(image, &info.repo_digests),
+            digest: digest_in_reference(image)
+                .map(String::from)
+                .or_else(|| digest_of(image, &info.repo_digests)),
             pulled: false,
         });
     }
-    let pulled = match images.auth.credentials(container, execution).await {
+    let auth = images
+        .auth
+        .credentials(container, execution)
+        .await
+        .map_err(|e| e.to_string());
+    let mut resolved = None;
+    let mut manifest_error = None;
+    if let Ok(auth) = &auth
+        && digest_in_reference(image).is_none()
+    {
+        match fetch_manifest(images, runtime, image, auth.as_ref()).await {
+            Ok(digest) => {
+                tracing::info!(image, container = %name, digest = digest.as_deref().unwrap_or(""), "fetched the image manifest");
+                resolved = digest;
+            }
+            Err(e) => {
+                tracing::error!(image, container = %name, error = %e, "cannot fetch the image manifest");
+                if matches!(
+                    images.behavior,
+                    ImagePullBehavior::Always | ImagePullBehavior::Once
+                ) {
+                    return Err(PullError::Manifest(e));
+                }
+                manifest_error = Some(e);
+            }
+        }
+    }
+    // By the resolved digest, so the image pulled is the one the manifest named.
+    let reference = match &resolved {
+        Some(digest) => format!(
+            "{}@{digest}",
+            crate::runtime::docker::split_image_reference(image).0
+        ),
+        None => image.to_owned(),
+    };
+    let pulled = match auth {
         Ok(auth) => {
             let pull = async {
                 tokio::time::timeout(
                     images.pull_timeout,
-                    pull_with_retries(runtime, &images.retry, image, auth.as_ref()),
+                    pull_with_retries(runtime, &images.retry, &reference, auth.as_ref()),
                 )
                 .await
                 .map_err(|_| format!("pull {image}: timed out after {:?}", images.pull_timeout))
                 .and_then(|r| r.map_err(|e| e.to_string()))
             };
-            images.gate.pull(image, auth.as_ref(), pull).await
+            let pulled = images.gate.pull(&reference, auth.as_ref(), pull).await;
+            match pulled {
+                // The task names the image by its tag: give the pulled image that name. Done by
+                // each caller, not in the shared pull: two tags may resolve to one digest.
+                Ok(_) if reference != image => runtime
+                    .tag_image(&reference, image)
+                    .await
+                    .map_err(|e| format!("tag {reference} as {image}: {e}"))
+                    .and(pulled),
+                other => other,
+            }
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     };
     if pulled.is_err() && !may_skip {
         cached = runtime.inspect_image(image).await.ok().flatten();
@@ -229,7 +348,9 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
                 images.manager.record(image, &info, true, SystemTime::now());
             }
             Ok(ImageReady {
-                digest,
+                digest: resolved
+                    .or_else(|| digest_in_reference(image).map(String::from))
+                    .or(digest),
                 pulled: true,
             })
         }
@@ -247,7 +368,10 @@ pub async fn ensure_image<R: ContainerRuntime + ?Sized>(
                     pulled: true,
                 });
             }
-            Err(PullError::Failed(e))
+            Err(match manifest_error {
+                Some(first) => PullError::Manifest(first),
+                None => PullError::Failed(e),
+            })
         }
     }
 }
@@ -289,6 +413,15 @@ mod tests {
             behavior,
             retry: fast_pull_retries(),
             pull_timeout: Duration::from_secs(60),
+            manifest_timeout: Duration::from_secs(60),
+            manifest_retry: RetryPolicy {
+                backoff: crate::retry::BackoffPolicy {
+                    initial: Duration::from_millis(1),
+                    max: Duration::from_millis(2),
+                    ..crate::retry::BackoffPolicy::MANIFEST_PULL
+                },
+                ..RetryPolicy::MANIFEST_PULL
+            },
             gate: PullGate::default(),
         }
     }
@@ -413,5 +546,198 @@ mod tests {
         let ready = ensure_image(&im, &rt, &container(), None).await.unwrap();
         assert!(!ready.pulled);
         assert_eq!(pulls(&rt), 0);
+    }
+
+    fn manifests(rt: &FakeRuntime) -> usize {
+        rt.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::Manifest { .. }))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn the_manifest_digest_is_pulled_tagged_and_reported() {
+        let rt = FakeRuntime::new();
+        rt.set_digest(IMAGE, "sha256:feed");
+        let im = images(ImagePullBehavior::Default);
+        let ready = ensure_image(&im, &rt, &container(), None).await.unwrap();
+        assert_eq!(ready.digest.as_deref(), Some("sha256:feed"));
+        let actions: Vec<Call> = rt
+            .calls()
+            .into_iter()
+            .filter(|c| !matches!(c, Call::ImageExists { .. }))
+            .filter(|c| {
+                matches!(
+                    c,
+                    Call::Manifest { .. } | Call::Pull { .. } | Call::TagImage { .. }
+                )
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                Call::Manifest {
+                    image: IMAGE.into()
+                },
+                Call::Pull {
+                    image: "127.0.0.1:5000/app@sha256:feed".into()
+                },
+                Call::TagImage {
+                    source: "127.0.0.1:5000/app@sha256:feed".into(),
+                    target: IMAGE.into()
+                },
+            ]
+        );
+        assert!(rt.has_image(IMAGE));
+    }
+
+    #[tokio::test]
+    async fn two_tags_of_one_digest_joining_one_pull_are_both_tagged() {
+        let rt = FakeRuntime::new();
+        let other = "127.0.0.1:5000/app:latest";
+        let by_digest = "127.0.0.1:5000/app@sha256:feed";
+        rt.set_digest(IMAGE, "sha256:feed");
+        rt.set_digest(other, "sha256:feed");
+        rt.add_image(by_digest);
+        let im = images(ImagePullBehavior::Default);
+        // A pull of the digest under way, which both callers join.
+        let (release, wait) = tokio::sync::watch::channel(false);
+        let held = im.gate.pull(by_digest, None, async {
+            let mut wait = wait.clone();
+            let _ = wait.wait_for(|go| *go).await;
+            Ok(Some("sha256:feed".to_owned()))
+        });
+        let opener = async {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            release.send(true).unwrap();
+        };
+        let (tagged, latest) = (
+            container(),
+            Container {
+                image: Some(other.into()),
+                ..container()
+            },
+        );
+        let (_, a, b, ()) = tokio::join!(
+            held,
+            ensure_image(&im, &rt, &tagged, None),
+            ensure_image(&im, &rt, &latest, None),
+            opener
+        );
+        assert_eq!(a.unwrap().digest.as_deref(), Some("sha256:feed"));
+        assert_eq!(b.unwrap().digest.as_deref(), Some("sha256:feed"));
+        assert_eq!(pulls(&rt), 0, "both joined the pull under way");
+        assert!(rt.has_image(IMAGE) && rt.has_image(other));
+    }
+
+    #[tokio::test]
+    async fn no_manifest_fetch_for_a_digest_reference_or_a_cached_image_used_as_is() {
+        let rt = FakeRuntime::new();
+        let by_digest = Container {
+            image: Some("127.0.0.1:5000/app@sha256:abcd".into()),
+            ..container()
+        };
+        let im = images(ImagePullBehavior::Always);
+        let ready = ensure_image(&im, &rt, &by_digest, None).await.unwrap();
+        assert_eq!(ready.digest.as_deref(), Some("sha256:abcd"));
+        assert_eq!(manifests(&rt), 0);
+
+        let rt = FakeRuntime::new();
+        rt.add_image(IMAGE);
+        let im = images(ImagePullBehavior::PreferCached);
+        ensure_image(&im, &rt, &container(), None).await.unwrap();
+        assert_eq!(manifests(&rt), 0);
+        assert_eq!(pulls(&rt), 0);
+    }
+
+    #[tokio::test]
+    async fn a_silent_registry_fails_the_manifest_step_after_the_configured_timeout() {
+        let rt = FakeRuntime::new();
+        rt.hang_manifest(IMAGE);
+        let mut im = images(ImagePullBehavior::Always);
+        // Shorter than the configuration allows, so the test is quick; the value is the one used.
+        im.manifest_timeout = Duration::from_millis(300);
+        let started = Instant::now();
+        let e = ensure_image(&im, &rt, &container(), None)
+            .await
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(10),
+            "{elapsed:?}"
+        );
+        match &e {
+            PullError::Manifest(ManifestError::Timeout(waited)) => {
+                assert!(*waited >= Duration::from_millis(300), "{waited:?}");
+            }
+            other => panic!("not a manifest timeout: {other:?}"),
+        }
+        assert!(
+            e.to_string()
+                .starts_with("Could not transition to MANIFEST_PULLED; timed out after waiting "),
+            "{e}"
+        );
+        assert_eq!(manifests(&rt), 1);
+        assert_eq!(pulls(&rt), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_manifest_fetch_is_retried_then_fails_always_without_a_pull() {
+        let rt = FakeRuntime::new();
+        rt.add_image(IMAGE);
+        rt.fail_manifest(IMAGE, "manifest unknown");
+        let im = images(ImagePullBehavior::Always);
+        let e = ensure_image(&im, &rt, &container(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            PullError::Manifest(ManifestError::Failed("manifest unknown".into()))
+        );
+        // The reference's nine attempts, and no pull of a cached image behind it.
+        assert_eq!(manifests(&rt), 9);
+        assert_eq!(pulls(&rt), 0);
+    }
+
+    #[tokio::test]
+    async fn under_default_a_failed_manifest_fetch_still_pulls_by_tag_and_keeps_the_first_error() {
+        let rt = FakeRuntime::new();
+        rt.fail_manifest(IMAGE, "manifest unknown");
+        let im = images(ImagePullBehavior::Default);
+        let ready = ensure_image(&im, &rt, &container(), None).await.unwrap();
+        assert!(ready.pulled);
+        assert!(rt.calls().contains(&Call::Pull {
+            image: IMAGE.into()
+        }));
+
+        // The pull fails too and nothing is cached: the manifest's error is the one reported.
+        let rt = FakeRuntime::new();
+        rt.fail_manifest(IMAGE, "manifest unknown");
+        rt.fail_pull(IMAGE, "connection refused");
+        let e = ensure_image(&im, &rt, &container(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            PullError::Manifest(ManifestError::Failed("manifest unknown".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_schema1_manifest_resolves_no_digest_and_pulls_by_tag() {
+        let rt = FakeRuntime::new();
+        rt.set_manifest_media_type(IMAGE, SCHEMA1_MEDIA_TYPES[1]);
+        let im = images(ImagePullBehavior::Always);
+        ensure_image(&im, &rt, &container(), None).await.unwrap();
+        assert!(rt.calls().contains(&Call::Pull {
+            image: IMAGE.into()
+        }));
+        assert!(
+            !rt.calls()
+                .iter()
+                .any(|c| matches!(c, Call::TagImage { .. }))
+        );
     }
 }

@@ -42,6 +42,10 @@ use super::{
 /// Deadline of volume create, inspect and remove (reference `agent/dockerclient/timeout.go`).
 const VOLUME_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
+/// The oldest Docker API the agent resolves manifest digests with (reference
+/// `pullContainerManifest`: Docker 17.12).
+pub const MANIFEST_API_VERSION: (u32, u32) = (1, 35);
+
 /// The oldest Docker API the agent works with (reference `agent/dockerclient/versions.go`).
 pub const MIN_API_VERSION: (u32, u32) = (1, 21);
 
@@ -438,6 +442,54 @@ impl ContainerRuntime for DockerRuntime {
         auth: Option<&'a super::RegistryAuth>,
     ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
         Box::pin(self.pull_image(image, auth))
+    }
+
+    fn manifest<'a>(
+        &'a self,
+        image: &'a str,
+        auth: Option<&'a super::RegistryAuth>,
+    ) -> BoxFuture<'a, Result<Option<super::ManifestDescriptor>, RuntimeError>> {
+        Box::pin(async move {
+            // DistributionInspect exists from API 1.30, but engines before 1.35 may pull from v1
+            // registries it cannot ask: the reference resolves no digest there, nor does this.
+            if parse_api_version(&self.version.api_version).is_none_or(|v| v < MANIFEST_API_VERSION)
+            {
+                return Ok(None);
+            }
+            super::docker_pull::distribution_inspect(
+                &self.endpoint,
+                &self.version.api_version,
+                image,
+                auth,
+            )
+            .await
+            .map(Some)
+        })
+    }
+
+    fn tag_image<'a>(
+        &'a self,
+        source: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let (repo, tag) = split_image_reference(target);
+            let options = bollard::query_parameters::TagImageOptions {
+                repo: Some(repo.to_owned()),
+                tag: Some(tag.to_owned()),
+            };
+            deadline(
+                self.timeouts.inspect,
+                &format!("tag image {source} as {target}"),
+                async {
+                    self.docker
+                        .tag_image(source, Some(options))
+                        .await
+                        .map_err(docker_error)
+                },
+            )
+            .await
+        })
     }
 
     fn inspect_image<'a>(

@@ -1,5 +1,6 @@
-//! `POST /images/create` sent by hand over Docker's socket, so that registry credentials reach
-//! the daemon in the form it decodes.
+//! `POST /images/create` and `GET /distribution/{name}/json` (the manifest fetch before a pull)
+//! sent by hand over Docker's socket, so that registry credentials reach the daemon in the form
+//! it decodes.
 //!
 //! Docker reads `X-Registry-Auth` as **URL-safe** base64 of a JSON object; bollard 0.21 encodes it
 //! with standard base64, and Docker then silently pulls anonymously whenever the JSON's base64
@@ -174,6 +175,83 @@ pub async fn pull(
     Ok(stream)
 }
 
+/// Docker's `GET /distribution/{name}/json` (DistributionInspect): which manifest `image`
+/// resolves to in its registry, asked with the same credentials as a pull.
+pub async fn distribution_inspect(
+    endpoint: &DockerEndpoint,
+    api_version: &str,
+    image: &str,
+    auth: Option<&RegistryAuth>,
+) -> Result<super::ManifestDescriptor, RuntimeError> {
+    // The reference goes in the path as is (`/` included), as Docker's own client sends it.
+    let uri = format!("/v{api_version}/distribution/{}/json", encode_path(image));
+    let mut builder = http::Request::get(uri).header("host", "docker");
+    if let Some(a) = auth {
+        builder = builder.header("x-registry-auth", registry_auth_header(a));
+    }
+    let request = builder
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| RuntimeError::Docker(format!("cannot build the manifest request: {e}")))?;
+    let response = send(endpoint, request).await?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| RuntimeError::Docker(format!("manifest answer: {e}")))?;
+    parse_distribution_inspect(status, &bytes)
+}
+
+/// Docker's DistributionInspect answer: the descriptor, or its error `message`.
+pub fn parse_distribution_inspect(
+    status: http::StatusCode,
+    body: &[u8],
+) -> Result<super::ManifestDescriptor, RuntimeError> {
+    let value = serde_json::from_slice::<Value>(body).ok();
+    if !status.is_success() {
+        let message = value
+            .as_ref()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
+            .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
+        return Err(if status == http::StatusCode::NOT_FOUND {
+            RuntimeError::NotFound(message)
+        } else {
+            RuntimeError::Docker(message)
+        });
+    }
+    let descriptor = value.as_ref().and_then(|v| v.get("Descriptor"));
+    let field = |name: &str| {
+        descriptor
+            .and_then(|d| d.get(name))
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
+    match field("digest") {
+        Some(digest) => Ok(super::ManifestDescriptor {
+            digest,
+            media_type: field("mediaType").unwrap_or_default(),
+        }),
+        None => Err(RuntimeError::Docker(
+            "Docker's manifest answer has no descriptor digest".to_owned(),
+        )),
+    }
+}
+
+/// Percent-encodes a path segment list: like [`encode`], but `/`, `:` and `@` stay.
+fn encode_path(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/' | b':' | b'@')
+        {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// One JSON line of the progress stream.
 pub fn parse_line(line: &[u8]) -> Option<Result<Option<String>, RuntimeError>> {
     let text = std::str::from_utf8(line).ok()?.trim();
@@ -244,6 +322,28 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.to_string(), "unauthorized: authentication required");
         assert!(parse_line(b"  ").is_none());
+    }
+
+    #[test]
+    fn distribution_inspect_answers_parse() {
+        let ok = br#"{"Descriptor":{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:ab","size":9},"Platforms":[]}"#;
+        let d = parse_distribution_inspect(http::StatusCode::OK, ok).unwrap();
+        assert_eq!(d.digest, "sha256:ab");
+        assert_eq!(d.media_type, "application/vnd.oci.image.index.v1+json");
+        let e = parse_distribution_inspect(
+            http::StatusCode::FORBIDDEN,
+            br#"{"message":"denied: requested access to the resource is denied"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            RuntimeError::Docker("denied: requested access to the resource is denied".into())
+        );
+        assert!(parse_distribution_inspect(http::StatusCode::OK, b"{}").is_err());
+        assert_eq!(
+            encode_path("127.0.0.1:5000/app:1@sha256:ab"),
+            "127.0.0.1:5000/app:1@sha256:ab"
+        );
     }
 
     #[test]

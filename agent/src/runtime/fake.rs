@@ -43,6 +43,18 @@ pub enum Call {
         /// Registry.
         server_address: String,
     },
+    /// `manifest(image, auth)` (whether credentials came is not recorded).
+    Manifest {
+        /// Image reference.
+        image: String,
+    },
+    /// `tag_image(source, target)`.
+    TagImage {
+        /// The image tagged.
+        source: String,
+        /// The new reference.
+        target: String,
+    },
     /// `remove_image(image)`.
     RemoveImage {
         /// Reference or id.
@@ -102,6 +114,7 @@ impl Call {
             self,
             Call::Pull { .. }
                 | Call::PullWithAuth { .. }
+                | Call::TagImage { .. }
                 | Call::RemoveImage { .. }
                 | Call::Create { .. }
                 | Call::Start { .. }
@@ -141,6 +154,12 @@ struct State {
     /// Image references Docker refuses to remove (in use by a container it knows).
     remove_failures: HashMap<String, String>,
     pull_failures: HashMap<String, String>,
+    /// Image references whose manifest fetch fails with Docker's words.
+    manifest_failures: HashMap<String, String>,
+    /// Image references whose manifest fetch never answers.
+    manifest_hangs: BTreeSet<String>,
+    /// Media type of a reference's manifest; absent: an OCI index.
+    manifest_media_types: HashMap<String, String>,
     create_failures: HashMap<String, String>,
     start_failures: HashMap<String, String>,
     digests: HashMap<String, String>,
@@ -287,7 +306,27 @@ impl FakeRuntime {
             .insert(image.to_owned(), message.to_owned());
     }
 
-    /// The repo digest a successful pull of `image` returns (default: derived from the name).
+    /// Makes manifest fetches of `image` fail with `message` (Docker's words).
+    pub fn fail_manifest(&self, image: &str, message: &str) {
+        self.state()
+            .manifest_failures
+            .insert(image.to_owned(), message.to_owned());
+    }
+
+    /// Makes manifest fetches of `image` never answer (a registry that accepts and is silent).
+    pub fn hang_manifest(&self, image: &str) {
+        self.state().manifest_hangs.insert(image.to_owned());
+    }
+
+    /// The media type the registry gives for `image`'s manifest (default: an OCI index).
+    pub fn set_manifest_media_type(&self, image: &str, media_type: &str) {
+        self.state()
+            .manifest_media_types
+            .insert(image.to_owned(), media_type.to_owned());
+    }
+
+    /// The repo digest a successful pull of `image` returns (default: derived from the name), and
+    /// the digest its manifest resolves to.
     pub fn set_digest(&self, image: &str, digest: &str) {
         self.state()
             .digests
@@ -410,7 +449,19 @@ impl FakeRuntime {
                 server_address: a.server_address.clone(),
             },
         });
-        if let Some(message) = state.pull_failures.get(image) {
+        // A failure set for `repo:tag` also fails the pull of `repo@sha256:...` (the agent pulls
+        // by the digest the manifest resolved).
+        let failure = state.pull_failures.get(image).or_else(|| {
+            image.contains('@').then_some(()).and_then(|()| {
+                let (repo, _) = super::docker::split_image_reference(image);
+                state
+                    .pull_failures
+                    .iter()
+                    .find(|(k, _)| super::docker::split_image_reference(k).0 == repo)
+                    .map(|(_, m)| m)
+            })
+        });
+        if let Some(message) = failure {
             return Err(RuntimeError::Docker(message.clone()));
         }
         state.images.insert(image.to_owned());
@@ -644,6 +695,64 @@ impl ContainerRuntime for FakeRuntime {
         auth: Option<&'a super::RegistryAuth>,
     ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
         Box::pin(async move { self.do_pull(image, auth) })
+    }
+
+    fn manifest<'a>(
+        &'a self,
+        image: &'a str,
+        _auth: Option<&'a super::RegistryAuth>,
+    ) -> BoxFuture<'a, Result<Option<super::ManifestDescriptor>, RuntimeError>> {
+        let answer = {
+            let mut state = self.state();
+            state.calls.push(Call::Manifest {
+                image: image.to_owned(),
+            });
+            if state.manifest_hangs.contains(image) {
+                None
+            } else if let Some(message) = state.manifest_failures.get(image) {
+                Some(Err(RuntimeError::Docker(message.clone())))
+            } else {
+                Some(Ok(Some(super::ManifestDescriptor {
+                    digest: state
+                        .digests
+                        .get(image)
+                        .cloned()
+                        .unwrap_or_else(|| fake_digest(image)),
+                    media_type: state
+                        .manifest_media_types
+                        .get(image)
+                        .cloned()
+                        .unwrap_or_else(|| "application/vnd.oci.image.index.v1+json".to_owned()),
+                })))
+            }
+        };
+        Box::pin(async move {
+            match answer {
+                Some(answer) => answer,
+                None => std::future::pending().await,
+            }
+        })
+    }
+
+    fn tag_image<'a>(
+        &'a self,
+        source: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        let result = {
+            let mut state = self.state();
+            state.calls.push(Call::TagImage {
+                source: source.to_owned(),
+                target: target.to_owned(),
+            });
+            if state.images.contains(source) {
+                state.images.insert(target.to_owned());
+                Ok(())
+            } else {
+                Err(RuntimeError::NotFound(format!("No such image: {source}")))
+            }
+        };
+        Box::pin(async move { result })
     }
 
     fn inspect_image<'a>(

@@ -297,6 +297,16 @@ pub struct ImageInfo {
     pub created: i64,
 }
 
+/// What the registry says an image reference points at (Docker's `DistributionInspect`
+/// descriptor): the manifest's digest and media type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestDescriptor {
+    /// `sha256:...` of the manifest (or index) the reference resolves to.
+    pub digest: String,
+    /// e.g. `application/vnd.oci.image.index.v1+json`.
+    pub media_type: String,
+}
+
 /// A runtime failure, with Docker's own words in `message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuntimeError {
@@ -329,6 +339,21 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         image: &'a str,
         auth: Option<&'a RegistryAuth>,
     ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>>;
+    /// Asks the registry, through Docker, which manifest `image` resolves to (no layers are
+    /// fetched), with `auth` for its registry if given; `None` when the engine is too old to ask
+    /// (the reference resolves digests only from API 1.35 on). No deadline inside: the caller
+    /// bounds it (`ECS_MANIFEST_PULL_TIMEOUT`) and decides the retries.
+    fn manifest<'a>(
+        &'a self,
+        image: &'a str,
+        auth: Option<&'a RegistryAuth>,
+    ) -> BoxFuture<'a, Result<Option<ManifestDescriptor>, RuntimeError>>;
+    /// Tags the local image `source` (a reference or id) as `target` (`repo:tag`).
+    fn tag_image<'a>(
+        &'a self,
+        source: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
     /// Inspects an image by reference or id; `None` if it does not exist.
     fn inspect_image<'a>(
         &'a self,
