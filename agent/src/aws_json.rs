@@ -578,16 +578,8 @@ mod tests {
 
     #[test]
     fn ipv6_only_instances_use_the_dual_stack_endpoints_the_reference_uses() {
-        let config = |env: &[(&str, &str)]| {
-            ecs_config::load(&ecs_config::Sources {
-                env: env
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                ..ecs_config::Sources::default()
-            })
-            .config
-        };
+        let config =
+            |env: &[(&str, &str)]| ecs_config::load(&ecs_config::Sources::from_env(env)).config;
         let region = ("AWS_REGION", "eu-west-1");
         let v6 = AwsAccess::from_config(&config(&[
             region,

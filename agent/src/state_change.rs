@@ -291,13 +291,7 @@ mod tests {
     #[test]
     fn the_filter_follows_the_configuration() {
         let config = |env: &[(&str, &str)]| {
-            let sources = ecs_config::Sources {
-                env: env
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                ..ecs_config::Sources::default()
-            };
+            let sources = ecs_config::Sources::from_env(env);
             BindingFilter::from_config(&ecs_config::load(&sources).config)
         };
         assert_eq!(

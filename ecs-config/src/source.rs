@@ -93,6 +93,20 @@ pub struct Sources {
     pub host: HostFacts,
 }
 
+impl Sources {
+    /// Sources made of these environment variables only: no files, default host facts (tests
+    /// and tools that configure through the environment).
+    pub fn from_env(pairs: &[(&str, &str)]) -> Self {
+        Sources {
+            env: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+            ..Sources::default()
+        }
+    }
+}
+
 impl fmt::Debug for Sources {
     // Environment values and file contents may be secrets: show names and sizes only.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

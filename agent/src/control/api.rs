@@ -690,13 +690,7 @@ mod tests {
     }
 
     fn config(env: &[(&str, &str)]) -> Config {
-        let sources = Sources {
-            env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-                .collect(),
-            ..Sources::default()
-        };
+        let sources = Sources::from_env(env);
         ecs_config::load(&sources).config
     }
 

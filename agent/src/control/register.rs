@@ -330,13 +330,7 @@ mod tests {
     use ecs_config::Sources;
 
     fn config(env: &[(&str, &str)]) -> Config {
-        let sources = Sources {
-            env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-                .collect(),
-            ..Sources::default()
-        };
+        let sources = Sources::from_env(env);
         ecs_config::load(&sources).into_result().unwrap()
     }
 

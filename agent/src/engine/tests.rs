@@ -310,13 +310,7 @@ async fn reported_bindings_follow_the_ip_family_settings() {
         (&[("ECS_INSTANCE_IP_COMPATIBILITY", "ipv4")], &["0.0.0.0"]),
     ];
     for (env, expected) in cases {
-        let sources = ecs_config::Sources {
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..ecs_config::Sources::default()
-        };
+        let sources = ecs_config::Sources::from_env(env);
         let h = start_with(
             FakeRuntime::new(),
             tempfile::tempdir().unwrap(),

@@ -467,13 +467,7 @@ mod tests {
     #[test]
     fn settings_follow_the_configuration() {
         let config = |env: &[(&str, &str)]| {
-            let sources = ecs_config::Sources {
-                env: env
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                ..Default::default()
-            };
+            let sources = ecs_config::Sources::from_env(env);
             ecs_config::load(&sources).config
         };
         let c = config(&[]);
