@@ -35,13 +35,18 @@ fn web_and_sidecar(image: &str) -> Value {
     ])
 }
 
-fn host_port(task: &Value) -> u16 {
-    let web = task["containers"]
+/// The task's `web` container, as ECS describes it.
+fn web_container(task: &Value) -> &Value {
+    task["containers"]
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["name"] == "web")
-        .unwrap();
+        .unwrap()
+}
+
+fn host_port(task: &Value) -> u16 {
+    let web = web_container(task);
     u16::try_from(web["networkBindings"][0]["hostPort"].as_u64().unwrap()).unwrap()
 }
 
@@ -431,13 +436,7 @@ fn docker_host_ips(task_arn: &str, container: &str) -> Result<Vec<String>> {
 
 /// The `bindIP`s ECS shows for the task's `web` container.
 fn reported_bind_ips(task: &Value) -> Vec<String> {
-    let web = task["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "web")
-        .unwrap();
-    web["networkBindings"]
+    web_container(task)["networkBindings"]
         .as_array()
         .into_iter()
         .flatten()
