@@ -4,6 +4,25 @@ use serde_json::Value;
 
 use crate::front::ApiError;
 
+/// Identity of the emulated account and region.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// e.g. `us-east-1`.
+    pub region: String,
+    /// 12 digits.
+    pub account_id: String,
+}
+
+impl Account {
+    /// `arn:aws:ecs:<region>:<account>:<resource>`.
+    pub fn arn(&self, resource: &str) -> String {
+        format!(
+            "arn:aws:ecs:{}:{}:{}",
+            self.region, self.account_id, resource
+        )
+    }
+}
+
 /// Fresh 32-hex id (task ids, instance ids).
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()

@@ -157,7 +157,7 @@ impl Ecs {
             // Answered from the published view, without queueing behind writes.
             "DescribeTasks" => {
                 let req: tasks::DescribeTasksRequest = decode(body)?;
-                match st.view().describe_tasks(&req) {
+                match tasks::describe_tasks_from_view(st.view(), &req) {
                     Some(answer) => answer?,
                     None => st.call(move |s| s.describe_tasks(req)).await??,
                 }

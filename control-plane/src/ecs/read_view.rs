@@ -9,13 +9,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use serde_json::Value;
-
-use crate::ecs::common::short_name;
+use crate::ecs::common::Account;
 use crate::ecs::model::{Cluster, Task};
-use crate::ecs::state::{Account, Key, State};
-use crate::ecs::tasks::{DescribeTasksRequest, describe_tasks_answer};
-use crate::front::ApiError;
 
 /// The published copy.
 #[derive(Debug, Default)]
@@ -37,50 +32,40 @@ pub struct ReadView {
 }
 
 impl ReadView {
-    /// A view of everything in `state` (at the actor's start).
-    pub fn of(state: &State) -> Self {
-        let view = View {
-            clusters: state
-                .clusters
-                .values()
-                .filter(|c| c.status == "ACTIVE")
-                .map(|c| (c.cluster_name.clone(), Arc::new(c.clone())))
-                .collect(),
-            tasks: state
-                .tasks
-                .iter()
-                .map(|(arn, t)| (arn.clone(), Arc::new(t.clone())))
-                .collect(),
+    /// A view of `clusters` (by name) and `tasks` (by ARN) in `account` (at the actor's start).
+    pub fn new<'a>(
+        account: Account,
+        clusters: impl IntoIterator<Item = (&'a str, Option<&'a Cluster>)>,
+        tasks: impl IntoIterator<Item = (&'a str, Option<&'a Task>)>,
+    ) -> Self {
+        let view = ReadView {
+            account,
+            view: Arc::new(RwLock::new(View::default())),
         };
-        ReadView {
-            account: state.account.clone(),
-            view: Arc::new(RwLock::new(view)),
-        }
+        view.publish(clusters, tasks);
+        view
     }
 
-    /// Copies the clusters and tasks named in `touched` from `state` (the actor, after a batch).
-    pub(crate) fn publish(&self, state: &State, touched: &std::collections::BTreeSet<Key>) {
+    /// Replaces the published form of each of `clusters` and `tasks` by its current one, or
+    /// forgets it when gone (`None`); a cluster that is not ACTIVE is forgotten (the actor,
+    /// after a batch).
+    pub fn publish<'a>(
+        &self,
+        clusters: impl IntoIterator<Item = (&'a str, Option<&'a Cluster>)>,
+        tasks: impl IntoIterator<Item = (&'a str, Option<&'a Task>)>,
+    ) {
         let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
-        for key in touched {
-            match key {
-                Key::Cluster(name) => {
-                    match state.clusters.get(name).filter(|c| c.status == "ACTIVE") {
-                        Some(c) => view.clusters.insert(name.clone(), Arc::new(c.clone())),
-                        None => view.clusters.remove(name),
-                    };
-                }
-                Key::Task(arn) => {
-                    match state.tasks.get(arn) {
-                        Some(t) => view.tasks.insert(arn.clone(), Arc::new(t.clone())),
-                        None => view.tasks.remove(arn),
-                    };
-                }
-                Key::Instance(_)
-                | Key::TaskDef(..)
-                | Key::Service(_)
-                | Key::Outbox(_)
-                | Key::SeqNum(_) => {}
-            }
+        for (name, cluster) in clusters {
+            match cluster.filter(|c| c.status == "ACTIVE") {
+                Some(c) => view.clusters.insert(name.to_string(), Arc::new(c.clone())),
+                None => view.clusters.remove(name),
+            };
+        }
+        for (arn, task) in tasks {
+            match task {
+                Some(t) => view.tasks.insert(arn.to_string(), Arc::new(t.clone())),
+                None => view.tasks.remove(arn),
+            };
         }
     }
 
@@ -99,23 +84,5 @@ impl ReadView {
     pub fn task(&self, arn: &str) -> Option<Arc<Task>> {
         let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
         view.tasks.get(arn).cloned()
-    }
-
-    /// DescribeTasks from the view, or `None` when the request names no published ACTIVE
-    /// cluster: the actor then answers (it creates `default` on first use, and words the
-    /// errors).
-    pub fn describe_tasks(&self, req: &DescribeTasksRequest) -> Option<Result<Value, ApiError>> {
-        let name = match req.cluster.as_deref() {
-            None | Some("") => "default",
-            Some(r) if r.starts_with("arn:") && !r.contains(":cluster/") => return None,
-            Some(r) => short_name(r),
-        };
-        let cluster = self.cluster(name)?;
-        Some(describe_tasks_answer(
-            &self.account,
-            &cluster.cluster_name,
-            req,
-            |arn| self.task(arn),
-        ))
     }
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use crate::ecs::common::Account;
 use crate::ecs::model::{Cluster, ContainerInstance, Meta, OutboundMessage, Service, Task};
 use crate::ecs::read_view::ReadView;
 use crate::ecs::taskdef::TaskDefinition;
@@ -24,25 +25,6 @@ use ecs_protocol::BackendStatus;
 
 /// Default lifetime of task role credentials (ECS's are about 6 hours).
 pub const DEFAULT_ROLE_CREDENTIALS_LIFETIME_SECS: i64 = 6 * 3600;
-
-/// Identity of the emulated account and region.
-#[derive(Debug, Clone)]
-pub struct Account {
-    /// e.g. `us-east-1`.
-    pub region: String,
-    /// 12 digits.
-    pub account_id: String,
-}
-
-impl Account {
-    /// `arn:aws:ecs:<region>:<account>:<resource>`.
-    pub fn arn(&self, resource: &str) -> String {
-        format!(
-            "arn:aws:ecs:{}:{}:{}",
-            self.region, self.account_id, resource
-        )
-    }
-}
 
 /// Entity keys in the store.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -431,7 +413,11 @@ impl StateHandle {
         let (jobs, mut rx) = mpsc::channel::<Job>(1024);
         let wakers = Arc::new(Wakers::default());
         let wake = Arc::clone(&wakers);
-        let view = ReadView::of(&state);
+        let view = ReadView::new(
+            state.account.clone(),
+            state.clusters.iter().map(|(n, c)| (n.as_str(), Some(c))),
+            state.tasks.iter().map(|(a, t)| (a.as_str(), Some(t))),
+        );
         let publish = view.clone();
         tokio::task::spawn_blocking(move || {
             // Group commit: the jobs waiting when one starts run together, and their changes
@@ -469,7 +455,16 @@ impl StateHandle {
                 }
                 // Once durable, before any writer of the batch is answered: it must find what
                 // it wrote.
-                publish.publish(&state, &touched);
+                publish.publish(
+                    touched.iter().filter_map(|k| match k {
+                        Key::Cluster(n) => Some((n.as_str(), state.clusters.get(n))),
+                        _ => None,
+                    }),
+                    touched.iter().filter_map(|k| match k {
+                        Key::Task(a) => Some((a.as_str(), state.tasks.get(a))),
+                        _ => None,
+                    }),
+                );
                 for reply in waiting.drain(..) {
                     reply();
                 }

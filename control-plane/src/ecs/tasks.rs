@@ -15,6 +15,7 @@ use crate::ecs::model::{
 };
 use crate::ecs::placement::strategy::{self as placement_strategy};
 use crate::ecs::placement::{Demand, TaskSpec};
+use crate::ecs::read_view::ReadView;
 use crate::ecs::state::{Account, Key, State};
 use crate::ecs::taskdef::{Num, TaskDefinition};
 use crate::front::{ApiError, ErrorCode};
@@ -329,8 +330,7 @@ impl State {
         self.send_payload(&instance, &[arn.to_string()], now);
     }
 
-    /// DescribeTasks (through the actor; [`crate::ecs::read_view::ReadView`] answers most
-    /// without it).
+    /// DescribeTasks (through the actor; [`describe_tasks_from_view`] answers most without it).
     pub fn describe_tasks(&mut self, req: DescribeTasksRequest) -> Result<Value, ApiError> {
         let cluster = self.cluster(req.cluster.as_deref())?;
         describe_tasks_answer(&self.account, &cluster.cluster_name, &req, |arn| {
@@ -402,6 +402,27 @@ impl State {
         let (page, next) = paginate(&arns, req.next_token.as_deref(), req.max_results)?;
         Ok(with_next(json!({ "taskArns": page }), next))
     }
+}
+
+/// DescribeTasks from the actor's published [`ReadView`], or `None` when the request names no
+/// published ACTIVE cluster: the actor then answers (it creates `default` on first use, and
+/// words the errors).
+pub fn describe_tasks_from_view(
+    view: &ReadView,
+    req: &DescribeTasksRequest,
+) -> Option<Result<Value, ApiError>> {
+    let name = match req.cluster.as_deref() {
+        None | Some("") => "default",
+        Some(r) if r.starts_with("arn:") && !r.contains(":cluster/") => return None,
+        Some(r) => short_name(r),
+    };
+    let cluster = view.cluster(name)?;
+    Some(describe_tasks_answer(
+        view.account(),
+        &cluster.cluster_name,
+        req,
+        |arn| view.task(arn),
+    ))
 }
 
 /// DescribeTasks' answer for `req` in the cluster `cluster_name`, finding tasks by ARN with

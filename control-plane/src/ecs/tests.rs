@@ -623,6 +623,7 @@ fn describe_req(cluster: Option<&str>, tasks: &[&str]) -> crate::ecs::tasks::Des
 #[tokio::test]
 async fn describe_tasks_reads_the_view_the_actor_publishes_before_answering_writers() {
     use crate::ecs::state::StateHandle;
+    use crate::ecs::tasks::describe_tasks_from_view;
     use crate::store::Store;
 
     let mut s = State::for_tests();
@@ -630,12 +631,7 @@ async fn describe_tasks_reads_the_view_the_actor_publishes_before_answering_writ
     let def = task_def(&mut s, 64, 0);
     let handle = StateHandle::spawn(s, Store::in_memory().unwrap());
     // No answer from the view for a cluster it does not have: the actor answers (and words it).
-    assert!(
-        handle
-            .view()
-            .describe_tasks(&describe_req(Some("nope"), &["x"]))
-            .is_none()
-    );
+    assert!(describe_tasks_from_view(handle.view(), &describe_req(Some("nope"), &["x"])).is_none());
 
     let ran = handle.call(move |s| run(s, &def, 1)).await.unwrap();
     let arn = ran["tasks"][0]["taskArn"].as_str().unwrap().to_string();
@@ -643,8 +639,7 @@ async fn describe_tasks_reads_the_view_the_actor_publishes_before_answering_writ
     // The writer has its answer, so the view already has the task: by ARN and by id.
     let view = handle.view();
     for reference in [arn.as_str(), id.as_str()] {
-        let answer = view
-            .describe_tasks(&describe_req(None, &[reference]))
+        let answer = describe_tasks_from_view(view, &describe_req(None, &[reference]))
             .expect("the default cluster is published")
             .unwrap();
         assert_eq!(answer["tasks"][0]["taskArn"], arn.as_str(), "{reference}");
@@ -661,8 +656,7 @@ async fn describe_tasks_reads_the_view_the_actor_publishes_before_answering_writ
             .unwrap()
             .unwrap()
     };
-    let from_view = view
-        .describe_tasks(&describe_req(Some("default"), &[&arn]))
+    let from_view = describe_tasks_from_view(view, &describe_req(Some("default"), &[&arn]))
         .unwrap()
         .unwrap();
     assert_eq!(from_view, from_actor);
@@ -679,8 +673,7 @@ async fn describe_tasks_reads_the_view_the_actor_publishes_before_answering_writ
         .await
         .unwrap()
         .unwrap();
-    let answer = view
-        .describe_tasks(&describe_req(None, &[&arn, "gone"]))
+    let answer = describe_tasks_from_view(view, &describe_req(None, &[&arn, "gone"]))
         .unwrap()
         .unwrap();
     assert_eq!(answer["tasks"][0]["desiredStatus"], "STOPPED");
@@ -690,6 +683,6 @@ async fn describe_tasks_reads_the_view_the_actor_publishes_before_answering_writ
         "arn:aws:ecs:us-east-1:123456789012:task/default/gone"
     );
     // Refusals are ECS's, from the view too.
-    let empty = view.describe_tasks(&describe_req(None, &[])).unwrap();
+    let empty = describe_tasks_from_view(view, &describe_req(None, &[])).unwrap();
     assert!(empty.is_err());
 }
