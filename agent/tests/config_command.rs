@@ -194,7 +194,8 @@ fn version_help_and_usage_errors() {
     assert_eq!(out.code, Some(5));
 
     // No subcommand runs the agent; without a region that is a terminal configuration error.
-    let out = run::<&str>(&[], &[]);
+    // (Its log to standard error only: never the machine's /var/log/ecs.)
+    let out = run::<&str>(&[], &[("ECS_LOGFILE", "")]);
     assert_eq!(out.code, Some(5), "{}", out.stderr);
     assert!(
         out.stderr.to_lowercase().contains("region"),
