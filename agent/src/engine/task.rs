@@ -828,12 +828,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
                     .docker_name
                     .clone()
                     .unwrap_or_default();
-                let network_mode = self
-                    .record
-                    .task
-                    .network_mode
-                    .clone()
-                    .unwrap_or(ecs_protocol::types::NetworkMode::Bridge);
+                let network_mode = self.network_mode();
                 // As the reference: a file that cannot be updated is logged, the task goes on.
                 if let Err(e) = files.update(
                     &self.metadata_ref(def, &docker_name),
@@ -851,6 +846,15 @@ impl<R: ContainerRuntime> TaskActor<R> {
             }
         }
         Ok(())
+    }
+
+    /// The task's network mode; `bridge` when the payload names none.
+    fn network_mode(&self) -> ecs_protocol::types::NetworkMode {
+        self.record
+            .task
+            .network_mode
+            .clone()
+            .unwrap_or(ecs_protocol::types::NetworkMode::Bridge)
     }
 
     /// What container `def`'s metadata file says about it.
@@ -873,12 +877,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
         &mut self,
         def: &Container,
     ) -> Result<Vec<crate::runtime::PortSpec>, StopReason> {
-        let network_mode = self
-            .record
-            .task
-            .network_mode
-            .clone()
-            .unwrap_or(ecs_protocol::types::NetworkMode::Bridge);
+        let network_mode = self.network_mode();
         let name = def.name.clone().unwrap_or_default();
         let mut alloc =
             self.shared.ports.lock().map_err(|_| {

@@ -366,22 +366,30 @@ impl DockerRuntime {
         }
     }
 
-    async fn list_managed_containers(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
+    /// Every container (running or not) matching one Docker list filter, within the list timeout.
+    async fn list_containers(
+        &self,
+        filter: &str,
+        values: Vec<String>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, RuntimeError> {
         let options = ListContainersOptions {
             all: true,
-            filters: Some(HashMap::from([(
-                "label".to_owned(),
-                vec![LABEL_TASK_ARN.to_owned()],
-            )])),
+            filters: Some(HashMap::from([(filter.to_owned(), values)])),
             ..ListContainersOptions::default()
         };
-        let summaries = deadline(self.timeouts.list, "list containers", async {
+        deadline(self.timeouts.list, "list containers", async {
             self.docker
                 .list_containers(Some(options))
                 .await
                 .map_err(docker_error)
         })
-        .await?;
+        .await
+    }
+
+    async fn list_managed_containers(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        let summaries = self
+            .list_containers("label", vec![LABEL_TASK_ARN.to_owned()])
+            .await?;
         let mut infos = Vec::with_capacity(summaries.len());
         for id in summaries.into_iter().filter_map(|s| s.id) {
             // Gone between the list and the inspect: not ours to report.
@@ -691,21 +699,12 @@ impl ContainerRuntime for DockerRuntime {
         &self,
     ) -> BoxFuture<'_, Result<Vec<super::UnmanagedContainer>, RuntimeError>> {
         Box::pin(async move {
-            let options = ListContainersOptions {
-                all: true,
-                filters: Some(HashMap::from([(
-                    "status".to_owned(),
+            let summaries = self
+                .list_containers(
+                    "status",
                     vec!["exited".to_owned(), "dead".to_owned(), "created".to_owned()],
-                )])),
-                ..ListContainersOptions::default()
-            };
-            let summaries = deadline(self.timeouts.list, "list containers", async {
-                self.docker
-                    .list_containers(Some(options))
-                    .await
-                    .map_err(docker_error)
-            })
-            .await?;
+                )
+                .await?;
             let mut out = Vec::new();
             for summary in summaries {
                 let ours = summary
