@@ -100,6 +100,32 @@ async fn send(
     }
 }
 
+/// A body-less request to Docker for a registry operation (`what`: pull, manifest), carrying
+/// `auth` as `X-Registry-Auth`.
+fn registry_request(
+    method: http::Method,
+    uri: String,
+    auth: Option<&RegistryAuth>,
+    what: &str,
+) -> Result<http::Request<Empty<Bytes>>, RuntimeError> {
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "docker");
+    if let Some(a) = auth {
+        builder = builder.header("x-registry-auth", registry_auth_header(a));
+    }
+    builder
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| RuntimeError::Docker(format!("cannot build the {what} request: {e}")))
+}
+
+/// Docker's error answer: its JSON `message`, else the body as text.
+fn error_message(json: Option<&Value>, body: &[u8]) -> String {
+    json.and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned())
+}
+
 /// Starts a pull of `name:tag` and returns its progress lines (the `status` of each, or the
 /// `errorDetail` message as an error).
 pub async fn pull(
@@ -114,13 +140,7 @@ pub async fn pull(
         encode(name),
         encode(tag)
     );
-    let mut builder = http::Request::post(uri).header("host", "docker");
-    if let Some(a) = auth {
-        builder = builder.header("x-registry-auth", registry_auth_header(a));
-    }
-    let request = builder
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| RuntimeError::Docker(format!("cannot build the pull request: {e}")))?;
+    let request = registry_request(http::Method::POST, uri, auth, "pull")?;
     let response = send(endpoint, request).await?;
     let status = response.status();
     let mut body = response.into_body();
@@ -130,11 +150,10 @@ pub async fn pull(
             .await
             .map(|c| c.to_bytes())
             .unwrap_or_default();
-        let message = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
-        return Err(RuntimeError::Docker(message));
+        return Err(RuntimeError::Docker(error_message(
+            serde_json::from_slice::<Value>(&bytes).ok().as_ref(),
+            &bytes,
+        )));
     }
     let stream = async_stream(move |tx| async move {
         let mut buf: Vec<u8> = Vec::new();
@@ -185,13 +204,7 @@ pub async fn distribution_inspect(
 ) -> Result<super::ManifestDescriptor, RuntimeError> {
     // The reference goes in the path as is (`/` included), as Docker's own client sends it.
     let uri = format!("/v{api_version}/distribution/{}/json", encode_path(image));
-    let mut builder = http::Request::get(uri).header("host", "docker");
-    if let Some(a) = auth {
-        builder = builder.header("x-registry-auth", registry_auth_header(a));
-    }
-    let request = builder
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| RuntimeError::Docker(format!("cannot build the manifest request: {e}")))?;
+    let request = registry_request(http::Method::GET, uri, auth, "manifest")?;
     let response = send(endpoint, request).await?;
     let status = response.status();
     let bytes = response
@@ -210,10 +223,7 @@ pub fn parse_distribution_inspect(
 ) -> Result<super::ManifestDescriptor, RuntimeError> {
     let value = serde_json::from_slice::<Value>(body).ok();
     if !status.is_success() {
-        let message = value
-            .as_ref()
-            .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
-            .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
+        let message = error_message(value.as_ref(), body);
         return Err(if status == http::StatusCode::NOT_FOUND {
             RuntimeError::NotFound(message)
         } else {
