@@ -131,6 +131,19 @@ impl Setup {
         wait_status(&self.aws, self.cluster(), task, "STOPPED", timeout)
     }
 
+    /// `aws ecs stop-task`, then waits (30 s at most) until the task is STOPPED.
+    fn stop_and_wait(&self, task: &str) -> Result<Value> {
+        self.aws.run(&[
+            "ecs",
+            "stop-task",
+            "--cluster",
+            self.cluster(),
+            "--task",
+            task,
+        ])?;
+        self.wait_stopped(task, Duration::from_secs(30))
+    }
+
     fn wait_running(&self, task: &str, timeout: Duration) -> Result<Value> {
         wait_until(timeout, &format!("task {task} to be RUNNING"), || {
             let t = self.describe(task)?;
@@ -315,9 +328,7 @@ fn success_dependency_orders_and_a_failed_init_stops_the_task() -> Result<()> {
         "only init was ever created"
     );
 
-    s.aws
-        .run(&["ecs", "stop-task", "--cluster", s.cluster(), "--task", &ok])?;
-    s.wait_stopped(&ok, Duration::from_secs(30))?;
+    s.stop_and_wait(&ok)?;
     Ok(())
 }
 
@@ -399,15 +410,7 @@ fn healthy_dependency_waits_for_the_health_check_and_health_is_reported() -> Res
         t["lastStatus"], "RUNNING",
         "an unhealthy task keeps running: {t}"
     );
-    s.aws.run(&[
-        "ecs",
-        "stop-task",
-        "--cluster",
-        s.cluster(),
-        "--task",
-        &task,
-    ])?;
-    s.wait_stopped(&task, Duration::from_secs(30))?;
+    s.stop_and_wait(&task)?;
     Ok(())
 }
 
@@ -472,15 +475,7 @@ fn the_task_memory_limit_is_enforced() -> Result<()> {
     }
 
     // Stopped and cleaned up: the task cgroup goes with it.
-    s.aws.run(&[
-        "ecs",
-        "stop-task",
-        "--cluster",
-        s.cluster(),
-        "--task",
-        &task,
-    ])?;
-    s.wait_stopped(&task, Duration::from_secs(30))?;
+    s.stop_and_wait(&task)?;
     wait_until(
         Duration::from_secs(30),
         "the task cgroup to be removed",
@@ -554,15 +549,7 @@ fn the_pids_limit_and_the_container_metadata_file_reach_the_task() -> Result<()>
         assert_eq!(max.trim(), "100");
     }
 
-    s.aws.run(&[
-        "ecs",
-        "stop-task",
-        "--cluster",
-        s.cluster(),
-        "--task",
-        &task,
-    ])?;
-    s.wait_stopped(&task, Duration::from_secs(30))?;
+    s.stop_and_wait(&task)?;
     wait_until(
         Duration::from_secs(30),
         "the metadata files and the task cgroup to be removed",
