@@ -4,6 +4,8 @@
 //! are from the past), the answers must be what the reference agent needs, and any change to a signed
 //! header or the body must be refused.
 
+mod common;
+
 use std::time::Duration;
 
 use ecs_control_plane::{Config, serve};
@@ -508,23 +510,10 @@ async fn the_reference_agents_run_against_the_emulator_replays() {
     );
     // And the ACS frames the reference 1.105.1 sent to a stand-in control plane (ecs-protocol's
     // fixtures; their TCS frames are replayed by tcs_replay.rs).
-    let mut stand_in = Vec::new();
-    for file in [
-        include_str!(
-            "../../ecs-protocol/tests/fixtures/go-agent-wire/ws-frames.external-idle.json"
-        ),
-        include_str!(
-            "../../ecs-protocol/tests/fixtures/go-agent-wire/ws-frames.external-restart-task.json"
-        ),
-    ] {
-        let recorded: Vec<Value> = serde_json::from_str(file).unwrap();
-        stand_in.extend(
-            recorded
-                .into_iter()
-                .filter(|f| f["which"] == "acs" && f["dir"] == "agent->server" && f["opcode"] == 1)
-                .map(|f| f["data"].as_str().unwrap().to_string()),
-        );
-    }
+    let stand_in: Vec<String> = common::recorded_agent_text_frames("acs")
+        .into_iter()
+        .flatten()
+        .collect();
     assert_eq!(stand_in.len(), 5, "3 heartbeat acks, 2 payload acks");
     let frames: Vec<&str> = frames
         .into_iter()

@@ -5,6 +5,8 @@
 //! as the real service does (the reference agent drops a connection on which nothing arrives),
 //! send heartbeats, refuse a tampered frame, and answer a close frame with one.
 
+mod common;
+
 use std::time::Duration;
 
 use ecs_control_plane::{Config, serve};
@@ -210,21 +212,9 @@ async fn the_stand_in_recordings_tcs_frames_are_acknowledged() {
             .map(|(k, v)| serde_json::json!([k, v])).collect::<Vec<_>>(),
     });
     let mut seen = 0;
-    for file in [
-        include_str!(
-            "../../ecs-protocol/tests/fixtures/go-agent-wire/ws-frames.external-idle.json"
-        ),
-        include_str!(
-            "../../ecs-protocol/tests/fixtures/go-agent-wire/ws-frames.external-restart-task.json"
-        ),
-    ] {
-        let frames: Vec<Value> = serde_json::from_str(file).unwrap();
+    for frames in common::recorded_agent_text_frames("tcs") {
         let mut ws = connect(&addr, &upgrade).await;
-        for f in frames
-            .iter()
-            .filter(|f| f["which"] == "tcs" && f["dir"] == "agent->server" && f["opcode"] == 1)
-        {
-            let text = f["data"].as_str().unwrap();
+        for text in &frames {
             ws.send(Message::text(text.to_string())).await.unwrap();
             let answer = next_message(&mut ws).await;
             assert!(
