@@ -18,7 +18,8 @@
 //!    it returned. Each call is timed on its own with [`Instant`].
 //!
 //! Client and emulator share the machine, so the figures include the client's own cost (SigV4
-//! signing, JSON) competing for the same cores.
+//! signing, JSON) competing for the same cores. `--client http` sends the measured pairs with
+//! [`LeanClient`] instead of the SDK, which leaves more of the cores to the emulator.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -36,6 +37,9 @@ use ecs_e2e_tests::fake_agent::{AcsConnection, FakeAgent, SigningIdentity, ecs_c
 use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::task::JoinHandle;
 
+use serde_json::json;
+
+use crate::lean_client::LeanClient;
 use crate::stats::{Summary, ms};
 use crate::sysinfo::{self, Rss};
 
@@ -76,6 +80,36 @@ impl std::str::FromStr for Storage {
     }
 }
 
+/// Which client sends the measured pairs (set-up always uses the SDK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// The AWS SDK for Rust, retries off.
+    Sdk,
+    /// [`LeanClient`]: sign, send over keep-alive, parse; much less client CPU per call.
+    Http,
+}
+
+impl ClientKind {
+    /// The name used on the command line and in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Sdk => "sdk",
+            ClientKind::Http => "http",
+        }
+    }
+}
+
+impl std::str::FromStr for ClientKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sdk" => Ok(ClientKind::Sdk),
+            "http" => Ok(ClientKind::Http),
+            other => Err(format!("unknown client `{other}` (sdk or http)")),
+        }
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -97,6 +131,8 @@ pub struct Options {
     pub storage: Vec<Storage>,
     /// Where the `disk` cells' data directories are made.
     pub data_dir_parent: PathBuf,
+    /// The client of the measured pairs.
+    pub client: ClientKind,
 }
 
 /// One measured cell.
@@ -206,11 +242,18 @@ async fn run_cell(opts: &Options, storage: Storage, concurrency: usize) -> Resul
     let setup = setup_start.elapsed();
     let rss_ready = sysinfo::rss(pid);
     let task_def = register_task_definition(&client).await?;
+    let caller = match opts.client {
+        ClientKind::Sdk => Caller::Sdk(client.clone()),
+        ClientKind::Http => Caller::Http(Box::new(LeanClient::new(
+            &endpoint,
+            &SigningIdentity::emulator_default(),
+        )?)),
+    };
 
-    let warmup = run_pairs(&client, &task_def, opts.warmup, concurrency).await?;
+    let warmup = run_pairs(&caller, &task_def, opts.warmup, concurrency).await?;
     let own_pid = std::process::id();
     let (cpu_before, own_cpu_before) = (cpu_time(pid), cpu_time(own_pid));
-    let measured = run_pairs(&client, &task_def, opts.ops, concurrency).await?;
+    let measured = run_pairs(&caller, &task_def, opts.ops, concurrency).await?;
     let spent = |after: Option<Duration>, before: Option<Duration>| {
         after.zip(before).map(|(a, b)| a.saturating_sub(b))
     };
@@ -496,7 +539,7 @@ struct Phase {
 
 /// Runs `total` pairs from `concurrency` client tasks that take the next index until none is left.
 async fn run_pairs(
-    client: &aws_sdk_ecs::Client,
+    client: &Caller,
     task_def: &str,
     total: usize,
     concurrency: usize,
@@ -536,50 +579,15 @@ async fn run_pairs(
     })
 }
 
-async fn one_pair(
-    client: &aws_sdk_ecs::Client,
-    task_def: &str,
-    index: usize,
-) -> Result<Pair, String> {
+async fn one_pair(client: &Caller, task_def: &str, index: usize) -> Result<Pair, String> {
     let sent = Instant::now();
-    let out = client
-        .run_task()
-        .cluster(CLUSTER)
-        .task_definition(task_def)
-        .send()
-        .await
-        .map_err(|e| format!("RunTask: {}", DisplayErrorContext(&e)))?;
+    let task_arn = client.run_task(task_def).await?;
     let run_task = sent.elapsed();
-    if let Some(f) = out.failures().first() {
-        return Err(format!(
-            "RunTask failure: {} ({})",
-            f.reason().unwrap_or("no reason"),
-            f.arn().unwrap_or("no ARN")
-        ));
-    }
-    let task_arn = out
-        .tasks()
-        .first()
-        .and_then(|t| t.task_arn())
-        .ok_or("RunTask returned no task")?
-        .to_string();
 
     let asked = Instant::now();
-    let out = client
-        .describe_tasks()
-        .cluster(CLUSTER)
-        .tasks(&task_arn)
-        .send()
-        .await
-        .map_err(|e| format!("DescribeTasks: {}", DisplayErrorContext(&e)))?;
+    let described = client.describe_task(&task_arn).await?;
     let describe_tasks = asked.elapsed();
-    if let Some(f) = out.failures().first() {
-        return Err(format!(
-            "DescribeTasks failure: {} ({task_arn})",
-            f.reason().unwrap_or("no reason")
-        ));
-    }
-    if out.tasks().first().and_then(|t| t.task_arn()) != Some(task_arn.as_str()) {
+    if described != task_arn {
         return Err(format!("DescribeTasks did not return {task_arn}"));
     }
     Ok(Pair {
@@ -589,6 +597,91 @@ async fn one_pair(
         describe_tasks,
         task_arn,
     })
+}
+
+/// The client of the measured pairs.
+#[derive(Debug, Clone)]
+enum Caller {
+    Sdk(aws_sdk_ecs::Client),
+    Http(Box<LeanClient>),
+}
+
+impl Caller {
+    /// RunTask of one task of `task_def` in the bench cluster; its ARN.
+    async fn run_task(&self, task_def: &str) -> Result<String, String> {
+        match self {
+            Caller::Sdk(client) => {
+                let out = client
+                    .run_task()
+                    .cluster(CLUSTER)
+                    .task_definition(task_def)
+                    .send()
+                    .await
+                    .map_err(|e| format!("RunTask: {}", DisplayErrorContext(&e)))?;
+                if let Some(f) = out.failures().first() {
+                    return Err(format!(
+                        "RunTask failure: {} ({})",
+                        f.reason().unwrap_or("no reason"),
+                        f.arn().unwrap_or("no ARN")
+                    ));
+                }
+                out.tasks()
+                    .first()
+                    .and_then(|t| t.task_arn())
+                    .map(String::from)
+                    .ok_or_else(|| "RunTask returned no task".to_string())
+            }
+            Caller::Http(client) => {
+                let body = json!({"cluster": CLUSTER, "taskDefinition": task_def});
+                let out = client.call("RunTask", &body).await?;
+                if let Some(f) = out["failures"].get(0) {
+                    return Err(format!("RunTask failure: {f}"));
+                }
+                out["tasks"][0]["taskArn"]
+                    .as_str()
+                    .map(String::from)
+                    .ok_or_else(|| "RunTask returned no task".to_string())
+            }
+        }
+    }
+
+    /// DescribeTasks of `task_arn`; the ARN of the task it returned.
+    async fn describe_task(&self, task_arn: &str) -> Result<String, String> {
+        match self {
+            Caller::Sdk(client) => {
+                let out = client
+                    .describe_tasks()
+                    .cluster(CLUSTER)
+                    .tasks(task_arn)
+                    .send()
+                    .await
+                    .map_err(|e| format!("DescribeTasks: {}", DisplayErrorContext(&e)))?;
+                if let Some(f) = out.failures().first() {
+                    return Err(format!(
+                        "DescribeTasks failure: {} ({task_arn})",
+                        f.reason().unwrap_or("no reason")
+                    ));
+                }
+                Ok(out
+                    .tasks()
+                    .first()
+                    .and_then(|t| t.task_arn())
+                    .unwrap_or_default()
+                    .to_string())
+            }
+            Caller::Http(client) => {
+                let body = json!({"cluster": CLUSTER, "tasks": [task_arn]});
+                let out = client.call("DescribeTasks", &body).await?;
+                if let Some(f) = out["failures"].get(0) {
+                    return Err(format!("DescribeTasks failure: {f} ({task_arn})"));
+                }
+                Ok(out["tasks"][0]["taskArn"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string())
+            }
+        }
+    }
 }
 
 /// User + system CPU time of `pid` so far, from `/proc/<pid>/stat` (all threads).

@@ -15,5 +15,6 @@
 pub mod agent;
 pub mod control_plane;
 pub mod credentials;
+pub mod lean_client;
 pub mod stats;
 pub mod sysinfo;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ecs_bench::control_plane::{self, Options, Storage};
+use ecs_bench::control_plane::{self, ClientKind, Options, Storage};
 use ecs_bench::sysinfo;
 use tokio::signal::unix::SignalKind;
 
@@ -45,6 +45,10 @@ struct Cli {
     /// Where the disk cells' data directories are made.
     #[arg(long, default_value_os_t = std::env::temp_dir())]
     data_dir_parent: PathBuf,
+    /// Client of the measured pairs: `sdk` (the AWS SDK for Rust) or `http` (a lean signed
+    /// HTTP client that leaves more CPU to the emulator on a small machine).
+    #[arg(long, default_value = "sdk")]
+    client: ClientKind,
 }
 
 fn main() -> ExitCode {
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         concurrency: cli.concurrency,
         storage: cli.storage,
         data_dir_parent: cli.data_dir_parent,
+        client: cli.client,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -126,8 +131,13 @@ fn print_setup(opts: &Options) {
         opts.data_dir_parent.display()
     );
     println!(
-        "{} instances x {} CPU / {} MiB, all connected on ACS; per cell: fresh emulator, {} warm-up + {} measured RunTask+DescribeTasks pairs",
-        opts.instances, opts.instance_cpu, opts.instance_memory_mib, opts.warmup, opts.ops
+        "{} instances x {} CPU / {} MiB, all connected on ACS; per cell: fresh emulator, {} warm-up + {} measured RunTask+DescribeTasks pairs sent by the {} client",
+        opts.instances,
+        opts.instance_cpu,
+        opts.instance_memory_mib,
+        opts.warmup,
+        opts.ops,
+        opts.client.as_str()
     );
     println!(
         "load average at the start: {} (other work on the machine skews the figures)",
