@@ -7,6 +7,13 @@ use clap::Parser;
 use ecs_control_plane::{Config, Keys};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc rather than glibc's malloc: the emulator allocates many small, short-lived JSON
+/// values per request, where glibc's allocator cost about a sixth of its CPU (BENCHMARKS.md,
+/// control plane run 8). The agent keeps the system allocator (its memory, not its speed, is
+/// what matters there).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An emulated Amazon ECS control plane (ECS API and the ACS websocket) for local runs and tests.
 #[derive(Debug, Parser)]
 #[command(version, about)]

@@ -6,6 +6,8 @@
 //! stop the agent reports unasked is derived from the containers ([`stop_unasked`]), whatever
 //! reason text the agent sends.
 
+use std::sync::Arc;
+
 use ecs_protocol::ecs_api::{
     ContainerStateChange, NetworkBinding, SubmitContainerStateChangeRequest,
     SubmitStateChangeResponse, SubmitTaskStateChangeRequest,
@@ -42,7 +44,7 @@ impl State {
             .into_iter()
             .filter_map(|(name, essential, _)| essential.then_some(name))
             .collect();
-        let Some(t) = self.tasks.get_mut(&arn) else {
+        let Some(t) = self.tasks.get_mut(&arn).map(Arc::make_mut) else {
             return Err(ApiError::invalid("The referenced task was not found."));
         };
         for c in req.containers.iter().flatten() {
@@ -83,7 +85,7 @@ impl State {
         let arn = self
             .find_task(&cluster, task_ref)
             .ok_or_else(|| ApiError::invalid("The referenced task was not found."))?;
-        let Some(t) = self.tasks.get_mut(&arn) else {
+        let Some(t) = self.tasks.get_mut(&arn).map(Arc::make_mut) else {
             return Err(ApiError::invalid("The referenced task was not found."));
         };
         apply_container_change(

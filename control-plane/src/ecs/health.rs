@@ -4,6 +4,8 @@
 //! check decide: any UNHEALTHY makes the task UNHEALTHY, all HEALTHY make it HEALTHY, otherwise
 //! UNKNOWN). Pure rules over [`State`]; the websocket loop in [`crate::acs`] calls [`apply`].
 
+use std::sync::Arc;
+
 use crate::ecs::model::Task;
 use crate::ecs::state::{Key, State};
 use ecs_protocol::HealthStatus;
@@ -66,7 +68,7 @@ pub fn apply(s: &mut State, instance_arn: &str, message: &PublishHealthRequest) 
             continue;
         }
         let flags = container_flags(s, task);
-        let Some(task) = s.tasks.get_mut(arn) else {
+        let Some(task) = s.tasks.get_mut(arn).map(Arc::make_mut) else {
             continue;
         };
         let mut task_changed = false;

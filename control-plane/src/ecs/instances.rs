@@ -43,7 +43,7 @@ impl State {
             .get(instance_arn)
             .into_iter()
             .flat_map(|l| l.tasks.iter())
-            .filter_map(|arn| self.tasks.get(arn))
+            .filter_map(|arn| self.tasks.get(arn).map(|t| &**t))
     }
 
     /// What the tasks not yet STOPPED hold on an instance.

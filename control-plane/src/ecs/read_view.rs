@@ -36,7 +36,7 @@ impl ReadView {
     pub fn new<'a>(
         account: Account,
         clusters: impl IntoIterator<Item = (&'a str, Option<&'a Cluster>)>,
-        tasks: impl IntoIterator<Item = (&'a str, Option<&'a Task>)>,
+        tasks: impl IntoIterator<Item = (&'a str, Option<&'a Arc<Task>>)>,
     ) -> Self {
         let view = ReadView {
             account,
@@ -52,7 +52,7 @@ impl ReadView {
     pub fn publish<'a>(
         &self,
         clusters: impl IntoIterator<Item = (&'a str, Option<&'a Cluster>)>,
-        tasks: impl IntoIterator<Item = (&'a str, Option<&'a Task>)>,
+        tasks: impl IntoIterator<Item = (&'a str, Option<&'a Arc<Task>>)>,
     ) {
         let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
         for (name, cluster) in clusters {
@@ -63,7 +63,7 @@ impl ReadView {
         }
         for (arn, task) in tasks {
             match task {
-                Some(t) => view.tasks.insert(arn.to_string(), Arc::new(t.clone())),
+                Some(t) => view.tasks.insert(arn.to_string(), Arc::clone(t)),
                 None => view.tasks.remove(arn),
             };
         }

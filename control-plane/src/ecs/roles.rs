@@ -8,6 +8,8 @@
 //! keys under the same id. Keys are the state's persisted temporary keys, so they survive an
 //! emulator restart with the rest of the state.
 
+use std::sync::Arc;
+
 use ecs_protocol::acs::{AcsMessage, IamRoleCredentials, IamRoleCredentialsMessage, RoleType};
 use serde_json::Value;
 
@@ -182,7 +184,7 @@ fn message(task: &Task, key: &TempKey) -> Option<OutboundMessage> {
     Some(OutboundMessage { message_id, frame })
 }
 
-fn active_tasks(state: &State, instance: Option<&str>) -> Vec<Task> {
+fn active_tasks(state: &State, instance: Option<&str>) -> Vec<Arc<Task>> {
     state
         .active_by_instance
         .iter()

@@ -142,8 +142,9 @@ pub struct State {
     pub task_defs: BTreeMap<String, BTreeMap<u32, Arc<TaskDefinition>>>,
     /// Tags of task definitions by ARN.
     pub task_def_tags: BTreeMap<String, Vec<crate::ecs::model::Tag>>,
-    /// Tasks by ARN.
-    pub tasks: BTreeMap<String, Task>,
+    /// Tasks by ARN; shared with the read view, which publishes a task by cloning its `Arc`
+    /// (changing one clones it only while the view still holds the old form).
+    pub tasks: BTreeMap<String, Arc<Task>>,
     /// Services by ARN (INACTIVE ones until purged).
     pub services: BTreeMap<String, Service>,
     /// Unacknowledged ACS messages by instance ARN.
@@ -277,7 +278,7 @@ impl State {
                 if t.last_status != BackendStatus::Stopped {
                     s.activate(&t);
                 }
-                s.tasks.insert(t.task_arn.clone(), t);
+                s.tasks.insert(t.task_arn.clone(), Arc::new(t));
             } else if key.starts_with("service/") {
                 let v: Service = serde_json::from_slice(&bytes).map_err(bad)?;
                 s.services.insert(v.service_arn.clone(), v);
@@ -343,7 +344,7 @@ impl State {
                                 Self::encode(&(def.as_ref(), tags))
                             })
                     }
-                    Key::Task(a) => self.tasks.get(a).map(Self::encode),
+                    Key::Task(a) => self.tasks.get(a).map(|t| Self::encode(&**t)),
                     Key::Service(a) => self.services.get(a).map(Self::encode),
                     Key::Outbox(a) => self.outbox.get(a).map(Self::encode),
                     Key::SeqNum(a) => self.meta.seq_nums.get(a).map(Self::encode),

@@ -5,6 +5,8 @@
 //! What it must not do: accept a tag ECS would refuse (more than 50 on a resource, an empty or
 //! over-long key, a value over 256 characters, the reserved `aws:` prefix).
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -119,7 +121,11 @@ impl State {
                 Ok((&mut i.tags, Key::Instance(a)))
             }
             Resource::Task(a) => {
-                let t = self.tasks.get_mut(&a).ok_or_else(not_found)?;
+                let t = self
+                    .tasks
+                    .get_mut(&a)
+                    .map(Arc::make_mut)
+                    .ok_or_else(not_found)?;
                 Ok((&mut t.tags, Key::Task(a)))
             }
             Resource::Service(a) => {

@@ -123,7 +123,7 @@ impl State {
             .get(&instance.cluster_name)
             .map(|c| c.cluster_arn.clone())
             .unwrap_or_default();
-        let defs: Vec<(Task, Option<Arc<TaskDefinition>>)> = task_arns
+        let defs: Vec<(Arc<Task>, Option<Arc<TaskDefinition>>)> = task_arns
             .iter()
             .filter_map(|a| self.tasks.get(a))
             .map(|t| {
@@ -308,13 +308,13 @@ impl State {
             .clone()
             .unwrap_or_else(|| "Task stopped by user".into());
         self.request_stop(&arn, StopCode::UserInitiated, &reason, now);
-        let view = self.tasks.get(&arn).map(Self::task_view);
+        let view = self.tasks.get(&arn).map(|t| Self::task_view(t));
         Ok(json!({ "task": view }))
     }
 
     /// Sets a task's desired status to STOPPED (once) and tells its agent.
     pub(crate) fn request_stop(&mut self, arn: &str, stop_code: StopCode, reason: &str, now: f64) {
-        let Some(t) = self.tasks.get_mut(arn) else {
+        let Some(t) = self.tasks.get_mut(arn).map(Arc::make_mut) else {
             return;
         };
         if t.desired_status == BackendStatus::Stopped {
@@ -334,7 +334,7 @@ impl State {
     pub fn describe_tasks(&mut self, req: DescribeTasksRequest) -> Result<Value, ApiError> {
         let cluster = self.cluster(req.cluster.as_deref())?;
         describe_tasks_answer(&self.account, &cluster.cluster_name, &req, |arn| {
-            self.tasks.get(arn)
+            self.tasks.get(arn).map(|t| &**t)
         })
     }
 

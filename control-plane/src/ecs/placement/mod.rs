@@ -4,6 +4,8 @@
 pub mod attrs;
 pub mod strategy;
 
+use std::sync::Arc;
+
 use std::collections::{BTreeMap, HashSet, btree_map};
 use std::iter::Peekable;
 
@@ -266,7 +268,7 @@ impl State {
             tasks.push(Self::task_view(&task));
             let arn = task.task_arn.clone();
             self.activate(&task);
-            self.tasks.insert(arn.clone(), task);
+            self.tasks.insert(arn.clone(), Arc::new(task));
             self.touch(Key::Task(arn.clone()));
             self.send_payload(&instance_arn, &[arn], now);
         }
