@@ -11,106 +11,17 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::attributes::{APPLICATION_LB, Attribute, Attributes, NETWORK_LB, Spec};
+use super::attributes::{Attribute, Attributes};
 use super::error::{Code, validation};
 use super::form;
+use super::model::{LbState, LbType, LoadBalancer, Scheme, Tag, Zone};
 use super::state::{State, iso8601, page, random_id, result};
-use super::tags::{self, Tag};
+use super::tags;
 use crate::front::ApiError;
 
 /// The security group an application load balancer gets when none is given (the default VPC's
 /// default group; made up and stable, as the VPC id is).
 const DEFAULT_SECURITY_GROUP: &str = "sg-0c4d1e2f3a5b69788";
-
-/// `application` or `network`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LbType {
-    /// An Application Load Balancer (HTTP, HTTPS).
-    Application,
-    /// A Network Load Balancer (TCP, TLS, UDP, TCP_UDP).
-    Network,
-}
-
-impl LbType {
-    /// The word in ARNs: `app` or `net`.
-    pub fn arn_word(self) -> &'static str {
-        match self {
-            LbType::Application => "app",
-            LbType::Network => "net",
-        }
-    }
-
-    fn attribute_specs(self) -> &'static [Spec] {
-        match self {
-            LbType::Application => APPLICATION_LB,
-            LbType::Network => NETWORK_LB,
-        }
-    }
-}
-
-/// `internet-facing` or `internal`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scheme {
-    /// Reachable from the internet.
-    InternetFacing,
-    /// Inside the VPC only.
-    Internal,
-}
-
-/// A load balancer's state code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LbState {
-    /// Just created.
-    Provisioning,
-    /// Ready.
-    Active,
-}
-
-/// One subnet of a load balancer and the zone it stands for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Zone {
-    /// `us-east-1a`, ...
-    pub zone_name: String,
-    /// The subnet.
-    pub subnet_id: String,
-}
-
-/// A load balancer as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LoadBalancer {
-    /// Its ARN.
-    pub arn: String,
-    /// Its name.
-    pub name: String,
-    /// Application or network.
-    pub kind: LbType,
-    /// Internet-facing or internal.
-    pub scheme: Scheme,
-    /// Its DNS name.
-    pub dns_name: String,
-    /// Its Route 53 hosted zone.
-    pub hosted_zone_id: String,
-    /// Epoch seconds.
-    pub created: f64,
-    /// Its VPC.
-    pub vpc_id: String,
-    /// Its subnets.
-    pub zones: Vec<Zone>,
-    /// Its security groups.
-    pub security_groups: Vec<String>,
-    /// `ipv4` or `dualstack`.
-    pub ip_address_type: String,
-    /// Attributes, every key of its type present.
-    pub attributes: Attributes,
-    /// Tags.
-    #[serde(default)]
-    pub tags: Vec<Tag>,
-}
 
 impl LoadBalancer {
     /// Its state at `now`.

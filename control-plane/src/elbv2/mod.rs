@@ -16,6 +16,7 @@ pub mod error;
 pub mod form;
 pub mod listeners;
 pub mod load_balancers;
+pub mod model;
 pub mod rules;
 pub mod state;
 pub mod tags;

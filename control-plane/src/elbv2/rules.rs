@@ -11,90 +11,13 @@ use serde_json::Value;
 
 use super::error::{Code, invalid_config, validation};
 use super::form;
-use super::listeners::Action;
-use super::load_balancers::LbType;
+use super::model::{Action, Condition, LbType, Rule, Tag, ValuesConfig};
 use super::state::{State, page, random_id, result};
-use super::tags::{self, Tag};
+use super::tags;
 use crate::front::ApiError;
 
 /// Condition values per rule.
 const MAX_CONDITION_VALUES: usize = 5;
-
-/// A list of values inside a condition's config.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ValuesConfig {
-    /// The values.
-    #[serde(default, deserialize_with = "form::list")]
-    pub values: Vec<String>,
-}
-
-/// An http-header condition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct HttpHeaderConfig {
-    /// The header.
-    #[serde(default)]
-    pub http_header_name: String,
-    /// Its accepted values.
-    #[serde(default, deserialize_with = "form::list")]
-    pub values: Vec<String>,
-}
-
-/// One key/value pair of a query-string condition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyValue {
-    /// The key (any key when absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// The value.
-    #[serde(default)]
-    pub value: String,
-}
-
-/// A query-string condition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct QueryStringConfig {
-    /// The pairs.
-    #[serde(default, deserialize_with = "form::list")]
-    pub values: Vec<KeyValue>,
-}
-
-/// A rule condition, as given and as stored and answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Condition {
-    /// Which condition.
-    #[serde(default)]
-    pub field: String,
-    /// The legacy values (host-header and path-pattern).
-    #[serde(
-        default,
-        deserialize_with = "form::opt_list",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub values: Option<Vec<String>>,
-    /// host-header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_header_config: Option<ValuesConfig>,
-    /// path-pattern.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path_pattern_config: Option<ValuesConfig>,
-    /// http-header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_header_config: Option<HttpHeaderConfig>,
-    /// query-string.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub query_string_config: Option<QueryStringConfig>,
-    /// http-request-method.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_request_method_config: Option<ValuesConfig>,
-    /// source-ip.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_ip_config: Option<ValuesConfig>,
-}
 
 impl Condition {
     /// Which configs are set, by field name.
@@ -277,25 +200,6 @@ fn check_conditions(conditions: Vec<Condition>) -> Result<Vec<Condition>, ApiErr
         )));
     }
     Ok(out)
-}
-
-/// A rule as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Rule {
-    /// Its ARN.
-    pub arn: String,
-    /// Its listener.
-    pub listener_arn: String,
-    /// 1 to 50000; `None` for the default rule.
-    pub priority: Option<i64>,
-    /// Its conditions (none for the default rule).
-    pub conditions: Vec<Condition>,
-    /// Its actions.
-    pub actions: Vec<Action>,
-    /// Tags.
-    #[serde(default)]
-    pub tags: Vec<Tag>,
 }
 
 #[derive(Serialize)]

@@ -13,10 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::validation;
-use super::listeners::Listener;
-use super::load_balancers::LoadBalancer;
-use super::rules::Rule;
-use super::target_groups::TargetGroup;
+use super::model::{Listener, LoadBalancer, Rule, TargetGroup};
 use crate::front::ApiError;
 use crate::store::{self, Change};
 

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::error::{Code, validation};
 use super::form;
+use super::model::Tag;
 use super::state::{State, result};
 use crate::front::ApiError;
 
@@ -13,17 +14,6 @@ use crate::front::ApiError;
 const MAX_TAGS: usize = 50;
 /// Resources per AddTags / RemoveTags / DescribeTags.
 const MAX_RESOURCES: usize = 20;
-
-/// One tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    /// The key.
-    pub key: String,
-    /// The value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-}
 
 /// Checks tags given in one request: keys present, unique, within the size limits.
 pub fn check(tags: &[Tag]) -> Result<(), ApiError> {

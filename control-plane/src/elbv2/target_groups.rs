@@ -16,146 +16,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::attributes::{self, Attribute, Attributes};
+use super::attributes::{self, Attribute};
 use super::error::{Code, validation};
 use super::form;
 use super::load_balancers::{check_name, well_formed_id};
+use super::model::{HealthCheck, Protocol, Tag, Target, TargetGroup, TargetType};
 use super::state::{State, page, random_id, result};
-use super::tags::{self, Tag};
+use super::tags;
 use crate::front::ApiError;
-
-/// A listener's or target group's protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Protocol {
-    /// HTTP.
-    Http,
-    /// HTTPS.
-    Https,
-    /// TCP.
-    Tcp,
-    /// TLS.
-    Tls,
-    /// UDP.
-    Udp,
-    /// TCP and UDP on one port.
-    TcpUdp,
-}
-
-impl Protocol {
-    /// The protocol named `s` (the enum's words).
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
-        match s {
-            "HTTP" => Ok(Protocol::Http),
-            "HTTPS" => Ok(Protocol::Https),
-            "TCP" => Ok(Protocol::Tcp),
-            "TLS" => Ok(Protocol::Tls),
-            "UDP" => Ok(Protocol::Udp),
-            "TCP_UDP" => Ok(Protocol::TcpUdp),
-            "GENEVE" => Err(Code::UnsupportedProtocol.err(
-                "Protocol 'GENEVE' (gateway load balancers) is not supported by this emulator",
-            )),
-            other => Err(validation(format!(
-                "1 validation error detected: Value '{other}' at 'protocol' failed to satisfy constraint: Member must satisfy enum value set: [HTTP, HTTPS, TCP, TLS, UDP, TCP_UDP, GENEVE]"
-            ))),
-        }
-    }
-
-    /// The wire word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Http => "HTTP",
-            Protocol::Https => "HTTPS",
-            Protocol::Tcp => "TCP",
-            Protocol::Tls => "TLS",
-            Protocol::Udp => "UDP",
-            Protocol::TcpUdp => "TCP_UDP",
-        }
-    }
-
-    /// TCP, TLS, UDP or TCP_UDP: a network load balancer's.
-    pub fn is_network(self) -> bool {
-        !matches!(self, Protocol::Http | Protocol::Https)
-    }
-}
-
-/// `instance` or `ip`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetType {
-    /// EC2 instance ids.
-    Instance,
-    /// IP addresses.
-    Ip,
-}
-
-/// A target group's health check settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HealthCheck {
-    /// HTTP, HTTPS or TCP.
-    pub protocol: Protocol,
-    /// `traffic-port` or a port number.
-    pub port: String,
-    /// Whether checks are on.
-    pub enabled: bool,
-    /// HTTP(S) checks' path.
-    pub path: Option<String>,
-    /// Seconds between checks.
-    pub interval: i64,
-    /// Seconds before a check fails.
-    pub timeout: i64,
-    /// Successes to become healthy.
-    pub healthy: i64,
-    /// Failures to become unhealthy.
-    pub unhealthy: i64,
-    /// HTTP(S) checks' success codes.
-    pub matcher: Option<String>,
-}
-
-/// A registered target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Target {
-    /// Instance id or IP address.
-    pub id: String,
-    /// Its port.
-    pub port: i64,
-    /// Its zone, if given.
-    pub availability_zone: Option<String>,
-    /// Set by DeregisterTargets: the epoch second it is dropped at.
-    pub draining_until: Option<f64>,
-}
-
-/// A target group as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetGroup {
-    /// Its ARN.
-    pub arn: String,
-    /// Its name.
-    pub name: String,
-    /// Its protocol.
-    pub protocol: Protocol,
-    /// HTTP1, HTTP2 or GRPC (HTTP and HTTPS groups).
-    pub protocol_version: Option<String>,
-    /// Its port (the targets' default).
-    pub port: i64,
-    /// Its VPC.
-    pub vpc_id: String,
-    /// Instance or ip.
-    pub target_type: TargetType,
-    /// Health check settings.
-    pub health: HealthCheck,
-    /// Attributes, every key of its protocol present.
-    pub attributes: Attributes,
-    /// Registered (and draining) targets.
-    #[serde(default)]
-    pub targets: Vec<Target>,
-    /// Tags.
-    #[serde(default)]
-    pub tags: Vec<Tag>,
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
