@@ -14,6 +14,8 @@ use crate::front::ApiError;
 enum Kind {
     Bool,
     Int(i64, i64),
+    /// 0 (off) or an integer in the range.
+    ZeroOr(i64, i64),
     OneOf(&'static [&'static str]),
     Text,
 }
@@ -140,7 +142,7 @@ const HTTP_TARGET_GROUP: &[Spec] = &[
         "off",
         Kind::OneOf(&["on", "off"]),
     ),
-    spec("slow_start.duration_seconds", "0", Kind::Int(0, 900)),
+    spec("slow_start.duration_seconds", "0", Kind::ZeroOr(30, 900)),
     spec("stickiness.enabled", "false", Kind::Bool),
     spec(
         "stickiness.type",
@@ -256,6 +258,10 @@ impl Attributes {
                     .value
                     .parse::<i64>()
                     .is_ok_and(|n| (min..=max).contains(&n)),
+                Kind::ZeroOr(min, max) => a
+                    .value
+                    .parse::<i64>()
+                    .is_ok_and(|n| n == 0 || (min..=max).contains(&n)),
                 Kind::OneOf(values) => values.contains(&a.value.as_str()),
                 Kind::Text => true,
             };
@@ -263,6 +269,9 @@ impl Attributes {
                 let expected = match spec.kind {
                     Kind::Bool => "must be 'true' or 'false'".to_string(),
                     Kind::Int(min, max) => format!("must be an integer from {min} to {max}"),
+                    Kind::ZeroOr(min, max) => {
+                        format!("must be 0 or an integer from {min} to {max}")
+                    }
                     Kind::OneOf(values) => format!("must be one of [{}]", values.join(", ")),
                     Kind::Text => String::new(),
                 };
@@ -373,6 +382,14 @@ mod tests {
             )
             .is_err()
         );
+        for (value, fits) in [("0", true), ("10", false), ("30", true), ("901", false)] {
+            let change = [attr("slow_start.duration_seconds", value)];
+            assert_eq!(
+                a.modify(&specs, "Target group", &change).is_ok(),
+                fits,
+                "{value}"
+            );
+        }
         let n = target_group_defaults(true, true);
         assert_eq!(n.get("preserve_client_ip.enabled"), Some("false"));
         assert_eq!(n.get("stickiness.type"), Some("source_ip"));

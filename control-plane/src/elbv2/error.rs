@@ -34,8 +34,6 @@ pub enum Code {
     InvalidSubnet,
     /// `InvalidSecurityGroup`.
     InvalidSecurityGroup,
-    /// `InvalidScheme`.
-    InvalidScheme,
     /// `OperationNotPermitted`.
     OperationNotPermitted,
     /// `DuplicateTagKeys`.
@@ -71,7 +69,6 @@ impl Code {
             Code::InvalidTarget => "InvalidTarget",
             Code::InvalidSubnet => "InvalidSubnet",
             Code::InvalidSecurityGroup => "InvalidSecurityGroup",
-            Code::InvalidScheme => "InvalidScheme",
             Code::OperationNotPermitted => "OperationNotPermitted",
             Code::DuplicateTagKeys => "DuplicateTagKeys",
             Code::TooManyTags => "TooManyTags",
@@ -100,7 +97,6 @@ impl Code {
             | Code::InvalidTarget
             | Code::InvalidSubnet
             | Code::InvalidSecurityGroup
-            | Code::InvalidScheme
             | Code::OperationNotPermitted
             | Code::DuplicateTagKeys
             | Code::TooManyTags

@@ -569,12 +569,8 @@ impl State {
             Some(a) => self.check_actions(&lb, l.protocol, a)?,
             None => default_rule.actions.clone(),
         };
-        if l.protocol.is_network() != current.protocol.is_network() {
-            return Err(Code::IncompatibleProtocols
-                .err("A listener cannot change between HTTP and network protocols"));
-        }
-        // Rules forward to target groups checked against the old protocol: they stay valid
-        // as long as the protocol family is the same (checked above).
+        // The rules' target groups were checked against the old protocol; they still fit, as
+        // `check_protocol` keeps the listener in its load balancer type's protocol family.
         let arn = l.arn.clone();
         self.rules.insert(
             default_rule.arn.clone(),

@@ -215,19 +215,14 @@ fn listeners_rules_and_target_groups_reference_each_other() {
         )),
         "DuplicateListener"
     );
-    let rule = |priority: &'static str, path: &'static str| {
-        vec![
-            ("ListenerArn", l_arn.clone()),
-            ("Priority", priority.to_string()),
-            ("Conditions.member.1.Field", "path-pattern".to_string()),
-            ("Conditions.member.1.Values.member.1", path.to_string()),
-            ("Actions.member.1.Type", "forward".to_string()),
-            ("Actions.member.1.TargetGroupArn", tg_arn.clone()),
-        ]
-    };
-    let as_refs = |v: &[(&'static str, String)]| -> Vec<(&'static str, String)> { v.to_vec() };
-    let r1 = as_refs(&rule("10", "/api/*"));
-    let r1: Vec<(&str, &str)> = r1.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r1 = [
+        ("ListenerArn", l_arn.as_str()),
+        ("Priority", "10"),
+        ("Conditions.member.1.Field", "path-pattern"),
+        ("Conditions.member.1.Values.member.1", "/api/*"),
+        ("Actions.member.1.Type", "forward"),
+        ("Actions.member.1.TargetGroupArn", tg_arn.as_str()),
+    ];
     let created = ok(&mut st, "CreateRule", &r1, 102.0);
     let rule_arn = s(&created["Rules"][0]["RuleArn"]);
     assert!(rule_arn.contains(":listener-rule/app/web/"), "{rule_arn}");
@@ -269,27 +264,21 @@ fn listeners_rules_and_target_groups_reference_each_other() {
         105.0,
     );
     assert_eq!(set["Rules"][0]["Priority"], "5");
-    // Too many condition values, a field twice, a bad config: all refused.
-    let mut many = r1.clone();
+    // Too many condition values, and an http-header condition without its config: refused.
+    let mut many = r1.to_vec();
     many[1] = ("Priority", "20");
-    for (i, k) in [
-        "Conditions.member.1.Values.member.2",
-        "Conditions.member.1.Values.member.3",
-        "Conditions.member.1.Values.member.4",
-        "Conditions.member.1.Values.member.5",
-        "Conditions.member.1.Values.member.6",
-    ]
-    .iter()
-    .enumerate()
-    {
-        let _ = i;
-        many.push((k, "/x"));
-    }
+    many.extend([
+        ("Conditions.member.1.Values.member.2", "/b"),
+        ("Conditions.member.1.Values.member.3", "/c"),
+        ("Conditions.member.1.Values.member.4", "/d"),
+        ("Conditions.member.1.Values.member.5", "/e"),
+        ("Conditions.member.1.Values.member.6", "/f"),
+    ]);
     assert_eq!(
         code(call(&mut st, "CreateRule", &many, 106.0)),
         "ValidationError"
     );
-    let mut header = r1.clone();
+    let mut header = r1.to_vec();
     header[1] = ("Priority", "21");
     header[2] = ("Conditions.member.1.Field", "http-header");
     assert_eq!(
