@@ -792,3 +792,31 @@ fn answers_are_query_xml_documents() {
         "InvalidAction"
     );
 }
+
+#[tokio::test]
+async fn errors_are_elbv2_error_documents_with_their_statuses() {
+    use crate::front::{ErrorCode, Service};
+
+    let svc = super::Elbv2(super::Elbv2Handle::spawn(
+        state(),
+        Store::in_memory().unwrap(),
+    ));
+    let body = |resp: axum::response::Response| async move {
+        let status = resp.status().as_u16();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    };
+    let e = super::error::Code::PriorityInUse.err("Priority '5' is currently in use");
+    let (status, xml) = body(svc.error("req-1", e)).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        xml,
+        r#"<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"><Error><Type>Sender</Type><Code>PriorityInUse</Code><Message>Priority &apos;5&apos; is currently in use</Message></Error><RequestId>req-1</RequestId></ErrorResponse>"#
+    );
+    let e = ApiError::new(ErrorCode::UnrecognizedClientException, "unknown key");
+    let (status, xml) = body(svc.error("req-2", e)).await;
+    assert_eq!(status, 403);
+    assert!(xml.contains("<Code>InvalidClientTokenId</Code>"), "{xml}");
+}
