@@ -2,8 +2,8 @@
 //! an ECS agent can talk to, on one machine and with no AWS account.
 //!
 //! One HTTP listener and one front ([`front`]) serve every emulated service: ECS and its ACS/TCS
-//! websocket, STS, ECR, CloudWatch Logs, SSM Parameter Store with Secrets Manager, and a small
-//! S3, one folder each. The front recognises the protocol, verifies SigV4 once and hands the
+//! websocket, STS, ECR, CloudWatch Logs, SSM Parameter Store with Secrets Manager, a small S3 and
+//! the Elastic Load Balancing v2 API (no data plane yet), one folder each. The front recognises the protocol, verifies SigV4 once and hands the
 //! request to the service; each service owns its state (an actor, persisted to the shared redb
 //! file under the data dir) and gets nothing else. `ARCHITECTURE.md` has the map. This crate must
 //! not depend on the agent.
@@ -11,6 +11,7 @@
 pub mod acs;
 pub mod ecr;
 pub mod ecs;
+pub mod elbv2;
 pub mod front;
 pub mod logs;
 pub mod s3;
@@ -180,6 +181,15 @@ pub async fn serve(
         None => s3::store::Blobs::Memory(Default::default()),
     };
     let objects = s3::store::ObjectStore::restore(&rows, blobs, store.clone())?;
+    let elb = elbv2::state::State::restore(
+        elbv2::state::Scope::new(&config.region, &config.account_id),
+        &rows,
+    )
+    .map_err(|e| StoreError::Db {
+        path: PathBuf::from(elbv2::state::KEY_PREFIX),
+        message: format!("undecodable ELBv2 entity: {e}"),
+    })?;
+    let elb = elbv2::Elbv2Handle::spawn(elb, store.clone());
     let mut state = State::restore(account, rows, keys.clone())?;
     let ecr = match &config.ecr {
         Some(options) => {
@@ -232,6 +242,7 @@ pub async fn serve(
             config.account_id.clone(),
             config.region.clone(),
         )),
+        Arc::new(elbv2::Elbv2(elb)),
     ];
     let router = front::router(Arc::new(front::Front::new(services, auth)));
     let stop = shutdown.clone();

@@ -22,6 +22,8 @@
 //! - [`WireProxy`]: a logging proxy between an agent and the control plane, recording what the
 //!   agent sends; [`wire_diff`]: the structure of those messages and the differences between two
 //!   agents' recordings.
+//! - [`query_xml`]: raw AWS query-protocol (XML) answers, as `aws --debug` logs them, read
+//!   into JSON by botocore's model and checked against it (unknown elements are violations).
 //! - [`module_graph`]: module import cycles in a crate's sources (a pure scan, no Docker), for the
 //!   test that keeps the workspace's crates acyclic.
 //!
@@ -45,6 +47,7 @@ mod link_local;
 pub mod module_graph;
 mod net;
 mod process;
+pub mod query_xml;
 mod registry;
 pub mod shapes;
 mod wait;
