@@ -203,7 +203,8 @@ impl FakeRuntime {
     }
 
     /// The samples `stats_stream(id)` gives, after which the stream stays open (as Docker's for
-    /// a running container). Without samples the stream is one error.
+    /// a running container); or that `stats(id)` gives one a call, then `None`. Without samples
+    /// the stream is one error and `stats` an error.
     pub fn set_stats(&self, id: &str, samples: Vec<serde_json::Value>) {
         self.state().stats.insert(id.to_owned(), samples);
     }
@@ -903,6 +904,23 @@ impl ContainerRuntime for FakeRuntime {
             });
             state.volumes.remove(name);
             Ok(())
+        })
+    }
+
+    /// The next of the samples set with [`FakeRuntime::set_stats`] (each taken once), then
+    /// `None` (gone); a container without samples has no stats, as the trait's default says.
+    fn stats<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, RuntimeError>> {
+        Box::pin(async move {
+            match self.state().stats.get_mut(id) {
+                Some(samples) if samples.is_empty() => Ok(None),
+                Some(samples) => Ok(Some(samples.remove(0))),
+                None => Err(RuntimeError::Docker(format!(
+                    "stats of {id} are not available from this runtime"
+                ))),
+            }
         })
     }
 

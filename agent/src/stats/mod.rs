@@ -546,6 +546,55 @@ mod tests {
         run.await.unwrap();
     }
 
+    /// Polling: one sample a call; when the runtime says the container is gone the reader ends
+    /// and what it read stays for the round.
+    #[tokio::test]
+    async fn polling_reads_one_sample_a_call() {
+        let runtime = Arc::new(FakeRuntime::new());
+        runtime.set_stats(
+            "id-burn",
+            vec![docker_sample(0, 0), docker_sample(2, 400_000_000)],
+        );
+        let records = vec![record(
+            "arn:task/2",
+            &[("burn", "id-burn", ContainerStatus::Running)],
+        )];
+        let shutdown = CancellationToken::new();
+        let settings = StatsSettings {
+            poll: Some(Duration::from_millis(10)),
+            cpus: 2,
+        };
+        let (stats, run) = start_with(
+            Arc::clone(&runtime),
+            move || {
+                let records = records.clone();
+                async move { records }
+            },
+            settings,
+            shutdown.clone(),
+        );
+        let run = tokio::spawn(run);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let round = loop {
+            let round = stats.take_metrics().await;
+            if !round.tasks.is_empty() {
+                break round;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no metrics");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let c = &round.tasks[0].container_metrics.as_ref().unwrap()[0];
+        // 0.4 s of CPU over 2 CPUs in 2 s: 10 %.
+        let cpu = c.cpu_stats_set.unwrap();
+        assert_eq!(
+            (cpu.sample_count, cpu.max.map(|m| m.0)),
+            (Some(1), Some(10.0))
+        );
+        assert_eq!(c.memory_stats_set.unwrap().sample_count, Some(2));
+        shutdown.cancel();
+        run.await.unwrap();
+    }
+
     #[tokio::test]
     async fn no_running_container_is_an_idle_round() {
         let runtime = Arc::new(FakeRuntime::new());
