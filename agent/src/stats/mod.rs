@@ -12,7 +12,8 @@
 //!
 //! The TCS session asks for the round's metrics every 20 s ([`StatsHandle::take_metrics`]):
 //! the stat sets of each window ([`window::Window::take_metric`]), grouped by task, and the
-//! windows start again. [`publish::metrics_requests`] turns them into frames.
+//! windows start again. A container with a restart policy also gets the restarts since the last
+//! round (`restartStatsSet`), from the engine's restart count as of the last reconcile. [`publish::metrics_requests`] turns them into frames.
 //!
 //! What it must not do: grow with time (windows are rings, the channel is bounded, readers end
 //! with their containers), or hold task state of its own beyond which container belongs to which
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ecs_protocol::status::ContainerStatus;
-use ecs_protocol::tcs::TaskMetric;
+use ecs_protocol::tcs::{RestartStatsSet, TaskMetric};
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -136,6 +137,9 @@ struct Owner {
     family: String,
     version: String,
     container_name: String,
+    /// The engine's restart count, for a container with a restart policy only (the reference
+    /// sends `restartStatsSet` for those alone).
+    restarts: Option<u32>,
 }
 
 /// The RUNNING task containers of `records`, by Docker id.
@@ -143,8 +147,14 @@ fn running_containers(records: &[TaskRecord]) -> HashMap<String, Owner> {
     records
         .iter()
         .flat_map(|r| {
-            r.containers.iter().filter_map(move |c| {
+            r.containers.iter().enumerate().filter_map(move |(i, c)| {
                 let id = c.docker_id.as_ref()?;
+                let policy = r
+                    .task
+                    .containers()
+                    .get(i)
+                    .and_then(|d| d.restart_policy.as_ref())
+                    .is_some_and(|p| p.enabled == Some(true));
                 (c.known == ContainerStatus::Running).then(|| {
                     (
                         id.clone(),
@@ -153,6 +163,7 @@ fn running_containers(records: &[TaskRecord]) -> HashMap<String, Owner> {
                             family: r.task.family.clone().unwrap_or_default(),
                             version: r.task.version.clone().unwrap_or_default(),
                             container_name: c.name.clone(),
+                            restarts: policy.then_some(c.restart_count),
                         },
                     )
                 })
@@ -161,6 +172,7 @@ fn running_containers(records: &[TaskRecord]) -> HashMap<String, Owner> {
         .collect()
 }
 
+#[derive(Clone)]
 struct Watched {
     owner: Owner,
     window: Window,
@@ -168,6 +180,8 @@ struct Watched {
     generation: u64,
     /// Cancels the current reader; `None` when it ended.
     reader: Option<CancellationToken>,
+    /// The restart count at the last round that carried this container.
+    restarts_sent: Option<u32>,
 }
 
 /// The collector actor.
@@ -304,9 +318,12 @@ impl<R: ContainerRuntime> Collector<R> {
             keep
         });
         for (id, owner) in running {
-            let needs_reader = self.watched.get(&id).is_none_or(|w| w.reader.is_none());
-            if !needs_reader {
-                continue;
+            if let Some(w) = self.watched.get_mut(&id) {
+                // The restart count moves while the container is watched.
+                w.owner = owner.clone();
+                if w.reader.is_some() {
+                    continue;
+                }
             }
             self.next_generation += 1;
             let generation = self.next_generation;
@@ -318,6 +335,7 @@ impl<R: ContainerRuntime> Collector<R> {
                 window: Window::new(capacity),
                 generation,
                 reader: None,
+                restarts_sent: owner.restarts,
             });
             w.owner = owner;
             w.generation = generation;
@@ -354,6 +372,13 @@ impl<R: ContainerRuntime> Collector<R> {
                 continue;
             };
             metric.container_name = Some(w.owner.container_name.clone());
+            // Restarts since the last round (the reference's last minus first restart count).
+            if let (Some(now), Some(before)) = (w.owner.restarts, w.restarts_sent) {
+                metric.restart_stats_set = Some(RestartStatsSet {
+                    restart_count: Some(i64::from(now.saturating_sub(before))),
+                });
+                w.restarts_sent = Some(now);
+            }
             let task = tasks
                 .entry(w.owner.task_arn.clone())
                 .or_insert_with(|| TaskMetric {
@@ -593,6 +618,71 @@ mod tests {
         assert_eq!(c.memory_stats_set.unwrap().sample_count, Some(2));
         shutdown.cancel();
         run.await.unwrap();
+    }
+
+    /// A container with a restart policy gets the restarts since the last round; one without
+    /// gets no restart set.
+    #[test]
+    fn restarts_since_the_last_round_for_containers_with_a_restart_policy() {
+        let mut r = record(
+            "arn:task/3",
+            &[
+                ("kept", "id-kept", ContainerStatus::Running),
+                ("plain", "id-plain", ContainerStatus::Running),
+            ],
+        );
+        r.task = serde_json::from_value(json!({
+            "arn": "arn:task/3", "family": "f", "version": "1",
+            "containers": [{"name": "kept", "restartPolicy": {"enabled": true}}, {"name": "plain"}]
+        }))
+        .unwrap();
+        r.containers[0].restart_count = 2;
+        r.containers[1].restart_count = 5;
+        let running = running_containers(&[r.clone()]);
+        assert_eq!(running["id-kept"].restarts, Some(2));
+        assert_eq!(running["id-plain"].restarts, None);
+
+        let mut w = Watched {
+            owner: running["id-kept"].clone(),
+            window: Window::new(4),
+            generation: 1,
+            reader: None,
+            restarts_sent: Some(2),
+        };
+        let metric = |w: &mut Watched, restarts: u32, second: u32| {
+            w.owner.restarts = Some(restarts);
+            let mut raw = sample::parse(&docker_sample(second, 0), 1).unwrap();
+            w.window.push(raw);
+            raw.read_ns += 1_000_000_000;
+            w.window.push(raw);
+            let mut c = Collector {
+                runtime: Arc::new(FakeRuntime::new()),
+                settings: StatsSettings {
+                    poll: None,
+                    cpus: 1,
+                },
+                watched: HashMap::from([("id-kept".to_owned(), w.clone())]),
+                next_generation: 1,
+                tx: mpsc::channel(1).0,
+                readers: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
+            };
+            let round = c.take();
+            *w = c.watched.remove("id-kept").unwrap();
+            round.tasks[0].container_metrics.as_ref().unwrap()[0].restart_stats_set
+        };
+        assert_eq!(
+            metric(&mut w, 3, 0),
+            Some(RestartStatsSet {
+                restart_count: Some(1)
+            })
+        );
+        assert_eq!(
+            metric(&mut w, 3, 10),
+            Some(RestartStatsSet {
+                restart_count: Some(0)
+            })
+        );
     }
 
     #[tokio::test]
