@@ -250,14 +250,29 @@ pub async fn run(
             version.version.clone(),
         )
     };
-    // Container health goes to ECS over the telemetry connection, as the reference sends it.
-    if !config.disable_docker_health_check.value {
-        tracker.spawn(crate::control::run_health(
-            params.clone(),
+    // Container metrics and health go to ECS over the telemetry connection, as the reference
+    // sends them; the session runs even with both off (the reference's idle metrics rounds).
+    let stats = if config.disable_metrics.value {
+        None
+    } else {
+        let (stats, collector) = crate::stats::start(
+            Arc::clone(&runtime),
             engine.clone(),
+            crate::stats::StatsSettings::from_config(&config),
             shutdown.clone(),
-        ));
-    }
+        );
+        tracker.spawn(collector);
+        Some(stats)
+    };
+    tracker.spawn(crate::control::run_telemetry(
+        params.clone(),
+        engine.clone(),
+        crate::control::Telemetry {
+            stats,
+            health: !config.disable_docker_health_check.value,
+        },
+        shutdown.clone(),
+    ));
     let acs_shutdown = shutdown.clone();
     let acs = tokio::spawn(async move {
         let mut params = params;

@@ -33,6 +33,7 @@ pub mod secrets;
 pub mod sigv4;
 pub mod state;
 pub mod state_change;
+pub mod stats;
 pub mod task_env;
 pub mod version;
 

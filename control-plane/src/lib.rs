@@ -14,6 +14,7 @@ pub mod ecs;
 pub mod elbv2;
 pub mod front;
 pub mod logs;
+pub mod metrics;
 pub mod s3;
 pub mod ssm;
 pub mod store;
@@ -225,6 +226,7 @@ pub async fn serve(
         Arc::new(ecs::Ecs::new(handle.clone(), config.advertise_url.clone())),
         Arc::new(acs::Acs::new(
             handle,
+            Arc::new(metrics::MetricsStore::new()),
             config.heartbeat_interval,
             shutdown.clone(),
             auth.clone(),

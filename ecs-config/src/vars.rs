@@ -870,20 +870,20 @@ config_vars! {
     disable_metrics: bool = "ECS_DISABLE_METRICS" {
         default: "false",
         parse: parse::boolean,
-        meaning: "Do not send container metrics to ECS.",
-        acts: Acts::Absent("container metrics are not published to ECS (no stats collection for TCS yet)"),
+        meaning: "Do not collect container stats nor send container metrics to ECS. As the reference, the telemetry connection stays: each 20 s round sends an idle `PublishMetricsRequest` (no tasks), and container health as usual.",
+        acts: Acts::Yes,
     }
     poll_metrics: bool = "ECS_POLL_METRICS" {
         default: "false",
         parse: parse::boolean,
-        meaning: "Poll Docker stats instead of streaming them.",
-        acts: Acts::Absent("container metrics are not published to ECS"),
+        meaning: "Poll Docker stats (one sample every `ECS_POLLING_METRICS_WAIT_DURATION`) instead of streaming them (about one a second).",
+        acts: Acts::Yes,
     }
     polling_metrics_wait_duration: Duration = "ECS_POLLING_METRICS_WAIT_DURATION" {
         default: "10s",
         parse: parse::positive_duration,
         meaning: "Interval of stats polling; kept within [5s, 20s] when `ECS_POLL_METRICS=true`.",
-        acts: Acts::Absent("container metrics are not published to ECS"),
+        acts: Acts::Yes,
     }
     enable_prometheus_metrics: bool = "ECS_ENABLE_PROMETHEUS_METRICS" {
         default: "false",

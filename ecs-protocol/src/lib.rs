@@ -30,6 +30,7 @@ pub mod docker_config;
 pub mod ecs_api;
 pub mod status;
 pub mod tcs;
+pub mod tcs_metrics;
 pub mod types;
 
 pub use acs::{AcsFrame, AcsMessage, DecodeError, UnknownMessage};

@@ -18,8 +18,8 @@
 //! and joins that text; computing or checking the signature is the sides' business (this crate has
 //! no crypto). Frames from TCS to the agent (acks, heartbeats) are bare JSON.
 //!
-//! Metrics (`PublishMetricsRequest`) keep their task and instance metrics as JSON for now: only
-//! the metadata is typed.
+//! Metrics (`PublishMetricsRequest` and its stat sets) are in [`crate::tcs_metrics`], re-exported
+//! here.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -27,6 +27,10 @@ use serde_json::{Map, Value};
 use crate::acs::RawEnvelope;
 pub use crate::acs::{DecodeError, ExceptionMessage, UnknownMessage};
 use crate::status::HealthStatus;
+pub use crate::tcs_metrics::{
+    ContainerMetric, CwStatsSet, Double, MetricsMetadata, NetworkStatsSet, PublishMetricsRequest,
+    RestartStatsSet, StorageStatsSet, TaskMetric, ULongStatsSet,
+};
 use crate::types::{Timestamp, open_enum};
 
 /// One TCS message in its envelope, either direction. The variant name is the wire `type`.
@@ -224,37 +228,6 @@ impl<'a> SignedFrame<'a> {
         text.push_str(self.body);
         text
     }
-}
-
-/// `PublishMetricsRequest`: the instance's container metrics, every 20 s.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PublishMetricsRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<MetricsMetadata>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<Timestamp>,
-    /// `taskMetrics` and `instanceMetrics`, as sent (not typed yet).
-    #[serde(flatten)]
-    pub metrics: Map<String, Value>,
-}
-
-/// `MetricsMetadata`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MetricsMetadata {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container_instance: Option<String>,
-    /// Whether this is the last message of the batch.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fin: Option<bool>,
-    /// No task runs on the instance.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub idle: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
 }
 
 /// `PublishHealthRequest`: the health of the containers that have a health check.

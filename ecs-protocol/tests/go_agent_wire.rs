@@ -341,3 +341,44 @@ fn every_recorded_tcs_frame_is_signed_and_decodes_to_its_variant_unchanged() {
     assert_eq!(kinds.get("PublishHealthRequest"), Some(&5), "{kinds:?}");
     assert_eq!(kinds.len(), 3, "{kinds:?}");
 }
+
+/// The typed metrics re-encode every recorded `PublishMetricsRequest` byte for byte (Go's member
+/// order, whole doubles without a fraction), and the stat sets read as the reference sent them.
+#[test]
+fn recorded_metrics_frames_re_encode_byte_for_byte() {
+    use ecs_protocol::tcs::{SignedFrame, TcsFrame, TcsMessage};
+
+    let mut with_tasks = 0;
+    for text in tcs_frames() {
+        let body = SignedFrame::parse(&text).unwrap().body;
+        let Ok(TcsFrame::Known(TcsMessage::PublishMetricsRequest(m))) = TcsFrame::decode(body)
+        else {
+            continue;
+        };
+        assert_eq!(
+            TcsMessage::PublishMetricsRequest(m.clone())
+                .encode()
+                .unwrap(),
+            body
+        );
+        let Some(tasks) = &m.task_metrics else {
+            assert_eq!(m.metadata.as_ref().unwrap().idle, Some(true), "{body}");
+            continue;
+        };
+        with_tasks += 1;
+        for c in tasks
+            .iter()
+            .flat_map(|t| t.container_metrics.iter().flatten())
+        {
+            let cpu = c.cpu_stats_set.unwrap();
+            assert!(
+                cpu.sample_count.unwrap() > 0 && cpu.sum.unwrap().0 >= 0.0,
+                "{body}"
+            );
+            let net = c.network_stats_set.unwrap();
+            assert_eq!(net.rx_bytes.unwrap().overflow_sum, Some(0));
+            assert!(c.storage_stats_set.unwrap().read_size_bytes.is_some());
+        }
+    }
+    assert!(with_tasks > 0, "no recorded metrics frame carries tasks");
+}

@@ -29,7 +29,7 @@ pub use acs::{
 pub use api::{EcsApi, EcsApiOptions, TagsError};
 pub use host::{HostResources, MEMINFO, host_resources, host_resources_from};
 pub use register::{ApiVersion, Registration, capabilities, check_attributes_echoed};
-pub use tcs::{PUBLISH_INTERVAL, health_request, run_health, tcs_query};
+pub use tcs::{PUBLISH_INTERVAL, Telemetry, health_request, run_telemetry, tcs_query};
 
 /// What went wrong talking to the control plane. [`ControlError::is_terminal`] says which errors
 /// mean "do not restart me" (exit 5).

@@ -1,16 +1,21 @@
-//! Container health to the control plane over the telemetry websocket (TCS), as the reference
-//! agent reports it (`ecs-agent/tcs/client/client.go` `publishHealthOnce`): a
-//! `PublishHealthRequest` frame with, per task, the health of every container that has a health
-//! check. ECS's SubmitTaskStateChange has no health member; this is how DescribeTasks learns
-//! `healthStatus`.
+//! Telemetry to the control plane over the telemetry websocket (TCS), as the reference agent
+//! sends it (`ecs-agent/tcs/client/client.go`): every [`PUBLISH_INTERVAL`], from the connection
+//! on, the container metrics (`PublishMetricsRequest`, from [`crate::stats`]) and the health of
+//! every container that has a health check (`PublishHealthRequest`; ECS's SubmitTaskStateChange
+//! has no health member, this is how DescribeTasks learns `healthStatus`).
 //!
-//! [`run_health`] discovers the telemetry endpoint, opens the SigV4-signed upgrade (the same
-//! signature as ACS, [`super::sign_upgrade`]) and sends the health every [`PUBLISH_INTERVAL`],
-//! as the reference does (not at each change); it reconnects with backoff. Every frame is signed as the
-//! reference signs it (`signRequestFunc` in `ecs-agent/tcs/client/client.go`): a SigV4 header
-//! block for `GET <the upgrade URL>` with the JSON as body, service `ecs`, before the JSON
-//! ([`sign_frame`]); TCS refuses unsigned frames. [`health_request`] builds the frame and is
-//! pure. Container metrics are not published (no stats yet).
+//! [`run_telemetry`] discovers the telemetry endpoint, opens the SigV4-signed upgrade (the same
+//! signature as ACS, [`super::sign_upgrade`]) and publishes until shutdown; it reconnects with
+//! backoff. Every frame is signed as the reference signs it (`signRequestFunc` in
+//! `ecs-agent/tcs/client/client.go`): a SigV4 header block for `GET <the upgrade URL>` with the
+//! JSON as body, service `ecs`, before the JSON ([`sign_frame`]); TCS refuses unsigned frames.
+//! [`health_request`] and [`crate::stats::publish::metrics_requests`] build the frames and are
+//! pure.
+//!
+//! With `ECS_DISABLE_METRICS=true` no container is watched, and the metrics frame of each round
+//! is the reference's idle one (`idle` and `fin`, no tasks): its stats engine then tracks no
+//! container and still publishes. With `ECS_DISABLE_DOCKER_HEALTH_CHECK=true` no health is sent.
+//! PublishInstanceStatusRequest is not sent (no instance health checks yet).
 
 use std::time::{Duration, SystemTime};
 
@@ -30,10 +35,12 @@ use super::AcsParams;
 use crate::engine::EngineHandle;
 use crate::retry::{Attempt, RetryPolicy, retry_until_cancelled};
 use crate::state::TaskRecord;
+use crate::stats::StatsHandle;
+use crate::stats::publish::{Sender, metrics_requests};
 
-/// How often health is sent, changed or not, and only then (the reference's metrics publish
-/// interval, `DefaultContainerMetricsPublishInterval`; its first tick one interval after the
-/// connection).
+/// How often metrics and health are sent, changed or not, and only then (the reference's
+/// `DefaultContainerMetricsPublishInterval`); the first round when the connection opens, as the
+/// reference publishes at once when it starts.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(20);
 
 /// The TCS query, as the reference's `formatURL` encodes it (Go's `url.Values.Encode`: keys
@@ -174,11 +181,25 @@ pub fn sign_frame(
     .encode())
 }
 
-/// Keeps a TCS connection and publishes container health until `shutdown`, reconnecting as
+/// What a TCS session publishes.
+#[derive(Debug, Clone)]
+pub struct Telemetry {
+    /// Container metrics; `None` with `ECS_DISABLE_METRICS=true` (idle rounds only).
+    pub stats: Option<StatsHandle>,
+    /// Container health; false with `ECS_DISABLE_DOCKER_HEALTH_CHECK=true`.
+    pub health: bool,
+}
+
+/// Keeps a TCS connection and publishes metrics and health until `shutdown`, reconnecting as
 /// [`RetryPolicy::TCS_RECONNECT`] says.
-pub async fn run_health(params: AcsParams, engine: EngineHandle, shutdown: CancellationToken) {
+pub async fn run_telemetry(
+    params: AcsParams,
+    engine: EngineHandle,
+    telemetry: Telemetry,
+    shutdown: CancellationToken,
+) {
     let ended = retry_until_cancelled(&RetryPolicy::TCS_RECONNECT, &shutdown, |_| async {
-        match session(&params, &engine, &shutdown).await {
+        match session(&params, &engine, &telemetry, &shutdown).await {
             Ok(()) => Attempt::Done(()),
             Err(e) => Attempt::Retry(e),
         }
@@ -189,10 +210,51 @@ pub async fn run_health(params: AcsParams, engine: EngineHandle, shutdown: Cance
     }
 }
 
+/// The frames of one publish round: metrics (always, idle without a collector), then health
+/// when enabled and some container has a status.
+async fn round(
+    params: &AcsParams,
+    engine: &EngineHandle,
+    telemetry: &Telemetry,
+) -> Vec<TcsMessage> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let sender = Sender {
+        cluster: &params.cluster,
+        instance_arn: &params.instance_arn,
+        message_id: &id,
+    };
+    let mut frames = match &telemetry.stats {
+        Some(stats) => {
+            let metrics = stats.take_metrics().await;
+            // Watched containers without samples yet: nothing to say (the reference's
+            // EmptyMetricsError), not an idle instance.
+            if !metrics.idle && metrics.tasks.is_empty() {
+                Vec::new()
+            } else {
+                metrics_requests(sender, metrics.idle, metrics.tasks, SystemTime::now())
+            }
+        }
+        None => metrics_requests(sender, true, Vec::new(), SystemTime::now()),
+    };
+    if telemetry.health {
+        let records = engine.snapshot().await;
+        let id = uuid::Uuid::new_v4().to_string();
+        frames.extend(health_request(
+            &records,
+            &params.cluster,
+            &params.instance_arn,
+            &id,
+            SystemTime::now(),
+        ));
+    }
+    frames
+}
+
 /// One connection: Ok on shutdown, Err when it failed or closed.
 async fn session(
     params: &AcsParams,
     engine: &EngineHandle,
+    telemetry: &Telemetry,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
     let endpoint = params
@@ -225,10 +287,8 @@ async fn session(
     .map_err(|e| e.to_string())?;
     tracing::debug!(endpoint = %endpoint, "telemetry connected");
     let host = frame_host(&url)?;
-    let mut tick = tokio::time::interval_at(
-        tokio::time::Instant::now() + PUBLISH_INTERVAL,
-        PUBLISH_INTERVAL,
-    );
+    let mut tick = tokio::time::interval(PUBLISH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => {
@@ -243,23 +303,19 @@ async fn session(
                 Some(Ok(_)) => {}
             },
             _ = tick.tick() => {
-                let records = engine.snapshot().await;
-                let id = uuid::Uuid::new_v4().to_string();
-                if let Some(message) = health_request(
-                    &records,
-                    &params.cluster,
-                    &params.instance_arn,
-                    &id,
-                    SystemTime::now(),
-                ) {
-                    // The credentials of the moment: temporary ones rotate under a long session.
-                    let credentials = params
-                        .credentials
-                        .provide_credentials()
-                        .await
-                        .map_err(|e| e.to_string())?;
+                let frames = round(params, engine, telemetry).await;
+                if frames.is_empty() {
+                    continue;
+                }
+                // The credentials of the moment: temporary ones rotate under a long session.
+                let credentials = params
+                    .credentials
+                    .provide_credentials()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for message in &frames {
                     let frame = sign_frame(
-                        &message,
+                        message,
                         &url,
                         &host,
                         &credentials,
@@ -269,8 +325,8 @@ async fn session(
                     ws.send(Message::text(frame))
                         .await
                         .map_err(|e| e.to_string())?;
-                    tracing::debug!("published container health");
                 }
+                tracing::debug!(frames = frames.len(), "published telemetry");
             }
         }
     }

@@ -164,6 +164,10 @@ fn parse_api_version(text: &str) -> Option<(u32, u32)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
+/// How long a stats stream may stay silent before it is given up (the reference's
+/// `StatsInactivityTimeout`).
+pub const STATS_INACTIVITY_TIMEOUT: Duration = Duration::from_secs(18);
+
 /// [`ContainerRuntime`] over the Docker Engine API.
 #[derive(Debug, Clone)]
 pub struct DockerRuntime {
@@ -777,6 +781,42 @@ impl ContainerRuntime for DockerRuntime {
                 Err(e) => Err(e),
             }
         })
+    }
+
+    /// `GET /containers/{id}/stats?stream=true`. A sample that stops coming for
+    /// [`STATS_INACTIVITY_TIMEOUT`] ends the stream with an error (the reference's
+    /// `StatsInactivityTimeout`), so a hung daemon connection does not hold a collector forever.
+    fn stats_stream(&self, id: &str) -> super::StatsStream {
+        let options = bollard::query_parameters::StatsOptionsBuilder::new()
+            .stream(true)
+            .build();
+        let id = id.to_owned();
+        // bollard's stream owns its request: it borrows neither the client nor the id.
+        let samples = Box::pin(self.docker.stats(&id, Some(options)));
+        Box::pin(futures_util::stream::unfold(
+            Some(samples),
+            move |samples| {
+                let id = id.clone();
+                async move {
+                    let mut samples = samples?;
+                    match tokio::time::timeout(STATS_INACTIVITY_TIMEOUT, samples.next()).await {
+                        Err(_) => Some((
+                            Err(RuntimeError::Docker(format!(
+                                "no stats of container {id} for {STATS_INACTIVITY_TIMEOUT:?}"
+                            ))),
+                            None,
+                        )),
+                        Ok(None) => None,
+                        Ok(Some(Err(e))) => Some((Err(docker_error(e)), None)),
+                        Ok(Some(Ok(s))) => Some((
+                            serde_json::to_value(s)
+                                .map_err(|e| RuntimeError::Docker(e.to_string())),
+                            Some(samples),
+                        )),
+                    }
+                }
+            },
+        ))
     }
 
     /// Container events of managed containers (`start`, `die`, `oom`, `health_status`,

@@ -21,7 +21,7 @@ use tokio::sync::broadcast;
 use super::spec::{LABEL_CONTAINER_NAME, LABEL_TASK_ARN};
 use super::{
     BoxFuture, ContainerInfo, ContainerRuntime, ContainerSpec, EventStream, Health, PortSpec,
-    RuntimeError, RuntimeEvent, RuntimeVersion, VolumeInfo, VolumeSpec,
+    RuntimeError, RuntimeEvent, RuntimeVersion, StatsStream, VolumeInfo, VolumeSpec,
 };
 
 /// One call made to the fake, with its arguments.
@@ -148,6 +148,8 @@ pub struct FakeRuntime {
 #[derive(Debug, Default)]
 struct State {
     calls: Vec<Call>,
+    /// Docker stats samples per container id, for `stats_stream`.
+    stats: HashMap<String, Vec<serde_json::Value>>,
     images: BTreeSet<String>,
     /// Creation time (epoch seconds) per image reference; absent: 0.
     image_created: HashMap<String, i64>,
@@ -198,6 +200,13 @@ impl FakeRuntime {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The samples `stats_stream(id)` gives, after which the stream stays open (as Docker's for
+    /// a running container); or that `stats(id)` gives one a call, then `None`. Without samples
+    /// the stream is one error and `stats` an error.
+    pub fn set_stats(&self, id: &str, samples: Vec<serde_json::Value>) {
+        self.state().stats.insert(id.to_owned(), samples);
     }
 
     fn emit(&self, event: RuntimeEvent) {
@@ -896,6 +905,37 @@ impl ContainerRuntime for FakeRuntime {
             state.volumes.remove(name);
             Ok(())
         })
+    }
+
+    /// The next of the samples set with [`FakeRuntime::set_stats`] (each taken once), then
+    /// `None` (gone); a container without samples has no stats, as the trait's default says.
+    fn stats<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, RuntimeError>> {
+        Box::pin(async move {
+            match self.state().stats.get_mut(id) {
+                Some(samples) if samples.is_empty() => Ok(None),
+                Some(samples) => Ok(Some(samples.remove(0))),
+                None => Err(RuntimeError::Docker(format!(
+                    "stats of {id} are not available from this runtime"
+                ))),
+            }
+        })
+    }
+
+    fn stats_stream(&self, id: &str) -> StatsStream {
+        use futures_util::StreamExt as _;
+        match self.state().stats.get(id).cloned() {
+            Some(samples) => Box::pin(
+                futures_util::stream::iter(samples.into_iter().map(Ok))
+                    .chain(futures_util::stream::pending()),
+            ),
+            None => {
+                let error = RuntimeError::NotFound(format!("no such container: {id}"));
+                Box::pin(futures_util::stream::once(async move { Err(error) }))
+            }
+        }
     }
 
     /// Events from now on. A subscriber that falls more than 1024 events behind gets one

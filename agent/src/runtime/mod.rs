@@ -328,6 +328,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type EventStream =
     Pin<Box<dyn futures_util::Stream<Item = Result<RuntimeEvent, RuntimeError>> + Send>>;
 
+/// A stream of a container's stats samples, each Docker's stats JSON.
+pub type StatsStream =
+    Pin<Box<dyn futures_util::Stream<Item = Result<serde_json::Value, RuntimeError>> + Send>>;
+
 /// The container runtime. Every call has its own timeout inside the implementation.
 pub trait ContainerRuntime: Send + Sync + 'static {
     /// Docker's version (also proves it answers).
@@ -417,5 +421,14 @@ pub trait ContainerRuntime: Send + Sync + 'static {
                 "stats of {id} are not available from this runtime"
             )))
         })
+    }
+
+    /// Docker's stats stream of a container (about one sample a second), for the metrics
+    /// collector ([`crate::stats`]). It ends when the container stops or is removed; an error item
+    /// ends it too. Runtimes without stats give a stream of one error.
+    fn stats_stream(&self, id: &str) -> StatsStream {
+        let error =
+            RuntimeError::Docker(format!("stats of {id} are not available from this runtime"));
+        Box::pin(futures_util::stream::once(async move { Err(error) }))
     }
 }

@@ -46,6 +46,8 @@ pub struct Acs {
 #[derive(Debug)]
 struct Inner {
     state: StateHandle,
+    /// Where TCS metrics go.
+    metrics: Arc<crate::metrics::MetricsStore>,
     heartbeat_interval: Duration,
     shutdown: CancellationToken,
     /// Verifies the signature of each TCS frame (the front's, which verified the upgrade).
@@ -54,9 +56,11 @@ struct Inner {
 
 impl Acs {
     /// ACS and TCS over the ECS state actor, sending heartbeats every `heartbeat_interval` and
-    /// verifying TCS frames with `auth`; sessions close when `shutdown` is cancelled.
+    /// verifying TCS frames with `auth`, recording TCS metrics into `metrics`; sessions close
+    /// when `shutdown` is cancelled.
     pub fn new(
         state: StateHandle,
+        metrics: Arc<crate::metrics::MetricsStore>,
         heartbeat_interval: Duration,
         shutdown: CancellationToken,
         auth: Authenticator,
@@ -64,6 +68,7 @@ impl Acs {
         Acs {
             inner: Arc::new(Inner {
                 state,
+                metrics,
                 heartbeat_interval,
                 shutdown,
                 auth,

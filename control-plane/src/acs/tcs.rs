@@ -8,10 +8,11 @@
 //! used. A verified publish request is acknowledged (`AckPublishMetric`, `AckPublishHealth`,
 //! `AckPublishInstanceStatus`) and TCS sends a `HeartbeatMessage` every heartbeat interval: the
 //! reference agent closes a TCS connection on which nothing arrived for 1 to 2 minutes. Container
-//! health goes into the tasks ([`crate::ecs::health`]); metrics and instance statuses are
-//! acknowledged and dropped (not emulated yet).
+//! health goes into the tasks ([`crate::ecs::health`]); metrics into the metrics store
+//! ([`crate::metrics`]); instance statuses are acknowledged and dropped (not emulated yet).
 //!
-//! This module must not hold task state: it hands health to the state actor.
+//! This module must not hold task state or metrics: it hands health to the state actor and
+//! metrics to their store.
 
 use std::sync::Arc;
 
@@ -145,6 +146,17 @@ async fn handle(app: &Inner, instance: &str, target: &Uri, text: &str) -> Option
             )));
         }
     };
+    if let TcsMessage::PublishMetricsRequest(metrics) = &message {
+        app.metrics.record(instance, metrics, now);
+        for task in metrics.task_metrics.iter().flatten() {
+            tracing::debug!(
+                container_instance = %instance,
+                task_arn = task.task_arn.as_deref().unwrap_or_default(),
+                containers = task.container_metrics.as_ref().map_or(0, Vec::len),
+                "TCS task metrics recorded"
+            );
+        }
+    }
     if let TcsMessage::PublishHealthRequest(health) = &message {
         let health = health.clone();
         let arn = instance.to_string();
@@ -221,6 +233,36 @@ mod tests {
                 other => panic!("{other:?}: {text}"),
             }
         }
+    }
+
+    /// The reference's metrics frames, verified, land in the metrics store per task.
+    #[test]
+    fn recorded_metrics_are_kept_per_task() {
+        let store = crate::metrics::MetricsStore::new();
+        let mut acked = 0;
+        for (target, text) in recorded() {
+            let Ok(Checked::Message(m)) = check_frame(&auth(), &target, &text, 0.0) else {
+                panic!("{text}");
+            };
+            if let TcsMessage::PublishMetricsRequest(r) = &m {
+                store.record("arn:ci", r, 100.0);
+                assert_eq!(m.ack().unwrap().type_name(), "AckPublishMetric");
+                acked += 1;
+            }
+        }
+        assert!(acked > 0);
+        let task =
+            "arn:aws:ecs:us-east-1:123456789012:task/wire-go/8469c742ff434b0296694f79d14712f7";
+        let kept = store.task(task).unwrap();
+        let names: Vec<_> = kept
+            .metric
+            .container_metrics
+            .iter()
+            .flatten()
+            .filter_map(|c| c.container_name.as_deref())
+            .collect();
+        assert_eq!(names, ["side", "web"]);
+        assert_eq!(store.instance("arn:ci").unwrap().requests, acked);
     }
 
     #[test]

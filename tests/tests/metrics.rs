@@ -1,0 +1,200 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! End-to-end tests of container metrics over TCS: the real agent on real Docker, through a
+//! logging proxy (which shows what the agent sent) to the real control plane (whose log shows
+//! what it recorded).
+//!
+//! - a task whose container burns CPU shows up in a `PublishMetricsRequest` with a non-zero CPU
+//!   figure and a memory figure within the container's limit, and the emulator records it;
+//! - with `ECS_DISABLE_METRICS=true` no task metrics are sent (only the reference's idle rounds)
+//!   while container health still is.
+//!
+//! Task containers are removed when a test ends, failed or not ([`ClusterSetup`]).
+
+use std::time::Duration;
+
+use anyhow::Result;
+use ecs_e2e_tests::{
+    Agent, ClusterSetup, WireProxy, register_task_definition, run_when_placed, wait_status,
+    wait_until,
+};
+use serde_json::{Value, json};
+
+/// The JSON messages of every TCS frame of `type_name` the agent sent so far.
+fn tcs_messages(proxy: &WireProxy, type_name: &str) -> Vec<Value> {
+    proxy
+        .recording()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["kind"] == "ws_frame" && v["ws"] == "tcs")
+        .filter_map(|v| {
+            let data = v["data"].as_str()?;
+            let body = data.split_once("\r\n\r\n").map_or(data, |(_, b)| b);
+            let frame: Value = serde_json::from_str(body).ok()?;
+            (frame["type"] == type_name).then(|| frame["message"].clone())
+        })
+        .collect()
+}
+
+/// The container metrics of `task`/`container` in the metrics the agent sent, latest last.
+fn container_metrics(proxy: &WireProxy, task: &str, container: &str) -> Vec<Value> {
+    tcs_messages(proxy, "PublishMetricsRequest")
+        .iter()
+        .flat_map(|m| m["taskMetrics"].as_array().cloned().unwrap_or_default())
+        .filter(|t| t["taskArn"] == task)
+        .flat_map(|t| {
+            t["containerMetrics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|c| c["containerName"] == container)
+        .collect()
+}
+
+fn agent_env(proxy: &WireProxy, extra: &[(&'static str, &'static str)]) -> Vec<(String, String)> {
+    let mut env = vec![("ECS_BACKEND_HOST".to_owned(), proxy.endpoint())];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    env
+}
+
+#[test]
+fn a_busy_container_s_cpu_and_memory_reach_the_emulator() -> Result<()> {
+    let cluster = "metrics-e2e";
+    let setup = ClusterSetup::start(cluster, None)?;
+    let ClusterSetup {
+        cp,
+        aws,
+        data,
+        image,
+        ..
+    } = &setup;
+    let proxy = WireProxy::start(&cp.addr)?;
+    let env = agent_env(&proxy, &[]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut agent = Agent::start(cp, cluster, data.path(), &env)?;
+
+    let def = register_task_definition(
+        aws,
+        "metrics-burn",
+        &json!([{"name": "burn", "image": image, "memory": 64, "essential": true,
+                 "entryPoint": ["sh", "-c"],
+                 "command": ["trap 'exit 0' TERM; while true; do :; done"]}]),
+    )?;
+    let task = run_when_placed(aws, cluster, &def)?;
+    wait_status(aws, cluster, &task, "RUNNING", Duration::from_secs(60))?;
+
+    // The round after the container has two samples: within two publish intervals.
+    let burn = wait_until(
+        Duration::from_secs(90),
+        "CPU of the burning container in a PublishMetricsRequest",
+        || {
+            container_metrics(&proxy, &task, "burn")
+                .into_iter()
+                .find(|c| {
+                    c["cpuStatsSet"]["max"]
+                        .as_f64()
+                        .is_some_and(|cpu| cpu > 1.0)
+                })
+        },
+    )?;
+    let cpu = &burn["cpuStatsSet"];
+    assert!(cpu["sampleCount"].as_i64().unwrap() >= 1, "{burn}");
+    // Percent of the instance's CPUs: one busy loop is at most all of it.
+    assert!(cpu["max"].as_f64().unwrap() <= 100.5, "{burn}");
+    assert!(cpu["min"].as_f64().unwrap() >= 0.0, "{burn}");
+    let memory = &burn["memoryStatsSet"];
+    assert!(memory["sampleCount"].as_i64().unwrap() >= 1, "{burn}");
+    // MiB, under the container's 64 MiB limit.
+    let max = memory["max"].as_f64().unwrap();
+    assert!((0.0..=64.0).contains(&max), "{burn}");
+    assert!(
+        burn["storageStatsSet"]["readSizeBytes"]["sampleCount"].is_i64(),
+        "{burn}"
+    );
+    // Bridge mode: Docker reports the container's network.
+    assert!(burn["networkStatsSet"]["rxBytes"]["sum"].is_i64(), "{burn}");
+
+    // Every round is one batch: one message id, the last message `fin`.
+    for m in tcs_messages(&proxy, "PublishMetricsRequest") {
+        let md = &m["metadata"];
+        assert_eq!(md["cluster"], cluster, "{m}");
+        assert!(md["messageId"].is_string(), "{m}");
+        assert_eq!(md["fin"], true, "one message a round here: {m}");
+    }
+
+    // The emulator verified and recorded it.
+    wait_until(
+        Duration::from_secs(10),
+        "the emulator to record the task's metrics",
+        || {
+            cp.process
+                .output()
+                .lines()
+                .any(|l| l.contains("TCS task metrics recorded") && l.contains(task.as_str()))
+        },
+    )?;
+
+    aws.run(&["ecs", "stop-task", "--cluster", cluster, "--task", &task])?;
+    wait_status(aws, cluster, &task, "STOPPED", Duration::from_secs(60))?;
+    agent.process.terminate(Duration::from_secs(30))?;
+    Ok(())
+}
+
+#[test]
+fn with_metrics_disabled_only_idle_rounds_and_health_are_sent() -> Result<()> {
+    let cluster = "metrics-off-e2e";
+    let setup = ClusterSetup::start(cluster, None)?;
+    let ClusterSetup {
+        cp,
+        aws,
+        data,
+        image,
+        ..
+    } = &setup;
+    let proxy = WireProxy::start(&cp.addr)?;
+    let env = agent_env(&proxy, &[("ECS_DISABLE_METRICS", "true")]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut agent = Agent::start(cp, cluster, data.path(), &env)?;
+
+    let def = register_task_definition(
+        aws,
+        "metrics-off",
+        &json!([{"name": "web", "image": image, "memory": 64, "essential": true,
+                 "healthCheck": {"command": ["CMD-SHELL", "true"], "interval": 5, "timeout": 2,
+                                 "retries": 2}}]),
+    )?;
+    let task = run_when_placed(aws, cluster, &def)?;
+    wait_status(aws, cluster, &task, "RUNNING", Duration::from_secs(60))?;
+
+    // Health goes out on the first round after the container turns healthy.
+    wait_until(Duration::from_secs(90), "the task's health on TCS", || {
+        tcs_messages(&proxy, "PublishHealthRequest")
+            .iter()
+            .any(|m| m["tasks"][0]["taskArn"] == task.as_str())
+    })?;
+    // A later round than the one with the health, so the collector had its chance.
+    let rounds = tcs_messages(&proxy, "PublishMetricsRequest").len();
+    wait_until(Duration::from_secs(30), "another metrics round", || {
+        tcs_messages(&proxy, "PublishMetricsRequest").len() > rounds
+    })?;
+    let metrics = tcs_messages(&proxy, "PublishMetricsRequest");
+    assert!(!metrics.is_empty());
+    for m in &metrics {
+        assert_eq!(m["metadata"]["idle"], true, "{m}");
+        assert_eq!(m["metadata"]["fin"], true, "{m}");
+        assert!(m.get("taskMetrics").is_none(), "{m}");
+    }
+    assert!(
+        !cp.process.output().contains("TCS task metrics recorded"),
+        "the emulator recorded task metrics"
+    );
+
+    aws.run(&["ecs", "stop-task", "--cluster", cluster, "--task", &task])?;
+    wait_status(aws, cluster, &task, "STOPPED", Duration::from_secs(60))?;
+    agent.process.terminate(Duration::from_secs(30))?;
+    Ok(())
+}
