@@ -1,6 +1,6 @@
 //! Telemetry to the control plane over the telemetry websocket (TCS), as the reference agent
-//! sends it (`ecs-agent/tcs/client/client.go`): every [`PUBLISH_INTERVAL`], from the connection
-//! on, the container metrics (`PublishMetricsRequest`, from [`crate::stats`]) and the health of
+//! sends it (`ecs-agent/tcs/client/client.go`): every [`PUBLISH_INTERVAL`], from the first
+//! connection on (one schedule across reconnections), the container metrics (`PublishMetricsRequest`, from [`crate::stats`]) and the health of
 //! every container that has a health check (`PublishHealthRequest`; ECS's SubmitTaskStateChange
 //! has no health member, this is how DescribeTasks learns `healthStatus`).
 //!
@@ -17,7 +17,7 @@
 //! container and still publishes. With `ECS_DISABLE_DOCKER_HEALTH_CHECK=true` no health is sent.
 //! PublishInstanceStatusRequest is not sent (no instance health checks yet).
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
@@ -39,9 +39,47 @@ use crate::stats::StatsHandle;
 use crate::stats::publish::{Sender, metrics_requests};
 
 /// How often metrics and health are sent, changed or not, and only then (the reference's
-/// `DefaultContainerMetricsPublishInterval`); the first round when the connection opens, as the
-/// reference publishes at once when it starts.
+/// `DefaultContainerMetricsPublishInterval`). See [`Schedule`] for when the rounds fall.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(20);
+
+/// When the publish rounds fall: one when telemetry first connects (the reference's stats
+/// engine publishes once when it starts), then every [`PUBLISH_INTERVAL`] on that one schedule.
+/// A reconnection does not restart it: the reference's ticker belongs to its stats engine, not
+/// to the connection, so after a reconnection the next round comes at the schedule's next time
+/// (its recording shows health 16 s after a reconnection), not at once.
+#[derive(Debug)]
+struct Schedule {
+    first: Option<Instant>,
+    period: Duration,
+}
+
+impl Schedule {
+    fn new() -> Self {
+        Schedule {
+            first: None,
+            period: PUBLISH_INTERVAL,
+        }
+    }
+
+    /// The time of the next round for a connection opened at `now`.
+    fn next_round(&mut self, now: Instant) -> Instant {
+        let first = *self.first.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(first);
+        let period = self.period.as_nanos().max(1);
+        let rounds = elapsed.as_nanos().div_ceil(period);
+        let offset = u64::try_from(rounds.saturating_mul(period)).unwrap_or(u64::MAX);
+        first + Duration::from_nanos(offset)
+    }
+
+    /// The ticker of a connection opened now: its first tick at [`Schedule::next_round`], ticks
+    /// missed while a round was being sent are skipped rather than sent in a burst.
+    fn ticker(&mut self) -> tokio::time::Interval {
+        let next = self.next_round(Instant::now());
+        let mut tick = tokio::time::interval_at(next.into(), self.period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tick
+    }
+}
 
 /// The TCS query, as the reference's `formatURL` encodes it (Go's `url.Values.Encode`: keys
 /// sorted).
@@ -198,8 +236,9 @@ pub async fn run_telemetry(
     telemetry: Telemetry,
     shutdown: CancellationToken,
 ) {
+    let schedule = std::sync::Mutex::new(Schedule::new());
     let ended = retry_until_cancelled(&RetryPolicy::TCS_RECONNECT, &shutdown, |_| async {
-        match session(&params, &engine, &telemetry, &shutdown).await {
+        match session(&params, &engine, &telemetry, &schedule, &shutdown).await {
             Ok(()) => Attempt::Done(()),
             Err(e) => Attempt::Retry(e),
         }
@@ -255,6 +294,7 @@ async fn session(
     params: &AcsParams,
     engine: &EngineHandle,
     telemetry: &Telemetry,
+    schedule: &std::sync::Mutex<Schedule>,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
     let endpoint = params
@@ -287,8 +327,10 @@ async fn session(
     .map_err(|e| e.to_string())?;
     tracing::debug!(endpoint = %endpoint, "telemetry connected");
     let host = frame_host(&url)?;
-    let mut tick = tokio::time::interval(PUBLISH_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = schedule
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .ticker();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => {
@@ -358,6 +400,23 @@ mod tests {
     use super::*;
     use crate::state::ContainerRecord;
     use ecs_protocol::status::{ContainerStatus, TaskStatus};
+
+    #[test]
+    fn rounds_fall_every_20_s_from_the_first_connection_and_a_reconnection_waits_for_the_next() {
+        let mut schedule = Schedule::new();
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        // The first connection publishes at once.
+        assert_eq!(schedule.next_round(start), start);
+        // Reconnections keep the schedule: the next multiple of 20 s after the first connection.
+        assert_eq!(schedule.next_round(at(5)), at(20));
+        assert_eq!(schedule.next_round(at(20)), at(20));
+        assert_eq!(schedule.next_round(at(45)), at(60));
+        assert_eq!(
+            schedule.next_round(start + Duration::from_millis(60_001)),
+            at(80)
+        );
+    }
 
     fn record(health: &[(&str, Option<&str>)]) -> TaskRecord {
         let task = serde_json::from_value(json!({
