@@ -34,15 +34,15 @@ pub enum StopReason {
     /// A task resource (secrets, environment files, volumes, cgroup) could not be set up.
     #[error("ResourceInitializationError: {0}")]
     ResourceInitialization(String),
-    /// Docker still said the container runs after the stop.
-    #[error("The container could not be stopped")]
-    CouldNotBeStopped,
-    /// The container disappeared from Docker while it ran.
-    #[error("The container was removed outside the agent")]
-    RemovedOutsideAgent,
-    /// After an agent restart, Docker had no container by the saved id or name.
-    #[error("The container could not be found after the agent restarted")]
-    NotFoundAfterRestart,
+    /// Docker still said the container runs after the stop: the reference's
+    /// `CannotStopContainerError`, whose detail is Docker's error.
+    #[error("CannotStopContainerError: {0}")]
+    CannotStopContainer(String),
+    /// Docker has no container by the saved id any more: removed outside the agent while it
+    /// ran, or gone when the agent restarted. The reference's `ContainerVanishedError`, in its
+    /// words.
+    #[error("ContainerVanishedError: No container matching saved ID found")]
+    ContainerVanished,
 }
 
 #[cfg(test)]
@@ -88,16 +88,12 @@ mod tests {
                 "ResourceInitializationError: no such volume",
             ),
             (
-                StopReason::CouldNotBeStopped,
-                "The container could not be stopped",
+                StopReason::CannotStopContainer("timeout".into()),
+                "CannotStopContainerError: timeout",
             ),
             (
-                StopReason::RemovedOutsideAgent,
-                "The container was removed outside the agent",
-            ),
-            (
-                StopReason::NotFoundAfterRestart,
-                "The container could not be found after the agent restarted",
+                StopReason::ContainerVanished,
+                "ContainerVanishedError: No container matching saved ID found",
             ),
         ];
         for (reason, text) in cases {

@@ -321,7 +321,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
             }
             None => {
                 c.reason
-                    .get_or_insert_with(|| StopReason::RemovedOutsideAgent.to_string());
+                    .get_or_insert_with(|| StopReason::ContainerVanished.to_string());
             }
         }
         tracing::info!(task_arn = %arn, container = %c.name, exit_code = ?c.exit_code, reason = ?c.reason, "container stopped");
@@ -424,7 +424,7 @@ impl<R: ContainerRuntime> TaskActor<R> {
                     let c = &mut self.record.containers[i];
                     if known >= ContainerStatus::Created && known != ContainerStatus::Stopped {
                         c.advance(ContainerStatus::Stopped);
-                        c.reason = Some(StopReason::NotFoundAfterRestart.to_string());
+                        c.reason = Some(StopReason::ContainerVanished.to_string());
                         self.dirty = true;
                         if self.essential(i) {
                             // As for an exit seen live: no task reason (ECS derives it).
@@ -906,16 +906,22 @@ impl<R: ContainerRuntime> TaskActor<R> {
                         .and_then(|d| d.stop_timeout)
                         .and_then(|s| u64::try_from(s).ok())
                         .map_or(default_timeout, Duration::from_secs);
-                    if let Err(e) = self.shared.runtime.stop(id, timeout).await {
-                        tracing::warn!(task_arn = %self.arn(), container = %c.name, error = %e, "stop failed");
-                    }
+                    let stop_error = match self.shared.runtime.stop(id, timeout).await {
+                        Ok(()) => None,
+                        Err(e) => {
+                            tracing::warn!(task_arn = %self.arn(), container = %c.name, error = %e, "stop failed");
+                            Some(e.to_string())
+                        }
+                    };
                     self.observe_exit(i).await;
                     if self.record.containers[i].known != ContainerStatus::Stopped {
                         // Docker says it still runs; mark it so we do not loop, keep the reason.
+                        let detail = stop_error
+                            .unwrap_or_else(|| "the container is still running".to_string());
                         self.record.containers[i].advance(ContainerStatus::Stopped);
                         self.record.containers[i]
                             .reason
-                            .get_or_insert(StopReason::CouldNotBeStopped.to_string());
+                            .get_or_insert(StopReason::CannotStopContainer(detail).to_string());
                     }
                 }
                 _ => {
