@@ -610,6 +610,13 @@ fn a_service_keeps_its_tasks_rolls_over_survives_a_restart_and_drains() -> Resul
     assert_eq!(describe_big()?["status"], "INACTIVE");
 
     // Scale to 0, then delete: DRAINING, then INACTIVE (still described, no longer listed).
+    // The scheduler's stops carry ECS's stop code and reason.
+    let scaled_in: Vec<String> = c
+        .web_tasks()?
+        .iter()
+        .filter_map(|t| t["taskArn"].as_str().map(String::from))
+        .collect();
+    assert!(!scaled_in.is_empty(), "web has tasks before scaling in");
     c.cli(&[
         "ecs",
         "update-service",
@@ -624,6 +631,24 @@ fn a_service_keeps_its_tasks_rolls_over_survives_a_restart_and_drains() -> Resul
         let s = c.web()?;
         anyhow::Ok(s["runningCount"] == 0 && c.web_tasks()?.is_empty())
     })?;
+    let stopped = c.call(
+        "DescribeTasks",
+        json!({"cluster": CLUSTER, "tasks": scaled_in}),
+    )?;
+    let stopped = stopped["tasks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        stopped.len(),
+        scaled_in.len(),
+        "every scaled-in task described"
+    );
+    for t in &stopped {
+        assert_eq!(t["stopCode"], "ServiceSchedulerInitiated", "{t}");
+        let reason = t["stoppedReason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with("Scaling activity initiated by (deployment ecs-svc/"),
+            "{reason}"
+        );
+    }
     c.wait_stable()?;
     let deleted = c.cli(&[
         "ecs",

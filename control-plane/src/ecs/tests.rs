@@ -686,3 +686,88 @@ async fn describe_tasks_reads_the_view_the_actor_publishes_before_answering_writ
     let empty = describe_tasks_from_view(view, &describe_req(None, &[])).unwrap();
     assert!(empty.is_err());
 }
+
+/// The reference agent's recorded `PublishHealthRequest` (its JSON, the signature block
+/// removed), re-addressed to a task and instance of this state: its container's health and the
+/// task's become HEALTHY; the same frame from another instance changes nothing.
+#[test]
+fn the_reference_agents_health_frame_sets_container_and_task_health() {
+    let mut s = State::for_tests();
+    // Health checks need the capability (ECS's requiresAttributes).
+    let instance = s.connected_instance_for_tests(json!({
+        "cluster": "default",
+        "totalResources": [
+            {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": 2048}
+        ],
+        "attributes": [
+            {"name": "ecs.capability.container-health-check"},
+            {"name": "ecs.os-type", "value": "linux"}
+        ],
+        "instanceIdentityDocument": ""
+    }));
+    let def = s
+        .register_task_definition(
+            json!({
+                "family": "wire-a",
+                "containerDefinitions": [{
+                    "name": "web", "image": "127.0.0.1:5000/web:1", "memory": 64,
+                    "healthCheck": {"command": ["CMD-SHELL", "true"]}
+                }]
+            }),
+            1.0,
+        )
+        .unwrap()["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let placed = run(&mut s, &def, 1);
+    let task_arn = placed["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not placed: {placed}"))
+        .to_string();
+    let recorded = r#"{"type":"PublishHealthRequest","message":{"metadata":{"cluster":"wire-go","containerInstance":"arn:aws:ecs:us-east-1:123456789012:container-instance/wire-go/ca600438e49f4a0699f2069552f76e62","fin":true,"messageId":"79a92cbe-bfa4-4227-ae81-92798d42e018"},"tasks":[{"containers":[{"containerName":"web","healthStatus":"HEALTHY","statusSince":1796591257.934}],"taskArn":"arn:aws:ecs:us-east-1:123456789012:task/wire-go/8469c742ff434b0296694f79d14712f7","taskDefinitionFamily":"wire-a","taskDefinitionVersion":"1"}],"timestamp":1796591262.021}}"#;
+    let readdressed = recorded
+        .replace(
+            "arn:aws:ecs:us-east-1:123456789012:task/wire-go/8469c742ff434b0296694f79d14712f7",
+            &task_arn,
+        )
+        .replace(
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/wire-go/ca600438e49f4a0699f2069552f76e62",
+            &instance,
+        );
+    let ecs_protocol::TcsFrame::Known(ecs_protocol::TcsMessage::PublishHealthRequest(health)) =
+        ecs_protocol::TcsFrame::decode(&readdressed).unwrap()
+    else {
+        panic!("not a PublishHealthRequest");
+    };
+    let health_of = |s: &State| {
+        let t = &s.tasks[&task_arn];
+        (t.health_status, t.containers[0].health_status)
+    };
+    assert_eq!(
+        health_of(&s),
+        (
+            ecs_protocol::HealthStatus::Unknown,
+            Some(ecs_protocol::HealthStatus::Unknown)
+        ),
+        "before any health frame, a checked container is UNKNOWN"
+    );
+
+    let other = "arn:aws:ecs:us-east-1:123456789012:container-instance/default/0000";
+    assert_eq!(crate::ecs::health::apply(&mut s, other, &health), 0);
+    assert_eq!(
+        health_of(&s).1,
+        Some(ecs_protocol::HealthStatus::Unknown),
+        "another instance's frame is ignored"
+    );
+
+    assert_eq!(crate::ecs::health::apply(&mut s, &instance, &health), 1);
+    assert_eq!(
+        health_of(&s),
+        (
+            ecs_protocol::HealthStatus::Healthy,
+            Some(ecs_protocol::HealthStatus::Healthy)
+        )
+    );
+}
