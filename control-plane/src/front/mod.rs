@@ -1,7 +1,9 @@
 //! The HTTP front: one listener for every emulated service. It recognises the protocol of a
 //! request (REST by the SigV4 scope's service or by path, AWS JSON by the `X-Amz-Target`
 //! prefix, query by the form body and the scope), reads the body, verifies SigV4 once, builds a
-//! [`RequestContext`] and hands the decoded [`Input`] to the [`Service`] that owns it.
+//! [`RequestContext`] and hands the decoded [`Input`] to the [`Service`] that owns it. When the
+//! admin interface is on, it first applies the fault rules ([`crate::faults`]) to the request,
+//! rendering an injected error through the service's own [`Service::error`].
 //!
 //! What it must not do: know any service by name. Services describe themselves through
 //! [`Service::info`]; the table of services is built in `crate::services`.
