@@ -12,6 +12,7 @@ pub mod acs;
 pub mod ecr;
 pub mod ecs;
 pub mod elbv2;
+pub mod faults;
 pub mod front;
 pub mod logs;
 pub mod metrics;
@@ -106,6 +107,35 @@ pub enum Error {
     /// The ECR registry could not start.
     #[error("emulated ECR: {0}")]
     Registry(#[from] ecr::registry::RegistryError),
+    /// The admin interface failed.
+    #[error(transparent)]
+    Admin(#[from] faults::admin::AdminError),
+}
+
+/// What the admin interface may do to the rest of the emulator: drop ACS sessions, expire task
+/// credentials.
+struct AdminControls {
+    acs: acs::Acs,
+    state: StateHandle,
+}
+
+impl faults::admin::Controls for AdminControls {
+    fn drop_acs(&self, container_instance_arn: Option<String>) -> usize {
+        self.acs.drop_sessions(container_instance_arn.as_deref())
+    }
+
+    fn expire_credentials(
+        &self,
+        task_arn: Option<String>,
+    ) -> futures_util::future::BoxFuture<'_, Result<usize, String>> {
+        Box::pin(async move {
+            let now = front::context::now_secs();
+            self.state
+                .call(move |s| ecs::roles::expire_now(s, task_arn.as_deref(), now))
+                .await
+                .map_err(|e| e.message)
+        })
+    }
 }
 
 /// Refreshes task role credentials before they expire, checking a tenth of their lifetime apart
@@ -154,6 +184,21 @@ pub async fn serve(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    serve_with_admin(listener, None, config, shutdown).await
+}
+
+/// As [`serve`], with the fault-injection admin interface ([`faults::admin`]) on `admin` when
+/// given (a loopback listener, or this fails at once). If the admin interface fails, the whole
+/// emulator stops and says why.
+pub async fn serve_with_admin(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    if let Some(l) = &admin {
+        faults::admin::check_loopback(l.local_addr().map_err(Error::Serve)?)?;
+    }
     let store = match &config.data_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|source| Error::DataDir {
@@ -221,16 +266,33 @@ pub async fn serve(
         config.max_skew,
         Arc::new(keys.clone()),
     );
+    let acs = acs::Acs::new(
+        handle.clone(),
+        Arc::new(metrics::MetricsStore::new()),
+        config.heartbeat_interval,
+        shutdown.clone(),
+        auth.clone(),
+    );
+    let faults = faults::Faults::new();
+    let admin = admin.map(|listener| {
+        let controls = Arc::new(AdminControls {
+            acs: acs.clone(),
+            state: handle.clone(),
+        });
+        let (faults, shutdown) = (faults.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let served = faults::admin::serve(listener, faults, controls, shutdown.clone()).await;
+            if let Err(e) = &served {
+                tracing::error!(error = %e, "the admin interface failed; shutting down");
+                shutdown.cancel();
+            }
+            served
+        })
+    });
     // The service table: one line per emulated AWS service.
     let services: Vec<Arc<dyn Service>> = vec![
-        Arc::new(ecs::Ecs::new(handle.clone(), config.advertise_url.clone())),
-        Arc::new(acs::Acs::new(
-            handle,
-            Arc::new(metrics::MetricsStore::new()),
-            config.heartbeat_interval,
-            shutdown.clone(),
-            auth.clone(),
-        )),
+        Arc::new(ecs::Ecs::new(handle, config.advertise_url.clone())),
+        Arc::new(acs),
         Arc::new(sts::Sts::new(keys.clone(), config.account_id.clone())),
         Arc::new(ecr::EcrApi(ecr.as_ref().map(|e| Arc::clone(&e.api)))),
         Arc::new(logs::LogsHandle::spawn(logs::Logs::new(
@@ -246,7 +308,13 @@ pub async fn serve(
         )),
         Arc::new(elbv2::Elbv2(elb)),
     ];
-    let router = front::router(Arc::new(front::Front::new(services, auth)));
+    let front = front::Front::new(services, auth);
+    let front = if admin.is_some() {
+        front.with_faults(faults)
+    } else {
+        front
+    };
+    let router = front::router(Arc::new(front));
     let stop = shutdown.clone();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -256,5 +324,14 @@ pub async fn serve(
     if let Some(e) = ecr {
         e.stop().await;
     }
-    served
+    served?;
+    let Some(admin) = admin else {
+        return Ok(());
+    };
+    match admin.await {
+        Ok(admin_served) => admin_served.map_err(Error::from),
+        Err(e) => Err(Error::Serve(std::io::Error::other(format!(
+            "the admin interface's task failed: {e}"
+        )))),
+    }
 }

@@ -62,6 +62,10 @@ struct Cli {
     /// when half of it is left.
     #[arg(long, default_value_t = 21_600)]
     role_credentials_seconds: u64,
+    /// Serve the fault-injection admin interface (README, "Fault injection") on this loopback
+    /// address, e.g. 127.0.0.1:4567; off when not given.
+    #[arg(long)]
+    admin_listen: Option<std::net::SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -101,6 +105,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (is another control plane running? choose another --listen)", cli.listen))?;
     let addr = listener.local_addr()?;
+    let admin = match cli.admin_listen {
+        Some(admin_addr) => {
+            ecs_control_plane::faults::admin::check_loopback(admin_addr)?;
+            Some(
+                tokio::net::TcpListener::bind(admin_addr)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot listen on --admin-listen {admin_addr}: {e}")
+                    })?,
+            )
+        }
+        None => None,
+    };
     let config = Config {
         region: cli.region,
         account_id: cli.account_id,
@@ -134,6 +151,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         signal.cancel();
     });
-    ecs_control_plane::serve(listener, config, shutdown).await?;
+    ecs_control_plane::serve_with_admin(listener, admin, config, shutdown).await?;
     Ok(())
 }

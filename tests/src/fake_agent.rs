@@ -346,6 +346,32 @@ impl AcsConnection {
         .await
     }
 
+    /// Waits until the control plane closes the connection (a close frame or the end of the
+    /// stream), answering heartbeats on the way; an error when it is still open after `timeout`.
+    pub async fn wait_closed(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .map_err(|_| anyhow!("ACS connection still open after {timeout:?}"))?;
+            match msg {
+                None | Some(Ok(Message::Close(_))) => return Ok(()),
+                Some(Err(e)) => bail!("ACS connection failed instead of closing: {e}"),
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text)?;
+                    if frame["type"] == "HeartbeatMessage" {
+                        let id = frame["message"]["messageId"].clone();
+                        self.send(
+                            json!({"type": "HeartbeatAckRequest", "message": {"messageId": id}}),
+                        )
+                        .await?;
+                    }
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
     /// Closes the connection.
     pub async fn close(mut self) -> Result<()> {
         self.ws.close(None).await?;

@@ -72,7 +72,7 @@ pub use image::{
     TEST_IMAGE_GREETING, TEST_IMAGE_PORT, TEST_IMAGE_REPOSITORY, TestImage, test_image,
 };
 pub use link_local::{LINK_LOCAL_LOCK, LinkLocalRoutes};
-pub use net::{HttpResponse, free_port, http_get, http_get_with_headers};
+pub use net::{HttpResponse, free_port, http_get, http_get_with_headers, http_request};
 pub use process::ChildProcess;
 pub use registry::Registry;
 pub use wait::{IntoPoll, wait_until};

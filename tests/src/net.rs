@@ -60,7 +60,21 @@ pub fn http_get_with_headers(url: &str, headers: &[(&str, &str)]) -> Result<Http
     get(url, headers).with_context(|| format!("GET {url}"))
 }
 
+/// `METHOD url` over plain HTTP with a JSON `body` (none when empty), as [`http_get`] does.
+pub fn http_request(method: &str, url: &str, body: &[u8]) -> Result<HttpResponse> {
+    let headers: &[(&str, &str)] = if body.is_empty() {
+        &[]
+    } else {
+        &[("Content-Type", "application/json")]
+    };
+    request(method, url, headers, body).with_context(|| format!("{method} {url}"))
+}
+
 fn get(url: &str, extra: &[(&str, &str)]) -> Result<HttpResponse> {
+    request("GET", url, extra, &[])
+}
+
+fn request(method: &str, url: &str, extra: &[(&str, &str)], body: &[u8]) -> Result<HttpResponse> {
     let Some(rest) = url.strip_prefix("http://") else {
         bail!("only http:// URLs are supported");
     };
@@ -85,11 +99,18 @@ fn get(url: &str, extra: &[(&str, &str)]) -> Result<HttpResponse> {
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
         .collect();
+    // GETs go as before (no length); everything else says how long its body is.
+    let length = if method == "GET" && body.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Length: {}\r\n", body.len())
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: ecs-e2e-tests\r\n\
-         Accept: */*\r\n{extra}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: ecs-e2e-tests\r\n\
+         Accept: */*\r\n{extra}{length}Connection: close\r\n\r\n"
     )?;
+    stream.write_all(body)?;
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)

@@ -7,8 +7,8 @@
 
 mod tcs;
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -52,6 +52,49 @@ struct Inner {
     shutdown: CancellationToken,
     /// Verifies the signature of each TCS frame (the front's, which verified the upgrade).
     auth: Authenticator,
+    /// The open ACS sessions, so that the admin interface can drop them. A lock because sessions
+    /// come and go from their own tasks; it is held for an insert, a remove or a scan.
+    sessions: Mutex<Sessions>,
+}
+
+/// The open ACS sessions: each one's instance and the token that ends it.
+#[derive(Debug, Default)]
+struct Sessions {
+    next_id: u64,
+    live: HashMap<u64, (String, CancellationToken)>,
+}
+
+/// An open session's entry in [`Sessions`], removed when the session ends.
+struct Registered<'a> {
+    app: &'a Inner,
+    id: u64,
+    dropped: CancellationToken,
+}
+
+impl<'a> Registered<'a> {
+    fn new(app: &'a Inner, instance: &str) -> Self {
+        let dropped = CancellationToken::new();
+        let mut sessions = app.sessions();
+        sessions.next_id += 1;
+        let id = sessions.next_id;
+        sessions
+            .live
+            .insert(id, (instance.to_string(), dropped.clone()));
+        Registered { app, id, dropped }
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.app.sessions().live.remove(&self.id);
+    }
+}
+
+impl Inner {
+    fn sessions(&self) -> MutexGuard<'_, Sessions> {
+        // Single inserts and removes: a panic leaves a consistent map.
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Acs {
@@ -72,8 +115,24 @@ impl Acs {
                 heartbeat_interval,
                 shutdown,
                 auth,
+                sessions: Mutex::default(),
             }),
         }
+    }
+
+    /// Closes the open ACS sessions of `container_instance_arn` (every one when `None`) with a
+    /// close frame, as ACS does when it moves a connection; the agents reconnect. Returns how
+    /// many were closed.
+    pub fn drop_sessions(&self, container_instance_arn: Option<&str>) -> usize {
+        let sessions = self.inner.sessions();
+        let mut n = 0;
+        for (instance, dropped) in sessions.live.values() {
+            if container_instance_arn.is_none_or(|a| a == instance) && !dropped.is_cancelled() {
+                dropped.cancel();
+                n += 1;
+            }
+        }
+        n
     }
 }
 
@@ -279,6 +338,7 @@ async fn session(
         return;
     }
     tracing::info!(container_instance = %instance, "agent connected");
+    let registered = Registered::new(&app, &instance);
     let (mut tx, mut rx) = socket.split();
     let mut sent: HashSet<String> = HashSet::new();
     let mut heartbeat = tokio::time::interval(app.heartbeat_interval);
@@ -315,6 +375,11 @@ async fn session(
                 let _ = tx.send(Message::Close(None)).await;
                 break;
             }
+            () = registered.dropped.cancelled() => {
+                tracing::info!(container_instance = %instance, "ACS session dropped by the admin interface");
+                let _ = tx.send(Message::Close(None)).await;
+                break;
+            }
             w = wake.changed() => match w {
                 Ok(()) => flush = true,
                 // The state actor is gone.
@@ -339,6 +404,7 @@ async fn session(
             },
         }
     }
+    drop(registered);
     let arn = instance.clone();
     let _ = app.state.call(move |s| s.agent_disconnected(&arn)).await;
     tracing::info!(container_instance = %instance, "agent disconnected");

@@ -223,6 +223,34 @@ pub fn refresh_due(state: &mut State, now: f64) -> usize {
     n
 }
 
+/// Expires the current credentials of every running task (or only of `task_arn`) now, issues
+/// fresh ones under the same credentials id and queues an `IAMRoleCredentialsMessage` with them to
+/// the task's instance (the admin interface's `POST /credentials/expire`). The old keys answer
+/// ExpiredToken from now on. Returns how many were replaced.
+pub fn expire_now(state: &mut State, task_arn: Option<&str>, now: f64) -> usize {
+    let mut n = 0;
+    for task in active_tasks(state, None) {
+        if task_arn.is_some_and(|a| a != task.task_arn) {
+            continue;
+        }
+        for role_type in [TASK_APPLICATION, TASK_EXECUTION] {
+            let Some(old) = latest(state, &task.task_arn, role_type) else {
+                continue;
+            };
+            let Some(binding) = old.task.clone() else {
+                continue;
+            };
+            let fresh = issue(state, binding, now);
+            state.keys.expire(&old.access_key_id, now);
+            if let Some(m) = message(&task, &fresh) {
+                state.enqueue(&task.container_instance_arn, m);
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 /// An agent connected asking for credentials (`sendCredentials=true`, its first connection
 /// after a start): queue the current credentials of each of its running tasks.
 pub fn resend_all(state: &mut State, instance_arn: &str, now: f64) -> usize {
@@ -287,6 +315,27 @@ mod tests {
             .iter()
             .map(|m| serde_json::from_str(&m.frame).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn expiring_now_replaces_the_keys_and_pushes_the_new_ones() {
+        let (mut s, instance, task) = running(json!({
+            "taskRoleArn": "arn:aws:iam::123456789012:role/app"
+        }));
+        let old = latest(&s, &task, TASK_APPLICATION).unwrap();
+        assert_eq!(expire_now(&mut s, Some("arn:aws:ecs:nope"), 3.0), 0);
+        assert_eq!(expire_now(&mut s, Some(&task), 3.0), 1);
+        let fresh = latest(&s, &task, TASK_APPLICATION).unwrap();
+        assert_ne!(fresh.access_key_id, old.access_key_id);
+        assert_eq!(s.keys.get(&old.access_key_id).unwrap().expiration, 3.0);
+        let last = frames(&s, &instance).pop().unwrap();
+        assert_eq!(last["type"], "IAMRoleCredentialsMessage");
+        let sent = &last["message"]["roleCredentials"];
+        assert_eq!(sent["accessKeyId"], fresh.access_key_id.as_str());
+        assert_eq!(
+            sent["credentialsId"],
+            old.task.unwrap().credentials_id.as_str()
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The HTTP front: one listener for every emulated service. It recognises the protocol of a
 //! request (REST by the SigV4 scope's service or by path, AWS JSON by the `X-Amz-Target`
 //! prefix, query by the form body and the scope), reads the body, verifies SigV4 once, builds a
-//! [`RequestContext`] and hands the decoded [`Input`] to the [`Service`] that owns it.
+//! [`RequestContext`] and hands the decoded [`Input`] to the [`Service`] that owns it. When the
+//! admin interface is on, it first applies the fault rules ([`crate::faults`]) to the request,
+//! rendering an injected error through the service's own [`Service::error`].
 //!
 //! What it must not do: know any service by name. Services describe themselves through
 //! [`Service::info`]; the table of services is built in `crate::services`.
@@ -22,6 +24,7 @@ use axum::extract::{Request, State as AxState};
 use axum::http::{Method, StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 
+use crate::faults::Faults;
 pub use auth::{AuthFailure, Authenticator, Keys, TemporaryKey, TemporaryKeys};
 pub use context::{CallerIdentity, RequestContext};
 pub use error::{ApiError, ErrorCode, ServiceCode};
@@ -30,19 +33,33 @@ pub use service::{Input, Output, Protocol, Refusal, Service, ServiceInfo};
 /// The content type of AWS JSON 1.1.
 pub const JSON_1_1: &str = "application/x-amz-json-1.1";
 
-/// The front: the service table and the authenticator.
+/// The front: the service table, the authenticator and the fault rules.
 #[derive(Debug)]
 pub struct Front {
     /// Each service with what it said of itself, asked once here rather than on every request.
     services: Vec<(ServiceInfo, Arc<dyn Service>)>,
     auth: Authenticator,
+    /// The fault rules, consulted once per signed request; `None` when the admin interface is
+    /// off, so requests then pay nothing for them.
+    faults: Option<Faults>,
 }
 
 impl Front {
     /// A front over `services`, verifying signatures with `auth`.
     pub fn new(services: Vec<Arc<dyn Service>>, auth: Authenticator) -> Self {
         let services = services.into_iter().map(|s| (s.info(), s)).collect();
-        Front { services, auth }
+        Front {
+            services,
+            auth,
+            faults: None,
+        }
+    }
+
+    /// The same front, applying the rules of `faults` to every signed request.
+    #[must_use]
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = Some(faults);
+        self
     }
 
     /// The service a request is for, if any, with its info.
@@ -156,6 +173,25 @@ async fn dispatch(AxState(front): AxState<Arc<Front>>, request: Request) -> Resp
             Input::Http(http::Request::from_parts(parts, body))
         }
     };
+    if let Some(faults) = &front.faults {
+        let operation = match &input {
+            Input::Json { operation, .. } => Some(operation.as_str()),
+            Input::Query { params } => params.get("Action").map(String::as_str),
+            Input::Http(_) => None,
+        };
+        if let Some(verdict) = faults.check(info.name, operation) {
+            tracing::info!(service = info.name, operation = ?operation, delay_ms = verdict.delay.as_millis(), error = ?verdict.error.map(|e| e.code), "fault injected");
+            tokio::time::sleep(verdict.delay).await;
+            if let Some(e) = verdict.error {
+                let code = ErrorCode::Service(ServiceCode {
+                    name: e.code,
+                    status: StatusCode::from_u16(e.status)
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                });
+                return service.error(&request_id, ApiError::new(code, e.message));
+            }
+        }
+    }
     let ctx = RequestContext {
         request_id: request_id.clone(),
         caller,

@@ -221,6 +221,30 @@ impl TempKeys {
         key
     }
 
+    /// Makes the key `access_key_id` expire at `now` (if it expires later), so that it answers
+    /// ExpiredToken from then on; whether there was such a key.
+    pub fn expire(&self, access_key_id: &str, now: f64) -> bool {
+        let key = {
+            let mut table = self.lock();
+            let Some(k) = table.keys.get_mut(access_key_id) else {
+                return false;
+            };
+            k.expiration = k.expiration.min(now);
+            k.clone()
+        };
+        // Plain data with string keys: serialising cannot fail.
+        let change = Change::Put(
+            format!("{KEY_PREFIX}{}", key.access_key_id),
+            serde_json::to_vec(&key).unwrap_or_default(),
+        );
+        if let Some(store) = &self.store
+            && let Err(e) = store.apply(&[change])
+        {
+            tracing::error!(error = %e, "cannot persist an expired temporary key");
+        }
+        true
+    }
+
     /// The key with this access key id.
     pub fn get(&self, access_key_id: &str) -> Option<TempKey> {
         self.lock().keys.get(access_key_id).cloned()
