@@ -694,6 +694,87 @@ mod tests {
         ecs_config::load(&sources).config
     }
 
+    /// A RegisterContainerInstance whose first answer is lost (a 500) is retried with the same
+    /// `clientToken`, so ECS can give back the instance the first attempt made.
+    #[tokio::test]
+    async fn a_retried_registration_sends_the_same_client_token() {
+        use std::sync::{Arc, Mutex};
+        let tokens: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = Arc::clone(&tokens);
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    let request: serde_json::Value =
+                        serde_json::from_slice(&body).unwrap_or_default();
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(request["clientToken"].as_str().unwrap_or("").to_string());
+                    if seen.len() == 1 {
+                        return (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            r#"{"__type":"ServerException","message":"answer lost"}"#.to_string(),
+                        );
+                    }
+                    let answer = serde_json::json!({"containerInstance": {
+                        "containerInstanceArn":
+                            "arn:aws:ecs:us-east-1:123456789012:container-instance/default/1",
+                        "attributes": request["attributes"],
+                    }});
+                    (axum::http::StatusCode::OK, answer.to_string())
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let mut register_retry = RetryPolicy::REGISTER;
+        register_retry.backoff.initial = Duration::from_millis(10);
+        register_retry.backoff.max = Duration::from_millis(10);
+        register_retry.max_attempts = Some(3);
+        let api = EcsApi::with_options(
+            &config(&[
+                ("AWS_DEFAULT_REGION", "us-east-1"),
+                ("ECS_BACKEND_HOST", &endpoint),
+            ]),
+            EcsApiOptions {
+                credentials: Some(SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
+                )),
+                register_retry,
+                sdk_max_attempts: 1,
+                ..EcsApiOptions::default()
+            },
+        )
+        .unwrap();
+        let registration = Registration {
+            cluster: "default".into(),
+            instance_arn: None,
+            cpu_units: 1024,
+            memory_mib: 2048,
+            reserved_ports: vec![22],
+            reserved_ports_udp: Vec::new(),
+            attributes: vec![Attribute::with_value("ecs.os-type", "linux")],
+            custom_attributes: Default::default(),
+            tags: Default::default(),
+            identity_document: String::new(),
+            identity_signature: String::new(),
+        };
+        let arn = api.register(&registration).await.unwrap();
+        assert!(arn.ends_with("container-instance/default/1"), "{arn}");
+        let first = tokens.lock().unwrap().clone();
+        assert_eq!(first.len(), 2, "{first:?}");
+        assert!(!first[0].is_empty());
+        assert_eq!(first[0], first[1], "the retry kept the token");
+
+        // A new registration gets a new token.
+        api.register(&registration).await.unwrap();
+        let all = tokens.lock().unwrap().clone();
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert_ne!(all[2], first[0], "a new registration, a new token");
+    }
+
     #[test]
     fn endpoint_gets_a_scheme() {
         assert_eq!(
