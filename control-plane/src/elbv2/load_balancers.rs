@@ -15,7 +15,7 @@ use super::attributes::{Attribute, Attributes};
 use super::error::{Code, validation};
 use super::form;
 use super::model::{LbState, LbType, LoadBalancer, Scheme, Tag, Zone};
-use super::state::{State, iso8601, page, random_id, result};
+use super::state::{State, all_by_arn, all_by_name, iso8601, page, random_id, result};
 use super::tags;
 use crate::front::ApiError;
 
@@ -415,36 +415,14 @@ impl State {
                     "Load balancer names and load balancer ARNs cannot be specified at the same time",
                 ));
             }
-            (false, true) => {
-                let found: Vec<_> = req
-                    .load_balancer_arns
-                    .iter()
-                    .filter_map(|a| self.lbs.get(a))
-                    .collect();
-                if found.len() != req.load_balancer_arns.len() {
-                    return Err(
-                        Code::LoadBalancerNotFound.err("One or more load balancers not found")
-                    );
-                }
-                found
-            }
+            (false, true) => all_by_arn(&self.lbs, &req.load_balancer_arns).ok_or_else(|| {
+                Code::LoadBalancerNotFound.err("One or more load balancers not found")
+            })?,
             (true, false) => {
-                let missing: Vec<&str> = req
-                    .names
-                    .iter()
-                    .filter(|n| !self.lbs.values().any(|l| &l.name == *n))
-                    .map(String::as_str)
-                    .collect();
-                if !missing.is_empty() {
-                    return Err(Code::LoadBalancerNotFound.err(format!(
-                        "Load balancers '[{}]' not found",
-                        missing.join(", ")
-                    )));
-                }
-                req.names
-                    .iter()
-                    .filter_map(|n| self.lbs.values().find(|l| &l.name == n))
-                    .collect()
+                all_by_name(&self.lbs, &req.names, |l| &l.name).map_err(|missing| {
+                    Code::LoadBalancerNotFound
+                        .err(format!("Load balancers '[{missing}]' not found"))
+                })?
             }
             (true, true) => {
                 let mut all: Vec<_> = self.lbs.values().collect();

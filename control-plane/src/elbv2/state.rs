@@ -195,6 +195,31 @@ pub fn iso8601(epoch: f64) -> String {
     t.format(&format).unwrap_or_default()
 }
 
+/// The entries of `map` under each of `arns`, in the order asked; `None` when one is missing
+/// (ELBv2 then answers its "One or more ... not found").
+pub fn all_by_arn<'a, T>(map: &'a BTreeMap<String, T>, arns: &[String]) -> Option<Vec<&'a T>> {
+    arns.iter().map(|a| map.get(a)).collect()
+}
+
+/// The entries of `map` named each of `names`, in the order asked; the missing names, joined
+/// as ELBv2 lists them in its "'[a, b]' not found", when some are not there.
+pub fn all_by_name<'a, T>(
+    map: &'a BTreeMap<String, T>,
+    names: &[String],
+    name_of: impl Fn(&T) -> &str,
+) -> Result<Vec<&'a T>, String> {
+    let find = |n: &str| map.values().find(|v| name_of(v) == n);
+    let missing: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| find(n).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(missing.join(", "));
+    }
+    Ok(names.iter().filter_map(|n| find(n)).collect())
+}
+
 /// One page of `items` from `marker` (an offset this service handed out), at most `page_size`
 /// (1 to 400, default 400); the next marker when more are left.
 pub fn page<T>(

@@ -21,7 +21,7 @@ use super::error::{Code, validation};
 use super::form;
 use super::load_balancers::{check_name, well_formed_id};
 use super::model::{HealthCheck, Protocol, Tag, Target, TargetGroup, TargetType};
-use super::state::{State, page, random_id, result};
+use super::state::{State, all_by_arn, all_by_name, page, random_id, result};
 use super::tags;
 use crate::front::ApiError;
 
@@ -595,32 +595,13 @@ impl State {
                 .filter(|t| self.lbs_of_target_group(&t.arn).contains(lb))
                 .collect()
         } else if !req.target_group_arns.is_empty() {
-            let found: Vec<_> = req
-                .target_group_arns
-                .iter()
-                .filter_map(|a| self.tgs.get(a))
-                .collect();
-            if found.len() != req.target_group_arns.len() {
-                return Err(Code::TargetGroupNotFound.err("One or more target groups not found"));
-            }
-            found
+            all_by_arn(&self.tgs, &req.target_group_arns).ok_or_else(|| {
+                Code::TargetGroupNotFound.err("One or more target groups not found")
+            })?
         } else if !req.names.is_empty() {
-            let missing: Vec<&str> = req
-                .names
-                .iter()
-                .filter(|n| !self.tgs.values().any(|t| &t.name == *n))
-                .map(String::as_str)
-                .collect();
-            if !missing.is_empty() {
-                return Err(Code::TargetGroupNotFound.err(format!(
-                    "Target groups '[{}]' not found",
-                    missing.join(", ")
-                )));
-            }
-            req.names
-                .iter()
-                .filter_map(|n| self.tgs.values().find(|t| &t.name == n))
-                .collect()
+            all_by_name(&self.tgs, &req.names, |t| &t.name).map_err(|missing| {
+                Code::TargetGroupNotFound.err(format!("Target groups '[{missing}]' not found"))
+            })?
         } else {
             let mut all: Vec<_> = self.tgs.values().collect();
             all.sort_by(|a, b| a.name.cmp(&b.name));
