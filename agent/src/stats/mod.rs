@@ -506,6 +506,37 @@ mod tests {
         })
     }
 
+    /// Runs a collector over `records` until a round has tasks (10 s at most), then stops it.
+    async fn first_round(
+        runtime: Arc<FakeRuntime>,
+        records: Vec<TaskRecord>,
+        settings: StatsSettings,
+    ) -> RoundMetrics {
+        let shutdown = CancellationToken::new();
+        let (stats, run) = start_with(
+            runtime,
+            move || {
+                let records = records.clone();
+                async move { records }
+            },
+            settings,
+            shutdown.clone(),
+        );
+        let run = tokio::spawn(run);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let round = loop {
+            let round = stats.take_metrics().await;
+            if !round.tasks.is_empty() {
+                break round;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no metrics");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        shutdown.cancel();
+        run.await.unwrap();
+        round
+    }
+
     /// Two running containers, one with stats and one whose stats fail at once, and one stopped
     /// container: the round has the first only, the failing reader did not disturb it, and the
     /// next round starts empty.
@@ -528,31 +559,15 @@ mod tests {
                 ("done", "id-done", ContainerStatus::Stopped),
             ],
         )];
-        let shutdown = CancellationToken::new();
-        let settings = StatsSettings {
-            poll: None,
-            cpus: 1,
-        };
-        let (stats, run) = start_with(
-            Arc::clone(&runtime),
-            move || {
-                let records = records.clone();
-                async move { records }
+        let round = first_round(
+            runtime,
+            records,
+            StatsSettings {
+                poll: None,
+                cpus: 1,
             },
-            settings,
-            shutdown.clone(),
-        );
-        let run = tokio::spawn(run);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let round = loop {
-            let round = stats.take_metrics().await;
-            if !round.tasks.is_empty() {
-                break round;
-            }
-            assert!(!round.idle || tokio::time::Instant::now() < deadline);
-            assert!(tokio::time::Instant::now() < deadline, "no metrics");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        )
+        .await;
         assert!(!round.idle);
         let task = &round.tasks[0];
         assert_eq!(task.task_arn.as_deref(), Some("arn:task/1"));
@@ -567,8 +582,6 @@ mod tests {
         let memory = containers[0].memory_stats_set.unwrap();
         assert_eq!(memory.max.unwrap().0, 8.0);
         assert!(containers[0].network_stats_set.is_some());
-        shutdown.cancel();
-        run.await.unwrap();
     }
 
     /// Polling: one sample a call; when the runtime says the container is gone the reader ends
@@ -584,30 +597,15 @@ mod tests {
             "arn:task/2",
             &[("burn", "id-burn", ContainerStatus::Running)],
         )];
-        let shutdown = CancellationToken::new();
-        let settings = StatsSettings {
-            poll: Some(Duration::from_millis(10)),
-            cpus: 2,
-        };
-        let (stats, run) = start_with(
-            Arc::clone(&runtime),
-            move || {
-                let records = records.clone();
-                async move { records }
+        let round = first_round(
+            runtime,
+            records,
+            StatsSettings {
+                poll: Some(Duration::from_millis(10)),
+                cpus: 2,
             },
-            settings,
-            shutdown.clone(),
-        );
-        let run = tokio::spawn(run);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let round = loop {
-            let round = stats.take_metrics().await;
-            if !round.tasks.is_empty() {
-                break round;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "no metrics");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        )
+        .await;
         let c = &round.tasks[0].container_metrics.as_ref().unwrap()[0];
         // 0.4 s of CPU over 2 CPUs in 2 s: 10 %.
         let cpu = c.cpu_stats_set.unwrap();
@@ -616,8 +614,6 @@ mod tests {
             (Some(1), Some(10.0))
         );
         assert_eq!(c.memory_stats_set.unwrap().sample_count, Some(2));
-        shutdown.cancel();
-        run.await.unwrap();
     }
 
     /// A container with a restart policy gets the restarts since the last round; one without
