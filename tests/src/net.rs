@@ -1,4 +1,4 @@
-//! Loopback networking for tests: free ports and a minimal blocking HTTP/1.1 GET.
+//! Loopback networking for tests: free ports and a minimal blocking HTTP/1.1 client.
 //!
 //! The GET is enough to probe the registry, the test image and the agent's local endpoints
 //! (plain HTTP, `Content-Length` or chunked bodies). It is not a general HTTP client.
@@ -12,13 +12,49 @@ use anyhow::{Context, Result, bail};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, chosen below the kernel's ephemeral range.
 ///
-/// Another process may take it before the caller binds it; callers that start a server on it
-/// must check that the server answering is theirs (see [`crate::Registry::start`]).
+/// Not `bind(:0)`: that hands out an ephemeral port, the range the kernel also takes the local
+/// ports of outgoing connections from, so between this call and the server's bind any client
+/// on the machine could take it (an agent whose introspection port went that way never came up,
+/// and every probe of it was refused). Below the range only an explicit bind takes a port.
+/// Another test may still pick the same port before the caller binds it (the pick is random
+/// over about 12,000 ports); callers that start a server on it must check that the server
+/// answering is theirs (see [`crate::Registry::start`]).
 pub fn free_port() -> Result<u16> {
+    const FIRST: u16 = 20_000;
+    let top = ephemeral_low()
+        .unwrap_or(32_768)
+        .clamp(FIRST + 1_000, 32_768);
+    for _ in 0..64 {
+        let candidate = FIRST + u16::try_from(random_u64() % u64::from(top - FIRST)).unwrap_or(0);
+        if TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+            return Ok(candidate);
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind 127.0.0.1:0")?;
     Ok(listener.local_addr().context("no local address")?.port())
+}
+
+/// The first port of the kernel's ephemeral range (`net.ipv4.ip_local_port_range`).
+fn ephemeral_low() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A number that differs between calls and between processes (std's randomly keyed hasher).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 /// An HTTP response: status, headers (names as sent) and body.
@@ -175,6 +211,19 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_bindable_and_spread() -> Result<()> {
+        let low = ephemeral_low().unwrap_or(32_768);
+        let ports: Vec<u16> = (0..20).map(|_| free_port()).collect::<Result<_>>()?;
+        for &p in &ports {
+            assert!(p < low, "{p} is in the ephemeral range from {low}");
+            TcpListener::bind(("127.0.0.1", p))?;
+        }
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert!(distinct.len() > 15, "{ports:?}");
+        Ok(())
+    }
 
     #[test]
     fn parses_content_length_and_chunked_responses() -> Result<()> {
