@@ -34,7 +34,7 @@ pub struct StoreError {
 }
 
 /// One container of a task as the agent tracks it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerRecord {
     /// Name in the task definition.

@@ -47,25 +47,17 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(20);
 /// A reconnection does not restart it: the reference's ticker belongs to its stats engine, not
 /// to the connection, so after a reconnection the next round comes at the schedule's next time
 /// (its recording shows health 16 s after a reconnection), not at once.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Schedule {
     first: Option<Instant>,
-    period: Duration,
 }
 
 impl Schedule {
-    fn new() -> Self {
-        Schedule {
-            first: None,
-            period: PUBLISH_INTERVAL,
-        }
-    }
-
     /// The time of the next round for a connection opened at `now`.
     fn next_round(&mut self, now: Instant) -> Instant {
         let first = *self.first.get_or_insert(now);
         let elapsed = now.saturating_duration_since(first);
-        let period = self.period.as_nanos().max(1);
+        let period = PUBLISH_INTERVAL.as_nanos();
         let rounds = elapsed.as_nanos().div_ceil(period);
         let offset = u64::try_from(rounds.saturating_mul(period)).unwrap_or(u64::MAX);
         first + Duration::from_nanos(offset)
@@ -75,7 +67,7 @@ impl Schedule {
     /// missed while a round was being sent are skipped rather than sent in a burst.
     fn ticker(&mut self) -> tokio::time::Interval {
         let next = self.next_round(Instant::now());
-        let mut tick = tokio::time::interval_at(next.into(), self.period);
+        let mut tick = tokio::time::interval_at(next.into(), PUBLISH_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         tick
     }
@@ -236,7 +228,7 @@ pub async fn run_telemetry(
     telemetry: Telemetry,
     shutdown: CancellationToken,
 ) {
-    let schedule = std::sync::Mutex::new(Schedule::new());
+    let schedule = std::sync::Mutex::new(Schedule::default());
     let ended = retry_until_cancelled(&RetryPolicy::TCS_RECONNECT, &shutdown, |_| async {
         match session(&params, &engine, &telemetry, &schedule, &shutdown).await {
             Ok(()) => Attempt::Done(()),
@@ -403,7 +395,7 @@ mod tests {
 
     #[test]
     fn rounds_fall_every_20_s_from_the_first_connection_and_a_reconnection_waits_for_the_next() {
-        let mut schedule = Schedule::new();
+        let mut schedule = Schedule::default();
         let start = Instant::now();
         let at = |s: u64| start + Duration::from_secs(s);
         // The first connection publishes at once.
@@ -434,18 +426,9 @@ mod tests {
                 .iter()
                 .map(|(n, h)| ContainerRecord {
                     name: (*n).into(),
-                    docker_name: None,
-                    docker_id: None,
                     known: ContainerStatus::Running,
-                    exit_code: None,
-                    reason: None,
-                    ports: vec![],
-                    image_digest: None,
                     health: h.map(Into::into),
-                    started_at: None,
-                    restart_count: 0,
-                    last_restart_at: None,
-                    health_since: None,
+                    ..ContainerRecord::default()
                 })
                 .collect(),
             reason: None,

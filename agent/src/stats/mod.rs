@@ -474,18 +474,9 @@ mod tests {
                 .iter()
                 .map(|(name, id, known)| ContainerRecord {
                     name: (*name).into(),
-                    docker_name: None,
                     docker_id: Some((*id).into()),
                     known: *known,
-                    exit_code: None,
-                    reason: None,
-                    ports: vec![],
-                    image_digest: None,
-                    health: None,
-                    started_at: None,
-                    restart_count: 0,
-                    last_restart_at: None,
-                    health_since: None,
+                    ..ContainerRecord::default()
                 })
                 .collect(),
             reason: None,
