@@ -260,6 +260,11 @@ pub async fn serve_with_admin(
         shutdown.clone(),
     ));
     tokio::spawn(tick_service_scheduler(handle.clone(), shutdown.clone()));
+    tokio::spawn(ecs::load_balancing::run(
+        handle.clone(),
+        elb.clone(),
+        shutdown.clone(),
+    ));
     let auth = Authenticator::new(
         config.keys.clone(),
         config.account_id.clone(),
@@ -291,7 +296,7 @@ pub async fn serve_with_admin(
     });
     // The service table: one line per emulated AWS service.
     let services: Vec<Arc<dyn Service>> = vec![
-        Arc::new(ecs::Ecs::new(handle, config.advertise_url.clone())),
+        Arc::new(ecs::Ecs::new(handle, config.advertise_url.clone()).with_elbv2(elb.clone())),
         Arc::new(acs),
         Arc::new(sts::Sts::new(keys.clone(), config.account_id.clone())),
         Arc::new(ecr::EcrApi(ecr.as_ref().map(|e| Arc::clone(&e.api)))),

@@ -15,6 +15,7 @@ pub mod clusters;
 pub mod common;
 pub mod health;
 pub mod instances;
+pub mod load_balancing;
 pub mod model;
 pub mod placement;
 pub mod read_view;
@@ -35,6 +36,7 @@ use ecs_protocol::ecs_api::{DiscoverPollEndpointRequest, DiscoverPollEndpointRes
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
+use crate::elbv2::Elbv2Handle;
 use crate::front::json::decode;
 use crate::front::sigv4::Flavor;
 use crate::front::{
@@ -50,6 +52,7 @@ pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
 pub struct Ecs {
     state: StateHandle,
     advertise_url: Option<String>,
+    elbv2: Option<Elbv2Handle>,
 }
 
 impl Ecs {
@@ -59,7 +62,59 @@ impl Ecs {
         Ecs {
             state,
             advertise_url,
+            elbv2: None,
         }
+    }
+
+    /// Services' `loadBalancers` are checked against (and registered in) `elbv2`'s target groups.
+    #[must_use]
+    pub fn with_elbv2(mut self, elbv2: Elbv2Handle) -> Self {
+        self.elbv2 = Some(elbv2);
+        self
+    }
+
+    /// Checks the target groups a CreateService or UpdateService names, as ECS asks ELB before
+    /// it accepts them: they exist, have a load balancer, and suit the task's network mode.
+    async fn check_target_groups(
+        &self,
+        cluster: Option<String>,
+        service: Option<String>,
+        task_definition: Option<String>,
+        given: Option<Vec<Value>>,
+        now: f64,
+    ) -> Result<(), ApiError> {
+        let Some(given) = given.filter(|g| !g.is_empty()) else {
+            return Ok(());
+        };
+        let lbs = load_balancing::parse_load_balancers(&given)?;
+        let network_mode = self
+            .state
+            .call(move |s| {
+                let td = match (task_definition, service) {
+                    (Some(td), _) => Some(td),
+                    (None, Some(svc)) => {
+                        let cluster = s.cluster(cluster.as_deref()).ok()?;
+                        let arn = if svc.starts_with("arn:") {
+                            svc
+                        } else {
+                            s.service_arn(&cluster, &svc)
+                        };
+                        s.services.get(&arn).map(|x| x.task_definition.clone())
+                    }
+                    (None, None) => None,
+                }?;
+                let (family, revision) = s.resolve_task_def(&td).ok()?;
+                s.task_def(&family, revision)
+                    .map(|d| d.network_mode().to_string())
+            })
+            .await?
+            .unwrap_or_else(|| "bridge".into());
+        let Some(elb) = &self.elbv2 else {
+            return Err(ApiError::invalid(
+                "Load balancers are not available in this control plane.",
+            ));
+        };
+        load_balancing::check_target_groups(elb, &lbs, &network_mode, now).await
     }
 }
 
@@ -168,10 +223,32 @@ impl Ecs {
             "TagResource" => op!(tag_resource),
             "UntagResource" => op!(untag_resource),
             "ListTagsForResource" => op!(list_tags_for_resource),
-            "CreateService" => op!(create_service, now, schedule),
+            "CreateService" => {
+                let req: services::CreateServiceRequest = decode(body)?;
+                self.check_target_groups(
+                    req.cluster,
+                    None,
+                    req.task_definition,
+                    Some(req.load_balancers),
+                    now,
+                )
+                .await?;
+                op!(create_service, now, schedule)
+            }
             "DescribeServices" => op!(describe_services),
             "ListServices" => op!(list_services),
-            "UpdateService" => op!(update_service, now, schedule),
+            "UpdateService" => {
+                let req: services::UpdateServiceRequest = decode(body)?;
+                self.check_target_groups(
+                    req.cluster,
+                    Some(req.service),
+                    req.task_definition,
+                    req.load_balancers,
+                    now,
+                )
+                .await?;
+                op!(update_service, now, schedule)
+            }
             "DeleteService" => op!(delete_service, schedule),
             "DiscoverPollEndpoint" => {
                 let req: DiscoverPollEndpointRequest = decode(body)?;

@@ -394,9 +394,13 @@ pub struct Service {
     /// As given (stored and shown; placement spreads by free memory whatever it says).
     #[serde(default)]
     pub placement_strategy: Vec<Value>,
-    /// As given (stored and shown; no load balancer is emulated).
+    /// As given: each `targetGroupArn`, `containerName`, `containerPort` (see
+    /// `ecs::load_balancing`: the scheduler registers the tasks' host ports there).
     #[serde(default)]
     pub load_balancers: Vec<Value>,
+    /// Seconds after a task starts during which failed ELB health checks do not replace it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_grace_period_seconds: Option<i64>,
     /// `REPLICA` or `DAEMON`.
     pub scheduling_strategy: String,
     /// `{type: ECS}`.
@@ -429,6 +433,44 @@ pub struct Service {
     /// When it became INACTIVE (not shown; purged an hour later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inactive_at: Option<f64>,
+    /// Tasks being deregistered from the service's target groups before they are told to stop,
+    /// by task ARN (not shown).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub draining: BTreeMap<String, Draining>,
+    /// The targets the scheduler registered in the service's target groups and has not seen
+    /// deregistered yet (not shown).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub lb_targets: std::collections::BTreeSet<LbTarget>,
+}
+
+/// A target a load-balanced service registers: one task container's host port in one target group
+/// (see `ecs::load_balancing`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LbTarget {
+    /// The target group.
+    pub target_group_arn: String,
+    /// Instance id.
+    pub id: String,
+    /// Host port.
+    pub port: u16,
+    /// The task behind it.
+    pub task_arn: String,
+}
+
+/// A task of a load-balanced service on its way out: deregistered from its target groups, told
+/// to stop once the deregistration delay ends. Meanwhile the task itself is unchanged (RUNNING,
+/// desiredStatus RUNNING; ECS shows lastStatus DEACTIVATING and desiredStatus STOPPED, statuses
+/// this emulator's task model does not have yet); the scheduler counts it as stopping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Draining {
+    /// Epoch seconds when the stop request goes to the agent.
+    pub stop_at: f64,
+    /// The stop's `stoppedReason`.
+    pub reason: String,
+    /// The stop's `stopCode`.
+    pub stop_code: StopCode,
 }
 
 /// ECS keeps the 100 most recent service events.
@@ -442,4 +484,6 @@ pub const SERVICE_INTERNAL: &[&str] = &[
     "steady",
     "placementFailure",
     "inactiveAt",
+    "draining",
+    "lbTargets",
 ];

@@ -7,7 +7,10 @@
 //! that failed are retried. What to start and stop is decided by pure functions
 //! ([`plan_replica`], [`plan_daemon`]) that know nothing of the state; this module only applies
 //! their decisions (placement as RunTask does it, stop requests as StopTask does them) and records
-//! ECS's service events. No load balancer, capacity provider or service connect is emulated.
+//! ECS's service events. Services behind load balancers read ELB's target health through
+//! [`super::load_balancing`]: a task is healthy once its targets are, a task stopped by the
+//! scheduler drains first, a task failing ELB health checks after the grace period is replaced.
+//! No capacity provider or service connect is emulated.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,9 +18,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ecs::common::{paginate, short_name, valid_name, with_next};
+use crate::ecs::load_balancing::{
+    check_against_task_definition, parse_load_balancers, service_lbs,
+};
 use crate::ecs::model::{
-    Cluster, Deployment, DeploymentConfiguration, MAX_SERVICE_EVENTS, SERVICE_INTERNAL, Service,
-    ServiceEvent, Tag, api_view,
+    Cluster, Deployment, DeploymentConfiguration, Draining, MAX_SERVICE_EVENTS, SERVICE_INTERNAL,
+    Service, ServiceEvent, Tag, api_view,
 };
 use crate::ecs::placement::TaskSpec;
 use crate::ecs::placement::attrs as placement_attrs;
@@ -44,8 +50,11 @@ pub struct TaskFacts {
     pub instance: String,
     /// lastStatus is RUNNING.
     pub running: bool,
-    /// desiredStatus is STOPPED (told to stop, not yet reported STOPPED).
+    /// desiredStatus is STOPPED (told to stop, not yet reported STOPPED), or being deregistered
+    /// from its load balancers before it is told to.
     pub stopping: bool,
+    /// RUNNING and, for a service behind load balancers, healthy in every target group.
+    pub healthy: bool,
 }
 
 /// What the scheduler should do now.
@@ -97,7 +106,7 @@ pub fn plan_replica(
     stop.extend(old.iter().filter(|t| !t.running).map(|t| t.arn.clone()));
     let healthy = live
         .iter()
-        .filter(|t| t.running && !stop.contains(&t.arn))
+        .filter(|t| t.healthy && !stop.contains(&t.arn))
         .count();
     let mut may_stop = healthy.saturating_sub(min_healthy);
     for t in old.iter().filter(|t| t.running) {
@@ -189,7 +198,8 @@ fn new_deployment(task_definition: &str, desired: u32, launch_type: &str, now: f
     }
 }
 
-fn push_event(svc: &mut Service, message: String, now: f64) {
+/// Records a service event (newest first, at most [`MAX_SERVICE_EVENTS`]).
+pub(crate) fn push_event(svc: &mut Service, message: String, now: f64) {
     svc.events.insert(
         0,
         ServiceEvent {
@@ -199,6 +209,24 @@ fn push_event(svc: &mut Service, message: String, now: f64) {
         },
     );
     svc.events.truncate(MAX_SERVICE_EVENTS);
+}
+
+/// "(service X) has stopped N running tasks: (task ...) ...", when `tasks` is not empty.
+fn push_stopped_event(svc: &mut Service, tasks: &[String], now: f64) {
+    if tasks.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = tasks
+        .iter()
+        .map(|a| format!("(task {})", task_id(a)))
+        .collect();
+    let message = format!(
+        "(service {}) has stopped {} running tasks: {}.",
+        svc.service_name,
+        ids.len(),
+        ids.join(" ")
+    );
+    push_event(svc, message, now);
 }
 
 /// The service event for a placement that failed, in ECS's words as far as we know them.
@@ -243,6 +271,20 @@ fn check_deployment_configuration(c: &DeploymentConfiguration) -> Result<(), Api
     Ok(())
 }
 
+/// `healthCheckGracePeriodSeconds`: only with load balancers, and not negative.
+fn check_grace_period(grace: Option<i64>, with_lbs: bool) -> Result<(), ApiError> {
+    match grace {
+        Some(_) if !with_lbs => Err(ApiError::invalid(
+            "Health check grace period is only valid for services configured to use load balancers",
+        )),
+        Some(g) if !(0..=i64::from(i32::MAX)).contains(&g) => Err(ApiError::invalid(format!(
+            "healthCheckGracePeriodSeconds must be between 0 and {}, was {g}.",
+            i32::MAX
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn check_constraints(constraints: &[Value]) -> Result<(), ApiError> {
     for c in constraints {
         placement_attrs::parse_constraint(c).map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -284,16 +326,22 @@ impl State {
 
     /// Live (not STOPPED) tasks of a service, as the planner sees them.
     fn service_task_facts(&self, svc: &Service) -> Vec<TaskFacts> {
+        let lbs = service_lbs(svc);
         svc.task_arns
             .iter()
             .filter_map(|a| self.tasks.get(a))
             .filter(|t| t.last_status != BackendStatus::Stopped)
-            .map(|t| TaskFacts {
-                arn: t.task_arn.clone(),
-                deployment: t.started_by.clone().unwrap_or_default(),
-                instance: t.container_instance_arn.clone(),
-                running: t.last_status == BackendStatus::Running,
-                stopping: t.desired_status == BackendStatus::Stopped,
+            .map(|t| {
+                let running = t.last_status == BackendStatus::Running;
+                TaskFacts {
+                    arn: t.task_arn.clone(),
+                    deployment: t.started_by.clone().unwrap_or_default(),
+                    instance: t.container_instance_arn.clone(),
+                    running,
+                    stopping: t.desired_status == BackendStatus::Stopped
+                        || svc.draining.contains_key(&t.task_arn),
+                    healthy: running && self.lb.healthy(&t.task_arn, &lbs),
+                }
             })
             .collect()
     }
@@ -442,6 +490,11 @@ impl State {
         check_deployment_configuration(&deployment_configuration)?;
         check_constraints(&req.placement_constraints)?;
         service_strategies(&req.placement_strategy)?;
+        let lbs = parse_load_balancers(&req.load_balancers)?;
+        if let Some(td) = self.task_def(&family, revision) {
+            check_against_task_definition(&lbs, td)?;
+        }
+        check_grace_period(req.health_check_grace_period_seconds, !lbs.is_empty())?;
         let arn = self.service_arn(&cluster, &name);
         if let Some(existing) = self.services.get(&arn).filter(|s| s.status != "INACTIVE") {
             let same_token =
@@ -467,6 +520,7 @@ impl State {
             placement_constraints: req.placement_constraints,
             placement_strategy: req.placement_strategy,
             load_balancers: req.load_balancers,
+            health_check_grace_period_seconds: req.health_check_grace_period_seconds,
             scheduling_strategy: strategy,
             deployment_controller: json!({"type": "ECS"}),
             tags: req.tags,
@@ -479,6 +533,8 @@ impl State {
             steady: false,
             placement_failure: None,
             inactive_at: None,
+            draining: BTreeMap::new(),
+            lb_targets: BTreeSet::new(),
         };
         let view = self.service_view(&svc, true);
         self.services.insert(arn.clone(), svc);
@@ -562,6 +618,25 @@ impl State {
         };
         check_constraints(req.placement_constraints.as_deref().unwrap_or_default())?;
         service_strategies(req.placement_strategy.as_deref().unwrap_or_default())?;
+        let Some(current) = self.services.get(&arn) else {
+            return Err(service_not_found());
+        };
+        let lbs = match &req.load_balancers {
+            Some(given) => parse_load_balancers(given)?,
+            None => service_lbs(current),
+        };
+        let td_arn = new_task_definition
+            .clone()
+            .unwrap_or_else(|| current.task_definition.clone());
+        if let Ok((family, revision)) = self.resolve_task_def(&td_arn)
+            && let Some(td) = self.task_def(&family, revision)
+        {
+            check_against_task_definition(&lbs, td)?;
+        }
+        let grace = req
+            .health_check_grace_period_seconds
+            .or(current.health_check_grace_period_seconds);
+        check_grace_period(grace, !lbs.is_empty())?;
         let Some(svc) = self.services.get_mut(&arn) else {
             return Err(service_not_found());
         };
@@ -610,6 +685,7 @@ impl State {
         if let Some(lb) = req.load_balancers {
             svc.load_balancers = lb;
         }
+        svc.health_check_grace_period_seconds = grace;
         if let Some(p) = req.propagate_tags {
             svc.propagate_tags = p;
         }
@@ -721,6 +797,8 @@ impl State {
         }
         let before = serde_json::to_vec(&svc).unwrap_or_default();
         self.observe_tasks(&mut svc);
+        self.end_draining(&mut svc, now);
+        self.replace_failed_targets(&mut svc, now);
         let Some(primary) = svc.deployments.first().map(|d| d.id.clone()) else {
             return;
         };
@@ -744,21 +822,13 @@ impl State {
         };
         if !plan.stop.is_empty() {
             let reason = format!("Scaling activity initiated by (deployment {primary})");
-            for t in &plan.stop {
-                self.request_stop(t, SCHEDULER_STOP, &reason, now);
-            }
-            let ids: Vec<String> = plan
+            let stopped: Vec<String> = plan
                 .stop
                 .iter()
-                .map(|a| format!("(task {})", task_id(a)))
+                .filter(|t| self.stop_service_task(&mut svc, t, &reason, now))
+                .cloned()
                 .collect();
-            let message = format!(
-                "(service {}) has stopped {} running tasks: {}.",
-                svc.service_name,
-                ids.len(),
-                ids.join(" ")
-            );
-            push_event(&mut svc, message, now);
+            push_stopped_event(&mut svc, &stopped, now);
         }
         if plan.start > 0 || !plan.start_on.is_empty() {
             self.start_service_tasks(&mut svc, &primary, &plan, now);
@@ -767,6 +837,102 @@ impl State {
         if serde_json::to_vec(&svc).unwrap_or_default() != before {
             self.services.insert(arn.to_string(), svc);
             self.touch(Key::Service(arn.to_string()));
+        }
+    }
+
+    /// Stops a task of `svc`: at once, or, when its targets are registered in the service's
+    /// target groups, once they are deregistered and the deregistration delay has passed (the
+    /// load balancing round deregisters tasks that are draining).
+    /// Returns whether it was told to stop now.
+    fn stop_service_task(&mut self, svc: &mut Service, task: &str, reason: &str, now: f64) -> bool {
+        let registered = svc.lb_targets.iter().any(|t| t.task_arn == task);
+        if !registered {
+            self.request_stop(task, SCHEDULER_STOP, reason, now);
+            return true;
+        }
+        if svc.draining.contains_key(task) {
+            return false;
+        }
+        let delay = self.lb.delay(&service_lbs(svc));
+        svc.draining.insert(
+            task.to_string(),
+            Draining {
+                stop_at: now + delay,
+                reason: reason.to_string(),
+                stop_code: SCHEDULER_STOP,
+            },
+        );
+        let message = format!(
+            "(service {}) has begun draining connections on 1 tasks.",
+            svc.service_name
+        );
+        push_event(svc, message, now);
+        false
+    }
+
+    /// Tells the tasks whose deregistration delay has passed to stop; forgets drained tasks
+    /// that stopped on their own.
+    fn end_draining(&mut self, svc: &mut Service, now: f64) {
+        let entries: Vec<(String, Draining)> = svc
+            .draining
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut stopped: Vec<String> = Vec::new();
+        for (task, d) in entries {
+            let live = self
+                .tasks
+                .get(&task)
+                .is_some_and(|t| t.last_status != BackendStatus::Stopped);
+            if !live {
+                svc.draining.remove(&task);
+            } else if now >= d.stop_at {
+                self.request_stop(&task, d.stop_code, &d.reason, now);
+                svc.draining.remove(&task);
+                stopped.push(task);
+            }
+        }
+        push_stopped_event(svc, &stopped, now);
+    }
+
+    /// Replaces the RUNNING tasks whose targets failed ELB health checks, once the service's
+    /// health check grace period after their start has passed.
+    fn replace_failed_targets(&mut self, svc: &mut Service, now: f64) {
+        if svc.status != "ACTIVE" {
+            return;
+        }
+        let lbs = service_lbs(svc);
+        if lbs.is_empty() {
+            return;
+        }
+        let grace = svc.health_check_grace_period_seconds.unwrap_or(0) as f64;
+        let failed: Vec<(String, String)> = svc
+            .task_arns
+            .iter()
+            .filter(|a| !svc.draining.contains_key(*a))
+            .filter_map(|a| self.tasks.get(a))
+            .filter(|t| {
+                t.last_status == BackendStatus::Running
+                    && t.desired_status == BackendStatus::Running
+                    && t.started_at.is_some_and(|s| now - s >= grace)
+            })
+            .filter_map(|t| {
+                self.lb
+                    .failed_in(&t.task_arn, &lbs)
+                    .map(|g| (t.task_arn.clone(), g.to_string()))
+            })
+            .collect();
+        for (task, group) in failed {
+            let message = format!(
+                "(service {}) (task {}) failed ELB health checks in (target-group {group})",
+                svc.service_name,
+                task_id(&task)
+            );
+            push_event(svc, message, now);
+            let reason = format!("Task failed ELB health checks in (target-group {group})");
+            if self.stop_service_task(svc, &task, &reason, now) {
+                push_stopped_event(svc, std::slice::from_ref(&task), now);
+            }
         }
     }
 
@@ -929,15 +1095,16 @@ impl State {
             d.updated_at = now;
         }
         if svc.status == "DRAINING" {
-            if facts.iter().all(|t| t.stopping) {
+            if facts.iter().all(|t| t.stopping) && svc.draining.is_empty() {
                 svc.status = "INACTIVE".into();
                 svc.inactive_at = Some(now);
             }
             return;
         }
+        // Behind load balancers a task counts once its targets are healthy.
         let running = facts
             .iter()
-            .filter(|t| t.deployment == primary && t.running && !t.stopping)
+            .filter(|t| t.deployment == primary && t.healthy && !t.stopping)
             .count();
         let steady = svc.deployments.len() == 1
             && facts.len() == running
@@ -1010,9 +1177,11 @@ pub struct CreateServiceRequest {
     /// Stored.
     #[serde(default)]
     pub placement_strategy: Vec<Value>,
-    /// Stored and shown, not acted on.
+    /// Target groups the tasks are registered in (see `load_balancing`).
     #[serde(default)]
     pub load_balancers: Vec<Value>,
+    /// Seconds after a task starts during which failed ELB health checks are ignored.
+    pub health_check_grace_period_seconds: Option<i64>,
     /// REPLICA / DAEMON.
     pub scheduling_strategy: Option<String>,
     /// `{type: ECS}` only.
@@ -1083,6 +1252,8 @@ pub struct UpdateServiceRequest {
     pub force_new_deployment: Option<bool>,
     /// Replaces the current ones.
     pub load_balancers: Option<Vec<Value>>,
+    /// Replaces the current one.
+    pub health_check_grace_period_seconds: Option<i64>,
     /// Stored.
     pub propagate_tags: Option<String>,
     /// Stored.
@@ -1385,6 +1556,7 @@ mod tests {
             instance: format!("i-{arn}"),
             running,
             stopping,
+            healthy: running,
         }
     }
 

@@ -161,6 +161,8 @@ pub struct State {
     pub ecr: Option<crate::ecr::EcrRef>,
     /// Lifetime of task role credentials (configuration, not persisted).
     pub role_credentials_lifetime_secs: i64,
+    /// The last ELB round's target health and delays (in memory; see `load_balancing`).
+    pub lb: crate::ecs::load_balancing::LbRuntime,
     dirty: BTreeSet<Key>,
     /// Instance ARNs whose outbox grew during the current command.
     notify: BTreeSet<String>,
@@ -186,6 +188,7 @@ impl State {
             connections: BTreeMap::new(),
             ecr: None,
             role_credentials_lifetime_secs: DEFAULT_ROLE_CREDENTIALS_LIFETIME_SECS,
+            lb: Default::default(),
             dirty: BTreeSet::new(),
             notify: BTreeSet::new(),
             wrote: false,

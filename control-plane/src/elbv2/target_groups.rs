@@ -435,7 +435,10 @@ impl TargetGroup {
 
     fn check_target(&self, t: &TargetDescription) -> Result<(), ApiError> {
         let ok = match self.target_type {
-            TargetType::Instance => well_formed_id("i-", &t.id),
+            // EC2 instances, and (beyond ELB, which has no such targets) the `mi-` managed
+            // instances ECS Anywhere registers, so ECS services on external instances of this
+            // emulator can sit behind a load balancer.
+            TargetType::Instance => well_formed_id("i-", &t.id) || well_formed_id("mi-", &t.id),
             TargetType::Ip => t.id.parse::<std::net::IpAddr>().is_ok(),
         };
         if !ok {
