@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::ecs::model::{LbTarget, Service};
+use crate::ecs::model::{LbRef, LbTarget, Service, TargetState, push_event};
 use crate::ecs::state::{Key, State, StateHandle};
 use crate::ecs::taskdef::TaskDefinition;
 use crate::elbv2::{Elbv2Handle, Op};
@@ -36,22 +36,8 @@ use ecs_protocol::BackendStatus;
 /// How often the bridge compares ECS's wishes with ELB's registrations.
 pub const ROUND: Duration = Duration::from_secs(1);
 
-/// ELB's default `deregistration_delay.timeout_seconds`, used until the group's is known.
-pub const DEFAULT_DEREGISTRATION_DELAY: f64 = 300.0;
-
 /// ECS's limit of target groups per service.
 pub const MAX_TARGET_GROUPS: usize = 5;
-
-/// One entry of a service's `loadBalancers`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LbRef {
-    /// The target group.
-    pub target_group_arn: String,
-    /// The container whose port is registered.
-    pub container_name: String,
-    /// Its container port.
-    pub container_port: i64,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -240,15 +226,6 @@ impl LbWork {
     }
 }
 
-/// A target's health as ELB reported it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetState {
-    /// `initial`, `healthy`, `unhealthy`, `unused`, `draining`, `unavailable`.
-    pub state: String,
-    /// ELB's reason code, if it gave one.
-    pub reason: Option<String>,
-}
-
 /// What a round found and did, handed back to the ECS state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LbReport {
@@ -266,55 +243,6 @@ pub struct LbReport {
     pub missing_groups: BTreeSet<String>,
     /// Registration failures, per service: (target group, ELB's message).
     pub failures: BTreeMap<String, Vec<(String, String)>>,
-}
-
-/// The ELB facts the scheduler reads: the last round's health and delays (in memory; a restart
-/// starts from "unknown", and the next round tells).
-#[derive(Debug, Clone, Default)]
-pub struct LbRuntime {
-    /// Health per task, per target group.
-    pub health: BTreeMap<String, BTreeMap<String, TargetState>>,
-    /// Deregistration delay per target group.
-    pub delays: BTreeMap<String, f64>,
-}
-
-impl LbRuntime {
-    /// Whether every target of `task` in `groups` is healthy (health checks disabled count as
-    /// healthy: ELB sends them traffic).
-    pub fn healthy(&self, task: &str, groups: &[LbRef]) -> bool {
-        let Some(h) = self.health.get(task) else {
-            return groups.is_empty();
-        };
-        groups.iter().all(|g| {
-            h.get(&g.target_group_arn)
-                .is_some_and(|s| s.state == "healthy" || s.state == "unavailable")
-        })
-    }
-
-    /// The first of `groups` in which `task`'s target failed its health checks.
-    pub fn failed_in<'a>(&self, task: &str, groups: &'a [LbRef]) -> Option<&'a str> {
-        let h = self.health.get(task)?;
-        groups
-            .iter()
-            .find(|g| {
-                h.get(&g.target_group_arn)
-                    .is_some_and(|s| s.state == "unhealthy")
-            })
-            .map(|g| g.target_group_arn.as_str())
-    }
-
-    /// How long `groups` drain a deregistered target: the longest of their delays.
-    pub fn delay(&self, groups: &[LbRef]) -> f64 {
-        groups
-            .iter()
-            .map(|g| {
-                self.delays
-                    .get(&g.target_group_arn)
-                    .copied()
-                    .unwrap_or(DEFAULT_DEREGISTRATION_DELAY)
-            })
-            .fold(0.0, f64::max)
-    }
 }
 
 /// A service's `loadBalancers`, parsed (checked when they were given).
@@ -387,7 +315,7 @@ impl State {
             if let Some(added) = report.registered.get(&arn) {
                 svc.lb_targets.extend(added.iter().cloned());
                 for (group, n) in per_group(added) {
-                    super::services::push_event(
+                    push_event(
                         svc,
                         format!(
                             "(service {name}) registered {n} targets in (target-group {group})"
@@ -398,7 +326,7 @@ impl State {
             }
             if let Some(removed) = report.deregistered.get(&arn) {
                 for (group, n) in per_group(removed) {
-                    super::services::push_event(
+                    push_event(
                         svc,
                         format!(
                             "(service {name}) deregistered {n} targets in (target-group {group})"
@@ -420,7 +348,7 @@ impl State {
                         "(service {name}) failed to register targets in (target-group {group}) with (error {message})"
                     );
                     if svc.events.first().map(|e| &e.message) != Some(&text) {
-                        super::services::push_event(svc, text, now);
+                        push_event(svc, text, now);
                     }
                 }
             }

@@ -487,3 +487,88 @@ pub const SERVICE_INTERNAL: &[&str] = &[
     "draining",
     "lbTargets",
 ];
+
+/// ELB's default `deregistration_delay.timeout_seconds`, used until the group's is known.
+pub const DEFAULT_DEREGISTRATION_DELAY: f64 = 300.0;
+
+/// One entry of a service's `loadBalancers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbRef {
+    /// The target group.
+    pub target_group_arn: String,
+    /// The container whose port is registered.
+    pub container_name: String,
+    /// Its container port.
+    pub container_port: i64,
+}
+
+/// A target's health as ELB reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetState {
+    /// `initial`, `healthy`, `unhealthy`, `unused`, `draining`, `unavailable`.
+    pub state: String,
+    /// ELB's reason code, if it gave one.
+    pub reason: Option<String>,
+}
+
+/// The ELB facts the scheduler reads: the last round's health and delays (in memory; a restart
+/// starts from "unknown", and the next round tells).
+#[derive(Debug, Clone, Default)]
+pub struct LbRuntime {
+    /// Health per task, per target group.
+    pub health: BTreeMap<String, BTreeMap<String, TargetState>>,
+    /// Deregistration delay per target group.
+    pub delays: BTreeMap<String, f64>,
+}
+
+impl LbRuntime {
+    /// Whether every target of `task` in `groups` is healthy (health checks disabled count as
+    /// healthy: ELB sends them traffic).
+    pub fn healthy(&self, task: &str, groups: &[LbRef]) -> bool {
+        let Some(h) = self.health.get(task) else {
+            return groups.is_empty();
+        };
+        groups.iter().all(|g| {
+            h.get(&g.target_group_arn)
+                .is_some_and(|s| s.state == "healthy" || s.state == "unavailable")
+        })
+    }
+
+    /// The first of `groups` in which `task`'s target failed its health checks.
+    pub fn failed_in<'a>(&self, task: &str, groups: &'a [LbRef]) -> Option<&'a str> {
+        let h = self.health.get(task)?;
+        groups
+            .iter()
+            .find(|g| {
+                h.get(&g.target_group_arn)
+                    .is_some_and(|s| s.state == "unhealthy")
+            })
+            .map(|g| g.target_group_arn.as_str())
+    }
+
+    /// How long `groups` drain a deregistered target: the longest of their delays.
+    pub fn delay(&self, groups: &[LbRef]) -> f64 {
+        groups
+            .iter()
+            .map(|g| {
+                self.delays
+                    .get(&g.target_group_arn)
+                    .copied()
+                    .unwrap_or(DEFAULT_DEREGISTRATION_DELAY)
+            })
+            .fold(0.0, f64::max)
+    }
+}
+
+/// Records a service event (newest first, at most [`MAX_SERVICE_EVENTS`]).
+pub(crate) fn push_event(svc: &mut Service, message: String, now: f64) {
+    svc.events.insert(
+        0,
+        ServiceEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            created_at: now,
+            message,
+        },
+    );
+    svc.events.truncate(MAX_SERVICE_EVENTS);
+}

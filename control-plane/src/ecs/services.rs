@@ -22,8 +22,8 @@ use crate::ecs::load_balancing::{
     check_against_task_definition, parse_load_balancers, service_lbs,
 };
 use crate::ecs::model::{
-    Cluster, Deployment, DeploymentConfiguration, Draining, MAX_SERVICE_EVENTS, SERVICE_INTERNAL,
-    Service, ServiceEvent, Tag, api_view,
+    Cluster, Deployment, DeploymentConfiguration, Draining, SERVICE_INTERNAL, Service, Tag,
+    api_view, push_event,
 };
 use crate::ecs::placement::TaskSpec;
 use crate::ecs::placement::attrs as placement_attrs;
@@ -196,19 +196,6 @@ fn new_deployment(task_definition: &str, desired: u32, launch_type: &str, now: f
         rollout_state: "IN_PROGRESS".into(),
         ever_running: false,
     }
-}
-
-/// Records a service event (newest first, at most [`MAX_SERVICE_EVENTS`]).
-pub(crate) fn push_event(svc: &mut Service, message: String, now: f64) {
-    svc.events.insert(
-        0,
-        ServiceEvent {
-            id: uuid::Uuid::new_v4().to_string(),
-            created_at: now,
-            message,
-        },
-    );
-    svc.events.truncate(MAX_SERVICE_EVENTS);
 }
 
 /// "(service X) has stopped N running tasks: (task ...) ...", when `tasks` is not empty.

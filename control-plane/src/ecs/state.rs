@@ -162,7 +162,7 @@ pub struct State {
     /// Lifetime of task role credentials (configuration, not persisted).
     pub role_credentials_lifetime_secs: i64,
     /// The last ELB round's target health and delays (in memory; see `load_balancing`).
-    pub lb: crate::ecs::load_balancing::LbRuntime,
+    pub lb: crate::ecs::model::LbRuntime,
     dirty: BTreeSet<Key>,
     /// Instance ARNs whose outbox grew during the current command.
     notify: BTreeSet<String>,

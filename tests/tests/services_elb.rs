@@ -1,0 +1,499 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! ECS services behind the emulated ELBv2, end to end: the real control-plane binary, the real
+//! AWS CLI for every ECS and ELBv2 call, and fake agents (real SDK registration, signed ACS
+//! websocket) that run each task as a real HTTP server on a loopback port of their choosing and
+//! report it as the task's dynamic host port, as an agent reports Docker's binding.
+//!
+//! What it shows: CreateService refuses bad `loadBalancers` with ECS's errors; the scheduler
+//! registers each RUNNING task as its instance and host port; a task the scheduler stops is
+//! deregistered first (ELB shows it `draining`) and told to stop only once the target group's
+//! deregistration delay has passed.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use ecs_e2e_tests::fake_agent::FakeAgent;
+use ecs_e2e_tests::{AwsCli, ControlPlane, free_port, wait_until};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+const CLUSTER: &str = "lb";
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// The target group's deregistration delay.
+const DELAY_SECS: u64 = 3;
+
+/// Serves `body` over HTTP/1.1 keep-alive on `listener` until aborted (a test backend standing
+/// in for a task's container; answers every request alike).
+async fn serve(listener: TcpListener, body: String) {
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            return;
+        };
+        let body = body.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                buf.drain(..end);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if conn.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Connects `agent` to ACS and runs its tasks: a backend per task to run (reported RUNNING with
+/// container port 8080 bound to the backend's port), stopped and reported STOPPED when told.
+fn autopilot(rt: &Runtime, agent: Arc<FakeAgent>) -> Result<JoinHandle<()>> {
+    let mut acs = rt.block_on(agent.connect())?;
+    Ok(rt.spawn(async move {
+        let mut backends: Vec<(String, JoinHandle<()>)> = Vec::new();
+        loop {
+            let Ok(payload) = acs
+                .next_of("PayloadMessage", Duration::from_secs(3600))
+                .await
+            else {
+                return;
+            };
+            if acs.ack(&payload).await.is_err() {
+                return;
+            }
+            for t in payload["message"]["tasks"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                let arn = t["arn"].as_str().unwrap_or_default().to_string();
+                let desired = t["desiredStatus"].as_str().unwrap_or_default();
+                let result = if desired == "RUNNING" {
+                    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    let port = i32::from(listener.local_addr().unwrap().port());
+                    let id = arn.rsplit('/').next().unwrap_or_default().to_string();
+                    backends.push((
+                        arn.clone(),
+                        tokio::spawn(serve(listener, format!("task {id}"))),
+                    ));
+                    agent
+                        .submit(&arn, "RUNNING", "web", Some((8080, port)), None, None)
+                        .await
+                } else {
+                    for (_, b) in backends.iter().filter(|(a, _)| *a == arn) {
+                        b.abort();
+                    }
+                    agent
+                        .submit(&arn, "STOPPED", "web", None, Some(0), None)
+                        .await
+                };
+                if let Err(e) = result {
+                    eprintln!("fake agent: cannot report {arn} {desired}: {e:#}");
+                }
+            }
+        }
+    }))
+}
+
+fn refs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// `aws ARGS`, which must fail with `code`; its message.
+fn cli_err(aws: &AwsCli, args: &[&str], code: &str) -> Result<String> {
+    let e = aws.run_err(args)?;
+    ensure!(e.error_code() == Some(code), "{}", e.stderr);
+    let line = e
+        .stderr
+        .lines()
+        .find(|l| l.contains("An error occurred"))
+        .unwrap_or_default();
+    Ok(line
+        .split_once("): ")
+        .map(|(_, m)| m.to_string())
+        .unwrap_or_default())
+}
+
+/// The targets of `tg` as describe-target-health lists them: (id, port, state).
+fn targets(aws: &AwsCli, tg: &str) -> Result<Vec<(String, u64, String)>> {
+    let out = aws.run(&["elbv2", "describe-target-health", "--target-group-arn", tg])?;
+    Ok(out["TargetHealthDescriptions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            (
+                s(&d["Target"]["Id"]).to_string(),
+                d["Target"]["Port"].as_u64().unwrap_or_default(),
+                s(&d["TargetHealth"]["State"]).to_string(),
+            )
+        })
+        .collect())
+}
+
+fn service(aws: &AwsCli) -> Result<Value> {
+    let out = aws.run(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        CLUSTER,
+        "--services",
+        "web",
+    ])?;
+    Ok(out["services"][0].clone())
+}
+
+fn events(svc: &Value) -> Vec<String> {
+    svc["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| s(&e["message"]).to_string())
+        .collect()
+}
+
+/// The tasks of the service, described.
+fn tasks(aws: &AwsCli, desired: &str) -> Result<Vec<Value>> {
+    let arns = aws.run(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        CLUSTER,
+        "--service-name",
+        "web",
+        "--desired-status",
+        desired,
+    ])?["taskArns"]
+        .clone();
+    let arns: Vec<String> = arns
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|a| s(a).to_string())
+        .collect();
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args = vec!["ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks"];
+    args.extend(arns.iter().map(String::as_str));
+    Ok(aws.run(&args)?["tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+fn host_port(task: &Value) -> u64 {
+    task["containers"][0]["networkBindings"][0]["hostPort"]
+        .as_u64()
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it() -> Result<()> {
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?,
+    );
+    let data = tempfile::tempdir()?;
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let cp = ControlPlane::start_on(&addr, Some(data.path()))?;
+    let aws = cp.aws()?;
+    aws.run(&["ecs", "create-cluster", "--cluster-name", CLUSTER])?;
+
+    // The load balancer side, as the classic walkthrough creates it.
+    let lb = aws.run(&[
+        "elbv2",
+        "create-load-balancer",
+        "--name",
+        "web-lb",
+        "--subnets",
+        "subnet-0123456789abcdef0",
+        "subnet-0123456789abcdef1",
+    ])?["LoadBalancers"][0]
+        .clone();
+    let tg = aws.run(&[
+        "elbv2",
+        "create-target-group",
+        "--name",
+        "web-tg",
+        "--protocol",
+        "HTTP",
+        "--port",
+        "80",
+        "--vpc-id",
+        "vpc-0123456789abcdef0",
+        "--health-check-path",
+        "/",
+        "--health-check-interval-seconds",
+        "5",
+        "--health-check-timeout-seconds",
+        "2",
+        "--healthy-threshold-count",
+        "2",
+    ])?["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .context("TargetGroupArn")?
+        .to_string();
+    aws.run(&[
+        "elbv2",
+        "modify-target-group-attributes",
+        "--target-group-arn",
+        &tg,
+        "--attributes",
+        &format!("Key=deregistration_delay.timeout_seconds,Value={DELAY_SECS}"),
+    ])?;
+    let containers = json!([{"name": "web", "image": "127.0.0.1:5000/web:1", "memory": 64,
+        "portMappings": [{"containerPort": 8080, "hostPort": 0}]}])
+    .to_string();
+    aws.run(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "web",
+        "--container-definitions",
+        &containers,
+    ])?;
+    let create = |lbs: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "ecs",
+            "create-service",
+            "--cluster",
+            CLUSTER,
+            "--service-name",
+            "web",
+            "--task-definition",
+            "web",
+            "--desired-count",
+            "2",
+            "--load-balancers",
+            lbs,
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| (*a).to_string()).collect()
+    };
+
+    // A target group with no load balancer yet: refused as ECS refuses it.
+    let lbs = format!("targetGroupArn={tg},containerName=web,containerPort=8080");
+    let args = create(&lbs, &[]);
+    let message = cli_err(&aws, &refs(&args), "InvalidParameterException")?;
+    assert_eq!(
+        message,
+        format!(
+            "The target group with targetGroupArn {tg} does not have an associated load balancer."
+        )
+    );
+    let port = free_port()?.to_string();
+    aws.run(&[
+        "elbv2",
+        "create-listener",
+        "--load-balancer-arn",
+        s(&lb["LoadBalancerArn"]),
+        "--protocol",
+        "HTTP",
+        "--port",
+        &port,
+        "--default-actions",
+        &format!("Type=forward,TargetGroupArn={tg}"),
+    ])?;
+    // A port the container does not map, and a grace period without load balancers.
+    let bad = format!("targetGroupArn={tg},containerName=web,containerPort=80");
+    let args = create(&bad, &[]);
+    assert_eq!(
+        cli_err(&aws, &refs(&args), "InvalidParameterException")?,
+        "The container web did not have a container port 80 defined."
+    );
+    assert_eq!(
+        cli_err(
+            &aws,
+            &[
+                "ecs",
+                "create-service",
+                "--cluster",
+                CLUSTER,
+                "--service-name",
+                "plain",
+                "--task-definition",
+                "web",
+                "--desired-count",
+                "1",
+                "--health-check-grace-period-seconds",
+                "30",
+            ],
+            "InvalidParameterException"
+        )?,
+        "Health check grace period is only valid for services configured to use load balancers"
+    );
+    let listed = aws.run(&["ecs", "list-services", "--cluster", CLUSTER])?;
+    assert_eq!(listed["serviceArns"], json!([]), "nothing half-created");
+
+    // Two instances, each running its tasks as real HTTP servers.
+    let mut pilots = Vec::new();
+    for _ in 0..2 {
+        let agent =
+            Arc::new(rt.block_on(FakeAgent::register(&cp.endpoint(), CLUSTER, 1024, 512))?);
+        pilots.push(autopilot(&rt, agent)?);
+    }
+    wait_until(TIMEOUT, "both agents connected", || {
+        let out = aws.run(&["ecs", "list-container-instances", "--cluster", CLUSTER])?;
+        let arns: Vec<String> = out["containerInstanceArns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| s(a).to_string())
+            .collect();
+        let mut args = vec![
+            "ecs",
+            "describe-container-instances",
+            "--cluster",
+            CLUSTER,
+            "--container-instances",
+        ];
+        args.extend(arns.iter().map(String::as_str));
+        let d = aws.run(&args)?;
+        anyhow::Ok(
+            d["containerInstances"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2 && a.iter().all(|i| i["agentConnected"] == true)),
+        )
+    })?;
+
+    let args = create(&lbs, &["--health-check-grace-period-seconds", "60"]);
+    let created = aws.run(&refs(&args))?["service"].clone();
+    assert_eq!(created["loadBalancers"][0]["targetGroupArn"], tg.as_str());
+    assert_eq!(created["loadBalancers"][0]["containerPort"], 8080);
+    assert_eq!(created["healthCheckGracePeriodSeconds"], 60);
+
+    // Each RUNNING task becomes a target: its instance and its own host port.
+    let running = wait_until(TIMEOUT, "two tasks registered as targets", || {
+        let running: Vec<Value> = tasks(&aws, "RUNNING")?
+            .into_iter()
+            .filter(|t| t["lastStatus"] == "RUNNING")
+            .collect();
+        if running.len() != 2 {
+            return anyhow::Ok(None);
+        }
+        let want: BTreeSet<u64> = running.iter().map(host_port).collect();
+        let have: BTreeSet<u64> = targets(&aws, &tg)?.iter().map(|t| t.1).collect();
+        anyhow::Ok((want == have).then_some(running))
+    })?;
+    let instances = aws.run(&["ecs", "list-container-instances", "--cluster", CLUSTER])?;
+    let mut args = vec![
+        "ecs",
+        "describe-container-instances",
+        "--cluster",
+        CLUSTER,
+        "--container-instances",
+    ];
+    let arns: Vec<String> = instances["containerInstanceArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| s(a).to_string())
+        .collect();
+    args.extend(arns.iter().map(String::as_str));
+    let ec2_ids: BTreeSet<String> = aws.run(&args)?["containerInstances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| s(&i["ec2InstanceId"]).to_string())
+        .collect();
+    for (id, _, _) in targets(&aws, &tg)? {
+        assert!(ec2_ids.contains(&id), "target {id} is one of {ec2_ids:?}");
+    }
+    let registered = wait_until(TIMEOUT, "the registration event", || {
+        let e = events(&service(&aws)?);
+        anyhow::Ok(e.iter().find(|m| m.contains("registered")).cloned())
+    })?;
+    assert!(
+        registered.starts_with("(service web) registered ")
+            && registered.ends_with(&format!("targets in (target-group {tg})")),
+        "{registered}"
+    );
+
+    // Scale in: the task leaves the target group first and is told to stop after the delay.
+    aws.run(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        "web",
+        "--desired-count",
+        "1",
+    ])?;
+    let asked = Instant::now();
+    let (gone, gone_port) = wait_until(TIMEOUT, "a target draining", || {
+        let draining: Vec<(String, u64, String)> = targets(&aws, &tg)?
+            .into_iter()
+            .filter(|t| t.2 == "draining")
+            .collect();
+        let Some(d) = draining.first() else {
+            return anyhow::Ok(None);
+        };
+        let task = running.iter().find(|t| host_port(t) == d.1).cloned();
+        anyhow::Ok(task.map(|t| (s(&t["taskArn"]).to_string(), d.1)))
+    })?;
+    let svc = service(&aws)?;
+    assert!(
+        events(&svc)
+            .iter()
+            .any(|m| m == "(service web) has begun draining connections on 1 tasks."),
+        "{:?}",
+        events(&svc)
+    );
+    let stopped = wait_until(TIMEOUT, "the drained task stopped", || {
+        let t = aws.run(&[
+            "ecs",
+            "describe-tasks",
+            "--cluster",
+            CLUSTER,
+            "--tasks",
+            &gone,
+        ])?["tasks"][0]
+            .clone();
+        anyhow::Ok((t["lastStatus"] == "STOPPED").then_some(t))
+    })?;
+    let drained_for = asked.elapsed();
+    assert!(
+        drained_for >= Duration::from_secs(DELAY_SECS),
+        "stopped after {drained_for:?}, before the {DELAY_SECS} s delay"
+    );
+    assert_eq!(stopped["stopCode"], "ServiceSchedulerInitiated");
+    wait_until(TIMEOUT, "the drained target gone", || {
+        anyhow::Ok(targets(&aws, &tg)?.iter().all(|t| t.1 != gone_port))
+    })?;
+    assert_eq!(
+        targets(&aws, &tg)?.len(),
+        1,
+        "the remaining task stays a target"
+    );
+
+    for p in pilots {
+        p.abort();
+    }
+    drop(cp);
+    Ok(())
+}
