@@ -252,6 +252,23 @@ pub async fn run(
     };
     // Container metrics and health go to ECS over the telemetry connection, as the reference
     // sends them; the session runs even with both off (the reference's idle metrics rounds).
+    let (stats_tx, stats_rx) = watch::channel(None);
+    if config.enable_prometheus_metrics.value {
+        let addr = crate::prometheus::listen_addr(&config);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| AgentError::Listen(addr.to_string(), e.to_string()))?;
+        let sources = crate::prometheus::Sources {
+            engine: engine_tx.subscribe(),
+            stats: stats_rx,
+        };
+        let stop = shutdown.clone();
+        tracker.spawn(async move {
+            if let Err(e) = crate::prometheus::serve(listener, sources, stop).await {
+                tracing::error!(error = %e, "Prometheus metrics server failed");
+            }
+        });
+    }
     let stats = if config.disable_metrics.value {
         None
     } else {
@@ -262,6 +279,7 @@ pub async fn run(
             shutdown.clone(),
         );
         tracker.spawn(collector);
+        let _ = stats_tx.send(Some(stats.clone()));
         Some(stats)
     };
     tracker.spawn(crate::control::run_telemetry(

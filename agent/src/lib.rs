@@ -22,6 +22,7 @@ pub mod introspection;
 pub mod logging;
 pub mod notify;
 pub mod ports;
+pub mod prometheus;
 pub mod proxy;
 pub mod retry;
 pub mod runtime;

@@ -889,7 +889,7 @@ config_vars! {
         default: "false",
         parse: parse::boolean,
         meaning: "Serve Prometheus metrics on port 51680 (then also reserved).",
-        acts: Acts::Absent("no Prometheus endpoint; its one effect here is the reference's: port 51680 joins `ECS_RESERVED_PORTS`"),
+        acts: Acts::Partly("`GET /metrics` on 127.0.0.1:51680 (every address with `ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=true`), Prometheus text format 0.0.4: per container and per task CPU seconds, memory, network and block I/O bytes (`ecs_container_*`, `ecs_task_*`; none with `ECS_DISABLE_METRICS=true`), and the agent's own `ecs_agent_tasks`, `ecs_agent_containers` (by known status), `ecs_agent_acs_connected`, `ecs_agent_acs_connections_total`, `ecs_agent_state_changes_pending`, `ecs_agent_state_changes_delivered_total`, `ecs_agent_image_pulls_total` and `ecs_agent_image_pull_duration_seconds`. The reference reserves the port and no longer serves it, so these names are this agent's own"),
     }
     enable_runtime_stats: bool = "ECS_ENABLE_RUNTIME_STATS" {
         default: "false",

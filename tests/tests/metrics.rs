@@ -6,7 +6,11 @@
 //! - a task whose container burns CPU shows up in a `PublishMetricsRequest` with a non-zero CPU
 //!   figure and a memory figure within the container's limit, and the emulator records it;
 //! - with `ECS_DISABLE_METRICS=true` no task metrics are sent (only the reference's idle rounds)
-//!   while container health still is.
+//!   while container health still is;
+//! - with `ECS_ENABLE_PROMETHEUS_METRICS=true` the agent serves `GET /metrics` on
+//!   127.0.0.1:51680 in the Prometheus text format: the burning container's CPU seconds grow
+//!   between scrapes, its memory is within its limit, the task sums it, and the agent's own
+//!   series say it runs one task and holds ACS.
 //!
 //! Task containers are removed when a test ends, failed or not ([`ClusterSetup`]).
 
@@ -73,7 +77,7 @@ fn a_busy_container_s_cpu_and_memory_reach_the_emulator() -> Result<()> {
         ..
     } = &setup;
     let proxy = WireProxy::start(&cp.addr)?;
-    let env = agent_env(&proxy, &[]);
+    let env = agent_env(&proxy, &[("ECS_ENABLE_PROMETHEUS_METRICS", "true")]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut agent = Agent::start(cp, cluster, data.path(), &env)?;
 
@@ -138,10 +142,88 @@ fn a_busy_container_s_cpu_and_memory_reach_the_emulator() -> Result<()> {
         },
     )?;
 
+    // The same collector's figures on the Prometheus endpoint.
+    let container = format!(
+        r#"{{task_arn="{task}",task_family="metrics-burn",task_revision="1",container_name="burn"}}"#
+    );
+    let cpu_series = format!("ecs_container_cpu_usage_seconds_total{container}");
+    let first = wait_until(Duration::from_secs(30), "the container on /metrics", || {
+        anyhow::Ok(scrape()?.get(&cpu_series).copied())
+    })?;
+    let (second, text) = wait_until(Duration::from_secs(30), "its CPU seconds to grow", || {
+        let text = scrape_text()?;
+        let cpu = series(&text).get(&cpu_series).copied().unwrap_or_default();
+        anyhow::Ok((cpu > first).then_some((cpu, text)))
+    })?;
+    assert!(second > first, "a busy loop uses CPU: {first} -> {second}");
+    let s = series(&text);
+    let memory = s[&format!("ecs_container_memory_usage_bytes{container}")];
+    assert!(memory > 0.0 && memory <= 64.0 * 1024.0 * 1024.0, "{memory}");
+    let task_labels =
+        format!(r#"{{task_arn="{task}",task_family="metrics-burn",task_revision="1"}}"#);
+    assert_eq!(
+        s[&format!("ecs_task_memory_usage_bytes{task_labels}")],
+        memory,
+        "one container: the task's sum is its figure"
+    );
+    assert_eq!(
+        s[r#"ecs_agent_tasks{known_status="RUNNING"}"#], 1.0,
+        "{text}"
+    );
+    assert_eq!(s["ecs_agent_acs_connected"], 1.0, "{text}");
+    assert!(
+        s["ecs_agent_state_changes_delivered_total"] >= 1.0,
+        "{text}"
+    );
+    assert!(text.contains("# TYPE ecs_agent_image_pull_duration_seconds histogram"));
+
     aws.run(&["ecs", "stop-task", "--cluster", cluster, "--task", &task])?;
     wait_status(aws, cluster, &task, "STOPPED", Duration::from_secs(60))?;
+    wait_until(
+        Duration::from_secs(30),
+        "the stopped task gone from /metrics",
+        || anyhow::Ok(!scrape_text()?.contains(task.as_str())),
+    )?;
     agent.process.terminate(Duration::from_secs(30))?;
     Ok(())
+}
+
+/// `GET http://127.0.0.1:51680/metrics`: the body of a 200 answer.
+fn scrape_text() -> Result<String> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", 51680))?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer)?;
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("no HTTP answer: {answer}"))?;
+    anyhow::ensure!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    anyhow::ensure!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    Ok(body.to_string())
+}
+
+/// `name{labels}` -> value of a scrape.
+fn series(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+fn scrape() -> Result<std::collections::BTreeMap<String, f64>> {
+    Ok(series(&scrape_text()?))
 }
 
 #[test]

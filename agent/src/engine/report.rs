@@ -61,7 +61,11 @@ impl ReportQueue {
     /// Queues `change` behind the task's earlier ones; false if the delivery loop has ended
     /// (shutdown).
     pub fn push(&self, change: TaskStateChange) -> bool {
-        self.tx.send(change).is_ok()
+        let queued = self.tx.send(change).is_ok();
+        if queued {
+            crate::prometheus::AGENT.state_changes_pending.inc();
+        }
+        queued
     }
 }
 
@@ -94,8 +98,12 @@ pub async fn deliver(
         };
         let arn = &change.task_arn;
         let status = change.status.as_str();
+        if !matches!(sent, Err(GaveUp::Cancelled { .. })) {
+            crate::prometheus::AGENT.state_changes_pending.dec();
+        }
         match sent {
             Ok(()) => {
+                crate::prometheus::AGENT.state_changes_delivered.inc();
                 tracing::info!(task_arn = %arn, status, "state change reported");
                 outcome(Outcome::Delivered(change.status));
             }

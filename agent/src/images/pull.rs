@@ -124,7 +124,20 @@ impl PullGate {
                     f.outcome.clone()
                 }
                 None => {
+                    let started = Instant::now();
                     let outcome = pull.await;
+                    let metrics = &crate::prometheus::AGENT;
+                    metrics
+                        .image_pull_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    let label = crate::prometheus::OutcomeLabel {
+                        outcome: if outcome.is_ok() {
+                            "success"
+                        } else {
+                            "failure"
+                        },
+                    };
+                    metrics.image_pulls.get_or_create(&label).inc();
                     *done = Some(Finished {
                         at: Instant::now(),
                         outcome: outcome.clone(),

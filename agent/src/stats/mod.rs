@@ -107,6 +107,24 @@ enum Cmd {
         generation: u64,
     },
     Take(oneshot::Sender<RoundMetrics>),
+    Latest(oneshot::Sender<Vec<Reading>>),
+}
+
+/// One watched container's newest cumulative counters (the Prometheus endpoint's figures).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// The task's ARN.
+    pub task_arn: String,
+    /// The task definition's family.
+    pub family: String,
+    /// Its revision.
+    pub version: String,
+    /// The container's name in the task.
+    pub container_name: String,
+    /// CPU time used since the container started, seconds (all of the instance's CPUs).
+    pub cpu_seconds: f64,
+    /// The newest sample.
+    pub sample: RawSample,
 }
 
 /// A handle to the collector.
@@ -125,6 +143,16 @@ impl StatsHandle {
                 idle: true,
                 tasks: Vec::new(),
             };
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Every watched container's newest sample (none if the collector is gone); the windows are
+    /// left as they are.
+    pub async fn latest(&self) -> Vec<Reading> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Cmd::Latest(reply)).await.is_err() {
+            return Vec::new();
         }
         rx.await.unwrap_or_default()
     }
@@ -300,6 +328,25 @@ impl<R: ContainerRuntime> Collector<R> {
             }
             Cmd::Take(reply) => {
                 let _ = reply.send(self.take());
+            }
+            Cmd::Latest(reply) => {
+                let cpus = self.settings.cpus.max(1) as f64;
+                let readings = self
+                    .watched
+                    .values()
+                    .filter_map(|w| {
+                        let sample = *w.window.latest()?;
+                        Some(Reading {
+                            task_arn: w.owner.task_arn.clone(),
+                            family: w.owner.family.clone(),
+                            version: w.owner.version.clone(),
+                            container_name: w.owner.container_name.clone(),
+                            cpu_seconds: sample.cpu_ns as f64 * cpus / 1e9,
+                            sample,
+                        })
+                    })
+                    .collect();
+                let _ = reply.send(readings);
             }
         }
     }

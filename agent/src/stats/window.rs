@@ -64,6 +64,11 @@ impl Window {
         self.samples.is_empty()
     }
 
+    /// The newest sample's cumulative counters (kept across [`Self::take_metric`]).
+    pub fn latest(&self) -> Option<&RawSample> {
+        self.last.as_ref()
+    }
+
     /// Adds a sample, dropping the oldest when full.
     pub fn push(&mut self, raw: RawSample) {
         let previous = self.samples.back().copied();
