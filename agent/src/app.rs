@@ -139,6 +139,8 @@ pub async fn run(
         }
     });
 
+    // The metrics collector, once started, for task metadata `/stats` and Prometheus.
+    let (stats_tx, stats_rx) = watch::channel(None::<crate::stats::StatsHandle>);
     // Task credentials and metadata: saved tasks' credential ids answer 503 until ACS resends.
     let task_iam = crate::endpoint::task_iam(&store).map_err(AgentError::State)?;
     let (tags_tx, tags_rx) = watch::channel(None);
@@ -150,6 +152,7 @@ pub async fn run(
             instance_arn: arn_tx.subscribe(),
             engine: engine_tx.subscribe(),
             tags: tags_rx,
+            stats: stats_tx.subscribe(),
         },
         Arc::clone(&runtime) as Arc<dyn ContainerRuntime>,
         shutdown.clone(),
@@ -252,7 +255,6 @@ pub async fn run(
     };
     // Container metrics and health go to ECS over the telemetry connection, as the reference
     // sends them; the session runs even with both off (the reference's idle metrics rounds).
-    let (stats_tx, stats_rx) = watch::channel(None);
     if config.enable_prometheus_metrics.value {
         let addr = crate::prometheus::listen_addr(&config);
         let listener = tokio::net::TcpListener::bind(addr)

@@ -85,6 +85,9 @@ pub struct MetadataSource {
     pub tags: watch::Receiver<Option<Arc<dyn TagSource>>>,
     /// The container instance ARN once registered.
     pub instance_arn: watch::Receiver<Option<String>>,
+    /// The metrics collector once it runs (not with `ECS_DISABLE_METRICS=true`): `/stats` answers
+    /// its newest document, and asks Docker only for containers it has none of yet.
+    pub stats: watch::Receiver<Option<crate::stats::StatsHandle>>,
 }
 
 impl std::fmt::Debug for MetadataSource {
@@ -532,6 +535,12 @@ async fn stats_of(
     let Some(docker_id) = r.containers[i].docker_id.as_deref() else {
         return Ok(Value::Null);
     };
+    let collector = md.stats.borrow().clone();
+    if let Some(stats) = collector
+        && let Some(document) = stats.document(docker_id).await
+    {
+        return Ok(document);
+    }
     md.runtime
         .stats(docker_id)
         .await
@@ -621,6 +630,8 @@ pub struct StartParams<'a> {
     pub engine: watch::Receiver<Option<EngineHandle>>,
     /// The ECS client once it exists, for `taskWithTags`.
     pub tags: watch::Receiver<Option<Arc<dyn TagSource>>>,
+    /// The metrics collector once it runs.
+    pub stats: watch::Receiver<Option<crate::stats::StatsHandle>>,
 }
 
 /// Binds the server and returns the future that serves until `shutdown`.
@@ -669,6 +680,7 @@ pub async fn start(
             },
             tags: params.tags,
             instance_arn: instance_arn_for_tags,
+            stats: params.stats,
         }),
     };
     tracing::info!(address = %listener.local_addr().map_or(listen, |a| a.to_string()), "task credentials and metadata server listening");

@@ -101,6 +101,8 @@ enum Cmd {
         docker_id: String,
         generation: u64,
         sample: RawSample,
+        /// Docker's stats document the sample was reduced from.
+        document: serde_json::Value,
     },
     Ended {
         docker_id: String,
@@ -108,6 +110,7 @@ enum Cmd {
     },
     Take(oneshot::Sender<RoundMetrics>),
     Latest(oneshot::Sender<Vec<Reading>>),
+    Document(String, oneshot::Sender<Option<serde_json::Value>>),
 }
 
 /// One watched container's newest cumulative counters (the Prometheus endpoint's figures).
@@ -145,6 +148,17 @@ impl StatsHandle {
             };
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// Docker's newest stats document of the container `docker_id`, if it is watched and has
+    /// one (task metadata `/stats` answers it, as the reference answers from its stats engine).
+    pub async fn document(&self, docker_id: &str) -> Option<serde_json::Value> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Document(docker_id.to_owned(), reply))
+            .await
+            .ok()?;
+        rx.await.ok().flatten()
     }
 
     /// Every watched container's newest sample (none if the collector is gone); the windows are
@@ -210,6 +224,8 @@ struct Watched {
     reader: Option<CancellationToken>,
     /// The restart count at the last round that carried this container.
     restarts_sent: Option<u32>,
+    /// Docker's newest stats document (one per container: bounded).
+    document: Option<serde_json::Value>,
 }
 
 /// The collector actor.
@@ -309,12 +325,21 @@ impl<R: ContainerRuntime> Collector<R> {
                 docker_id,
                 generation,
                 sample,
+                document,
             } => {
                 if let Some(w) = self.watched.get_mut(&docker_id)
                     && w.generation == generation
                 {
                     w.window.push(sample);
+                    w.document = Some(document);
                 }
+            }
+            Cmd::Document(docker_id, reply) => {
+                let document = self
+                    .watched
+                    .get(&docker_id)
+                    .and_then(|w| w.document.clone());
+                let _ = reply.send(document);
             }
             Cmd::Ended {
                 docker_id,
@@ -383,6 +408,7 @@ impl<R: ContainerRuntime> Collector<R> {
                 generation,
                 reader: None,
                 restarts_sent: owner.restarts,
+                document: None,
             });
             w.owner = owner;
             w.generation = generation;
@@ -457,22 +483,23 @@ async fn read<R: ContainerRuntime>(
     settings: StatsSettings,
     tx: &mpsc::Sender<Cmd>,
 ) -> String {
-    let send = |sample| Cmd::Sample {
+    let send = |sample, document| Cmd::Sample {
         docker_id: docker_id.to_owned(),
         generation,
         sample,
+        document,
     };
     match settings.poll {
         None => {
             let mut stream = runtime.stats_stream(docker_id);
             while let Some(item) = stream.next().await {
-                let sample = match item {
-                    Ok(v) => sample::parse(&v, settings.cpus),
+                let (sample, document) = match item {
+                    Ok(v) => (sample::parse(&v, settings.cpus), v),
                     Err(e) => return e.to_string(),
                 };
                 match sample {
                     Ok(s) => {
-                        if tx.send(send(s)).await.is_err() {
+                        if tx.send(send(s, document)).await.is_err() {
                             return "the collector stopped".into();
                         }
                     }
@@ -482,14 +509,14 @@ async fn read<R: ContainerRuntime>(
             "the stats stream ended".into()
         }
         Some(wait) => loop {
-            let sample = match runtime.stats(docker_id).await {
-                Ok(Some(v)) => sample::parse(&v, settings.cpus),
+            let (sample, document) = match runtime.stats(docker_id).await {
+                Ok(Some(v)) => (sample::parse(&v, settings.cpus), v),
                 Ok(None) => return "the container is gone".into(),
                 Err(e) => return e.to_string(),
             };
             match sample {
                 Ok(s) => {
-                    if tx.send(send(s)).await.is_err() {
+                    if tx.send(send(s, document)).await.is_err() {
                         return "the collector stopped".into();
                     }
                 }
@@ -622,6 +649,58 @@ mod tests {
         assert!(containers[0].network_stats_set.is_some());
     }
 
+    /// The newest Docker document and reading of a watched container are there to ask for (task
+    /// metadata `/stats`, Prometheus), without disturbing the round.
+    #[tokio::test]
+    async fn the_newest_document_and_reading_are_kept_per_container() {
+        let runtime = Arc::new(FakeRuntime::new());
+        let last = docker_sample(2, 1_000_000_000);
+        runtime.set_stats(
+            "id-burn",
+            vec![
+                docker_sample(0, 0),
+                docker_sample(1, 500_000_000),
+                last.clone(),
+            ],
+        );
+        let records = vec![record(
+            "arn:task/1",
+            &[("burn", "id-burn", ContainerStatus::Running)],
+        )];
+        let shutdown = CancellationToken::new();
+        let (stats, run) = start_with(
+            runtime,
+            move || {
+                let records = records.clone();
+                async move { records }
+            },
+            StatsSettings {
+                poll: None,
+                cpus: 2,
+            },
+            shutdown.clone(),
+        );
+        let run = tokio::spawn(run);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while stats.document("id-burn").await.as_ref() != Some(&last) {
+            assert!(tokio::time::Instant::now() < deadline, "no document");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(stats.document("id-other").await, None);
+        let readings = stats.latest().await;
+        assert_eq!(readings.len(), 1);
+        assert_eq!(readings[0].container_name, "burn");
+        // CPU time divided by the CPU count in the sample, times the CPU count again.
+        let per_cpu = readings[0].sample.cpu_ns as f64 / 1e9;
+        assert!((readings[0].cpu_seconds - per_cpu * 2.0).abs() < 1e-9);
+        assert!(
+            !stats.take_metrics().await.tasks.is_empty(),
+            "the round is intact"
+        );
+        shutdown.cancel();
+        run.await.unwrap();
+    }
+
     /// Polling: one sample a call; when the runtime says the container is gone the reader ends
     /// and what it read stays for the round.
     #[tokio::test]
@@ -682,6 +761,7 @@ mod tests {
             generation: 1,
             reader: None,
             restarts_sent: Some(2),
+            document: None,
         };
         let metric = |w: &mut Watched, restarts: u32, second: u32| {
             w.owner.restarts = Some(restarts);
