@@ -178,7 +178,7 @@ fn aws_cli_drives_elbv2_and_every_answer_fits_botocores_model() -> Result<()> {
     assert_eq!(lb["State"]["Code"], "provisioning");
     assert_eq!(lb["Type"], "application");
     assert_eq!(lb["Scheme"], "internet-facing");
-    assert!(str_of(&lb["DNSName"]).ends_with(".us-east-1.elb.amazonaws.com"));
+    assert!(str_of(&lb["DNSName"]).ends_with(".us-east-1.elb.localhost"));
     elb.run(&[
         "wait",
         "load-balancer-available",

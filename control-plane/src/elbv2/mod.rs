@@ -12,11 +12,16 @@
 //! are not acted on; nothing else in the control plane reads this state yet.
 
 pub mod attributes;
+pub mod dataplane;
 pub mod error;
 pub mod form;
+pub mod health;
 pub mod listeners;
 pub mod load_balancers;
 pub mod model;
+pub mod plan;
+pub mod proxy;
+pub mod routing;
 pub mod rules;
 pub mod state;
 pub mod tags;
@@ -35,7 +40,9 @@ use crate::front::{
     ApiError, ErrorCode, Input, Output, Protocol, Refusal, RequestContext, Service, ServiceInfo,
 };
 use crate::store::Store;
+use dataplane::DataPlane;
 use form::decode;
+use plan::Desired;
 use state::State;
 
 /// The XML namespace of every answer.
@@ -210,13 +217,38 @@ pub struct Elbv2Handle {
 }
 
 impl Elbv2Handle {
-    /// Starts the actor owning `state`, persisting into `store`.
-    pub fn spawn(mut state: State, store: Store) -> Self {
+    /// Starts the actor owning `state`, persisting into `store`, with no data plane (nothing
+    /// carries traffic; targets stay `initial`).
+    pub fn spawn(state: State, store: Store) -> Self {
+        Self::spawn_with(state, store, None)
+    }
+
+    /// Starts the actor owning `state`, persisting into `store`; `data_plane` (started over
+    /// `state.health`) carries the configuration: restored at once, then after each change.
+    pub fn spawn_with(mut state: State, store: Store, data_plane: Option<DataPlane>) -> Self {
         let (jobs, mut rx) = mpsc::channel::<Job>(256);
         tokio::task::spawn_blocking(move || {
+            if let Some(dp) = &data_plane {
+                // Restored listeners come back on their addresses; one that cannot bind is
+                // logged and tried again at the next change.
+                let _ = dp.apply(Desired::of(&state), false);
+            }
             while let Some(job) = rx.blocking_recv() {
-                let result = state.apply(job.op, job.now);
-                let changes = state.take_changes();
+                // CreateListener and ModifyListener bind sockets: when binding fails, the
+                // operation is undone (`before`) and answers the error.
+                let binds = matches!(job.op, Op::CreateListener(_) | Op::ModifyListener(_));
+                let before = (binds && data_plane.is_some()).then(|| state.clone());
+                let mut result = state.apply(job.op, job.now);
+                let mut changes = state.take_changes();
+                if !changes.is_empty()
+                    && let Some(dp) = &data_plane
+                    && let Err(e) = dp.apply(Desired::of(&state), binds)
+                    && let Some(before) = before
+                {
+                    state = before;
+                    changes.clear();
+                    result = Err(e);
+                }
                 if !changes.is_empty()
                     && let Err(e) = store.apply(&changes)
                 {

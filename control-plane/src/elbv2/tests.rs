@@ -93,7 +93,7 @@ fn a_load_balancer_is_created_provisioning_then_active() {
     assert_eq!(arn.rsplit('/').next().map(str::len), Some(16));
     assert_eq!(lb["State"]["Code"], "provisioning");
     assert!(s(&lb["DNSName"]).starts_with("internal-web-"));
-    assert!(s(&lb["DNSName"]).ends_with(".us-east-1.elb.amazonaws.com"));
+    assert!(s(&lb["DNSName"]).ends_with(".us-east-1.elb.localhost"));
     assert_eq!(lb["AvailabilityZones"][1]["ZoneName"], "us-east-1b");
     assert_eq!(lb["CreatedTime"], "1970-01-01T00:01:40.000Z");
     let d = ok(
