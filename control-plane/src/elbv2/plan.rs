@@ -222,19 +222,13 @@ impl Plan {
     }
 
     /// The listener a request on the shared socket of `port` with Host `host` is for: the load
-    /// balancer whose DNS name it names, else the only HTTP listener of that port.
+    /// balancer whose DNS name it names (none for another name, even with one load balancer on
+    /// the port, so that a deleted load balancer's name never reaches another).
     pub fn by_host(&self, port: u16, host: &str) -> Option<&ListenerPlan> {
         let host = super::routing::host_only(host).to_ascii_lowercase();
-        let on_port: Vec<&ListenerPlan> = self
-            .listeners
+        self.listeners
             .values()
-            .filter(|l| l.port == port && l.protocol == Protocol::Http)
-            .collect();
-        on_port
-            .iter()
-            .find(|l| l.dns_name == host)
-            .or_else(|| (on_port.len() == 1).then(|| &on_port[0]))
-            .copied()
+            .find(|l| l.port == port && l.protocol == Protocol::Http && l.dns_name == host)
     }
 
     /// Every check the plan runs, by target.
