@@ -1,15 +1,38 @@
-//! Elastic Load Balancing v2 (the API only): the AWS query protocol (a form body with `Action`
-//! and `Version=2015-12-01`, SigV4 service `elasticloadbalancing`), XML answers in
-//! `http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/`.
+//! Elastic Load Balancing v2: the API (the AWS query protocol, a form body with `Action` and
+//! `Version=2015-12-01`, SigV4 service `elasticloadbalancing`, XML answers in
+//! `http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/`) and the data plane behind it.
 //!
 //! Served: load balancers (application, network) and their attributes, target groups and their
 //! attributes, targets and their health, listeners, rules, tags ([`Op`] lists every operation).
-//! Owns: the ELBv2 state ([`state::State`]), in its own actor ([`Elbv2Handle`]), persisted as
-//! `elbv2/...` rows of the shared store before each answer.
 //!
-//! What it must not do: carry traffic. There is no data plane and no health checker yet (see
-//! [`target_groups`] for what target health says meanwhile), and ECS services' `loadBalancers`
-//! are not acted on; nothing else in the control plane reads this state yet.
+//! Who owns what:
+//! - the configuration ([`state::State`]): its actor ([`Elbv2Handle`]), persisted as
+//!   `elbv2/...` rows of the shared store before each answer;
+//! - sockets, proxies and health checkers: the data plane ([`dataplane::DataPlane`]), a task the
+//!   actor hands a copy of the configuration ([`plan::Desired`]) after each change and waits
+//!   for. CreateListener and ModifyListener are undone when their socket cannot be bound
+//!   (InvalidConfigurationRequest), so nothing is half-created;
+//! - runtime target health: each checked target's slot ([`health::TargetSlot`]), written by its
+//!   checker only, read by the proxies and by DescribeTargetHealth through
+//!   [`health::HealthBoard`]. Not persisted: after a restart targets start `initial`.
+//!
+//! Traffic ([`proxy`], decisions in [`routing`]): HTTP listeners are HTTP/1.1 keep-alive
+//! proxies (rules by priority, forward with weighted groups, fixed-response, redirect,
+//! X-Forwarded-For/-Proto/-Port, round robin or least outstanding requests, fail open, 502,
+//! 503, 504 past `idle_timeout.timeout_seconds`); TCP listeners forward byte streams. HTTPS,
+//! TLS, UDP and TCP_UDP listeners are accepted by the API and carry nothing (no emulated ACM).
+//!
+//! Addresses ([`plan`]): each load balancer listens on its own loopback address `127.x.y.z`
+//! (from its ARN), and HTTP listeners also on `127.0.0.1:<port>`, shared by every HTTP listener
+//! of that port and told apart by the Host header: the DNS name, which ends in `.localhost`
+//! (curl resolves it to loopback itself), so several load balancers listen on port 80 at once.
+//! Ports below 1024 need root or `CAP_NET_BIND_SERVICE`; without them CreateListener answers
+//! InvalidConfigurationRequest saying so (there is no port offset). Instance targets resolve
+//! through the resolver `lib.rs` gives the data plane (127.0.0.1 for every instance today).
+//!
+//! Used by ECS services through [`Elbv2Handle::call`] with the public operations
+//! (RegisterTargets, DeregisterTargets, DescribeTargetHealth, DescribeTargetGroups), whose
+//! answers are the API's.
 
 pub mod attributes;
 pub mod dataplane;
