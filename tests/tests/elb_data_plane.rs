@@ -615,3 +615,96 @@ fn two_load_balancers_listen_on_port_80_and_a_taken_port_is_refused() -> Result<
     }
     Ok(())
 }
+
+#[test]
+fn network_load_balancers_forward_tcp_and_share_a_port_on_their_own_addresses() -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let backends = [Backend::start(&rt, "n1")?, Backend::start(&rt, "n2")?];
+    let cp = ControlPlane::start(None)?;
+    let aws = cp.aws()?;
+    let port = free_port()?.to_string();
+    let mut lbs = Vec::new();
+    for (name, backend) in ["net-one", "net-two"].iter().zip(&backends) {
+        let lb = aws.run(&[
+            "elbv2",
+            "create-load-balancer",
+            "--name",
+            name,
+            "--type",
+            "network",
+            "--subnets",
+            SUBNETS[0],
+        ])?;
+        let lb = &lb["LoadBalancers"][0];
+        let arn = s(&lb["LoadBalancerArn"]);
+        let address = s(&lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["IpAddress"]);
+        let dns = s(&lb["DNSName"]);
+        assert!(address.starts_with("127."), "{lb}");
+        let tg = aws.run(&[
+            "elbv2",
+            "create-target-group",
+            "--name",
+            name,
+            "--protocol",
+            "TCP",
+            "--port",
+            &backend.port.to_string(),
+            "--vpc-id",
+            VPC,
+            "--target-type",
+            "ip",
+            "--health-check-interval-seconds",
+            "5",
+            "--health-check-timeout-seconds",
+            "2",
+            "--healthy-threshold-count",
+            "2",
+        ])?;
+        let tg = s(&tg["TargetGroups"][0]["TargetGroupArn"]);
+        aws.run(&[
+            "elbv2",
+            "create-listener",
+            "--load-balancer-arn",
+            &arn,
+            "--protocol",
+            "TCP",
+            "--port",
+            &port,
+            "--default-actions",
+            &forward(&tg),
+        ])?;
+        aws.run(&[
+            "elbv2",
+            "register-targets",
+            "--target-group-arn",
+            &tg,
+            "--targets",
+            "Id=127.0.0.1",
+        ])?;
+        lbs.push((arn, address, tg, dns));
+    }
+    for ((_, address, tg, _), backend) in lbs.iter().zip(&backends) {
+        wait_health(&aws, tg, "healthy", None)?;
+        let got = curl(&format!("http://{address}:{port}/tcp"))?;
+        assert!(
+            got.status == 200 && got.body.starts_with(&format!("{} /tcp", backend.name)),
+            "{got:?}"
+        );
+    }
+    for (i, (arn, address, _, _)) in lbs.iter().enumerate() {
+        aws.run(&["elbv2", "delete-load-balancer", "--load-balancer-arn", arn])?;
+        let got = curl(&format!("http://{address}:{port}/"))?;
+        assert_eq!(got.exit, 7, "{got:?}");
+        if let Some((_, _, _, dns)) = lbs.get(i + 1) {
+            // Alone on the port now: its DNS name (loopback, for curl) reaches it too.
+            let got = curl(&format!("http://{dns}:{port}/by-name"))?;
+            assert!(got.body.starts_with("n2 /by-name"), "{got:?}");
+        }
+    }
+    drop(cp);
+    drop(rt);
+    Ok(())
+}

@@ -8,7 +8,8 @@
 //! use one port (network load balancers list it in `LoadBalancerAddresses`). Every HTTP
 //! listener also takes part in one socket per port on `127.0.0.1`, shared by all HTTP listeners
 //! of that port and told apart by the Host header (the load balancer's DNS name, which ends in
-//! `.localhost`: curl sends `*.localhost` to loopback by itself). Targets of type `ip` are their
+//! `.localhost`: curl sends `*.localhost` to loopback by itself); a TCP listener alone on its
+//! port takes `127.0.0.1:<port>` too. Targets of type `ip` are their
 //! id; targets of type `instance` go through the resolver given to the data plane.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -203,19 +204,31 @@ impl Plan {
         Plan { listeners, groups }
     }
 
-    /// Every socket the plan needs, and who it serves.
+    /// Every socket the plan needs, and who it serves: each listener on its load balancer's
+    /// address; on `127.0.0.1`, the HTTP listeners of a port together, or the one TCP listener
+    /// of a port no other listener uses (so that its DNS name reaches it too).
     pub fn sockets(&self) -> BTreeMap<SocketAddr, Binding> {
         let mut out = BTreeMap::new();
+        let mut by_port: BTreeMap<u16, Vec<&ListenerPlan>> = BTreeMap::new();
         for l in self.listeners.values() {
             out.insert(
                 SocketAddr::new(IpAddr::V4(l.address), l.port),
                 Binding::Listener(l.arn.clone()),
             );
-            if l.protocol == Protocol::Http {
-                out.insert(
-                    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), l.port),
-                    Binding::SharedHttp(l.port),
-                );
+            by_port.entry(l.port).or_default().push(l);
+        }
+        for (port, ls) in by_port {
+            let shared = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+            match ls.as_slice() {
+                [only] if only.protocol == Protocol::Tcp => {
+                    out.insert(shared, Binding::Listener(only.arn.clone()));
+                }
+                ls if ls.iter().all(|l| l.protocol == Protocol::Http) => {
+                    out.insert(shared, Binding::SharedHttp(port));
+                }
+                // HTTP and TCP listeners, or several TCP ones, on one port: each on its own
+                // address only.
+                _ => {}
             }
         }
         out
@@ -304,6 +317,48 @@ fn group_plan(tg: &TargetGroup, resolve: &Resolver, board: &HealthBoard) -> Grou
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn listener(arn: &str, address: [u8; 4], port: u16, protocol: Protocol) -> ListenerPlan {
+        ListenerPlan {
+            arn: arn.into(),
+            dns_name: format!("{arn}.elb.localhost"),
+            address: address.into(),
+            port,
+            protocol,
+            rules: Vec::new(),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn http_listeners_share_loopback_by_port_and_a_lone_tcp_listener_takes_it() {
+        let mut plan = Plan::default();
+        for l in [
+            listener("a", [127, 100, 0, 1], 80, Protocol::Http),
+            listener("b", [127, 100, 0, 2], 80, Protocol::Http),
+            listener("c", [127, 100, 0, 3], 53, Protocol::Tcp),
+            listener("d", [127, 100, 0, 4], 9000, Protocol::Tcp),
+            listener("e", [127, 100, 0, 5], 9000, Protocol::Tcp),
+        ] {
+            plan.listeners.insert(l.arn.clone(), l);
+        }
+        let sockets = plan.sockets();
+        let at = |a: [u8; 4], p: u16| sockets.get(&SocketAddr::from((a, p))).cloned();
+        assert_eq!(at([127, 0, 0, 1], 80), Some(Binding::SharedHttp(80)));
+        assert_eq!(at([127, 0, 0, 1], 53), Some(Binding::Listener("c".into())));
+        assert_eq!(at([127, 0, 0, 1], 9000), None);
+        assert_eq!(
+            at([127, 100, 0, 5], 9000),
+            Some(Binding::Listener("e".into()))
+        );
+        assert_eq!(sockets.len(), 7);
+        assert_eq!(
+            plan.by_host(80, "B.elb.localhost:80")
+                .map(|l| l.arn.as_str()),
+            Some("b")
+        );
+        assert!(plan.by_host(80, "z.elb.localhost").is_none());
+    }
 
     #[test]
     fn load_balancer_addresses_are_stable_loopback_addresses() {
