@@ -248,17 +248,19 @@ fn pick_group<'a>(plan: &'a Plan, action: &super::model::Action) -> Option<&'a G
     let tuples = action
         .forward_config
         .as_ref()
-        .map(|f| f.target_groups.clone())
-        .unwrap_or_default();
-    if tuples.is_empty() {
-        return plan.groups.get(action.target_group_arn.as_deref()?);
+        .map_or(&[][..], |f| f.target_groups.as_slice());
+    match tuples {
+        [] => plan.groups.get(action.target_group_arn.as_deref()?),
+        [one] => plan.groups.get(&one.target_group_arn),
+        several => {
+            let weights: Vec<u32> = several
+                .iter()
+                .map(|t| u32::try_from(t.weight.unwrap_or(1)).unwrap_or(0))
+                .collect();
+            let i = routing::pick_weighted(&weights, rand::random::<u64>())?;
+            plan.groups.get(&several[i].target_group_arn)
+        }
     }
-    let weights: Vec<u32> = tuples
-        .iter()
-        .map(|t| u32::try_from(t.weight.unwrap_or(1)).unwrap_or(0))
-        .collect();
-    let i = routing::pick_weighted(&weights, rand::random::<u64>())?;
-    plan.groups.get(&tuples[i].target_group_arn)
 }
 
 /// The target for the next request of `group`, if it has any (draining and unresolved ones
