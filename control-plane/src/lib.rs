@@ -235,7 +235,13 @@ pub async fn serve_with_admin(
         path: PathBuf::from(elbv2::state::KEY_PREFIX),
         message: format!("undecodable ELBv2 entity: {e}"),
     })?;
-    let elb = elbv2::Elbv2Handle::spawn(elb, store.clone());
+    // Every container instance of this emulator runs on this machine (emulated EC2 instances
+    // with their own addresses are a later issue): an instance target is reached on loopback.
+    let resolve_instance: elbv2::plan::Resolver =
+        Arc::new(|_instance_id: &str| Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
+    let data_plane =
+        elbv2::dataplane::DataPlane::start(resolve_instance, elb.health.clone(), shutdown.clone());
+    let elb = elbv2::Elbv2Handle::spawn_with(elb, store.clone(), Some(data_plane));
     let mut state = State::restore(account, rows, keys.clone())?;
     let ecr = match &config.ecr {
         Some(options) => {

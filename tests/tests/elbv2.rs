@@ -178,7 +178,7 @@ fn aws_cli_drives_elbv2_and_every_answer_fits_botocores_model() -> Result<()> {
     assert_eq!(lb["State"]["Code"], "provisioning");
     assert_eq!(lb["Type"], "application");
     assert_eq!(lb["Scheme"], "internet-facing");
-    assert!(str_of(&lb["DNSName"]).ends_with(".us-east-1.elb.amazonaws.com"));
+    assert!(str_of(&lb["DNSName"]).ends_with(".us-east-1.elb.localhost"));
     elb.run(&[
         "wait",
         "load-balancer-available",
@@ -326,7 +326,9 @@ fn aws_cli_drives_elbv2_and_every_answer_fits_botocores_model() -> Result<()> {
     );
     assert_eq!(value("stickiness.enabled").as_deref(), Some("false"));
 
-    // Listeners and rules.
+    // Listeners and rules (on free ports: every listener is a real socket).
+    let port = ecs_e2e_tests::free_port()?.to_string();
+    let moved = ecs_e2e_tests::free_port()?.to_string();
     let l = elb.run(&[
         "create-listener",
         "--load-balancer-arn",
@@ -334,7 +336,7 @@ fn aws_cli_drives_elbv2_and_every_answer_fits_botocores_model() -> Result<()> {
         "--protocol",
         "HTTP",
         "--port",
-        "80",
+        &port,
         "--default-actions",
         r#"[{"Type":"fixed-response","FixedResponseConfig":{"StatusCode":"404","ContentType":"text/plain","MessageBody":"nothing here"}}]"#,
     ])?;
@@ -347,7 +349,7 @@ fn aws_cli_drives_elbv2_and_every_answer_fits_botocores_model() -> Result<()> {
         "--protocol",
         "HTTP",
         "--port",
-        "80",
+        &port,
         "--default-actions",
         &format!(r#"[{{"Type":"forward","TargetGroupArn":"{tg_arn}"}}]"#),
     ])?;
@@ -357,9 +359,9 @@ fn aws_cli_drives_elbv2_and_every_answer_fits_botocores_model() -> Result<()> {
         "--listener-arn",
         &l_arn,
         "--port",
-        "8000",
+        &moved,
     ])?;
-    assert_eq!(ml["Listeners"][0]["Port"], 8000);
+    assert_eq!(ml["Listeners"][0]["Port"].to_string(), moved);
     let rule_args = |priority: &'static str, path: &'static str| -> Vec<String> {
         vec![
             "create-rule".into(),
@@ -435,7 +437,8 @@ fn aws_cli_drives_elbv2_and_every_answer_fits_botocores_model() -> Result<()> {
         "fixed-response"
     );
 
-    // Targets: initial while registered (no health checker yet), draining, then gone.
+    // Targets: initial while registered (the instances answer no health check here, and
+    // checks run every 10 s), draining, then gone.
     elb.run(&[
         "register-targets",
         "--target-group-arn",
@@ -445,15 +448,14 @@ fn aws_cli_drives_elbv2_and_every_answer_fits_botocores_model() -> Result<()> {
         &format!("Id={INSTANCE_2},Port=9090"),
     ])?;
     let h = elb.run(&["describe-target-health", "--target-group-arn", &tg_arn])?;
-    assert_eq!(
-        health_states(&h),
-        vec![
-            (
-                "initial".to_string(),
-                "Elb.RegistrationInProgress".to_string()
-            );
-            2
-        ]
+    // Nothing answers on the instances' ports: the first checks are in progress or failed
+    // (not yet the unhealthy threshold).
+    let states = health_states(&h);
+    assert_eq!(states.len(), 2);
+    assert!(
+        states.iter().all(|(s, r)| s == "initial"
+            && (r == "Elb.RegistrationInProgress" || r == "Elb.InitialHealthChecking")),
+        "{states:?}"
     );
     elb.run(&[
         "deregister-targets",
@@ -560,7 +562,7 @@ fn aws_cli_drives_elbv2_and_every_answer_fits_botocores_model() -> Result<()> {
     let g = elb.run(&["describe-target-groups", "--target-group-arns", &tg_arn])?;
     assert_eq!(g["TargetGroups"][0]["HealthCheckIntervalSeconds"], 10);
     let l = elb.run(&["describe-listeners", "--listener-arns", &l_arn])?;
-    assert_eq!(l["Listeners"][0]["Port"], 8000);
+    assert_eq!(l["Listeners"][0]["Port"].to_string(), moved);
     let r = elb.run(&["describe-rules", "--rule-arns", &rule_arn])?;
     assert_eq!(r["Rules"][0]["Priority"], "5");
     let h = elb.run(&["describe-target-health", "--target-group-arn", &tg_arn])?;
@@ -668,18 +670,14 @@ fn network_load_balancers_forward_tcp_only() -> Result<()> {
         "--protocol",
         "TCP",
         "--port",
-        "53",
+        &ecs_e2e_tests::free_port()?.to_string(),
         "--default-actions",
         &format!(r#"[{{"Type":"forward","TargetGroupArn":"{tg_arn}"}}]"#),
     ])?;
     let h = elb.run(&["describe-target-health", "--target-group-arn", &tg_arn])?;
-    assert_eq!(
-        health_states(&h),
-        vec![(
-            "initial".to_string(),
-            "Elb.RegistrationInProgress".to_string()
-        )]
-    );
+    let states = health_states(&h);
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0].0, "initial", "{states:?}");
     wait_free(&mut elb, &lb_arn)?;
     assert!(
         elb.problems.is_empty(),

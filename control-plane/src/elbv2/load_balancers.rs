@@ -7,6 +7,14 @@
 //! [`super::state::DEFAULT_VPC_ID`]. Nothing is provisioned, so a load balancer is `active`
 //! from the first moment after its creation (CreateLoadBalancer's own answer says
 //! `provisioning`, as the real service's does).
+//!
+//! DNS names keep the real service's shape with `localhost` for `amazonaws.com`
+//! (`web-1234567890.us-east-1.elb.localhost`, `net-0123abcd.elb.us-east-1.localhost`): curl
+//! resolves every `*.localhost` name to loopback by itself (RFC 6761), where the data plane's
+//! shared sockets tell load balancers apart by Host; other resolvers (`getent`, glibc) do not,
+//! so other clients use 127.0.0.1 with the DNS name as Host, or the load balancer's own
+//! loopback address ([`super::plan::lb_address`], listed in a network load balancer's
+//! `LoadBalancerAddresses`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,6 +23,7 @@ use super::attributes::{Attribute, Attributes};
 use super::error::{Code, validation};
 use super::form;
 use super::model::{LbState, LbType, LoadBalancer, Scheme, Tag, Zone};
+use super::plan::lb_address;
 use super::state::{State, all_by_arn, all_by_name, iso8601, page, random_id, result};
 use super::tags;
 use crate::front::ApiError;
@@ -51,7 +60,9 @@ impl LoadBalancer {
                 .iter()
                 .map(|z| ZoneView {
                     zone: z,
-                    load_balancer_addresses: (self.kind == LbType::Network).then(Vec::new),
+                    load_balancer_addresses: (self.kind == LbType::Network).then(|| {
+                        vec![serde_json::json!({ "IpAddress": lb_address(&self.arn).to_string() })]
+                    }),
                 })
                 .collect(),
             security_groups: (self.kind == LbType::Application || !self.security_groups.is_empty())
@@ -352,12 +363,20 @@ impl State {
                 next_marker: None,
             }));
         }
-        let id = random_id();
-        let arn = self.scope.arn(&format!(
-            "loadbalancer/{}/{}/{id}",
-            kind.arn_word(),
-            req.name
-        ));
+        // Each load balancer's loopback address comes from its ARN: draw ids until it is one
+        // no other load balancer has.
+        let taken: std::collections::BTreeSet<_> = self.lbs.keys().map(|a| lb_address(a)).collect();
+        let arn = loop {
+            let arn = self.scope.arn(&format!(
+                "loadbalancer/{}/{}/{}",
+                kind.arn_word(),
+                req.name,
+                random_id()
+            ));
+            if !taken.contains(&lb_address(&arn)) {
+                break arn;
+            }
+        };
         let internal = if scheme == Scheme::Internal {
             "internal-"
         } else {
@@ -366,12 +385,12 @@ impl State {
         let region = &self.scope.region;
         let dns_name = match kind {
             LbType::Application => format!(
-                "{internal}{}-{}.{region}.elb.amazonaws.com",
+                "{internal}{}-{}.{region}.elb.localhost",
                 req.name,
                 rand::random::<u64>() % 9_000_000_000 + 1_000_000_000
             ),
             LbType::Network => format!(
-                "{internal}{}-{}.elb.{region}.amazonaws.com",
+                "{internal}{}-{}.elb.{region}.localhost",
                 req.name,
                 random_id()
             ),

@@ -1,22 +1,50 @@
-//! Elastic Load Balancing v2 (the API only): the AWS query protocol (a form body with `Action`
-//! and `Version=2015-12-01`, SigV4 service `elasticloadbalancing`), XML answers in
-//! `http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/`.
+//! Elastic Load Balancing v2: the API (the AWS query protocol, a form body with `Action` and
+//! `Version=2015-12-01`, SigV4 service `elasticloadbalancing`, XML answers in
+//! `http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/`) and the data plane behind it.
 //!
 //! Served: load balancers (application, network) and their attributes, target groups and their
 //! attributes, targets and their health, listeners, rules, tags ([`Op`] lists every operation).
-//! Owns: the ELBv2 state ([`state::State`]), in its own actor ([`Elbv2Handle`]), persisted as
-//! `elbv2/...` rows of the shared store before each answer.
 //!
-//! What it must not do: carry traffic. There is no data plane and no health checker yet (see
-//! [`target_groups`] for what target health says meanwhile), and ECS services' `loadBalancers`
-//! are not acted on; nothing else in the control plane reads this state yet.
+//! Who owns what:
+//! - the configuration ([`state::State`]): its actor ([`Elbv2Handle`]), persisted as
+//!   `elbv2/...` rows of the shared store before each answer;
+//! - sockets, proxies and health checkers: the data plane ([`dataplane::DataPlane`]), a task the
+//!   actor hands a copy of the configuration ([`plan::Desired`]) after each change and waits
+//!   for. CreateListener and ModifyListener are undone when their socket cannot be bound
+//!   (InvalidConfigurationRequest), so nothing is half-created;
+//! - runtime target health: each checked target's slot ([`health::TargetSlot`]), written by its
+//!   checker only, read by the proxies and by DescribeTargetHealth through
+//!   [`health::HealthBoard`]. Not persisted: after a restart targets start `initial`.
+//!
+//! Traffic ([`proxy`], decisions in [`routing`]): HTTP listeners are HTTP/1.1 keep-alive
+//! proxies (rules by priority, forward with weighted groups, fixed-response, redirect,
+//! X-Forwarded-For/-Proto/-Port, round robin or least outstanding requests, fail open, 502,
+//! 503, 504 past `idle_timeout.timeout_seconds`); TCP listeners forward byte streams. HTTPS,
+//! TLS, UDP and TCP_UDP listeners are accepted by the API and carry nothing (no emulated ACM).
+//!
+//! Addresses ([`plan`]): each load balancer listens on its own loopback address `127.x.y.z`
+//! (from its ARN), and HTTP listeners also on `127.0.0.1:<port>`, shared by every HTTP listener
+//! of that port and told apart by the Host header: the DNS name, which ends in `.localhost`
+//! (curl resolves it to loopback itself), so several load balancers listen on port 80 at once.
+//! Ports below 1024 need root or `CAP_NET_BIND_SERVICE`; without them CreateListener answers
+//! InvalidConfigurationRequest saying so (there is no port offset). Instance targets resolve
+//! through the resolver `lib.rs` gives the data plane (127.0.0.1 for every instance today).
+//!
+//! Used by ECS services through [`Elbv2Handle::call`] with the public operations
+//! (RegisterTargets, DeregisterTargets, DescribeTargetHealth, DescribeTargetGroups), whose
+//! answers are the API's.
 
 pub mod attributes;
+pub mod dataplane;
 pub mod error;
 pub mod form;
+pub mod health;
 pub mod listeners;
 pub mod load_balancers;
 pub mod model;
+pub mod plan;
+pub mod proxy;
+pub mod routing;
 pub mod rules;
 pub mod state;
 pub mod tags;
@@ -35,7 +63,9 @@ use crate::front::{
     ApiError, ErrorCode, Input, Output, Protocol, Refusal, RequestContext, Service, ServiceInfo,
 };
 use crate::store::Store;
+use dataplane::DataPlane;
 use form::decode;
+use plan::Desired;
 use state::State;
 
 /// The XML namespace of every answer.
@@ -210,13 +240,38 @@ pub struct Elbv2Handle {
 }
 
 impl Elbv2Handle {
-    /// Starts the actor owning `state`, persisting into `store`.
-    pub fn spawn(mut state: State, store: Store) -> Self {
+    /// Starts the actor owning `state`, persisting into `store`, with no data plane (nothing
+    /// carries traffic; targets stay `initial`).
+    pub fn spawn(state: State, store: Store) -> Self {
+        Self::spawn_with(state, store, None)
+    }
+
+    /// Starts the actor owning `state`, persisting into `store`; `data_plane` (started over
+    /// `state.health`) carries the configuration: restored at once, then after each change.
+    pub fn spawn_with(mut state: State, store: Store, data_plane: Option<DataPlane>) -> Self {
         let (jobs, mut rx) = mpsc::channel::<Job>(256);
         tokio::task::spawn_blocking(move || {
+            if let Some(dp) = &data_plane {
+                // Restored listeners come back on their addresses; one that cannot bind is
+                // logged and tried again at the next change.
+                let _ = dp.apply(Desired::of(&state), false);
+            }
             while let Some(job) = rx.blocking_recv() {
-                let result = state.apply(job.op, job.now);
-                let changes = state.take_changes();
+                // CreateListener and ModifyListener bind sockets: when binding fails, the
+                // operation is undone (`before`) and answers the error.
+                let binds = matches!(job.op, Op::CreateListener(_) | Op::ModifyListener(_));
+                let before = (binds && data_plane.is_some()).then(|| state.clone());
+                let mut result = state.apply(job.op, job.now);
+                let mut changes = state.take_changes();
+                if !changes.is_empty()
+                    && let Some(dp) = &data_plane
+                    && let Err(e) = dp.apply(Desired::of(&state), binds)
+                    && let Some(before) = before
+                {
+                    state = before;
+                    changes.clear();
+                    result = Err(e);
+                }
                 if !changes.is_empty()
                     && let Err(e) = store.apply(&changes)
                 {

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::validation;
+use super::health::HealthBoard;
 use super::model::{Listener, LoadBalancer, Rule, TargetGroup};
 use crate::front::ApiError;
 use crate::store::{self, Change};
@@ -58,7 +59,7 @@ impl Scope {
 pub const DEFAULT_VPC_ID: &str = "vpc-0e1b5c7a9d3f24680";
 
 /// Every ELBv2 entity, keyed by ARN.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct State {
     /// Region, account, VPC.
     pub scope: Scope,
@@ -70,10 +71,13 @@ pub struct State {
     pub listeners: BTreeMap<String, Listener>,
     /// Rules, the listeners' default rules among them.
     pub rules: BTreeMap<String, Rule>,
+    /// Runtime target health, written by the data plane's checkers (not persisted); empty
+    /// without a data plane.
+    pub health: HealthBoard,
     dirty: Dirty,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Dirty {
     lbs: BTreeSet<String>,
     tgs: BTreeSet<String>,
@@ -90,6 +94,7 @@ impl State {
             tgs: BTreeMap::new(),
             listeners: BTreeMap::new(),
             rules: BTreeMap::new(),
+            health: HealthBoard::default(),
             dirty: Dirty::default(),
         }
     }

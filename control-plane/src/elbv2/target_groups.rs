@@ -1,7 +1,7 @@
 //! Target groups and their targets: Create/Describe/Modify/DeleteTargetGroup, their attributes,
 //! RegisterTargets, DeregisterTargets and DescribeTargetHealth.
 //!
-//! Health, without a data plane (no health checker runs yet), follows one honest rule:
+//! Health (DescribeTargetHealth):
 //!
 //! - a target draining after DeregisterTargets is `draining` (`Target.DeregistrationInProgress`)
 //!   until the group's `deregistration_delay.timeout_seconds` is over, then it is gone (asked
@@ -10,8 +10,15 @@
 //! - a registered target of a group that no listener or rule forwards to is `unused`
 //!   (`Target.NotInUse`);
 //! - with health checks disabled it is `unavailable` (`Target.HealthCheckDisabled`);
-//! - otherwise it is `initial` (`Elb.RegistrationInProgress`): nothing here ever checks it, so
-//!   it never becomes `healthy` (the health checker is future work).
+//! - otherwise it is what the data plane's health checks say ([`super::health`], read through
+//!   the state's [`super::health::HealthBoard`]): `initial` (`Elb.RegistrationInProgress`, then
+//!   `Elb.InitialHealthChecking`), `healthy`, or `unhealthy` (`Target.FailedHealthChecks`,
+//!   `Target.Timeout`, `Target.ResponseCodeMismatch`); `initial`/`Elb.RegistrationInProgress`
+//!   when no data plane runs (the unit tests) or it has not seen the target yet.
+//!
+//! Instance targets: EC2 ids (`i-` and 8 or 17 hex digits) and, for ECS external instances
+//! (ECS Anywhere), managed instance ids (`mi-` and 17 hex digits), which real ELB does not take
+//! but the emulator's ECS services register.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,6 +26,7 @@ use serde_json::Value;
 use super::attributes::{self, Attribute};
 use super::error::{Code, validation};
 use super::form;
+use super::health::{HealthReason, HealthState, Observed};
 use super::load_balancers::{check_name, well_formed_id};
 use super::model::{HealthCheck, Protocol, Tag, Target, TargetGroup, TargetType};
 use super::state::{State, all_by_arn, all_by_name, page, random_id, result};
@@ -75,77 +83,29 @@ struct AttributesResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TargetDescription {
+    /// Instance id or IP address.
     #[serde(default)]
-    id: String,
+    pub id: String,
+    /// Its port (the group's when absent).
     #[serde(
         default,
         deserialize_with = "form::opt_int",
         skip_serializing_if = "Option::is_none"
     )]
-    port: Option<i64>,
+    pub port: Option<i64>,
+    /// Its zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    availability_zone: Option<String>,
-}
-
-/// A target's health state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HealthState {
-    /// Registered, not yet checked.
-    Initial,
-    /// Not receiving traffic (no load balancer, or not registered).
-    Unused,
-    /// Deregistration in progress.
-    Draining,
-    /// Health checks are disabled.
-    Unavailable,
-}
-
-/// Why a target is in its state, with the service's description.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthReason {
-    /// `Elb.RegistrationInProgress`.
-    RegistrationInProgress,
-    /// `Target.NotInUse`.
-    NotInUse,
-    /// `Target.NotRegistered`.
-    NotRegistered,
-    /// `Target.DeregistrationInProgress`.
-    DeregistrationInProgress,
-    /// `Target.HealthCheckDisabled`.
-    HealthCheckDisabled,
-}
-
-impl HealthReason {
-    fn code(self) -> &'static str {
-        match self {
-            HealthReason::RegistrationInProgress => "Elb.RegistrationInProgress",
-            HealthReason::NotInUse => "Target.NotInUse",
-            HealthReason::NotRegistered => "Target.NotRegistered",
-            HealthReason::DeregistrationInProgress => "Target.DeregistrationInProgress",
-            HealthReason::HealthCheckDisabled => "Target.HealthCheckDisabled",
-        }
-    }
-
-    fn description(self) -> &'static str {
-        match self {
-            HealthReason::RegistrationInProgress => "Target registration is in progress",
-            HealthReason::NotInUse => {
-                "Target group is not configured to receive traffic from the load balancer"
-            }
-            HealthReason::NotRegistered => "Target is not registered to the target group",
-            HealthReason::DeregistrationInProgress => "Target deregistration is in progress",
-            HealthReason::HealthCheckDisabled => "Health checks disabled",
-        }
-    }
+    pub availability_zone: Option<String>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct TargetHealth {
     state: HealthState,
-    reason: &'static str,
-    description: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -212,15 +172,21 @@ pub struct CreateTargetGroup {
 /// DescribeTargetGroups.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+#[derive(Default)]
 pub struct DescribeTargetGroups {
-    load_balancer_arn: Option<String>,
+    /// The groups a load balancer uses.
+    pub load_balancer_arn: Option<String>,
+    /// These groups.
     #[serde(default, deserialize_with = "form::list")]
-    target_group_arns: Vec<String>,
+    pub target_group_arns: Vec<String>,
+    /// The groups of these names.
     #[serde(default, deserialize_with = "form::list")]
-    names: Vec<String>,
-    marker: Option<String>,
+    pub names: Vec<String>,
+    /// Where the page starts.
+    pub marker: Option<String>,
+    /// At most this many.
     #[serde(default, deserialize_with = "form::opt_int")]
-    page_size: Option<i64>,
+    pub page_size: Option<i64>,
 }
 
 /// ModifyTargetGroup.
@@ -255,20 +221,24 @@ pub struct ModifyTargetGroupAttributes {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Targets {
+    /// The group.
     #[serde(default)]
-    target_group_arn: String,
+    pub target_group_arn: String,
+    /// The targets.
     #[serde(default, deserialize_with = "form::list")]
-    targets: Vec<TargetDescription>,
+    pub targets: Vec<TargetDescription>,
 }
 
 /// DescribeTargetHealth.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeTargetHealth {
+    /// The group.
     #[serde(default)]
-    target_group_arn: String,
+    pub target_group_arn: String,
+    /// These targets (every registered one when absent).
     #[serde(default, deserialize_with = "form::opt_list")]
-    targets: Option<Vec<TargetDescription>>,
+    pub targets: Option<Vec<TargetDescription>>,
 }
 
 fn in_range(what: &str, value: i64, min: i64, max: i64) -> Result<i64, ApiError> {
@@ -438,7 +408,9 @@ impl TargetGroup {
             // EC2 instances, and (beyond ELB, which has no such targets) the `mi-` managed
             // instances ECS Anywhere registers, so ECS services on external instances of this
             // emulator can sit behind a load balancer.
-            TargetType::Instance => well_formed_id("i-", &t.id) || well_formed_id("mi-", &t.id),
+            TargetType::Instance => {
+                well_formed_id("i-", &t.id) || (t.id.len() == 20 && well_formed_id("mi-", &t.id))
+            }
             TargetType::Ip => t.id.parse::<std::net::IpAddr>().is_ok(),
         };
         if !ok {
@@ -761,17 +733,26 @@ impl State {
             }
         };
         let describe = |t: Option<&Target>, asked: TargetDescription| {
-            let (state, reason) = match t {
-                None => (HealthState::Unused, HealthReason::NotRegistered),
-                Some(t) if t.draining_until.is_some() => (
+            let fixed = |state, reason: HealthReason| Observed {
+                state,
+                reason: Some(reason),
+                code: None,
+            };
+            let observed = match t {
+                None => fixed(HealthState::Unused, HealthReason::NotRegistered),
+                Some(t) if t.draining_until.is_some() => fixed(
                     HealthState::Draining,
                     HealthReason::DeregistrationInProgress,
                 ),
-                Some(_) if !in_use => (HealthState::Unused, HealthReason::NotInUse),
+                Some(_) if !in_use => fixed(HealthState::Unused, HealthReason::NotInUse),
                 Some(_) if !tg.health.enabled => {
-                    (HealthState::Unavailable, HealthReason::HealthCheckDisabled)
+                    fixed(HealthState::Unavailable, HealthReason::HealthCheckDisabled)
                 }
-                Some(_) => (HealthState::Initial, HealthReason::RegistrationInProgress),
+                // What the data plane's checks say; nothing yet: registration in progress.
+                Some(t) => self
+                    .health
+                    .get(&(tg.arn.clone(), t.id.clone(), t.port))
+                    .map_or_else(Observed::registering, |slot| slot.observed()),
             };
             let port = asked.port.unwrap_or(tg.port);
             TargetHealthDescription {
@@ -781,9 +762,9 @@ impl State {
                     ..asked
                 },
                 target_health: TargetHealth {
-                    state,
-                    reason: reason.code(),
-                    description: reason.description(),
+                    state: observed.state,
+                    reason: observed.reason.map(HealthReason::code),
+                    description: observed.description(),
                 },
             }
         };

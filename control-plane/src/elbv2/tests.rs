@@ -93,7 +93,7 @@ fn a_load_balancer_is_created_provisioning_then_active() {
     assert_eq!(arn.rsplit('/').next().map(str::len), Some(16));
     assert_eq!(lb["State"]["Code"], "provisioning");
     assert!(s(&lb["DNSName"]).starts_with("internal-web-"));
-    assert!(s(&lb["DNSName"]).ends_with(".us-east-1.elb.amazonaws.com"));
+    assert!(s(&lb["DNSName"]).ends_with(".us-east-1.elb.localhost"));
     assert_eq!(lb["AvailabilityZones"][1]["ZoneName"], "us-east-1b");
     assert_eq!(lb["CreatedTime"], "1970-01-01T00:01:40.000Z");
     let d = ok(
@@ -819,4 +819,80 @@ async fn errors_are_elbv2_error_documents_with_their_statuses() {
     let (status, xml) = body(svc.error("req-2", e)).await;
     assert_eq!(status, 403);
     assert!(xml.contains("<Code>InvalidClientTokenId</Code>"), "{xml}");
+}
+
+#[test]
+fn target_health_reports_what_the_health_checks_published() {
+    use super::health::{HealthReason, HealthState, Observed};
+    let mut st = state();
+    let (_, tg_arn, _) = setup(&mut st);
+    ok(
+        &mut st,
+        "RegisterTargets",
+        &[
+            ("TargetGroupArn", &tg_arn),
+            ("Targets.member.1.Id", "i-0123456789abcdef0"),
+            ("Targets.member.2.Id", "mi-0123456789abcdef0"),
+            ("Targets.member.2.Port", "9090"),
+        ],
+        101.0,
+    );
+    let health = |st: &mut State| {
+        let h = ok(
+            st,
+            "DescribeTargetHealth",
+            &[("TargetGroupArn", &tg_arn)],
+            102.0,
+        );
+        h["TargetHealthDescriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["TargetHealth"].clone())
+            .collect::<Vec<_>>()
+    };
+    // No data plane has seen them: registration in progress.
+    let h = health(&mut st);
+    assert_eq!(h[0]["State"], "initial");
+    assert_eq!(h[0]["Reason"], "Elb.RegistrationInProgress");
+    // What the checkers publish is what DescribeTargetHealth answers.
+    let healthy = st
+        .health
+        .slot(&(tg_arn.clone(), "i-0123456789abcdef0".into(), 8080), true);
+    healthy.publish(&Observed {
+        state: HealthState::Healthy,
+        reason: None,
+        code: None,
+    });
+    let sick = st
+        .health
+        .slot(&(tg_arn.clone(), "mi-0123456789abcdef0".into(), 9090), true);
+    sick.publish(&Observed {
+        state: HealthState::Unhealthy,
+        reason: Some(HealthReason::ResponseCodeMismatch),
+        code: Some(502),
+    });
+    let h = health(&mut st);
+    assert_eq!(h[0]["State"], "healthy");
+    assert!(h[0].get("Reason").is_none() && h[0].get("Description").is_none());
+    assert_eq!(h[1]["State"], "unhealthy");
+    assert_eq!(h[1]["Reason"], "Target.ResponseCodeMismatch");
+    assert_eq!(
+        h[1]["Description"],
+        "Health checks failed with these codes: [502]"
+    );
+    let xml = response_xml(
+        "DescribeTargetHealth",
+        &ok(
+            &mut st,
+            "DescribeTargetHealth",
+            &[("TargetGroupArn", &tg_arn)],
+            103.0,
+        ),
+        "r",
+    );
+    assert!(
+        xml.contains("<State>healthy</State></TargetHealth>"),
+        "{xml}"
+    );
 }
