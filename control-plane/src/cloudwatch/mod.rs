@@ -84,8 +84,8 @@ pub enum Op {
     GetMetricData(data_query::GetMetricDataRequest),
     /// ListMetrics.
     ListMetrics(ListMetricsRequest),
-    /// PutMetricAlarm.
-    PutMetricAlarm(alarms::PutMetricAlarmRequest),
+    /// PutMetricAlarm (boxed: the largest request by far).
+    PutMetricAlarm(Box<alarms::PutMetricAlarmRequest>),
     /// DescribeAlarms.
     DescribeAlarms(alarms::DescribeAlarmsRequest),
     /// DescribeAlarmHistory.
@@ -109,7 +109,7 @@ impl Op {
             "GetMetricStatistics" => Op::GetMetricStatistics(decode(body)?),
             "GetMetricData" => Op::GetMetricData(decode(body)?),
             "ListMetrics" => Op::ListMetrics(decode(body)?),
-            "PutMetricAlarm" => Op::PutMetricAlarm(decode(body)?),
+            "PutMetricAlarm" => Op::PutMetricAlarm(Box::new(decode(body)?)),
             "DescribeAlarms" => Op::DescribeAlarms(decode(body)?),
             "DescribeAlarmHistory" => Op::DescribeAlarmHistory(decode(body)?),
             "SetAlarmState" => Op::SetAlarmState(decode(body)?),
@@ -313,7 +313,7 @@ impl State {
             Op::ListMetrics(req) => Some(self.list_metrics(req, now)?),
             Op::PutMetricAlarm(req) => {
                 let prefix = self.arn_prefix.clone();
-                self.alarms.put(req, &prefix, now)?;
+                self.alarms.put(*req, &prefix, now)?;
                 None
             }
             Op::DescribeAlarms(req) => Some(self.alarms.describe(req)?),

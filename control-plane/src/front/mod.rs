@@ -29,10 +29,12 @@ use crate::faults::Faults;
 pub use auth::{AuthFailure, Authenticator, Keys, TemporaryKey, TemporaryKeys};
 pub use context::{CallerIdentity, RequestContext};
 pub use error::{ApiError, ErrorCode, ServiceCode};
-pub use service::{CBOR, Input, Output, Protocol, Refusal, Service, ServiceInfo};
+pub use service::{Input, Output, Protocol, Refusal, Service, ServiceInfo};
 
 /// The content type of AWS JSON 1.1.
 pub const JSON_1_1: &str = "application/x-amz-json-1.1";
+/// The content type of Smithy RPC v2 CBOR bodies.
+pub const CBOR: &str = "application/cbor";
 
 /// The front: the service table, the authenticator and the fault rules.
 #[derive(Debug)]
@@ -273,4 +275,91 @@ async fn unrouted(front: &Front, parts: Parts, body: axum::body::Body) -> Respon
         )
     };
     render::json_error(JSON_1_1, "message", &request_id, &e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct NoTemporaryKeys;
+
+    impl TemporaryKeys for NoTemporaryKeys {
+        fn lookup(&self, _access_key_id: &str) -> Option<TemporaryKey> {
+            None
+        }
+    }
+
+    /// A service that speaks AWS JSON and also RPC v2 CBOR and query.
+    #[derive(Debug)]
+    struct Multi;
+
+    const ALSO: [Protocol; 2] = [Protocol::RpcV2Cbor { service: "Multi" }, Protocol::Query];
+
+    impl Service for Multi {
+        fn info(&self) -> ServiceInfo {
+            ServiceInfo::aws_json("multi", "multi", "Multi.", "message")
+        }
+        fn call(
+            &self,
+            _ctx: RequestContext,
+            _input: Input,
+        ) -> futures_util::future::BoxFuture<'_, Result<Output, ApiError>> {
+            Box::pin(async { Ok(Output::Json(serde_json::json!({}))) })
+        }
+        fn also_speaks(&self) -> &'static [Protocol] {
+            &ALSO
+        }
+    }
+
+    fn parts(method: &str, path: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut b = http::Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn a_service_is_found_by_each_protocol_it_speaks() {
+        let auth = Authenticator::new(
+            Keys::new("AKID", "secret"),
+            "123456789012",
+            None,
+            Arc::new(NoTemporaryKeys),
+        );
+        let front = Front::new(vec![Arc::new(Multi)], auth);
+        let route = |p: Parts| front.route(&p).map(|(proto, info, _)| (proto, info.name));
+        assert_eq!(
+            route(parts("POST", "/", &[("x-amz-target", "Multi.Op")])),
+            Some((
+                ServiceInfo::aws_json("multi", "multi", "Multi.", "message").protocol,
+                "multi"
+            ))
+        );
+        assert_eq!(
+            route(parts("POST", "/service/Multi/operation/Op", &[])),
+            Some((Protocol::RpcV2Cbor { service: "Multi" }, "multi"))
+        );
+        assert_eq!(
+            route(parts("POST", "/service/Other/operation/Op", &[])),
+            None
+        );
+        assert_eq!(
+            route(parts("GET", "/service/Multi/operation/Op", &[])),
+            None
+        );
+        let signed = "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/multi/aws4_request, SignedHeaders=host, Signature=x";
+        assert_eq!(
+            route(parts(
+                "POST",
+                "/",
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("authorization", signed)
+                ]
+            )),
+            Some((Protocol::Query, "multi"))
+        );
+    }
 }

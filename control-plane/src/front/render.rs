@@ -99,10 +99,7 @@ pub fn cbor(
 ) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static(super::service::CBOR),
-    );
+    h.insert("content-type", HeaderValue::from_static(super::CBOR));
     h.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", v);

@@ -49,9 +49,6 @@ pub enum Protocol {
     },
 }
 
-/// The content type of Smithy RPC v2 CBOR bodies.
-pub const CBOR: &str = "application/cbor";
-
 impl Protocol {
     /// A service's answer in this protocol.
     pub fn render_output(self, request_id: &str, output: Output) -> Response {
@@ -275,6 +272,32 @@ pub trait Service: Send + Sync + fmt::Debug + 'static {
             self.error(request_id, error)
         } else {
             protocol.render_error(request_id, &error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_v2_paths_name_their_service_and_operation() {
+        let svc = "GraniteServiceVersion20100801";
+        assert_eq!(
+            rpc_v2_operation(
+                "/service/GraniteServiceVersion20100801/operation/PutMetricData",
+                svc
+            ),
+            Some("PutMetricData")
+        );
+        for other in [
+            "/service/Other/operation/PutMetricData",
+            "/service/GraniteServiceVersion20100801/operation/",
+            "/service/GraniteServiceVersion20100801/operation/A/B",
+            "/service/GraniteServiceVersion20100801/PutMetricData",
+            "/",
+        ] {
+            assert_eq!(rpc_v2_operation(other, svc), None, "{other}");
         }
     }
 }
