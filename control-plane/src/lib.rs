@@ -2,20 +2,20 @@
 //! an ECS agent can talk to, on one machine and with no AWS account.
 //!
 //! One HTTP listener and one front ([`front`]) serve every emulated service: ECS and its ACS/TCS
-//! websocket, STS, ECR, CloudWatch Logs, SSM Parameter Store with Secrets Manager, a small S3 and
+//! websocket, STS, ECR, CloudWatch (metrics and alarms), CloudWatch Logs, SSM Parameter Store with Secrets Manager, a small S3 and
 //! the Elastic Load Balancing v2 API (no data plane yet), one folder each. The front recognises the protocol, verifies SigV4 once and hands the
 //! request to the service; each service owns its state (an actor, persisted to the shared redb
 //! file under the data dir) and gets nothing else. `ARCHITECTURE.md` has the map. This crate must
 //! not depend on the agent.
 
 pub mod acs;
+pub mod cloudwatch;
 pub mod ecr;
 pub mod ecs;
 pub mod elbv2;
 pub mod faults;
 pub mod front;
 pub mod logs;
-pub mod metrics;
 pub mod s3;
 pub mod ssm;
 pub mod store;
@@ -67,6 +67,10 @@ pub struct Config {
     pub ecr: Option<EcrOptions>,
     /// Lifetime of task role credentials; they are refreshed when half of it is left.
     pub role_credentials_lifetime: Duration,
+    /// How often CloudWatch evaluates its alarms.
+    pub alarm_evaluation_interval: Duration,
+    /// How often the `AWS/ECS` metrics are computed (ECS sends them once a minute).
+    pub ecs_metrics_interval: Duration,
 }
 
 impl Default for Config {
@@ -83,6 +87,8 @@ impl Default for Config {
             role_credentials_lifetime: Duration::from_secs(
                 ecs::state::DEFAULT_ROLE_CREDENTIALS_LIFETIME_SECS.unsigned_abs(),
             ),
+            alarm_evaluation_interval: Duration::from_secs(10),
+            ecs_metrics_interval: Duration::from_secs(60),
         }
     }
 }
@@ -178,6 +184,39 @@ async fn tick_service_scheduler(state: StateHandle, shutdown: CancellationToken)
     }
 }
 
+/// Hands CloudWatch the ECS facts of the `AWS/ECS` metrics every `interval`, each round's
+/// datapoints stamped with the minute it falls in (as ECS sends one-minute datapoints).
+async fn feed_ecs_metrics(
+    state: StateHandle,
+    cloudwatch: cloudwatch::CloudWatchHandle,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let facts = match state.call(|s| ecs::cloudwatch_facts::facts(s)).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e.message, "cannot read the ECS facts of AWS/ECS metrics");
+                continue;
+            }
+        };
+        let now = front::context::now_secs();
+        let minute = (now / 60.0).floor() * 60.0;
+        if let Err(e) = cloudwatch
+            .call(move |s| s.record_ecs(&facts, minute, now))
+            .await
+        {
+            tracing::warn!(error = %e.message, "cannot record AWS/ECS metrics");
+        }
+    }
+}
+
 /// Serves every API on `listener` until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
@@ -242,6 +281,16 @@ pub async fn serve_with_admin(
     let data_plane =
         elbv2::dataplane::DataPlane::start(resolve_instance, elb.health.clone(), shutdown.clone());
     let elb = elbv2::Elbv2Handle::spawn_with(elb, store.clone(), Some(data_plane));
+    let tcs_metrics = Arc::new(cloudwatch::tcs_metrics::MetricsStore::new());
+    let cloudwatch = cloudwatch::CloudWatchHandle::spawn(cloudwatch::State::restore(
+        &config.region,
+        &config.account_id,
+        Arc::clone(&tcs_metrics),
+        store.clone(),
+        &rows,
+        front::context::now_secs(),
+    )?);
+    cloudwatch.spawn_evaluator(config.alarm_evaluation_interval, shutdown.clone());
     let mut state = State::restore(account, rows, keys.clone())?;
     let ecr = match &config.ecr {
         Some(options) => {
@@ -271,6 +320,12 @@ pub async fn serve_with_admin(
         elb.clone(),
         shutdown.clone(),
     ));
+    tokio::spawn(feed_ecs_metrics(
+        handle.clone(),
+        cloudwatch.clone(),
+        config.ecs_metrics_interval,
+        shutdown.clone(),
+    ));
     let auth = Authenticator::new(
         config.keys.clone(),
         config.account_id.clone(),
@@ -279,7 +334,7 @@ pub async fn serve_with_admin(
     );
     let acs = acs::Acs::new(
         handle.clone(),
-        Arc::new(metrics::MetricsStore::new()),
+        tcs_metrics,
         config.heartbeat_interval,
         shutdown.clone(),
         auth.clone(),
@@ -318,6 +373,7 @@ pub async fn serve_with_admin(
             config.region.clone(),
         )),
         Arc::new(elbv2::Elbv2(elb)),
+        Arc::new(cloudwatch::CloudWatch(cloudwatch)),
     ];
     let front = front::Front::new(services, auth);
     let front = if admin.is_some() {

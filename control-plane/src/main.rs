@@ -62,6 +62,12 @@ struct Cli {
     /// when half of it is left.
     #[arg(long, default_value_t = 21_600)]
     role_credentials_seconds: u64,
+    /// How often CloudWatch evaluates its alarms, in seconds.
+    #[arg(long, default_value_t = 10)]
+    alarm_evaluation_seconds: u64,
+    /// How often the AWS/ECS CloudWatch metrics are computed, in seconds (ECS: 60).
+    #[arg(long, default_value_t = 60)]
+    ecs_metrics_seconds: u64,
     /// Serve the fault-injection admin interface (README, "Fault injection") on this loopback
     /// address, e.g. 127.0.0.1:4567; off when not given.
     #[arg(long)]
@@ -133,6 +139,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         role_credentials_lifetime: std::time::Duration::from_secs(
             cli.role_credentials_seconds.max(2),
         ),
+        alarm_evaluation_interval: std::time::Duration::from_secs(
+            cli.alarm_evaluation_seconds.max(1),
+        ),
+        ecs_metrics_interval: std::time::Duration::from_secs(cli.ecs_metrics_seconds.max(1)),
         ..Config::default()
     };
     tracing::info!(%addr, region = %config.region, account = %config.account_id, data_dir = ?config.data_dir, "listening");

@@ -41,10 +41,23 @@ impl ClusterSetup {
     /// Starts the registry and the control plane (state in `cp_data` if given) and creates
     /// `cluster`.
     pub fn start(cluster: &str, cp_data: Option<&std::path::Path>) -> Result<Self> {
+        Self::start_with_args(cluster, cp_data, &[])
+    }
+
+    /// As [`ClusterSetup::start`], with extra command-line arguments for the control plane.
+    pub fn start_with_args(
+        cluster: &str,
+        cp_data: Option<&std::path::Path>,
+        cp_args: &[&str],
+    ) -> Result<Self> {
         let cleanup = ClusterCleanup(cluster.into());
         let registry = Registry::start()?;
         let image = registry.push_test_image()?;
-        let cp = ControlPlane::start(cp_data)?;
+        let cp = ControlPlane::start_with_args(
+            &format!("127.0.0.1:{}", crate::free_port()?),
+            cp_data,
+            cp_args,
+        )?;
         let aws = cp.aws()?;
         aws.run(&["ecs", "create-cluster", "--cluster-name", cluster])?;
         Ok(ClusterSetup {

@@ -7,6 +7,9 @@
 //!   figure and a memory figure within the container's limit, and the emulator records it;
 //! - with `ECS_DISABLE_METRICS=true` no task metrics are sent (only the reference's idle rounds)
 //!   while container health still is;
+//! - a service's busy task shows in the emulated CloudWatch's `AWS/ECS` metrics, as the AWS CLI
+//!   reads them: CPUUtilization by ClusterName and by (ClusterName, ServiceName), CPUReservation
+//!   and MemoryReservation by ClusterName;
 //! - with `ECS_ENABLE_PROMETHEUS_METRICS=true` the agent serves `GET /metrics` on
 //!   127.0.0.1:51680 in the Prometheus text format: the burning container's CPU seconds grow
 //!   between scrapes, its memory is within its limit, the task sums it, and the agent's own
@@ -18,8 +21,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ecs_e2e_tests::{
-    Agent, ClusterSetup, WireProxy, register_task_definition, run_when_placed, wait_status,
-    wait_until,
+    Agent, AwsCli, ClusterSetup, WireProxy, register_task_definition, run_when_placed, unique,
+    wait_status, wait_until,
 };
 use serde_json::{Value, json};
 
@@ -277,6 +280,157 @@ fn with_metrics_disabled_only_idle_rounds_and_health_are_sent() -> Result<()> {
 
     aws.run(&["ecs", "stop-task", "--cluster", cluster, "--task", &task])?;
     wait_status(aws, cluster, &task, "STOPPED", Duration::from_secs(60))?;
+    agent.process.terminate(Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// The `Average`s of `aws cloudwatch get-metric-statistics` for `metric` of `AWS/ECS` with
+/// `dimensions` over the last ten minutes.
+fn ecs_averages(aws: &AwsCli, metric: &str, dimensions: &[(&str, &str)]) -> Result<Vec<f64>> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let (start, end) = ((now - 600).to_string(), (now + 120).to_string());
+    let dims: Vec<String> = dimensions
+        .iter()
+        .map(|(n, v)| format!("Name={n},Value={v}"))
+        .collect();
+    let mut args = vec![
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        "AWS/ECS",
+        "--metric-name",
+        metric,
+        "--start-time",
+        &start,
+        "--end-time",
+        &end,
+        "--period",
+        "60",
+        "--statistics",
+        "Average",
+        "--dimensions",
+    ];
+    args.extend(dims.iter().map(String::as_str));
+    let out = aws.run(&args)?;
+    Ok(out["Datapoints"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|d| d["Average"].as_f64()).collect())
+        .unwrap_or_default())
+}
+
+#[test]
+fn a_service_s_busy_task_shows_in_aws_ecs_cloudwatch_metrics() -> Result<()> {
+    let cluster = unique("cw-ecs");
+    // The AWS/ECS metrics every 2 s rather than every minute (datapoints are still per minute).
+    let setup = ClusterSetup::start_with_args(&cluster, None, &["--ecs-metrics-seconds", "2"])?;
+    let ClusterSetup {
+        cp,
+        aws,
+        data,
+        image,
+        ..
+    } = &setup;
+    let mut agent = Agent::start(cp, &cluster, data.path(), &[])?;
+    let def = register_task_definition(
+        aws,
+        "cw-burn",
+        &json!([{"name": "burn", "image": image, "memory": 64, "cpu": 256, "essential": true,
+                 "entryPoint": ["sh", "-c"],
+                 "command": ["trap 'exit 0' TERM; while true; do :; done"]}]),
+    )?;
+    wait_until(Duration::from_secs(30), "the agent to register", || {
+        let out = aws.run(&["ecs", "list-container-instances", "--cluster", &cluster])?;
+        anyhow::Ok(
+            out["containerInstanceArns"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty()),
+        )
+    })?;
+    aws.run(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        "burner",
+        "--task-definition",
+        &def,
+        "--desired-count",
+        "1",
+    ])?;
+    let c = [("ClusterName", cluster.as_str())];
+    let cs = [("ClusterName", cluster.as_str()), ("ServiceName", "burner")];
+    // A TCS round (20 s) with two samples, then the next AWS/ECS round.
+    let cluster_cpu = wait_until(
+        Duration::from_secs(120),
+        "CPUUtilization of the cluster in AWS/ECS",
+        || {
+            let avgs = ecs_averages(aws, "CPUUtilization", &c)?;
+            anyhow::Ok(avgs.into_iter().find(|v| *v > 0.0))
+        },
+    )?;
+    assert!(cluster_cpu <= 100.5, "{cluster_cpu}");
+    let service_cpu = wait_until(
+        Duration::from_secs(60),
+        "CPUUtilization of the service in AWS/ECS",
+        || {
+            let avgs = ecs_averages(aws, "CPUUtilization", &cs)?;
+            anyhow::Ok(avgs.into_iter().find(|v| *v > 0.0))
+        },
+    )?;
+    // A busy loop uses far more than its 256 units' share on a multi-CPU host: over 100 %.
+    assert!(
+        service_cpu > cluster_cpu,
+        "service {service_cpu}, cluster {cluster_cpu}"
+    );
+    let memory = ecs_averages(aws, "MemoryUtilization", &cs)?;
+    assert!(
+        memory.iter().all(|m| (0.0..=100.0).contains(m)),
+        "{memory:?}"
+    );
+    let cpu_reserved = ecs_averages(aws, "CPUReservation", &c)?;
+    assert!(
+        cpu_reserved.iter().any(|v| *v > 0.0 && *v <= 100.0),
+        "{cpu_reserved:?}"
+    );
+    let mem_reserved = ecs_averages(aws, "MemoryReservation", &c)?;
+    assert!(
+        mem_reserved.iter().any(|v| *v > 0.0 && *v <= 100.0),
+        "{mem_reserved:?}"
+    );
+    let listed = aws.run(&["cloudwatch", "list-metrics", "--namespace", "AWS/ECS"])?;
+    assert_eq!(
+        listed["Metrics"].as_array().map(Vec::len),
+        Some(6),
+        "two reservations, two utilizations by cluster and two by service: {listed}"
+    );
+
+    aws.run(&[
+        "ecs",
+        "delete-service",
+        "--cluster",
+        &cluster,
+        "--service",
+        "burner",
+        "--force",
+    ])?;
+    wait_until(
+        Duration::from_secs(60),
+        "the service's task to stop",
+        || {
+            let out = aws.run(&[
+                "ecs",
+                "list-tasks",
+                "--cluster",
+                &cluster,
+                "--desired-status",
+                "RUNNING",
+            ])?;
+            anyhow::Ok(out["taskArns"].as_array().is_some_and(Vec::is_empty))
+        },
+    )?;
     agent.process.terminate(Duration::from_secs(30))?;
     Ok(())
 }

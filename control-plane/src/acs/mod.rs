@@ -47,7 +47,7 @@ pub struct Acs {
 struct Inner {
     state: StateHandle,
     /// Where TCS metrics go.
-    metrics: Arc<crate::metrics::MetricsStore>,
+    metrics: Arc<crate::cloudwatch::tcs_metrics::MetricsStore>,
     heartbeat_interval: Duration,
     shutdown: CancellationToken,
     /// Verifies the signature of each TCS frame (the front's, which verified the upgrade).
@@ -103,7 +103,7 @@ impl Acs {
     /// when `shutdown` is cancelled.
     pub fn new(
         state: StateHandle,
-        metrics: Arc<crate::metrics::MetricsStore>,
+        metrics: Arc<crate::cloudwatch::tcs_metrics::MetricsStore>,
         heartbeat_interval: Duration,
         shutdown: CancellationToken,
         auth: Authenticator,

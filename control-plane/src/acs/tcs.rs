@@ -9,7 +9,7 @@
 //! `AckPublishInstanceStatus`) and TCS sends a `HeartbeatMessage` every heartbeat interval: the
 //! reference agent closes a TCS connection on which nothing arrived for 1 to 2 minutes. Container
 //! health goes into the tasks ([`crate::ecs::health`]); metrics into the metrics store
-//! ([`crate::metrics`]); instance statuses are acknowledged and dropped (not emulated yet).
+//! ([`crate::cloudwatch::tcs_metrics`]); instance statuses are acknowledged and dropped (not emulated yet).
 //!
 //! This module must not hold task state or metrics: it hands health to the state actor and
 //! metrics to their store.
@@ -238,7 +238,7 @@ mod tests {
     /// The reference's metrics frames, verified, land in the metrics store per task.
     #[test]
     fn recorded_metrics_are_kept_per_task() {
-        let store = crate::metrics::MetricsStore::new();
+        let store = crate::cloudwatch::tcs_metrics::MetricsStore::new();
         let mut acked = 0;
         for (target, text) in recorded() {
             let Ok(Checked::Message(m)) = check_frame(&auth(), &target, &text, 0.0) else {

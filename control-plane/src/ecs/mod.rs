@@ -11,6 +11,7 @@ pub mod acs_payload;
 #[cfg(test)]
 mod acs_payload_tests;
 pub mod agent;
+pub mod cloudwatch_facts;
 pub mod clusters;
 pub mod common;
 pub mod health;

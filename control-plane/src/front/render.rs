@@ -88,3 +88,47 @@ pub fn query_error_xml(xmlns: Option<&str>, code: &str, e: &ApiError, request_id
         xml_escape(&e.message),
     )
 }
+
+/// A Smithy RPC v2 CBOR answer: `application/cbor` with `smithy-protocol: rpc-v2-cbor`, the
+/// request id, and for an error its query-compatible code (`x-amzn-query-error`).
+pub fn cbor(
+    status: StatusCode,
+    request_id: &str,
+    body: Vec<u8>,
+    query_error: Option<&str>,
+) -> Response {
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static(super::CBOR));
+    h.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Some(v) = query_error.and_then(|e| HeaderValue::from_str(e).ok()) {
+        h.insert("x-amzn-query-error", v);
+    }
+    resp
+}
+
+/// An RPC v2 CBOR error: the map `{"__type": type_name, "message": text}`.
+pub fn cbor_error(
+    request_id: &str,
+    type_name: &str,
+    e: &ApiError,
+    query_error: Option<&str>,
+) -> Response {
+    let doc = ciborium::Value::Map(vec![
+        (
+            ciborium::Value::Text("__type".into()),
+            ciborium::Value::Text(type_name.into()),
+        ),
+        (
+            ciborium::Value::Text("message".into()),
+            ciborium::Value::Text(e.message.clone()),
+        ),
+    ]);
+    let mut body = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = ciborium::into_writer(&doc, &mut body);
+    cbor(e.code.status(), request_id, body, query_error)
+}

@@ -41,6 +41,12 @@ pub enum Protocol {
         /// The path.
         path: &'static str,
     },
+    /// Smithy RPC v2 CBOR: `POST /service/<service>/operation/<Operation>` with a CBOR body
+    /// (`Content-Type: application/cbor`, `smithy-protocol: rpc-v2-cbor`), CBOR answers.
+    RpcV2Cbor {
+        /// The service's name in the path (its AWS JSON target prefix without the dot).
+        service: &'static str,
+    },
 }
 
 impl Protocol {
@@ -50,12 +56,14 @@ impl Protocol {
             Output::Json(v) => {
                 let content_type = match self {
                     Protocol::AwsJson { content_type, .. } => content_type,
-                    Protocol::Query | Protocol::RestByScope | Protocol::RestByPath { .. } => {
-                        "application/json"
-                    }
+                    Protocol::Query
+                    | Protocol::RestByScope
+                    | Protocol::RestByPath { .. }
+                    | Protocol::RpcV2Cbor { .. } => "application/json",
                 };
                 render::json(StatusCode::OK, content_type, request_id, &v, None)
             }
+            Output::Cbor(body) => render::cbor(StatusCode::OK, request_id, body, None),
             Output::Xml(body) => render::xml(StatusCode::OK, request_id, body),
             Output::Http(resp) => resp,
         }
@@ -77,8 +85,38 @@ impl Protocol {
             Protocol::RestByScope | Protocol::RestByPath { .. } => {
                 render::json_error(super::JSON_1_1, "message", request_id, e)
             }
+            Protocol::RpcV2Cbor { .. } => render::cbor_error(request_id, e.code.as_str(), e, None),
         }
     }
+
+    /// The operation named by a request in this protocol: the `X-Amz-Target` suffix (AWS JSON)
+    /// or the path's last segment (RPC v2 CBOR); `None` for the others.
+    pub fn operation(self, parts: &http::request::Parts) -> Option<String> {
+        match self {
+            Protocol::AwsJson { target_prefix, .. } => Some(
+                parts
+                    .headers
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|t| t.strip_prefix(target_prefix))
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            Protocol::RpcV2Cbor { service } => {
+                rpc_v2_operation(parts.uri.path(), service).map(str::to_string)
+            }
+            Protocol::Query | Protocol::RestByScope | Protocol::RestByPath { .. } => None,
+        }
+    }
+}
+
+/// The operation of an RPC v2 path `/service/<service>/operation/<Operation>`, when the path
+/// names `service`.
+pub fn rpc_v2_operation<'a>(path: &'a str, service: &str) -> Option<&'a str> {
+    let rest = path.strip_prefix("/service/")?;
+    let (name, rest) = rest.split_once('/')?;
+    let op = rest.strip_prefix("operation/")?;
+    (name == service && !op.is_empty() && !op.contains('/')).then_some(op)
 }
 
 /// What the front needs to know about a service.
@@ -128,6 +166,13 @@ pub enum Input {
         /// The JSON body.
         body: Bytes,
     },
+    /// Smithy RPC v2 CBOR: the operation (the path's last segment) and the raw CBOR body.
+    Cbor {
+        /// e.g. `PutMetricData`.
+        operation: String,
+        /// The CBOR body (possibly empty).
+        body: Bytes,
+    },
     /// AWS query: the decoded form (with `Action` and `Version`).
     Query {
         /// The form's members.
@@ -142,7 +187,7 @@ impl Input {
     pub fn into_json(self) -> Result<(String, Bytes), ApiError> {
         match self {
             Input::Json { operation, body } => Ok((operation, body)),
-            Input::Query { .. } | Input::Http(_) => Err(ApiError::new(
+            Input::Query { .. } | Input::Http(_) | Input::Cbor { .. } => Err(ApiError::new(
                 ErrorCode::UnknownOperationException,
                 "This service speaks AWS JSON.",
             )),
@@ -157,6 +202,8 @@ pub enum Output {
     Json(serde_json::Value),
     /// AWS query XML document.
     Xml(String),
+    /// Smithy RPC v2 CBOR body.
+    Cbor(Vec<u8>),
     /// A complete response (REST services).
     Http(Response),
 }
@@ -209,5 +256,48 @@ pub trait Service: Send + Sync + fmt::Debug + 'static {
     /// Renders an error [`Service::call`] returned.
     fn error(&self, request_id: &str, error: ApiError) -> Response {
         self.info().protocol.render_error(request_id, &error)
+    }
+
+    /// Protocols the service also speaks besides [`ServiceInfo::protocol`] (a service whose
+    /// model names several, as CloudWatch's does); asked once, when the front is built.
+    fn also_speaks(&self) -> &'static [Protocol] {
+        &[]
+    }
+
+    /// Renders an error (returned by [`Service::call`], or a refusal) for a request that came in
+    /// `protocol`: [`Service::error`] for the service's own protocol, the protocol's standard
+    /// error document for the others. Services with [`Service::also_speaks`] override it.
+    fn error_in(&self, protocol: Protocol, request_id: &str, error: ApiError) -> Response {
+        if protocol == self.info().protocol {
+            self.error(request_id, error)
+        } else {
+            protocol.render_error(request_id, &error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_v2_paths_name_their_service_and_operation() {
+        let svc = "GraniteServiceVersion20100801";
+        assert_eq!(
+            rpc_v2_operation(
+                "/service/GraniteServiceVersion20100801/operation/PutMetricData",
+                svc
+            ),
+            Some("PutMetricData")
+        );
+        for other in [
+            "/service/Other/operation/PutMetricData",
+            "/service/GraniteServiceVersion20100801/operation/",
+            "/service/GraniteServiceVersion20100801/operation/A/B",
+            "/service/GraniteServiceVersion20100801/PutMetricData",
+            "/",
+        ] {
+            assert_eq!(rpc_v2_operation(other, svc), None, "{other}");
+        }
     }
 }
