@@ -4,6 +4,7 @@
 //! binary (`main.rs`) only parses arguments, sets up logging, calls [`dispatch`] and turns the
 //! result into an exit code with [`exit_code`]; everything else lives here.
 
+pub mod agent_metrics;
 pub mod app;
 pub mod aws_json;
 pub mod cgroup;

@@ -15,7 +15,7 @@
 //!   read_bytes_total`, `..._write_bytes_total`;
 //! - per task, the same summed over its containers, `ecs_task_...`, labels `task_arn`,
 //!   `task_family`, `task_revision`;
-//! - the agent's own health: `ecs_agent_tasks{known_status}` and
+//! - the agent's own health ([`crate::agent_metrics`]): `ecs_agent_tasks{known_status}` and
 //!   `ecs_agent_containers{known_status}` (from the engine's records), `ecs_agent_acs_connected`
 //!   (0 or 1), `ecs_agent_acs_connections_total`, `ecs_agent_state_changes_pending` (queued,
 //!   not yet delivered to ECS), `ecs_agent_state_changes_delivered_total`,
@@ -26,8 +26,8 @@
 //! each scrape from the collector's and the engine's current view, so a stopped task's series
 //! vanish with it; only the agent's own counters live for the process ([`AGENT`]).
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::extract::State;
@@ -39,54 +39,18 @@ use prometheus_client::encoding::prometheus_text::{CONTENT_TYPE, encode};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::agent_metrics::AGENT;
 use crate::engine::EngineHandle;
 use crate::state::TaskRecord;
 use crate::stats::{Reading, StatsHandle};
 
 /// The port the reference reserves for Prometheus metrics.
 pub const PORT: u16 = 51680;
-
-/// The agent's own counters, for the life of the process.
-#[derive(Debug)]
-pub struct AgentMetrics {
-    /// 1 while an ACS connection is up.
-    pub acs_connected: Gauge,
-    /// ACS connections made.
-    pub acs_connections: Counter,
-    /// Task state changes queued and not yet delivered.
-    pub state_changes_pending: Gauge,
-    /// Task state changes ECS accepted.
-    pub state_changes_delivered: Counter,
-    /// Image pulls by outcome (`success`, `failure`).
-    pub image_pulls: Family<OutcomeLabel, Counter>,
-    /// How long image pulls took, seconds.
-    pub image_pull_seconds: Histogram,
-}
-
-/// The `outcome` label of image pulls.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabel {
-    /// `success` or `failure`.
-    pub outcome: &'static str,
-}
-
-/// The process's [`AgentMetrics`]; components update them whether or not the endpoint is on
-/// (each update is an atomic add).
-pub static AGENT: LazyLock<AgentMetrics> = LazyLock::new(|| AgentMetrics {
-    acs_connected: Gauge::default(),
-    acs_connections: Counter::default(),
-    state_changes_pending: Gauge::default(),
-    state_changes_delivered: Counter::default(),
-    image_pulls: Family::default(),
-    // 0.25 s to about 17 min.
-    image_pull_seconds: Histogram::new(exponential_buckets(0.25, 2.0, 13)),
-});
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ContainerLabels {

@@ -468,8 +468,8 @@ pub async fn run_acs(
         };
         send_credentials = false;
         tracing::info!(endpoint = %endpoint, "connected to ACS");
-        crate::prometheus::AGENT.acs_connected.set(1);
-        crate::prometheus::AGENT.acs_connections.inc();
+        crate::agent_metrics::AGENT.acs_connected.set(1);
+        crate::agent_metrics::AGENT.acs_connections.inc();
         if notify(&handler, AcsEvent::Connected { endpoint }, &shutdown)
             .await
             .is_break()
@@ -495,7 +495,7 @@ pub async fn run_acs(
         }
         let reason = ended.reason();
         tracing::info!(reason = %reason, "disconnected from ACS");
-        crate::prometheus::AGENT.acs_connected.set(0);
+        crate::agent_metrics::AGENT.acs_connected.set(0);
         if !matches!(ended, Ended::Shutdown | Ended::HandlerClosed)
             && notify(&handler, AcsEvent::Disconnected { reason }, &shutdown)
                 .await

@@ -63,7 +63,7 @@ impl ReportQueue {
     pub fn push(&self, change: TaskStateChange) -> bool {
         let queued = self.tx.send(change).is_ok();
         if queued {
-            crate::prometheus::AGENT.state_changes_pending.inc();
+            crate::agent_metrics::AGENT.state_changes_pending.inc();
         }
         queued
     }
@@ -99,11 +99,11 @@ pub async fn deliver(
         let arn = &change.task_arn;
         let status = change.status.as_str();
         if !matches!(sent, Err(GaveUp::Cancelled { .. })) {
-            crate::prometheus::AGENT.state_changes_pending.dec();
+            crate::agent_metrics::AGENT.state_changes_pending.dec();
         }
         match sent {
             Ok(()) => {
-                crate::prometheus::AGENT.state_changes_delivered.inc();
+                crate::agent_metrics::AGENT.state_changes_delivered.inc();
                 tracing::info!(task_arn = %arn, status, "state change reported");
                 outcome(Outcome::Delivered(change.status));
             }

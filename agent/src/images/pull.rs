@@ -126,11 +126,11 @@ impl PullGate {
                 None => {
                     let started = Instant::now();
                     let outcome = pull.await;
-                    let metrics = &crate::prometheus::AGENT;
+                    let metrics = &crate::agent_metrics::AGENT;
                     metrics
                         .image_pull_seconds
                         .observe(started.elapsed().as_secs_f64());
-                    let label = crate::prometheus::OutcomeLabel {
+                    let label = crate::agent_metrics::OutcomeLabel {
                         outcome: if outcome.is_ok() {
                             "success"
                         } else {
