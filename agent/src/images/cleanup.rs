@@ -198,7 +198,9 @@ impl ImageManager {
                 .values()
                 .filter(|s| !s.names.iter().any(|n| in_use.contains(n)))
                 .filter(|s| !s.names.iter().any(|n| settings.exclude.contains(n)))
-                .filter(|s| secs(now).saturating_sub(s.pulled_at) >= min_age)
+                // Whole seconds on both sides: a difference of `min_age` may be up to a second
+                // short of it, so only a larger one proves the image old enough.
+                .filter(|s| secs(now).saturating_sub(s.pulled_at) > min_age)
                 .cloned()
                 .collect();
             c.sort_by_key(|s| (s.last_used_at, s.pulled_at));
@@ -409,6 +411,23 @@ mod tests {
         let removed = m.cleanup(&rt, &settings(), &in_use, at(T0 + 6700)).await;
         assert_eq!(removed, ["r/young:1"]);
         assert!(rt.has_image("r/used:1"));
+    }
+
+    /// Pulled at T0 + 0.9 s (recorded as T0), checked at T0 + 3600.0 s: only 3599.1 s old, so
+    /// kept; a second later it goes. (Found by the image cleanup e2e test, which saw an image go
+    /// before the minimum age.)
+    #[tokio::test]
+    async fn an_image_is_never_removed_before_the_minimum_age() {
+        let rt = FakeRuntime::new();
+        let m = ImageManager::new(None);
+        rt.add_image("r/a:1");
+        let pulled = at(T0) + Duration::from_millis(900);
+        m.record("r/a:1", &info("r/a:1"), true, pulled);
+        let none = HashSet::new();
+        let removed = m.cleanup(&rt, &settings(), &none, at(T0 + 3600)).await;
+        assert!(removed.is_empty(), "3599.1 s old");
+        let removed = m.cleanup(&rt, &settings(), &none, at(T0 + 3601)).await;
+        assert_eq!(removed, ["r/a:1"]);
     }
 
     #[tokio::test]
