@@ -7,10 +7,15 @@
 //! What it shows: CreateService refuses bad `loadBalancers` with ECS's errors; the scheduler
 //! registers each RUNNING task as its instance and host port; a task the scheduler stops is
 //! deregistered first (ELB shows it `draining`) and told to stop only once the target group's
-//! deregistration delay has passed.
+//! deregistration delay has passed. Through the load balancer's real proxy: the service is steady
+//! only once both targets are healthy, requests reach both tasks of one instance (round robin,
+//! also with curl and the `.localhost` DNS name), a forced deployment under a steady stream of
+//! requests fails none of them, and a task whose application stops answering fails its health
+//! checks and is replaced with ECS's reason and event.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
@@ -59,12 +64,14 @@ async fn serve(listener: TcpListener, body: String) {
     }
 }
 
+/// Each running task's backend, by task ARN (the test may kill one to fail its health checks).
+type Backends = Arc<Mutex<BTreeMap<String, JoinHandle<()>>>>;
+
 /// Connects `agent` to ACS and runs its tasks: a backend per task to run (reported RUNNING with
 /// container port 8080 bound to the backend's port), stopped and reported STOPPED when told.
-fn autopilot(rt: &Runtime, agent: Arc<FakeAgent>) -> Result<JoinHandle<()>> {
+fn autopilot(rt: &Runtime, agent: Arc<FakeAgent>, backends: Backends) -> Result<JoinHandle<()>> {
     let mut acs = rt.block_on(agent.connect())?;
     Ok(rt.spawn(async move {
-        let mut backends: Vec<(String, JoinHandle<()>)> = Vec::new();
         loop {
             let Ok(payload) = acs
                 .next_of("PayloadMessage", Duration::from_secs(3600))
@@ -86,15 +93,13 @@ fn autopilot(rt: &Runtime, agent: Arc<FakeAgent>) -> Result<JoinHandle<()>> {
                     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                     let port = i32::from(listener.local_addr().unwrap().port());
                     let id = arn.rsplit('/').next().unwrap_or_default().to_string();
-                    backends.push((
-                        arn.clone(),
-                        tokio::spawn(serve(listener, format!("task {id}"))),
-                    ));
+                    let backend = tokio::spawn(serve(listener, format!("task {id}")));
+                    backends.lock().unwrap().insert(arn.clone(), backend);
                     agent
                         .submit(&arn, "RUNNING", "web", Some((8080, port)), None, None)
                         .await
                 } else {
-                    for (_, b) in backends.iter().filter(|(a, _)| *a == arn) {
+                    if let Some(b) = backends.lock().unwrap().remove(&arn) {
                         b.abort();
                     }
                     agent
@@ -354,7 +359,7 @@ fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it
     for _ in 0..2 {
         let agent =
             Arc::new(rt.block_on(FakeAgent::register(&cp.endpoint(), CLUSTER, 1024, 512))?);
-        pilots.push(autopilot(&rt, agent)?);
+        pilots.push(autopilot(&rt, agent, Backends::default())?);
     }
     wait_until(TIMEOUT, "both agents connected", || {
         let out = aws.run(&["ecs", "list-container-instances", "--cluster", CLUSTER])?;
@@ -494,6 +499,311 @@ fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it
     for p in pilots {
         p.abort();
     }
+    drop(cp);
+    Ok(())
+}
+
+/// `GET /` of the load balancer at `127.0.0.1:port` with `host` (its DNS name) as Host, as curl
+/// sends it: the status (0 when no answer) and the body.
+fn get(port: u16, host: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!("GET / HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n");
+    if conn.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `curl http://DNSNAME:PORT/`: the body of a 200.
+fn curl(url: &str) -> Result<String> {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}", url])
+        .output()
+        .context("cannot run curl")?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    ensure!(code == "200", "curl {url}: {code} {body}");
+    Ok(body.to_string())
+}
+
+/// The task ids (`task <id>` bodies) answering `n` requests through the load balancer.
+fn answering(port: u16, host: &str, n: usize) -> BTreeSet<String> {
+    (0..n)
+        .map(|_| get(port, host))
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
+        .collect()
+}
+
+fn task_ids(tasks: &[Value]) -> BTreeSet<String> {
+    tasks
+        .iter()
+        .map(|t| {
+            format!(
+                "task {}",
+                s(&t["taskArn"]).rsplit('/').next().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn traffic_reaches_every_task_a_deployment_fails_no_request_and_a_failing_task_is_replaced()
+-> Result<()> {
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?,
+    );
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let cp = ControlPlane::start_on(&addr, None)?;
+    let aws = cp.aws()?;
+    aws.run(&["ecs", "create-cluster", "--cluster-name", CLUSTER])?;
+    let lb = aws.run(&[
+        "elbv2",
+        "create-load-balancer",
+        "--name",
+        "web-lb",
+        "--subnets",
+        "subnet-0123456789abcdef0",
+        "subnet-0123456789abcdef1",
+    ])?["LoadBalancers"][0]
+        .clone();
+    let dns = s(&lb["DNSName"]).to_string();
+    let tg = aws.run(&[
+        "elbv2",
+        "create-target-group",
+        "--name",
+        "web-tg",
+        "--protocol",
+        "HTTP",
+        "--port",
+        "80",
+        "--vpc-id",
+        "vpc-0123456789abcdef0",
+        "--health-check-path",
+        "/",
+        "--health-check-interval-seconds",
+        "5",
+        "--health-check-timeout-seconds",
+        "2",
+        "--healthy-threshold-count",
+        "2",
+        "--unhealthy-threshold-count",
+        "2",
+    ])?["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .context("TargetGroupArn")?
+        .to_string();
+    aws.run(&[
+        "elbv2",
+        "modify-target-group-attributes",
+        "--target-group-arn",
+        &tg,
+        "--attributes",
+        "Key=deregistration_delay.timeout_seconds,Value=2",
+    ])?;
+    let port = free_port()?;
+    aws.run(&[
+        "elbv2",
+        "create-listener",
+        "--load-balancer-arn",
+        s(&lb["LoadBalancerArn"]),
+        "--protocol",
+        "HTTP",
+        "--port",
+        &port.to_string(),
+        "--default-actions",
+        &format!("Type=forward,TargetGroupArn={tg}"),
+    ])?;
+    let containers = json!([{"name": "web", "image": "127.0.0.1:5000/web:1", "memory": 64,
+        "portMappings": [{"containerPort": 8080, "hostPort": 0}]}])
+    .to_string();
+    aws.run(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "web",
+        "--container-definitions",
+        &containers,
+    ])?;
+    // One instance: both tasks on it, each on its own dynamic host port.
+    let agent = Arc::new(rt.block_on(FakeAgent::register(&cp.endpoint(), CLUSTER, 4096, 4096))?);
+    let backends = Backends::default();
+    let pilot = autopilot(&rt, Arc::clone(&agent), Arc::clone(&backends))?;
+    wait_until(TIMEOUT, "the agent connected", || {
+        let d = aws.run(&[
+            "ecs",
+            "describe-container-instances",
+            "--cluster",
+            CLUSTER,
+            "--container-instances",
+            &agent.instance_arn,
+        ])?;
+        anyhow::Ok(d["containerInstances"][0]["agentConnected"] == true)
+    })?;
+    aws.run(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        CLUSTER,
+        "--service-name",
+        "web",
+        "--task-definition",
+        "web",
+        "--desired-count",
+        "2",
+        "--load-balancers",
+        &format!("targetGroupArn={tg},containerName=web,containerPort=8080"),
+    ])?;
+
+    // Steady only once both targets are healthy; then the load balancer reaches both tasks.
+    let steady = |what: &str| {
+        wait_until(Duration::from_secs(60), what, || {
+            let svc = service(&aws)?;
+            let steady = svc["runningCount"] == 2
+                && svc["deployments"].as_array().map(Vec::len) == Some(1)
+                && events(&svc).first().map(String::as_str)
+                    == Some("(service web) has reached a steady state.");
+            anyhow::Ok(steady.then_some(svc))
+        })
+    };
+    steady("the service steady behind its load balancer")?;
+    let health = targets(&aws, &tg)?;
+    assert_eq!(health.len(), 2);
+    assert!(health.iter().all(|t| t.2 == "healthy"), "{health:?}");
+    let first = tasks(&aws, "RUNNING")?;
+    let ports: BTreeSet<u64> = first.iter().map(host_port).collect();
+    assert_eq!(ports.len(), 2, "two tasks, one instance, two host ports");
+    assert_eq!(
+        answering(port, &dns, 20),
+        task_ids(&first),
+        "round robin over both tasks"
+    );
+    let body = curl(&format!("http://{dns}:{port}/"))?;
+    assert!(
+        task_ids(&first).contains(&body),
+        "curl via the DNS name: {body}"
+    );
+
+    // A rolling deployment under load: not one failed request.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(Mutex::new(Vec::<u16>::new()));
+    let served = Arc::new(Mutex::new(BTreeSet::<String>::new()));
+    let client = {
+        let (stop, failures, served, dns) = (
+            Arc::clone(&stop),
+            Arc::clone(&failures),
+            Arc::clone(&served),
+            dns.clone(),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match get(port, &dns) {
+                    (200, body) => {
+                        served.lock().unwrap().insert(body);
+                    }
+                    (status, _) => failures.lock().unwrap().push(status),
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    aws.run(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        "web",
+        "--force-new-deployment",
+    ])?;
+    wait_until(
+        Duration::from_secs(90),
+        "the new deployment to replace both tasks",
+        || {
+            let svc = service(&aws)?;
+            let running = tasks(&aws, "RUNNING")?;
+            let done = svc["deployments"].as_array().map(Vec::len) == Some(1)
+                && running.len() == 2
+                && task_ids(&running).is_disjoint(&task_ids(&first))
+                && events(&svc).first().map(String::as_str)
+                    == Some("(service web) has reached a steady state.");
+            anyhow::Ok(done)
+        },
+    )?;
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+    let failed = failures.lock().unwrap().clone();
+    assert!(
+        failed.is_empty(),
+        "requests failed during the deployment: {failed:?}"
+    );
+    let second = tasks(&aws, "RUNNING")?;
+    let served = served.lock().unwrap().clone();
+    assert!(
+        served.is_superset(&task_ids(&second)),
+        "the new tasks served: {served:?}"
+    );
+    for t in tasks(&aws, "STOPPED")? {
+        assert_eq!(t["stopCode"], "ServiceSchedulerInitiated", "{t}");
+    }
+
+    // The application of one task stops answering: ELB marks it unhealthy and the service
+    // replaces it (no grace period).
+    let victim = s(&second[0]["taskArn"]).to_string();
+    backends
+        .lock()
+        .unwrap()
+        .remove(&victim)
+        .context("victim's backend")?
+        .abort();
+    let stopped = wait_until(Duration::from_secs(60), "the failing task replaced", || {
+        let t = aws.run(&[
+            "ecs",
+            "describe-tasks",
+            "--cluster",
+            CLUSTER,
+            "--tasks",
+            &victim,
+        ])?["tasks"][0]
+            .clone();
+        anyhow::Ok((t["lastStatus"] == "STOPPED").then_some(t))
+    })?;
+    assert_eq!(
+        stopped["stoppedReason"],
+        format!("Task failed ELB health checks in (target-group {tg})")
+    );
+    let victim_id = victim.rsplit('/').next().unwrap_or_default();
+    let svc = service(&aws)?;
+    assert!(
+        events(&svc).iter().any(|m| *m
+            == format!(
+                "(service web) (task {victim_id}) failed ELB health checks in (target-group {tg})"
+            )),
+        "{:?}",
+        events(&svc)
+    );
+    steady("a replacement healthy")?;
+
+    pilot.abort();
     drop(cp);
     Ok(())
 }
