@@ -506,7 +506,19 @@ impl CloudWatch {
                 ));
             }
         };
-        let op = Op::parse(&operation, tree)?;
+        let op = match Op::parse(&operation, tree) {
+            // The query protocol's word for an unknown Action.
+            Err(e)
+                if matches!(form, Form::Query)
+                    && e.code == ErrorCode::UnknownOperationException =>
+            {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidAction,
+                    format!("Could not find operation {operation} for version 2010-08-01"),
+                ));
+            }
+            parsed => parsed?,
+        };
         let void = op.is_void();
         let now = ctx.now;
         let result = self.0.call(move |s| s.apply(op, now)).await??;
@@ -665,6 +677,128 @@ mod tests {
                 .iter()
                 .any(|(k, _)| k.starts_with(DATA_PREFIX))
         );
+    }
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            request_id: "rid".into(),
+            caller: crate::front::CallerIdentity {
+                access_key_id: "AKID".into(),
+                arn: "arn:aws:iam::123456789012:root".into(),
+                user_id: "123456789012".into(),
+            },
+            now: 1_800_000_000.0,
+            host: "127.0.0.1".into(),
+        }
+    }
+
+    /// The three wire forms in and out, and errors with the query code in a header.
+    #[tokio::test]
+    async fn each_wire_form_round_trips() {
+        let cw = CloudWatch(CloudWatchHandle::spawn(state(Store::in_memory().unwrap())));
+        let put = ciborium::Value::Map(vec![
+            (
+                ciborium::Value::Text("Namespace".into()),
+                ciborium::Value::Text("App".into()),
+            ),
+            (
+                ciborium::Value::Text("MetricData".into()),
+                ciborium::Value::Array(vec![ciborium::Value::Map(vec![
+                    (
+                        ciborium::Value::Text("MetricName".into()),
+                        ciborium::Value::Text("M".into()),
+                    ),
+                    (
+                        ciborium::Value::Text("Value".into()),
+                        ciborium::Value::Float(2.5),
+                    ),
+                    (
+                        ciborium::Value::Text("Timestamp".into()),
+                        ciborium::Value::Tag(1, Box::new(ciborium::Value::Float(1_799_999_990.5))),
+                    ),
+                ])]),
+            ),
+        ]);
+        let mut body = Vec::new();
+        ciborium::into_writer(&put, &mut body).unwrap();
+        let out = cw
+            .call(
+                ctx(),
+                Input::Cbor {
+                    operation: "PutMetricData".into(),
+                    body: body.into(),
+                },
+            )
+            .await
+            .unwrap();
+        let Output::Cbor(bytes) = out else {
+            panic!("{out:?}")
+        };
+        let v: ciborium::Value = ciborium::from_reader(bytes.as_slice()).unwrap();
+        assert_eq!(v, ciborium::Value::Map(vec![]));
+        let form: BTreeMap<String, String> = [
+            ("Action", "ListMetrics"),
+            ("Version", "2010-08-01"),
+            ("Namespace", "App"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let out = cw.call(ctx(), Input::Query { params: form }).await.unwrap();
+        let Output::Xml(xml) = out else {
+            panic!("{out:?}")
+        };
+        assert!(
+            xml.starts_with(r#"<ListMetricsResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><ListMetricsResult><Metrics><member><Dimensions></Dimensions><MetricName>M</MetricName><Namespace>App</Namespace></member></Metrics></ListMetricsResult>"#),
+            "{xml}"
+        );
+        let body =
+            br#"{"Namespace": "App", "MetricData": [{"MetricName": "M", "Value": "Infinity"}]}"#;
+        let e = cw
+            .call(
+                ctx(),
+                Input::Json {
+                    operation: "PutMetricData".into(),
+                    body: body.as_slice().into(),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "The value Infinity for parameter MetricData.member.1.Value is invalid."
+        );
+        let resp = cw.error_in(cw.info().protocol, "rid", e.clone());
+        assert_eq!(resp.status(), 400);
+        assert_eq!(
+            resp.headers()["x-amzn-query-error"],
+            "InvalidParameterValue;Sender"
+        );
+        assert_eq!(resp.headers()["content-type"], JSON_1_0);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["__type"], "InvalidParameterValueException");
+        let resp = cw.error_in(ALSO[0], "rid", e.clone());
+        assert_eq!(resp.headers()["smithy-protocol"], "rpc-v2-cbor");
+        assert_eq!(
+            resp.headers()["x-amzn-query-error"],
+            "InvalidParameterValue;Sender"
+        );
+        let resp = cw.error_in(Protocol::Query, "rid", e);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let xml = String::from_utf8(body.to_vec()).unwrap();
+        assert!(xml.contains("<Code>InvalidParameterValue</Code>"), "{xml}");
+        let form: BTreeMap<String, String> =
+            [("Action".to_string(), "PutDashboard".to_string())].into();
+        let e = cw
+            .call(ctx(), Input::Query { params: form })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidAction);
     }
 
     #[test]
