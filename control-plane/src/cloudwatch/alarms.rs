@@ -884,27 +884,14 @@ impl Alarms {
         }
     }
 
-    /// DeleteAlarms: every name must exist, or nothing is deleted.
+    /// DeleteAlarms. Names of alarms that do not exist are skipped without an error, as
+    /// CloudWatch answers them.
     pub fn delete(&mut self, req: AlarmNamesRequest, now: f64) -> Result<(), ApiError> {
         let names = req.alarm_names.ok_or_else(|| missing("AlarmNames"))?;
         if names.len() > 100 {
             return Err(invalid(
                 "The collection AlarmNames must not have a size greater than 100.",
             ));
-        }
-        let unknown: Vec<&String> = names
-            .iter()
-            .filter(|n| !self.alarms.contains_key(n.as_str()))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(CwError::ResourceNotFound.with(format!(
-                "The following alarms were not found: [{}]",
-                unknown
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
         }
         for name in names {
             if let Some(a) = self.alarms.remove(&name) {
@@ -1418,13 +1405,8 @@ mod tests {
             .set_state(decode(json!({"AlarmName": "a0", "StateValue": "ALARM", "StateReason": "x", "StateReasonData": "{"})).unwrap(), T0)
             .unwrap_err();
         assert_eq!(e.code.as_str(), "InvalidFormat");
-        let e = alarms
-            .delete(decode(json!({"AlarmNames": ["a0", "zz"]})).unwrap(), T0)
-            .unwrap_err();
-        assert_eq!(e.code.as_str(), "ResourceNotFound");
-        assert!(alarms.alarms.contains_key("a0"));
         alarms
-            .delete(decode(json!({"AlarmNames": ["a0"]})).unwrap(), T0)
+            .delete(decode(json!({"AlarmNames": ["a0", "zz"]})).unwrap(), T0)
             .unwrap();
         assert!(!alarms.alarms.contains_key("a0"));
         alarms
