@@ -280,6 +280,35 @@ fn aws_cli_drives_cloudwatch_metrics_and_alarms() -> Result<()> {
             && reason.ends_with(")] was greater than the threshold (80.0)."),
         "{reason}"
     );
+    let for_metric = cw(
+        &aws,
+        &model,
+        &[
+            "describe-alarms-for-metric",
+            "--namespace",
+            "App",
+            "--metric-name",
+            "Cpu",
+            "--dimensions",
+            "Name=Host,Value=a",
+            "--statistic",
+            "Maximum",
+        ],
+    )?;
+    assert_eq!(
+        for_metric["MetricAlarms"][0]["AlarmName"], "slow",
+        "{for_metric}"
+    );
+    cw(
+        &aws,
+        &model,
+        &["disable-alarm-actions", "--alarm-names", "slow"],
+    )?;
+    cw(
+        &aws,
+        &model,
+        &["enable-alarm-actions", "--alarm-names", "slow"],
+    )?;
     put_cpu("20")?;
     wait_until(
         Duration::from_secs(60),

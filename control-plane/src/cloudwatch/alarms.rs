@@ -400,6 +400,20 @@ pub struct DescribeAlarmHistoryRequest {
     scan_by: Option<String>,
 }
 
+/// `DescribeAlarmsForMetricInput`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeAlarmsForMetricRequest {
+    metric_name: Option<String>,
+    namespace: Option<String>,
+    statistic: Option<String>,
+    extended_statistic: Option<String>,
+    dimensions: Option<Vec<Dimension>>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    period: Option<i64>,
+    unit: Option<String>,
+}
+
 /// `SetAlarmStateInput`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -775,6 +789,41 @@ impl Alarms {
             out["NextToken"] = json!((start + max).to_string());
         }
         Ok(out)
+    }
+
+    /// DescribeAlarmsForMetric: the metric alarms (not math alarms) on one metric, filtered by
+    /// statistic, period and unit when given.
+    pub fn for_metric(&self, req: DescribeAlarmsForMetricRequest) -> Result<Value, ApiError> {
+        let ns = check_namespace(req.namespace.as_deref(), "Namespace", true)?;
+        let name = req
+            .metric_name
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| missing("MetricName"))?;
+        let dims = check_dimensions(req.dimensions.as_deref().unwrap_or_default(), "Dimensions")?;
+        let key = MetricKey::new(&ns, &name, dims);
+        let wanted = req
+            .statistic
+            .as_deref()
+            .or(req.extended_statistic.as_deref())
+            .map(|s| Stat::parse(s).ok_or_else(|| invalid_value(s, "Statistic")))
+            .transpose()?;
+        let alarms: Vec<Value> = self
+            .alarms
+            .values()
+            .filter(|a| match &a.watched {
+                Watched::Metric {
+                    key: k, stat, unit, ..
+                } => {
+                    *k == key
+                        && wanted.as_ref().is_none_or(|w| w == stat)
+                        && req.period.is_none_or(|p| p == a.period)
+                        && req.unit.as_ref().is_none_or(|u| unit.as_ref() == Some(u))
+                }
+                Watched::Math(_) => false,
+            })
+            .map(Alarm::to_json)
+            .collect();
+        Ok(json!({"MetricAlarms": alarms}))
     }
 
     /// DescribeAlarmHistory.
@@ -1382,6 +1431,16 @@ mod tests {
             .describe(decode(json!({"AlarmNamePrefix": "a1"})).unwrap())
             .unwrap();
         assert_eq!(d["MetricAlarms"].as_array().unwrap().len(), 1);
+        let d = alarms
+            .for_metric(decode(json!({"Namespace": "App", "MetricName": "CPU", "Statistic": "Average", "Period": 60})).unwrap())
+            .unwrap();
+        assert_eq!(d["MetricAlarms"].as_array().unwrap().len(), 3);
+        let d = alarms
+            .for_metric(
+                decode(json!({"Namespace": "App", "MetricName": "CPU", "Period": 300})).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(d["MetricAlarms"], json!([]));
         alarms
             .set_state(
                 decode(json!({"AlarmName": "a0", "StateValue": "ALARM", "StateReason": "testing"}))

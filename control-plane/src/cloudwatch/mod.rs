@@ -7,8 +7,8 @@
 //! to one JSON tree. Errors carry the query code in `x-amzn-query-error` ([`error`]).
 //!
 //! Served: PutMetricData, GetMetricData (MetricStat and basic metric math), GetMetricStatistics,
-//! ListMetrics, PutMetricAlarm, DescribeAlarms, DescribeAlarmHistory, SetAlarmState,
-//! DeleteAlarms, EnableAlarmActions, DisableAlarmActions. Alarms are evaluated on their own
+//! ListMetrics, PutMetricAlarm, DescribeAlarms, DescribeAlarmsForMetric, DescribeAlarmHistory,
+//! SetAlarmState, DeleteAlarms, EnableAlarmActions, DisableAlarmActions. Alarms are evaluated on their own
 //! ([`CloudWatchHandle::spawn_evaluator`]); `AWS/ECS` metrics come from the agents' TCS metrics
 //! ([`tcs_metrics`]) and the ECS facts the caller hands in ([`ecs_metrics::EcsFacts`]). Not
 //! emulated: dashboards, anomaly detection, composite alarms, metric streams, insight rules,
@@ -88,6 +88,8 @@ pub enum Op {
     PutMetricAlarm(Box<alarms::PutMetricAlarmRequest>),
     /// DescribeAlarms.
     DescribeAlarms(alarms::DescribeAlarmsRequest),
+    /// DescribeAlarmsForMetric.
+    DescribeAlarmsForMetric(alarms::DescribeAlarmsForMetricRequest),
     /// DescribeAlarmHistory.
     DescribeAlarmHistory(alarms::DescribeAlarmHistoryRequest),
     /// SetAlarmState.
@@ -111,6 +113,7 @@ impl Op {
             "ListMetrics" => Op::ListMetrics(decode(body)?),
             "PutMetricAlarm" => Op::PutMetricAlarm(Box::new(decode(body)?)),
             "DescribeAlarms" => Op::DescribeAlarms(decode(body)?),
+            "DescribeAlarmsForMetric" => Op::DescribeAlarmsForMetric(decode(body)?),
             "DescribeAlarmHistory" => Op::DescribeAlarmHistory(decode(body)?),
             "SetAlarmState" => Op::SetAlarmState(decode(body)?),
             "DeleteAlarms" => Op::DeleteAlarms(decode(body)?),
@@ -317,6 +320,7 @@ impl State {
                 None
             }
             Op::DescribeAlarms(req) => Some(self.alarms.describe(req)?),
+            Op::DescribeAlarmsForMetric(req) => Some(self.alarms.for_metric(req)?),
             Op::DescribeAlarmHistory(req) => Some(self.alarms.history(req)?),
             Op::SetAlarmState(req) => {
                 self.alarms.set_state(req, now)?;
