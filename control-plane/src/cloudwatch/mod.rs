@@ -227,7 +227,7 @@ impl State {
     }
 
     /// Stores samples (and their batch row).
-    fn add_samples(&mut self, samples: Vec<(MetricKey, Sample)>, now: f64) -> Result<(), ApiError> {
+    fn add_samples(&mut self, samples: Vec<(MetricKey, Sample)>) -> Result<(), ApiError> {
         if samples.is_empty() {
             return Ok(());
         }
@@ -245,33 +245,31 @@ impl State {
         } else {
             self.metrics.insert(samples);
         }
-        changes.extend(self.expire_batches(now));
+        changes.extend(self.expire_batches(None));
         self.commit(changes)
     }
 
-    /// Rows of batches past the retention (or beyond [`MAX_BATCHES`]) to delete.
-    fn expire_batches(&mut self, now: f64) -> Vec<Change> {
-        let oldest = now - metrics::RETENTION;
-        let mut gone: Vec<u64> = self
-            .batches
-            .iter()
-            .filter(|(_, t)| **t < oldest)
-            .map(|(s, _)| *s)
-            .collect();
-        let excess = self.batches.len().saturating_sub(gone.len() + MAX_BATCHES);
-        gone.extend(
-            self.batches
-                .keys()
-                .filter(|s| !gone.contains(s))
-                .take(excess)
-                .copied()
-                .collect::<Vec<_>>(),
-        );
+    /// Rows of batches to delete: past the retention at `now` when given (the periodic
+    /// sweep), and the oldest beyond [`MAX_BATCHES`] (cheap enough for every put).
+    fn expire_batches(&mut self, now: Option<f64>) -> Vec<Change> {
+        let mut gone = Vec::new();
+        if let Some(now) = now {
+            let oldest = now - metrics::RETENTION;
+            self.batches.retain(|seq, newest| {
+                let keep = *newest >= oldest;
+                if !keep {
+                    gone.push(*seq);
+                }
+                keep
+            });
+        }
+        while self.batches.len() > MAX_BATCHES {
+            if let Some((seq, _)) = self.batches.pop_first() {
+                gone.push(seq);
+            }
+        }
         gone.into_iter()
-            .map(|s| {
-                self.batches.remove(&s);
-                Change::Delete(format!("{DATA_PREFIX}{s:020}"))
-            })
+            .map(|seq| Change::Delete(format!("{DATA_PREFIX}{seq:020}")))
             .collect()
     }
 
@@ -308,7 +306,7 @@ impl State {
         let out = match op {
             Op::PutMetricData(req) => {
                 let samples = Metrics::validate_put(req, now)?;
-                self.add_samples(samples, now)?;
+                self.add_samples(samples)?;
                 None
             }
             Op::GetMetricStatistics(req) => Some(self.metrics.get_statistics(req)?),
@@ -390,7 +388,7 @@ impl State {
     /// changed state.
     pub fn evaluate(&mut self, now: f64) -> usize {
         self.metrics.prune(now);
-        let expired = self.expire_batches(now);
+        let expired = self.expire_batches(Some(now));
         let changed = self.alarms.evaluate(&self.metrics, now);
         if let Err(e) = self.commit(expired) {
             tracing::warn!(error = %e.message, "alarm evaluation not persisted");
@@ -402,7 +400,7 @@ impl State {
     pub fn record_ecs(&mut self, facts: &ecs_metrics::EcsFacts, minute: f64, now: f64) -> usize {
         let points = ecs_metrics::datapoints(facts, &self.tcs, minute, now);
         let n = points.len();
-        if let Err(e) = self.add_samples(points, now) {
+        if let Err(e) = self.add_samples(points) {
             tracing::warn!(error = %e.message, "AWS/ECS datapoints not persisted");
         }
         n
