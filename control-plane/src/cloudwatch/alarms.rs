@@ -626,9 +626,15 @@ impl Alarms {
                 )
             }
         };
-        if period * evaluation_periods > 86_400 && period < 3600 {
+        let span = period.checked_mul(evaluation_periods).unwrap_or(i64::MAX);
+        if period < 3600 && span > 86_400 {
             return Err(invalid(
                 "Metrics cannot be checked across more than a day (EvaluationPeriods * Period must be <= 86400).",
+            ));
+        }
+        if span > 7 * 86_400 {
+            return Err(invalid(
+                "Metrics cannot be checked across more than a week (EvaluationPeriods * Period must be <= 604800).",
             ));
         }
         if let Some(d) = req.datapoints_to_alarm
@@ -785,7 +791,7 @@ impl Alarms {
             .map(|a| a.to_json())
             .collect();
         let mut out = json!({"MetricAlarms": page, "CompositeAlarms": []});
-        if start + max < matching.len() {
+        if start.saturating_add(max) < matching.len() {
             out["NextToken"] = json!((start + max).to_string());
         }
         Ok(out)
@@ -863,7 +869,7 @@ impl Alarms {
             .map(|h| h.to_json())
             .collect();
         let mut out = json!({"AlarmHistoryItems": page});
-        if start + max < items.len() {
+        if start.saturating_add(max) < items.len() {
             out["NextToken"] = json!((start + max).to_string());
         }
         Ok(out)
@@ -1070,7 +1076,8 @@ fn evaluate_one(alarm: &Alarm, metrics: &Metrics, now: f64) -> Option<(AlarmStat
     let period = alarm.period.max(1);
     let n = alarm.evaluation_periods.max(1);
     let end = (now / period as f64).floor() as i64 * period;
-    let start = end - n * period;
+    // Bounded at PutMetricAlarm: n * period is at most a week.
+    let start = end - n.saturating_mul(period);
     let series: BTreeMap<i64, f64> = match &alarm.watched {
         Watched::Metric {
             key, stat, unit, ..
@@ -1397,6 +1404,17 @@ mod tests {
             e.message,
             "Metrics cannot be checked across more than a day (EvaluationPeriods * Period must be <= 86400)."
         );
+        let e = put_alarm(
+            &mut alarms,
+            basic(json!({"Period": 3600, "EvaluationPeriods": 8_000_000_000_000_000i64})),
+            T0,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("more than a week"), "{}", e.message);
+        let e = alarms
+            .describe(decode(json!({"NextToken": usize::MAX.to_string()})).unwrap())
+            .map(|d| d["MetricAlarms"].as_array().map(Vec::len));
+        assert_eq!(e, Ok(Some(0)));
         let e = put_alarm(&mut alarms, basic(json!({"ExtendedStatistic": "p99"})), T0).unwrap_err();
         assert_eq!(e.code.as_str(), "InvalidParameterCombination");
         let e = put_alarm(

@@ -378,7 +378,7 @@ impl State {
             .map(|k| k.to_json())
             .collect();
         let mut out = json!({"Metrics": page});
-        if start + LIST_PAGE < all.len() {
+        if start.saturating_add(LIST_PAGE) < all.len() {
             out["NextToken"] = json!((start + LIST_PAGE).to_string());
         }
         Ok(out)
