@@ -9,6 +9,7 @@
 //!   botocore's `cloudwatch` model.
 //! - The CLI's own botocore, made to pick Smithy RPC v2 CBOR and then the query protocol (the
 //!   model's other two protocols), does the same calls over those wires.
+//! - With `--data-dir`, metrics, alarms and history survive `kill -9` and a restart.
 
 use std::time::Duration;
 
@@ -279,6 +280,35 @@ fn aws_cli_drives_cloudwatch_metrics_and_alarms() -> Result<()> {
             && reason.ends_with(")] was greater than the threshold (80.0)."),
         "{reason}"
     );
+    let for_metric = cw(
+        &aws,
+        &model,
+        &[
+            "describe-alarms-for-metric",
+            "--namespace",
+            "App",
+            "--metric-name",
+            "Cpu",
+            "--dimensions",
+            "Name=Host,Value=a",
+            "--statistic",
+            "Maximum",
+        ],
+    )?;
+    assert_eq!(
+        for_metric["MetricAlarms"][0]["AlarmName"], "slow",
+        "{for_metric}"
+    );
+    cw(
+        &aws,
+        &model,
+        &["disable-alarm-actions", "--alarm-names", "slow"],
+    )?;
+    cw(
+        &aws,
+        &model,
+        &["enable-alarm-actions", "--alarm-names", "slow"],
+    )?;
     put_cpu("20")?;
     wait_until(
         Duration::from_secs(60),
@@ -486,5 +516,100 @@ print(json.dumps(out))
         );
         assert_eq!(r["after_delete"], 0, "{proto}: {r}");
     }
+    Ok(())
+}
+
+/// With `--data-dir`, metrics, alarms and their history survive `kill -9` and a restart.
+#[test]
+fn metrics_and_alarms_survive_a_kill_and_restart() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let cp = ControlPlane::start_on(&addr, Some(data.path()))?;
+    let aws = cp.aws()?;
+    aws.run(&[
+        "cloudwatch",
+        "put-metric-data",
+        "--namespace",
+        "Durable",
+        "--metric-name",
+        "M",
+        "--value",
+        "7",
+    ])?;
+    aws.run(&[
+        "cloudwatch",
+        "put-metric-alarm",
+        "--alarm-name",
+        "kept",
+        "--namespace",
+        "Durable",
+        "--metric-name",
+        "M",
+        "--statistic",
+        "Sum",
+        "--period",
+        "60",
+        "--evaluation-periods",
+        "1",
+        "--threshold",
+        "100",
+        "--comparison-operator",
+        "GreaterThanThreshold",
+    ])?;
+    aws.run(&[
+        "cloudwatch",
+        "set-alarm-state",
+        "--alarm-name",
+        "kept",
+        "--state-value",
+        "OK",
+        "--state-reason",
+        "by hand",
+    ])?;
+    let mut cp = cp;
+    cp.process.kill()?;
+    drop(cp);
+    let _cp = ControlPlane::start_on(&addr, Some(data.path()))?;
+    let listed = aws.run(&["cloudwatch", "list-metrics", "--namespace", "Durable"])?;
+    assert_eq!(listed["Metrics"][0]["MetricName"], "M", "{listed}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let stats = aws.run(&[
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        "Durable",
+        "--metric-name",
+        "M",
+        "--start-time",
+        &(now - 3600).to_string(),
+        "--end-time",
+        &(now + 60).to_string(),
+        "--period",
+        "3600",
+        "--statistics",
+        "Sum",
+    ])?;
+    assert_eq!(stats["Datapoints"][0]["Sum"], 7.0, "{stats}");
+    let alarms = aws.run(&["cloudwatch", "describe-alarms", "--alarm-names", "kept"])?;
+    assert_eq!(alarms["MetricAlarms"][0]["AlarmName"], "kept", "{alarms}");
+    let history = aws.run(&[
+        "cloudwatch",
+        "describe-alarm-history",
+        "--alarm-name",
+        "kept",
+    ])?;
+    let summaries: Vec<&str> = history["AlarmHistoryItems"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .filter_map(|h| h["HistorySummary"].as_str())
+        .collect();
+    assert!(
+        summaries.contains(&"Alarm updated from INSUFFICIENT_DATA to OK")
+            && summaries.contains(&"Alarm \"kept\" created"),
+        "{history}"
+    );
     Ok(())
 }

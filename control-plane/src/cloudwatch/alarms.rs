@@ -400,6 +400,20 @@ pub struct DescribeAlarmHistoryRequest {
     scan_by: Option<String>,
 }
 
+/// `DescribeAlarmsForMetricInput`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeAlarmsForMetricRequest {
+    metric_name: Option<String>,
+    namespace: Option<String>,
+    statistic: Option<String>,
+    extended_statistic: Option<String>,
+    dimensions: Option<Vec<Dimension>>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    period: Option<i64>,
+    unit: Option<String>,
+}
+
 /// `SetAlarmStateInput`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -612,9 +626,15 @@ impl Alarms {
                 )
             }
         };
-        if period * evaluation_periods > 86_400 && period < 3600 {
+        let span = period.checked_mul(evaluation_periods).unwrap_or(i64::MAX);
+        if period < 3600 && span > 86_400 {
             return Err(invalid(
                 "Metrics cannot be checked across more than a day (EvaluationPeriods * Period must be <= 86400).",
+            ));
+        }
+        if span > 7 * 86_400 {
+            return Err(invalid(
+                "Metrics cannot be checked across more than a week (EvaluationPeriods * Period must be <= 604800).",
             ));
         }
         if let Some(d) = req.datapoints_to_alarm
@@ -771,10 +791,45 @@ impl Alarms {
             .map(|a| a.to_json())
             .collect();
         let mut out = json!({"MetricAlarms": page, "CompositeAlarms": []});
-        if start + max < matching.len() {
+        if start.saturating_add(max) < matching.len() {
             out["NextToken"] = json!((start + max).to_string());
         }
         Ok(out)
+    }
+
+    /// DescribeAlarmsForMetric: the metric alarms (not math alarms) on one metric, filtered by
+    /// statistic, period and unit when given.
+    pub fn for_metric(&self, req: DescribeAlarmsForMetricRequest) -> Result<Value, ApiError> {
+        let ns = check_namespace(req.namespace.as_deref(), "Namespace", true)?;
+        let name = req
+            .metric_name
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| missing("MetricName"))?;
+        let dims = check_dimensions(req.dimensions.as_deref().unwrap_or_default(), "Dimensions")?;
+        let key = MetricKey::new(&ns, &name, dims);
+        let wanted = req
+            .statistic
+            .as_deref()
+            .or(req.extended_statistic.as_deref())
+            .map(|s| Stat::parse(s).ok_or_else(|| invalid_value(s, "Statistic")))
+            .transpose()?;
+        let alarms: Vec<Value> = self
+            .alarms
+            .values()
+            .filter(|a| match &a.watched {
+                Watched::Metric {
+                    key: k, stat, unit, ..
+                } => {
+                    *k == key
+                        && wanted.as_ref().is_none_or(|w| w == stat)
+                        && req.period.is_none_or(|p| p == a.period)
+                        && req.unit.as_ref().is_none_or(|u| unit.as_ref() == Some(u))
+                }
+                Watched::Math(_) => false,
+            })
+            .map(Alarm::to_json)
+            .collect();
+        Ok(json!({"MetricAlarms": alarms}))
     }
 
     /// DescribeAlarmHistory.
@@ -814,7 +869,7 @@ impl Alarms {
             .map(|h| h.to_json())
             .collect();
         let mut out = json!({"AlarmHistoryItems": page});
-        if start + max < items.len() {
+        if start.saturating_add(max) < items.len() {
             out["NextToken"] = json!((start + max).to_string());
         }
         Ok(out)
@@ -884,27 +939,14 @@ impl Alarms {
         }
     }
 
-    /// DeleteAlarms: every name must exist, or nothing is deleted.
+    /// DeleteAlarms. Names of alarms that do not exist are skipped without an error, as
+    /// CloudWatch answers them.
     pub fn delete(&mut self, req: AlarmNamesRequest, now: f64) -> Result<(), ApiError> {
         let names = req.alarm_names.ok_or_else(|| missing("AlarmNames"))?;
         if names.len() > 100 {
             return Err(invalid(
                 "The collection AlarmNames must not have a size greater than 100.",
             ));
-        }
-        let unknown: Vec<&String> = names
-            .iter()
-            .filter(|n| !self.alarms.contains_key(n.as_str()))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(CwError::ResourceNotFound.with(format!(
-                "The following alarms were not found: [{}]",
-                unknown
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
         }
         for name in names {
             if let Some(a) = self.alarms.remove(&name) {
@@ -1034,7 +1076,8 @@ fn evaluate_one(alarm: &Alarm, metrics: &Metrics, now: f64) -> Option<(AlarmStat
     let period = alarm.period.max(1);
     let n = alarm.evaluation_periods.max(1);
     let end = (now / period as f64).floor() as i64 * period;
-    let start = end - n * period;
+    // Bounded at PutMetricAlarm: n * period is at most a week.
+    let start = end - n.saturating_mul(period);
     let series: BTreeMap<i64, f64> = match &alarm.watched {
         Watched::Metric {
             key, stat, unit, ..
@@ -1361,6 +1404,17 @@ mod tests {
             e.message,
             "Metrics cannot be checked across more than a day (EvaluationPeriods * Period must be <= 86400)."
         );
+        let e = put_alarm(
+            &mut alarms,
+            basic(json!({"Period": 3600, "EvaluationPeriods": 8_000_000_000_000_000i64})),
+            T0,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("more than a week"), "{}", e.message);
+        let e = alarms
+            .describe(decode(json!({"NextToken": usize::MAX.to_string()})).unwrap())
+            .map(|d| d["MetricAlarms"].as_array().map(Vec::len));
+        assert_eq!(e, Ok(Some(0)));
         let e = put_alarm(&mut alarms, basic(json!({"ExtendedStatistic": "p99"})), T0).unwrap_err();
         assert_eq!(e.code.as_str(), "InvalidParameterCombination");
         let e = put_alarm(
@@ -1395,6 +1449,16 @@ mod tests {
             .describe(decode(json!({"AlarmNamePrefix": "a1"})).unwrap())
             .unwrap();
         assert_eq!(d["MetricAlarms"].as_array().unwrap().len(), 1);
+        let d = alarms
+            .for_metric(decode(json!({"Namespace": "App", "MetricName": "CPU", "Statistic": "Average", "Period": 60})).unwrap())
+            .unwrap();
+        assert_eq!(d["MetricAlarms"].as_array().unwrap().len(), 3);
+        let d = alarms
+            .for_metric(
+                decode(json!({"Namespace": "App", "MetricName": "CPU", "Period": 300})).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(d["MetricAlarms"], json!([]));
         alarms
             .set_state(
                 decode(json!({"AlarmName": "a0", "StateValue": "ALARM", "StateReason": "testing"}))
@@ -1418,13 +1482,8 @@ mod tests {
             .set_state(decode(json!({"AlarmName": "a0", "StateValue": "ALARM", "StateReason": "x", "StateReasonData": "{"})).unwrap(), T0)
             .unwrap_err();
         assert_eq!(e.code.as_str(), "InvalidFormat");
-        let e = alarms
-            .delete(decode(json!({"AlarmNames": ["a0", "zz"]})).unwrap(), T0)
-            .unwrap_err();
-        assert_eq!(e.code.as_str(), "ResourceNotFound");
-        assert!(alarms.alarms.contains_key("a0"));
         alarms
-            .delete(decode(json!({"AlarmNames": ["a0"]})).unwrap(), T0)
+            .delete(decode(json!({"AlarmNames": ["a0", "zz"]})).unwrap(), T0)
             .unwrap();
         assert!(!alarms.alarms.contains_key("a0"));
         alarms

@@ -237,7 +237,7 @@ impl Metrics {
                     let period = q.period.or(default_period).unwrap_or(60).max(1);
                     let first = aligned_start(start, period) as i64;
                     (0..)
-                        .map(|k| first + k * period)
+                        .map_while(|k: i64| first.checked_add(k.checked_mul(period)?))
                         .take_while(|t| (*t as f64) < end)
                         .take(100_800)
                         .map(|t| (t, v))
@@ -279,7 +279,8 @@ impl Metrics {
             }
             let total = points.len();
             let from = skip.saturating_sub(seen).min(total);
-            let to = (skip + max_points)
+            let to = skip
+                .saturating_add(max_points)
                 .saturating_sub(seen)
                 .min(total)
                 .max(from);
@@ -720,6 +721,18 @@ mod tests {
         let out = store().get_metric_data(req).unwrap();
         assert_eq!(out["MetricDataResults"][0]["Values"], json!([1.0]));
         assert!(out.get("NextToken").is_none());
+        // Far-off or non-finite times are refused at decoding; huge tokens page past the end.
+        for t in [json!(1e300), json!("NaN"), json!("Infinity")] {
+            let bad: Result<GetMetricDataRequest, _> =
+                decode(json!({"StartTime": t, "EndTime": 1}));
+            assert!(bad.is_err(), "{t}");
+        }
+        let req: GetMetricDataRequest = decode(json!({
+            "StartTime": 0, "EndTime": 180, "NextToken": usize::MAX.to_string(),
+            "MetricDataQueries": [{"Id": "e1", "Expression": "2", "Period": 8_000_000_000_000_000i64}],
+        }))
+        .unwrap();
+        assert!(store().get_metric_data(req).is_ok());
         assert!(parse("m1 +").is_err());
         assert!(parse("m1 $ 2").is_err());
         let req: GetMetricDataRequest = decode(json!({

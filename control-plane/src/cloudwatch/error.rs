@@ -4,6 +4,14 @@
 //! `MissingParameter`, ...), while the AWS JSON and RPC v2 CBOR answers name the model's error
 //! shape in `__type` (`InvalidParameterValueException`) and give the query code in the
 //! `x-amzn-query-error: <Code>;<Sender|Receiver>` header, which botocore prefers.
+//!
+//! Wordings: "The value NaN for parameter MetricData.member.1.Value is invalid.", "You have
+//! requested up to 1,441 datapoints, which exceeds the limit of 1,440. You may reduce the
+//! datapoints requested by increasing Period, or decreasing the time range." and "Metrics cannot
+//! be checked across more than a day (EvaluationPeriods * Period must be <= 86400)." are
+//! CloudWatch's as users quote them; the others follow the same patterns ("The value X for
+//! parameter P is invalid.", "The parameter P is required.", "The parameters A and B are mutually
+//! exclusive and you have specified both.") and are not verified one by one against AWS.
 
 use axum::http::StatusCode;
 

@@ -3,7 +3,8 @@
 //!
 //! Samples are kept as they were put (a value, values with counts, or a statistic set), per
 //! metric (namespace, name, dimensions sorted by name), for [`RETENTION`] and at most
-//! [`MAX_SAMPLES_PER_METRIC`] per metric; [`Metrics::prune`] drops the rest, so memory is
+//! [`MAX_SAMPLES_PER_METRIC`] per metric and [`MAX_SAMPLES`] in all; [`Metrics::prune`] and the
+//! global bound drop the rest, so memory is
 //! bounded by the metrics in use. CloudWatch's rollups of old data to coarser periods are not
 //! emulated.
 
@@ -20,6 +21,9 @@ use crate::front::ApiError;
 pub const RETENTION: f64 = 15.0 * 24.0 * 3600.0;
 /// The most samples kept per metric (two weeks of one-minute datapoints, twice over).
 pub const MAX_SAMPLES_PER_METRIC: usize = 40_320;
+/// The most samples held over every metric (about 100 bytes each); past it the oldest tenth
+/// goes.
+pub const MAX_SAMPLES: usize = 1_000_000;
 /// PutMetricData: the most items in `MetricData`.
 const MAX_METRIC_DATA: usize = 1000;
 /// The most dimensions of a metric.
@@ -289,6 +293,8 @@ impl Stat {
 #[derive(Debug, Default)]
 pub struct Metrics {
     series: BTreeMap<MetricKey, Series>,
+    /// Samples held, over every metric.
+    total: usize,
 }
 
 /// `MetricDatum` as PutMetricData carries it.
@@ -556,21 +562,45 @@ impl Metrics {
             let series = self.series.entry(key).or_default();
             let pos = series.samples.partition_point(|s| s.t <= sample.t);
             series.samples.insert(pos, sample);
+            self.total += 1;
             while series.samples.len() > MAX_SAMPLES_PER_METRIC {
                 series.samples.pop_front();
+                self.total -= 1;
             }
+        }
+        if self.total > MAX_SAMPLES {
+            self.shed();
         }
     }
 
-    /// Drops samples older than [`RETENTION`] before `now`, and metrics left empty.
-    pub fn prune(&mut self, now: f64) {
-        let oldest = now - RETENTION;
+    /// Over [`MAX_SAMPLES`]: drops the oldest tenth of all samples (by time, across metrics).
+    fn shed(&mut self) {
+        let mut times: Vec<f64> = self
+            .series
+            .values()
+            .flat_map(|s| s.samples.iter().map(|x| x.t))
+            .collect();
+        let nth = times.len() / 10;
+        let (_, cutoff, _) = times.select_nth_unstable_by(nth, f64::total_cmp);
+        self.drop_before(*cutoff);
+    }
+
+    /// Drops samples older than `oldest`, and metrics left empty.
+    fn drop_before(&mut self, oldest: f64) {
+        let mut total = 0;
         self.series.retain(|_, s| {
             while s.samples.front().is_some_and(|x| x.t < oldest) {
                 s.samples.pop_front();
             }
+            total += s.samples.len();
             !s.samples.is_empty()
         });
+        self.total = total;
+    }
+
+    /// Drops samples older than [`RETENTION`] before `now`, and metrics left empty.
+    pub fn prune(&mut self, now: f64) {
+        self.drop_before(now - RETENTION);
     }
 
     /// The metrics matching a filter (ListMetrics): namespace, name, dimensions (a dimension
@@ -920,6 +950,27 @@ mod tests {
             )
         }));
         assert_eq!(m.series[&key].samples.len(), MAX_SAMPLES_PER_METRIC);
+        assert_eq!(m.total, MAX_SAMPLES_PER_METRIC);
+        // Past the global bound, the oldest samples of every metric go first.
+        for n in 0..(MAX_SAMPLES / MAX_SAMPLES_PER_METRIC + 1) {
+            let other = MetricKey::new("N", &format!("M{n}"), vec![]);
+            m.insert((0..MAX_SAMPLES_PER_METRIC).map(|i| {
+                let t = 1e6 + i as f64;
+                (
+                    other.clone(),
+                    Sample {
+                        t,
+                        unit: "None".into(),
+                        data: SampleData::Value(1.0),
+                    },
+                )
+            }));
+        }
+        assert!(m.total <= MAX_SAMPLES, "{}", m.total);
+        assert!(
+            !m.series.contains_key(&key),
+            "the oldest metric's samples went first"
+        );
         m.prune(RETENTION + 1e9);
         assert!(m.list(None, None, &[], None).is_empty());
     }

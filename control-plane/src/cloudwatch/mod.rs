@@ -7,8 +7,8 @@
 //! to one JSON tree. Errors carry the query code in `x-amzn-query-error` ([`error`]).
 //!
 //! Served: PutMetricData, GetMetricData (MetricStat and basic metric math), GetMetricStatistics,
-//! ListMetrics, PutMetricAlarm, DescribeAlarms, DescribeAlarmHistory, SetAlarmState,
-//! DeleteAlarms, EnableAlarmActions, DisableAlarmActions. Alarms are evaluated on their own
+//! ListMetrics, PutMetricAlarm, DescribeAlarms, DescribeAlarmsForMetric, DescribeAlarmHistory,
+//! SetAlarmState, DeleteAlarms, EnableAlarmActions, DisableAlarmActions. Alarms are evaluated on their own
 //! ([`CloudWatchHandle::spawn_evaluator`]); `AWS/ECS` metrics come from the agents' TCS metrics
 //! ([`tcs_metrics`]) and the ECS facts the caller hands in ([`ecs_metrics::EcsFacts`]). Not
 //! emulated: dashboards, anomaly detection, composite alarms, metric streams, insight rules,
@@ -88,6 +88,8 @@ pub enum Op {
     PutMetricAlarm(Box<alarms::PutMetricAlarmRequest>),
     /// DescribeAlarms.
     DescribeAlarms(alarms::DescribeAlarmsRequest),
+    /// DescribeAlarmsForMetric.
+    DescribeAlarmsForMetric(alarms::DescribeAlarmsForMetricRequest),
     /// DescribeAlarmHistory.
     DescribeAlarmHistory(alarms::DescribeAlarmHistoryRequest),
     /// SetAlarmState.
@@ -111,6 +113,7 @@ impl Op {
             "ListMetrics" => Op::ListMetrics(decode(body)?),
             "PutMetricAlarm" => Op::PutMetricAlarm(Box::new(decode(body)?)),
             "DescribeAlarms" => Op::DescribeAlarms(decode(body)?),
+            "DescribeAlarmsForMetric" => Op::DescribeAlarmsForMetric(decode(body)?),
             "DescribeAlarmHistory" => Op::DescribeAlarmHistory(decode(body)?),
             "SetAlarmState" => Op::SetAlarmState(decode(body)?),
             "DeleteAlarms" => Op::DeleteAlarms(decode(body)?),
@@ -224,7 +227,7 @@ impl State {
     }
 
     /// Stores samples (and their batch row).
-    fn add_samples(&mut self, samples: Vec<(MetricKey, Sample)>, now: f64) -> Result<(), ApiError> {
+    fn add_samples(&mut self, samples: Vec<(MetricKey, Sample)>) -> Result<(), ApiError> {
         if samples.is_empty() {
             return Ok(());
         }
@@ -242,33 +245,31 @@ impl State {
         } else {
             self.metrics.insert(samples);
         }
-        changes.extend(self.expire_batches(now));
+        changes.extend(self.expire_batches(None));
         self.commit(changes)
     }
 
-    /// Rows of batches past the retention (or beyond [`MAX_BATCHES`]) to delete.
-    fn expire_batches(&mut self, now: f64) -> Vec<Change> {
-        let oldest = now - metrics::RETENTION;
-        let mut gone: Vec<u64> = self
-            .batches
-            .iter()
-            .filter(|(_, t)| **t < oldest)
-            .map(|(s, _)| *s)
-            .collect();
-        let excess = self.batches.len().saturating_sub(gone.len() + MAX_BATCHES);
-        gone.extend(
-            self.batches
-                .keys()
-                .filter(|s| !gone.contains(s))
-                .take(excess)
-                .copied()
-                .collect::<Vec<_>>(),
-        );
+    /// Rows of batches to delete: past the retention at `now` when given (the periodic
+    /// sweep), and the oldest beyond [`MAX_BATCHES`] (cheap enough for every put).
+    fn expire_batches(&mut self, now: Option<f64>) -> Vec<Change> {
+        let mut gone = Vec::new();
+        if let Some(now) = now {
+            let oldest = now - metrics::RETENTION;
+            self.batches.retain(|seq, newest| {
+                let keep = *newest >= oldest;
+                if !keep {
+                    gone.push(*seq);
+                }
+                keep
+            });
+        }
+        while self.batches.len() > MAX_BATCHES {
+            if let Some((seq, _)) = self.batches.pop_first() {
+                gone.push(seq);
+            }
+        }
         gone.into_iter()
-            .map(|s| {
-                self.batches.remove(&s);
-                Change::Delete(format!("{DATA_PREFIX}{s:020}"))
-            })
+            .map(|seq| Change::Delete(format!("{DATA_PREFIX}{seq:020}")))
             .collect()
     }
 
@@ -305,7 +306,7 @@ impl State {
         let out = match op {
             Op::PutMetricData(req) => {
                 let samples = Metrics::validate_put(req, now)?;
-                self.add_samples(samples, now)?;
+                self.add_samples(samples)?;
                 None
             }
             Op::GetMetricStatistics(req) => Some(self.metrics.get_statistics(req)?),
@@ -317,6 +318,7 @@ impl State {
                 None
             }
             Op::DescribeAlarms(req) => Some(self.alarms.describe(req)?),
+            Op::DescribeAlarmsForMetric(req) => Some(self.alarms.for_metric(req)?),
             Op::DescribeAlarmHistory(req) => Some(self.alarms.history(req)?),
             Op::SetAlarmState(req) => {
                 self.alarms.set_state(req, now)?;
@@ -376,7 +378,7 @@ impl State {
             .map(|k| k.to_json())
             .collect();
         let mut out = json!({"Metrics": page});
-        if start + LIST_PAGE < all.len() {
+        if start.saturating_add(LIST_PAGE) < all.len() {
             out["NextToken"] = json!((start + LIST_PAGE).to_string());
         }
         Ok(out)
@@ -386,7 +388,7 @@ impl State {
     /// changed state.
     pub fn evaluate(&mut self, now: f64) -> usize {
         self.metrics.prune(now);
-        let expired = self.expire_batches(now);
+        let expired = self.expire_batches(Some(now));
         let changed = self.alarms.evaluate(&self.metrics, now);
         if let Err(e) = self.commit(expired) {
             tracing::warn!(error = %e.message, "alarm evaluation not persisted");
@@ -398,7 +400,7 @@ impl State {
     pub fn record_ecs(&mut self, facts: &ecs_metrics::EcsFacts, minute: f64, now: f64) -> usize {
         let points = ecs_metrics::datapoints(facts, &self.tcs, minute, now);
         let n = points.len();
-        if let Err(e) = self.add_samples(points, now) {
+        if let Err(e) = self.add_samples(points) {
             tracing::warn!(error = %e.message, "AWS/ECS datapoints not persisted");
         }
         n
@@ -506,7 +508,19 @@ impl CloudWatch {
                 ));
             }
         };
-        let op = Op::parse(&operation, tree)?;
+        let op = match Op::parse(&operation, tree) {
+            // The query protocol's word for an unknown Action.
+            Err(e)
+                if matches!(form, Form::Query)
+                    && e.code == ErrorCode::UnknownOperationException =>
+            {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidAction,
+                    format!("Could not find operation {operation} for version 2010-08-01"),
+                ));
+            }
+            parsed => parsed?,
+        };
         let void = op.is_void();
         let now = ctx.now;
         let result = self.0.call(move |s| s.apply(op, now)).await??;
@@ -665,6 +679,128 @@ mod tests {
                 .iter()
                 .any(|(k, _)| k.starts_with(DATA_PREFIX))
         );
+    }
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            request_id: "rid".into(),
+            caller: crate::front::CallerIdentity {
+                access_key_id: "AKID".into(),
+                arn: "arn:aws:iam::123456789012:root".into(),
+                user_id: "123456789012".into(),
+            },
+            now: 1_800_000_000.0,
+            host: "127.0.0.1".into(),
+        }
+    }
+
+    /// The three wire forms in and out, and errors with the query code in a header.
+    #[tokio::test]
+    async fn each_wire_form_round_trips() {
+        let cw = CloudWatch(CloudWatchHandle::spawn(state(Store::in_memory().unwrap())));
+        let put = ciborium::Value::Map(vec![
+            (
+                ciborium::Value::Text("Namespace".into()),
+                ciborium::Value::Text("App".into()),
+            ),
+            (
+                ciborium::Value::Text("MetricData".into()),
+                ciborium::Value::Array(vec![ciborium::Value::Map(vec![
+                    (
+                        ciborium::Value::Text("MetricName".into()),
+                        ciborium::Value::Text("M".into()),
+                    ),
+                    (
+                        ciborium::Value::Text("Value".into()),
+                        ciborium::Value::Float(2.5),
+                    ),
+                    (
+                        ciborium::Value::Text("Timestamp".into()),
+                        ciborium::Value::Tag(1, Box::new(ciborium::Value::Float(1_799_999_990.5))),
+                    ),
+                ])]),
+            ),
+        ]);
+        let mut body = Vec::new();
+        ciborium::into_writer(&put, &mut body).unwrap();
+        let out = cw
+            .call(
+                ctx(),
+                Input::Cbor {
+                    operation: "PutMetricData".into(),
+                    body: body.into(),
+                },
+            )
+            .await
+            .unwrap();
+        let Output::Cbor(bytes) = out else {
+            panic!("{out:?}")
+        };
+        let v: ciborium::Value = ciborium::from_reader(bytes.as_slice()).unwrap();
+        assert_eq!(v, ciborium::Value::Map(vec![]));
+        let form: BTreeMap<String, String> = [
+            ("Action", "ListMetrics"),
+            ("Version", "2010-08-01"),
+            ("Namespace", "App"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let out = cw.call(ctx(), Input::Query { params: form }).await.unwrap();
+        let Output::Xml(xml) = out else {
+            panic!("{out:?}")
+        };
+        assert!(
+            xml.starts_with(r#"<ListMetricsResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><ListMetricsResult><Metrics><member><Dimensions></Dimensions><MetricName>M</MetricName><Namespace>App</Namespace></member></Metrics></ListMetricsResult>"#),
+            "{xml}"
+        );
+        let body =
+            br#"{"Namespace": "App", "MetricData": [{"MetricName": "M", "Value": "Infinity"}]}"#;
+        let e = cw
+            .call(
+                ctx(),
+                Input::Json {
+                    operation: "PutMetricData".into(),
+                    body: body.as_slice().into(),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "The value Infinity for parameter MetricData.member.1.Value is invalid."
+        );
+        let resp = cw.error_in(cw.info().protocol, "rid", e.clone());
+        assert_eq!(resp.status(), 400);
+        assert_eq!(
+            resp.headers()["x-amzn-query-error"],
+            "InvalidParameterValue;Sender"
+        );
+        assert_eq!(resp.headers()["content-type"], JSON_1_0);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["__type"], "InvalidParameterValueException");
+        let resp = cw.error_in(ALSO[0], "rid", e.clone());
+        assert_eq!(resp.headers()["smithy-protocol"], "rpc-v2-cbor");
+        assert_eq!(
+            resp.headers()["x-amzn-query-error"],
+            "InvalidParameterValue;Sender"
+        );
+        let resp = cw.error_in(Protocol::Query, "rid", e);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let xml = String::from_utf8(body.to_vec()).unwrap();
+        assert!(xml.contains("<Code>InvalidParameterValue</Code>"), "{xml}");
+        let form: BTreeMap<String, String> =
+            [("Action".to_string(), "PutDashboard".to_string())].into();
+        let e = cw
+            .call(ctx(), Input::Query { params: form })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidAction);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The latest container metrics each agent published over TCS (`PublishMetricsRequest`), per
-//! container instance and per task: what a CloudWatch emulation (utilization, service auto
-//! scaling) will read. The TCS session ([`crate::acs`]) records into it; readers get copies.
+//! container instance and per task: what the `AWS/ECS` metrics ([`super::ecs_metrics`]) are made
+//! from. The TCS session (`crate::acs`) records into it; readers get copies.
 //!
 //! It keeps, per task, the last stat sets received (the 20 s round they summarise) and when;
 //! per instance, when it last published and whether it said it was idle. A task not heard of

@@ -42,6 +42,9 @@ const TIMESTAMP_MEMBERS: [&str; 14] = [
     "Timestamps",
 ];
 
+/// The largest timestamp accepted (9999-12-31T23:59:59Z), and its negative the smallest.
+const MAX_EPOCH_SECS: f64 = 253_402_300_799.0;
+
 /// How deeply a request may nest (CBOR and form alike): CloudWatch's shapes nest 6 levels at most.
 const MAX_DEPTH: usize = 32;
 
@@ -348,15 +351,17 @@ pub mod lenient {
         }
     }
 
-    /// An optional timestamp, as epoch seconds.
+    /// An optional timestamp, as epoch seconds (within years 0 to 9999).
     pub fn opt_ts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-        match Option::<Value>::deserialize(d)? {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(Value::String(s)) => super::parse_time(&s)
-                .map(Some)
-                .ok_or_else(|| D::Error::custom(format!("not a timestamp: {s}"))),
-            Some(v) => Err(D::Error::custom(format!("not a timestamp: {v}"))),
+        let secs = match Option::<Value>::deserialize(d)? {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) => super::parse_time(&s),
+            Some(_) => None,
+        };
+        match secs {
+            Some(t) if t.is_finite() && t.abs() <= super::MAX_EPOCH_SECS => Ok(Some(t)),
+            _ => Err(D::Error::custom("not a timestamp")),
         }
     }
 }
