@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::invalid_config;
 use super::health::{CheckSpec, HealthBoard, Machine, TargetKey, TargetSlot, check_once};
 use super::plan::{Binding, Desired, Plan, Resolver};
-use super::proxy::{self, Served, Upstream};
+use super::proxy::{self, Served};
 use crate::front::ApiError;
 
 struct Apply {
@@ -52,7 +52,6 @@ impl DataPlane {
             shutdown: shutdown.clone(),
             plan_tx,
             plan_rx,
-            client: proxy::upstream(),
             sockets: BTreeMap::new(),
             failed: BTreeSet::new(),
             checkers: BTreeMap::new(),
@@ -108,7 +107,6 @@ struct Owner {
     shutdown: CancellationToken,
     plan_tx: watch::Sender<Arc<Plan>>,
     plan_rx: watch::Receiver<Arc<Plan>>,
-    client: Upstream,
     sockets: BTreeMap<SocketAddr, Socket>,
     /// Sockets that could not be bound outside a strict apply (tried again at each apply).
     failed: BTreeSet<SocketAddr>,
@@ -194,7 +192,6 @@ impl Owner {
             let served = Served {
                 binding: binding.clone(),
                 plan: self.plan_rx.clone(),
-                client: self.client.clone(),
             };
             tracing::info!(%addr, ?binding, "elbv2: listening");
             tokio::spawn(proxy::serve(listener, served, stop.clone()));

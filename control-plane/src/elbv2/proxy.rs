@@ -11,20 +11,20 @@
 //! requests counts a request from its choice until its target's answer headers arrive.
 //! Upgrades (websockets) and HTTP/2 are not carried.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -35,17 +35,65 @@ use super::routing::{self, Candidate, RequestFacts};
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
-/// The pooled keep-alive client every HTTP listener forwards with.
-pub type Upstream = Client<HttpConnector, Incoming>;
+/// The keep-alive connections one inbound connection holds to its targets, by address.
+///
+/// Requests on an HTTP/1.1 connection come one at a time, so each target connection carries one
+/// request at a time without a pool shared between connections (a shared pool's lock and
+/// bookkeeping were a cost on every request). A request takes its target's connection out of
+/// the map and puts it back once the answer's headers are in; the lock is held for that map
+/// operation only, never across an await. The connections close with the inbound one.
+#[derive(Debug, Default)]
+struct Upstreams(Mutex<HashMap<SocketAddr, SendRequest<Incoming>>>);
 
-/// A client for targets: keep-alive, pooled, no Nagle delay.
-pub fn upstream() -> Upstream {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(10)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(connector)
+impl Upstreams {
+    fn take(&self, addr: SocketAddr) -> Option<SendRequest<Incoming>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&addr)
+    }
+
+    fn put(&self, addr: SocketAddr, sender: SendRequest<Incoming>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(addr, sender);
+    }
+
+    /// Sends `req` to `addr` on this connection's keep-alive connection to it, or a new one.
+    async fn send(
+        &self,
+        addr: SocketAddr,
+        req: Request<Incoming>,
+    ) -> Result<Response<Incoming>, String> {
+        let cached = match self.take(addr) {
+            Some(mut s) => s.ready().await.is_ok().then_some(s),
+            None => None,
+        };
+        let mut sender = match cached {
+            Some(s) => s,
+            None => connect(addr).await?,
+        };
+        let answer = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        self.put(addr, sender);
+        Ok(answer)
+    }
+}
+
+/// A new keep-alive connection to a target (10 s to connect, no Nagle delay).
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Incoming>, String> {
+    let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
+        .await
+        .map_err(|_| format!("connecting to {addr} timed out"))?
+        .map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 /// What every connection of one socket shares.
@@ -55,8 +103,6 @@ pub struct Served {
     pub binding: Binding,
     /// The current plan.
     pub plan: watch::Receiver<Arc<Plan>>,
-    /// The client to targets.
-    pub client: Upstream,
 }
 
 /// Accepts connections on `listener` until `stop` is cancelled (then its connections close too).
@@ -100,10 +146,13 @@ pub async fn serve(listener: TcpListener, served: Served, stop: CancellationToke
 
 async fn serve_http(stream: TcpStream, peer: SocketAddr, served: Served, stop: CancellationToken) {
     let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
-    let served = Arc::new(served);
+    let served = Arc::new((served, Upstreams::default()));
     let service = hyper::service::service_fn(move |req| {
         let served = Arc::clone(&served);
-        async move { Ok::<_, Infallible>(handle(&served, req, peer.ip(), local_port).await) }
+        async move {
+            let (served, upstreams) = &*served;
+            Ok::<_, Infallible>(handle(served, upstreams, req, peer.ip(), local_port).await)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
@@ -144,6 +193,7 @@ fn lb_answer(status: StatusCode) -> Response<Body> {
 
 async fn handle(
     served: &Served,
+    upstreams: &Upstreams,
     req: Request<Incoming>,
     client_ip: IpAddr,
     local_port: u16,
@@ -235,7 +285,7 @@ async fn handle(
             let Some(group) = pick_group(&plan, action) else {
                 return lb_answer(StatusCode::SERVICE_UNAVAILABLE);
             };
-            forward(served, listener, group, req, client_ip, local_port).await
+            forward(upstreams, listener, group, req, client_ip, local_port).await
         }
         ActionType::AuthenticateOidc | ActionType::AuthenticateCognito => {
             lb_answer(StatusCode::INTERNAL_SERVER_ERROR)
@@ -302,7 +352,7 @@ const HOP_BY_HOP: [&str; 7] = [
 ];
 
 async fn forward(
-    served: &Served,
+    upstreams: &Upstreams,
     listener: &ListenerPlan,
     group: &GroupPlan,
     req: Request<Incoming>,
@@ -323,10 +373,16 @@ async fn forward(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
-    let Ok(uri) = format!("http://{addr}{path_and_query}").parse() else {
+    // HTTP/1.1 to the target: the request line carries the path and query only.
+    let Ok(uri) = path_and_query.parse() else {
         return lb_answer(StatusCode::BAD_REQUEST);
     };
     parts.uri = uri;
+    if !parts.headers.contains_key(header::HOST)
+        && let Ok(v) = HeaderValue::from_str(&addr.to_string())
+    {
+        parts.headers.insert(header::HOST, v);
+    }
     parts.version = hyper::Version::HTTP_11;
     let h = &mut parts.headers;
     for name in HOP_BY_HOP {
@@ -351,7 +407,7 @@ async fn forward(
             local_port
         }),
     );
-    let sent = served.client.request(Request::from_parts(parts, body));
+    let sent = upstreams.send(addr, Request::from_parts(parts, body));
     match tokio::time::timeout(listener.idle_timeout, sent).await {
         Ok(Ok(answer)) => answer.map(BodyExt::boxed),
         Ok(Err(e)) => {
