@@ -9,6 +9,8 @@
 //! target does not answer within the load balancer's idle timeout (other requests go on: each
 //! is its own task). Fixed responses and redirects are answered here. Least outstanding
 //! requests counts a request from its choice until its target's answer headers arrive.
+//! Targets are spoken to in plain HTTP/1.1, HTTPS target groups included. The idle timeout
+//! bounds the wait for a target's answer; idle client connections are not closed by it.
 //! Upgrades (websockets) and HTTP/2 are not carried.
 
 use std::collections::HashMap;
@@ -115,7 +117,12 @@ pub async fn serve(listener: TcpListener, served: Served, stop: CancellationToke
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                tracing::debug!(error = %e, "elbv2 listener: accept failed");
+                // Out of file descriptors and the like: back off rather than spin on the error.
+                tracing::warn!(error = %e, "elbv2 listener: accept failed");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
                 continue;
             }
         };
