@@ -416,7 +416,16 @@ async fn forward(
     );
     let sent = upstreams.send(addr, Request::from_parts(parts, body));
     match tokio::time::timeout(listener.idle_timeout, sent).await {
-        Ok(Ok(answer)) => answer.map(BodyExt::boxed),
+        Ok(Ok(answer)) => {
+            // The load balancer answers HTTP/1.1 on its own connection with the client,
+            // whatever the target spoke (an HTTP/1.0 target, `Connection: close`).
+            let (mut parts, body) = answer.into_parts();
+            parts.version = hyper::Version::HTTP_11;
+            for name in HOP_BY_HOP {
+                parts.headers.remove(name);
+            }
+            Response::from_parts(parts, body.boxed())
+        }
         Ok(Err(e)) => {
             tracing::debug!(target = %addr, error = %e, "elbv2: target failed");
             lb_answer(StatusCode::BAD_GATEWAY)
