@@ -6,7 +6,8 @@
 //!
 //! What is checked: health checks make targets `healthy` (describe-target-health and the
 //! `target-in-service` waiter), round robin over two backends, path rules to another group,
-//! X-Forwarded-* headers, fixed responses and redirects, 503 without targets, fail open with an
+//! X-Forwarded-* headers (the client's port with `routing.http.xff_client_port.enabled`), fixed
+//! responses and redirects, 503 without targets, fail open with an
 //! unhealthy target (`Target.ResponseCodeMismatch`), the idle timeout (504) not stalling other
 //! requests, draining then gone after deregistration, 502 when a backend dies then
 //! `unhealthy`/`Target.FailedHealthChecks`, the proxies back after kill -9 and a restart on the
@@ -412,12 +413,14 @@ fn an_alb_balances_routes_checks_health_drains_and_survives_a_restart() -> Resul
         &lb_arn,
         "--attributes",
         "Key=idle_timeout.timeout_seconds,Value=2",
+        "Key=routing.http.xff_client_port.enabled,Value=true",
     ])?;
     let hang_url = format!("{base}/hang");
     let started = Instant::now();
     let hung = std::thread::spawn(move || curl(&hang_url));
     let got = curl(&format!("{base}/api/users"))?;
     assert_eq!(got.status, 200, "{got:?}");
+    assert!(got.body.contains(" xff=127.0.0.1:"), "client port: {got:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
     let got = hung.join().expect("the curl thread")?;
     assert_eq!(got.status, 504, "{got:?}");

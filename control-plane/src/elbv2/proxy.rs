@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::model::{ActionType, Protocol};
-use super::plan::{Binding, GroupPlan, ListenerPlan, Plan, TargetPlan};
+use super::plan::{Binding, GroupPlan, ListenerPlan, Plan, TargetPlan, XffMode};
 use super::routing::{self, Candidate, RequestFacts};
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -158,7 +158,7 @@ async fn serve_http(stream: TcpStream, peer: SocketAddr, served: Served, stop: C
         let served = Arc::clone(&served);
         async move {
             let (served, upstreams) = &*served;
-            Ok::<_, Infallible>(handle(served, upstreams, req, peer.ip(), local_port).await)
+            Ok::<_, Infallible>(handle(served, upstreams, req, peer, local_port).await)
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()
@@ -202,9 +202,10 @@ async fn handle(
     served: &Served,
     upstreams: &Upstreams,
     req: Request<Incoming>,
-    client_ip: IpAddr,
+    client: SocketAddr,
     local_port: u16,
 ) -> Response<Body> {
+    let client_ip = client.ip();
     let plan = Arc::clone(&served.plan.borrow());
     let host = req
         .headers()
@@ -292,7 +293,7 @@ async fn handle(
             let Some(group) = pick_group(&plan, action) else {
                 return lb_answer(StatusCode::SERVICE_UNAVAILABLE);
             };
-            forward(upstreams, listener, group, req, client_ip, local_port).await
+            forward(upstreams, listener, group, req, client, local_port).await
         }
         ActionType::AuthenticateOidc | ActionType::AuthenticateCognito => {
             lb_answer(StatusCode::INTERNAL_SERVER_ERROR)
@@ -363,7 +364,7 @@ async fn forward(
     listener: &ListenerPlan,
     group: &GroupPlan,
     req: Request<Incoming>,
-    client_ip: IpAddr,
+    client: SocketAddr,
     local_port: u16,
 ) -> Response<Body> {
     let Some(target) = pick_target(group) else {
@@ -395,12 +396,26 @@ async fn forward(
     for name in HOP_BY_HOP {
         h.remove(name);
     }
-    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {client_ip}"),
-        None => client_ip.to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert(HeaderName::from_static("x-forwarded-for"), v);
+    let xff_name = HeaderName::from_static("x-forwarded-for");
+    match listener.xff {
+        XffMode::Preserve => {}
+        XffMode::Remove => {
+            h.remove(&xff_name);
+        }
+        XffMode::Append { client_port } => {
+            let me = if client_port {
+                client.to_string()
+            } else {
+                client.ip().to_string()
+            };
+            let xff = match h.get(&xff_name).and_then(|v| v.to_str().ok()) {
+                Some(prev) => format!("{prev}, {me}"),
+                None => me,
+            };
+            if let Ok(v) = HeaderValue::from_str(&xff) {
+                h.insert(xff_name, v);
+            }
+        }
     }
     h.insert(
         HeaderName::from_static("x-forwarded-proto"),
