@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -55,6 +56,7 @@ impl DataPlane {
             sockets: BTreeMap::new(),
             failed: BTreeSet::new(),
             checkers: BTreeMap::new(),
+            drains: BTreeMap::new(),
         };
         tokio::spawn(async move {
             loop {
@@ -101,6 +103,12 @@ struct Checker {
     stop: CancellationToken,
 }
 
+/// A draining target's timer: retires its slot when its deregistration delay ends.
+struct Drain {
+    until: f64,
+    stop: CancellationToken,
+}
+
 struct Owner {
     resolve: Resolver,
     board: HealthBoard,
@@ -111,6 +119,7 @@ struct Owner {
     /// Sockets that could not be bound outside a strict apply (tried again at each apply).
     failed: BTreeSet<SocketAddr>,
     checkers: BTreeMap<TargetKey, Checker>,
+    drains: BTreeMap<TargetKey, Drain>,
 }
 
 /// A socket bound for a listener: address reuse (a restart after kill -9 finds its ports in
@@ -223,13 +232,56 @@ impl Owner {
             tokio::spawn(run_checker(spec.clone(), slot, stop.clone()));
             self.checkers.insert(key, Checker { spec, stop });
         }
-        // Slots of targets no plan carries any more (deregistered, group unused) go.
+        // Slots of targets no plan carries any more (deregistered, group unused) go; requests
+        // in flight to them carry on (a listener that stops forwarding to a group does not cut
+        // them; a drained target's were cut by its timer).
         let carried: BTreeSet<TargetKey> = plan
             .groups
             .values()
             .flat_map(|g| g.targets.iter().map(|t| t.key.clone()))
             .collect();
         self.board.retain(|k| carried.contains(k));
+        self.reconcile_drains(plan);
+    }
+
+    /// One timer per draining target: at the end of its deregistration delay its requests in
+    /// flight end and its slot leaves the board (the state drops the target at its next
+    /// command). A target registered again before that keeps its requests.
+    fn reconcile_drains(&mut self, plan: &Plan) {
+        let draining: BTreeMap<TargetKey, (f64, Arc<TargetSlot>)> = plan
+            .groups
+            .values()
+            .flat_map(|g| &g.targets)
+            .filter_map(|t| Some((t.key.clone(), (t.draining_until?, Arc::clone(&t.slot)))))
+            .collect();
+        self.drains.retain(|k, d| {
+            let keep = draining.get(k).is_some_and(|(until, _)| *until == d.until);
+            if !keep {
+                d.stop.cancel();
+            }
+            keep
+        });
+        for (key, (until, slot)) in draining {
+            if self.drains.contains_key(&key) {
+                continue;
+            }
+            let stop = self.shutdown.child_token();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            let wait = Duration::from_secs_f64((until - now).max(0.0));
+            let (board, k, token) = (self.board.clone(), key.clone(), stop.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = token.cancelled() => {}
+                    () = tokio::time::sleep(wait) => {
+                        board.retain(|other| other != &k);
+                        slot.retire();
+                    }
+                }
+            });
+            self.drains.insert(key, Drain { until, stop });
+        }
     }
 
     fn close_all(&mut self) {
@@ -238,6 +290,9 @@ impl Owner {
         }
         for (_, c) in std::mem::take(&mut self.checkers) {
             c.stop.cancel();
+        }
+        for (_, d) in std::mem::take(&mut self.drains) {
+            d.stop.cancel();
         }
     }
 }

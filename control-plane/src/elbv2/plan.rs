@@ -133,6 +133,8 @@ pub struct TargetPlan {
     pub addr: Option<SocketAddr>,
     /// Deregistered, draining: no new requests.
     pub draining: bool,
+    /// When its deregistration delay ends (epoch seconds), if draining.
+    pub draining_until: Option<f64>,
     /// Its runtime state (health, requests in flight).
     pub slot: Arc<TargetSlot>,
     /// How it is checked (`None`: checks disabled, draining, or unresolved).
@@ -328,6 +330,7 @@ fn group_plan(tg: &TargetGroup, resolve: &Resolver, board: &HealthBoard) -> Grou
                 key,
                 addr,
                 draining,
+                draining_until: t.draining_until,
                 slot,
                 check,
             }

@@ -9,7 +9,9 @@
 //! target does not answer within the load balancer's idle timeout (other requests go on: each
 //! is its own task). Fixed responses and redirects are answered here. Least outstanding
 //! requests counts a request from its choice until its target's answer headers arrive.
-//! Targets are spoken to in plain HTTP/1.1, HTTPS target groups included. The idle timeout
+//! A deregistered target takes no new requests; one still waiting for its answer when the
+//! deregistration delay ends gets 502. Targets are spoken to in plain HTTP/1.1, HTTPS target
+//! groups included. The idle timeout
 //! bounds the wait for a target's answer; idle client connections are not closed by it.
 //! Upgrades (websockets) and HTTP/2 are not carried.
 
@@ -430,7 +432,12 @@ async fn forward(
         }),
     );
     let sent = upstreams.send(addr, Request::from_parts(parts, body));
-    match tokio::time::timeout(listener.idle_timeout, sent).await {
+    // The target's deregistration delay ending cuts a request still waiting for its answer.
+    let answered = tokio::select! {
+        a = tokio::time::timeout(listener.idle_timeout, sent) => a,
+        () = target.slot.retired() => return lb_answer(StatusCode::BAD_GATEWAY),
+    };
+    match answered {
         Ok(Ok(answer)) => {
             // The load balancer answers HTTP/1.1 on its own connection with the client,
             // whatever the target spoke (an HTTP/1.0 target, `Connection: close`).
