@@ -5,8 +5,10 @@
 //! The data plane builds a [`Plan`], binds the sockets the plan needs that are not bound yet,
 //! publishes the plan to the proxies (a watch channel), closes the sockets no longer needed
 //! (their connections with them: deleting a listener or a load balancer closes its sockets at
-//! once), and starts and stops one health checker task per checked target. Runtime health lives
-//! in the targets' slots, shared through the [`HealthBoard`] with DescribeTargetHealth.
+//! once), starts and stops one health checker task per checked target, and one timer per
+//! draining target that cuts its requests still in flight when its deregistration delay ends.
+//! Runtime health lives in the targets' slots, shared through the [`HealthBoard`] with
+//! DescribeTargetHealth.
 //!
 //! Binding: a socket that cannot be bound (a port taken by another program, or a port below
 //! 1024 without root or `CAP_NET_BIND_SERVICE`) fails the CreateListener or ModifyListener that
