@@ -41,7 +41,7 @@ use serde_json::json;
 
 use crate::lean_client::LeanClient;
 use crate::stats::{Summary, ms};
-use crate::sysinfo::{self, Rss};
+use crate::sysinfo::{self, Rss, cpu_time};
 
 /// The cluster every cell uses.
 const CLUSTER: &str = "bench";
@@ -682,26 +682,6 @@ impl Caller {
             }
         }
     }
-}
-
-/// User + system CPU time of `pid` so far, from `/proc/<pid>/stat` (all threads).
-fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    let hz = clock_ticks_per_sec()?;
-    Some(Duration::from_secs_f64(ticks as f64 / hz as f64))
-}
-
-fn clock_ticks_per_sec() -> Option<u64> {
-    static HZ: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    *HZ.get_or_init(|| {
-        let out = Command::new("getconf").arg("CLK_TCK").output().ok()?;
-        String::from_utf8(out.stdout).ok()?.trim().parse().ok()
-    })
 }
 
 fn mib(kib: u64) -> String {

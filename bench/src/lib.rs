@@ -6,6 +6,8 @@
 //! estimated or hard-coded. Where two setups are compared, the output prints their ratio.
 //!
 //! - [`credentials`]: the agent's task credentials endpoint, requests/s and latency.
+//! - [`elb`]: the ELBv2 data plane, through an emulated load balancer against direct, and the
+//!   control plane's memory with load balancers.
 //! - [`control_plane`]: RunTask + DescribeTasks against the `ecs-control-plane` binary with 100
 //!   connected container instances, with state in memory and on disk.
 //!
@@ -15,6 +17,7 @@
 pub mod agent;
 pub mod control_plane;
 pub mod credentials;
+pub mod elb;
 pub mod lean_client;
 pub mod stats;
 pub mod sysinfo;

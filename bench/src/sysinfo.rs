@@ -1,6 +1,8 @@
 //! What the benchmark reports about the machine and the measured process, read from `/proc`.
 
 use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 /// Resident memory of a process, from `/proc/<pid>/status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,26 @@ pub fn filesystem_of(path: &Path) -> Option<(String, String)> {
         })
         .max_by_key(|(len, _, _)| *len)
         .map(|(_, fs, dev)| (fs, dev))
+}
+
+/// User + system CPU time of `pid` so far, from `/proc/<pid>/stat` (all threads).
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let hz = clock_ticks_per_sec()?;
+    Some(Duration::from_secs_f64(ticks as f64 / hz as f64))
+}
+
+fn clock_ticks_per_sec() -> Option<u64> {
+    static HZ: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        let out = Command::new("getconf").arg("CLK_TCK").output().ok()?;
+        String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //!
 //! What is checked: health checks make targets `healthy` (describe-target-health and the
 //! `target-in-service` waiter), round robin over two backends, path rules to another group,
-//! X-Forwarded-* headers, fixed responses and redirects, 503 without targets, fail open with an
+//! X-Forwarded-* headers (the client's port with `routing.http.xff_client_port.enabled`), fixed
+//! responses and redirects, 503 without targets, fail open with an
 //! unhealthy target (`Target.ResponseCodeMismatch`), the idle timeout (504) not stalling other
 //! requests, draining then gone after deregistration, 502 when a backend dies then
 //! `unhealthy`/`Target.FailedHealthChecks`, the proxies back after kill -9 and a restart on the
@@ -18,7 +19,7 @@ use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -34,12 +35,14 @@ const SUBNETS: [&str; 2] = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef
 const VPC: &str = "vpc-0123456789abcdef0";
 
 /// An HTTP backend in this process: `/health` answers `health_code`, `/hang` never answers,
-/// anything else answers `NAME PATH xff=.. proto=.. port=..`. Dropping or killing it closes its
+/// `/slow` answers after 6 s, anything else answers `NAME PATH xff=.. proto=.. port=..`. Dropping or killing it closes its
 /// socket and every connection.
 struct Backend {
     name: &'static str,
     port: u16,
     health_code: Arc<AtomicU16>,
+    /// `/slow` requests received (each answered 6 s later).
+    slow: Arc<AtomicUsize>,
     stop: watch::Sender<bool>,
 }
 
@@ -50,6 +53,8 @@ impl Backend {
         let health_code = Arc::new(AtomicU16::new(200));
         let (stop, stopped) = watch::channel(false);
         let code = Arc::clone(&health_code);
+        let slow = Arc::new(AtomicUsize::new(0));
+        let slow_count = Arc::clone(&slow);
         rt.spawn(async move {
             let mut stopped_accept = stopped.clone();
             loop {
@@ -58,11 +63,13 @@ impl Backend {
                     a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
                 };
                 let code = Arc::clone(&code);
+                let slow = Arc::clone(&slow_count);
                 let mut stopped = stopped.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let code = code.load(Ordering::Relaxed);
-                        async move { answer(name, code, req).await }
+                        let slow = Arc::clone(&slow);
+                        async move { answer(name, code, &slow, req).await }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service);
@@ -77,6 +84,7 @@ impl Backend {
             name,
             port,
             health_code,
+            slow,
             stop,
         })
     }
@@ -96,6 +104,7 @@ impl Drop for Backend {
 async fn answer(
     name: &str,
     health_code: u16,
+    slow: &AtomicUsize,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
@@ -106,6 +115,10 @@ async fn answer(
     }
     if path == "/hang" {
         std::future::pending::<()>().await;
+    }
+    if path == "/slow" {
+        slow.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(6)).await;
     }
     let h = |n: &str| {
         req.headers()
@@ -412,18 +425,41 @@ fn an_alb_balances_routes_checks_health_drains_and_survives_a_restart() -> Resul
         &lb_arn,
         "--attributes",
         "Key=idle_timeout.timeout_seconds,Value=2",
+        "Key=routing.http.xff_client_port.enabled,Value=true",
     ])?;
     let hang_url = format!("{base}/hang");
     let started = Instant::now();
     let hung = std::thread::spawn(move || curl(&hang_url));
     let got = curl(&format!("{base}/api/users"))?;
     assert_eq!(got.status, 200, "{got:?}");
+    assert!(got.body.contains(" xff=127.0.0.1:"), "client port: {got:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
     let got = hung.join().expect("the curl thread")?;
     assert_eq!(got.status, 504, "{got:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
 
-    // Deregistration: draining, no new requests, then gone after the 3 s delay.
+    // Deregistration: draining, no new requests, a request in flight kept until the 3 s delay
+    // ends (then cut), then gone.
+    aws.run(&[
+        "elbv2",
+        "modify-load-balancer-attributes",
+        "--load-balancer-arn",
+        &lb_arn,
+        "--attributes",
+        "Key=idle_timeout.timeout_seconds,Value=30",
+    ])?;
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let url = format!("{base}/slow");
+            std::thread::spawn(move || curl(&url).map(|got| (got, Instant::now())))
+        })
+        .collect();
+    wait_until(
+        Duration::from_secs(10),
+        "a /slow request in flight to each backend",
+        || a.slow.load(Ordering::Relaxed) == 1 && b.slow.load(Ordering::Relaxed) == 1,
+    )?;
+    let deregistered = Instant::now();
     aws.run(&[
         "elbv2",
         "deregister-targets",
@@ -442,6 +478,24 @@ fn an_alb_balances_routes_checks_health_drains_and_survives_a_restart() -> Resul
     assert_eq!(
         answered_by(&format!("{base}/api/users"), 4)?,
         BTreeSet::from([b.name.to_string()])
+    );
+    let mut slow: Vec<(Got, Duration)> = slow
+        .into_iter()
+        .map(|t| {
+            let (got, at) = t.join().expect("a curl thread")?;
+            Ok((got, at.duration_since(deregistered)))
+        })
+        .collect::<Result<_>>()?;
+    slow.sort_by_key(|(got, _)| got.status);
+    assert!(
+        slow[0].0.status == 200 && slow[0].0.body.starts_with("b /slow"),
+        "{slow:?}"
+    );
+    // a's request was kept while it drained, and cut when the 3 s ended (before its 6 s).
+    assert_eq!(slow[1].0.status, 502, "{slow:?}");
+    assert!(
+        slow[1].1 >= Duration::from_millis(2500) && slow[1].1 < Duration::from_secs(5),
+        "{slow:?}"
     );
     wait_until(
         Duration::from_secs(20),

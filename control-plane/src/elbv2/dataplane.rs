@@ -5,8 +5,10 @@
 //! The data plane builds a [`Plan`], binds the sockets the plan needs that are not bound yet,
 //! publishes the plan to the proxies (a watch channel), closes the sockets no longer needed
 //! (their connections with them: deleting a listener or a load balancer closes its sockets at
-//! once), and starts and stops one health checker task per checked target. Runtime health lives
-//! in the targets' slots, shared through the [`HealthBoard`] with DescribeTargetHealth.
+//! once), starts and stops one health checker task per checked target, and one timer per
+//! draining target that cuts its requests still in flight when its deregistration delay ends.
+//! Runtime health lives in the targets' slots, shared through the [`HealthBoard`] with
+//! DescribeTargetHealth.
 //!
 //! Binding: a socket that cannot be bound (a port taken by another program, or a port below
 //! 1024 without root or `CAP_NET_BIND_SERVICE`) fails the CreateListener or ModifyListener that
@@ -17,6 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -25,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::invalid_config;
 use super::health::{CheckSpec, HealthBoard, Machine, TargetKey, TargetSlot, check_once};
 use super::plan::{Binding, Desired, Plan, Resolver};
-use super::proxy::{self, Served, Upstream};
+use super::proxy::{self, Served};
 use crate::front::ApiError;
 
 struct Apply {
@@ -52,10 +55,10 @@ impl DataPlane {
             shutdown: shutdown.clone(),
             plan_tx,
             plan_rx,
-            client: proxy::upstream(),
             sockets: BTreeMap::new(),
             failed: BTreeSet::new(),
             checkers: BTreeMap::new(),
+            drains: BTreeMap::new(),
         };
         tokio::spawn(async move {
             loop {
@@ -102,17 +105,23 @@ struct Checker {
     stop: CancellationToken,
 }
 
+/// A draining target's timer: retires its slot when its deregistration delay ends.
+struct Drain {
+    until: f64,
+    stop: CancellationToken,
+}
+
 struct Owner {
     resolve: Resolver,
     board: HealthBoard,
     shutdown: CancellationToken,
     plan_tx: watch::Sender<Arc<Plan>>,
     plan_rx: watch::Receiver<Arc<Plan>>,
-    client: Upstream,
     sockets: BTreeMap<SocketAddr, Socket>,
     /// Sockets that could not be bound outside a strict apply (tried again at each apply).
     failed: BTreeSet<SocketAddr>,
     checkers: BTreeMap<TargetKey, Checker>,
+    drains: BTreeMap<TargetKey, Drain>,
 }
 
 /// A socket bound for a listener: address reuse (a restart after kill -9 finds its ports in
@@ -194,7 +203,6 @@ impl Owner {
             let served = Served {
                 binding: binding.clone(),
                 plan: self.plan_rx.clone(),
-                client: self.client.clone(),
             };
             tracing::info!(%addr, ?binding, "elbv2: listening");
             tokio::spawn(proxy::serve(listener, served, stop.clone()));
@@ -226,13 +234,56 @@ impl Owner {
             tokio::spawn(run_checker(spec.clone(), slot, stop.clone()));
             self.checkers.insert(key, Checker { spec, stop });
         }
-        // Slots of targets no plan carries any more (deregistered, group unused) go.
+        // Slots of targets no plan carries any more (deregistered, group unused) go; requests
+        // in flight to them carry on (a listener that stops forwarding to a group does not cut
+        // them; a drained target's were cut by its timer).
         let carried: BTreeSet<TargetKey> = plan
             .groups
             .values()
             .flat_map(|g| g.targets.iter().map(|t| t.key.clone()))
             .collect();
         self.board.retain(|k| carried.contains(k));
+        self.reconcile_drains(plan);
+    }
+
+    /// One timer per draining target: at the end of its deregistration delay its requests in
+    /// flight end and its slot leaves the board (the state drops the target at its next
+    /// command). A target registered again before that keeps its requests.
+    fn reconcile_drains(&mut self, plan: &Plan) {
+        let draining: BTreeMap<TargetKey, (f64, Arc<TargetSlot>)> = plan
+            .groups
+            .values()
+            .flat_map(|g| &g.targets)
+            .filter_map(|t| Some((t.key.clone(), (t.draining_until?, Arc::clone(&t.slot)))))
+            .collect();
+        self.drains.retain(|k, d| {
+            let keep = draining.get(k).is_some_and(|(until, _)| *until == d.until);
+            if !keep {
+                d.stop.cancel();
+            }
+            keep
+        });
+        for (key, (until, slot)) in draining {
+            if self.drains.contains_key(&key) {
+                continue;
+            }
+            let stop = self.shutdown.child_token();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            let wait = Duration::from_secs_f64((until - now).max(0.0));
+            let (board, k, token) = (self.board.clone(), key.clone(), stop.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = token.cancelled() => {}
+                    () = tokio::time::sleep(wait) => {
+                        board.retain(|other| other != &k);
+                        slot.retire();
+                    }
+                }
+            });
+            self.drains.insert(key, Drain { until, stop });
+        }
     }
 
     fn close_all(&mut self) {
@@ -241,6 +292,9 @@ impl Owner {
         }
         for (_, c) in std::mem::take(&mut self.checkers) {
             c.stop.cancel();
+        }
+        for (_, d) in std::mem::take(&mut self.drains) {
+            d.stop.cancel();
         }
     }
 }

@@ -284,6 +284,9 @@ pub struct TargetSlot {
     /// What its checks say. A lock for a small value read by DescribeTargetHealth; never held
     /// across an await.
     observed: Mutex<Observed>,
+    /// Cancelled when its deregistration delay ends: requests still in flight to it are cut
+    /// then.
+    retired: tokio_util::sync::CancellationToken,
 }
 
 impl TargetSlot {
@@ -293,7 +296,18 @@ impl TargetSlot {
             outstanding: AtomicUsize::new(0),
             routable: AtomicBool::new(!checked),
             observed: Mutex::new(Observed::registering()),
+            retired: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// Ends its requests in flight (its deregistration delay is over).
+    pub fn retire(&self) {
+        self.retired.cancel();
+    }
+
+    /// Resolves once it is retired.
+    pub async fn retired(&self) {
+        self.retired.cancelled().await;
     }
 
     /// Whether it takes new requests when some target of its group does.

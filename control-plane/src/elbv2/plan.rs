@@ -88,6 +88,21 @@ pub struct RulePlan {
     pub action: Action,
 }
 
+/// What an HTTP listener does with `X-Forwarded-For` (the load balancer's
+/// `routing.http.xff_header_processing.mode` and `routing.http.xff_client_port.enabled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XffMode {
+    /// Appends the client's address (with its port when `client_port`), the default.
+    Append {
+        /// `routing.http.xff_client_port.enabled`.
+        client_port: bool,
+    },
+    /// Leaves the header as the client sent it.
+    Preserve,
+    /// Removes it.
+    Remove,
+}
+
 /// One listener as carried.
 #[derive(Debug, Clone)]
 pub struct ListenerPlan {
@@ -105,6 +120,8 @@ pub struct ListenerPlan {
     pub rules: Vec<RulePlan>,
     /// The load balancer's `idle_timeout.timeout_seconds` (ALB), bounding a target's answer.
     pub idle_timeout: Duration,
+    /// What happens to `X-Forwarded-For`.
+    pub xff: XffMode,
 }
 
 /// One registered target as carried.
@@ -116,6 +133,8 @@ pub struct TargetPlan {
     pub addr: Option<SocketAddr>,
     /// Deregistered, draining: no new requests.
     pub draining: bool,
+    /// When its deregistration delay ends (epoch seconds), if draining.
+    pub draining_until: Option<f64>,
     /// Its runtime state (health, requests in flight).
     pub slot: Arc<TargetSlot>,
     /// How it is checked (`None`: checks disabled, draining, or unresolved).
@@ -177,6 +196,14 @@ impl Plan {
                     })
                 })
                 .collect();
+            let xff = match lb.attributes.get("routing.http.xff_header_processing.mode") {
+                Some("preserve") => XffMode::Preserve,
+                Some("remove") => XffMode::Remove,
+                _ => XffMode::Append {
+                    client_port: lb.attributes.get("routing.http.xff_client_port.enabled")
+                        == Some("true"),
+                },
+            };
             let idle = match lb.kind {
                 LbType::Application => lb.attributes.int("idle_timeout.timeout_seconds"),
                 LbType::Network => 350,
@@ -191,6 +218,7 @@ impl Plan {
                     protocol: l.protocol,
                     rules,
                     idle_timeout: Duration::from_secs(u64::try_from(idle.max(1)).unwrap_or(60)),
+                    xff,
                 },
             );
         }
@@ -302,6 +330,7 @@ fn group_plan(tg: &TargetGroup, resolve: &Resolver, board: &HealthBoard) -> Grou
                 key,
                 addr,
                 draining,
+                draining_until: t.draining_until,
                 slot,
                 check,
             }
@@ -327,6 +356,7 @@ mod tests {
             protocol,
             rules: Vec::new(),
             idle_timeout: Duration::from_secs(60),
+            xff: XffMode::Append { client_port: false },
         }
     }
 

@@ -9,43 +9,95 @@
 //! target does not answer within the load balancer's idle timeout (other requests go on: each
 //! is its own task). Fixed responses and redirects are answered here. Least outstanding
 //! requests counts a request from its choice until its target's answer headers arrive.
+//! A deregistered target takes no new requests; one still waiting for its answer when the
+//! deregistration delay ends gets 502. Targets are spoken to in plain HTTP/1.1, HTTPS target
+//! groups included. The idle timeout
+//! bounds the wait for a target's answer; idle client connections are not closed by it.
 //! Upgrades (websockets) and HTTP/2 are not carried.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::model::{ActionType, Protocol};
-use super::plan::{Binding, GroupPlan, ListenerPlan, Plan, TargetPlan};
+use super::plan::{Binding, GroupPlan, ListenerPlan, Plan, TargetPlan, XffMode};
 use super::routing::{self, Candidate, RequestFacts};
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
-/// The pooled keep-alive client every HTTP listener forwards with.
-pub type Upstream = Client<HttpConnector, Incoming>;
+/// The keep-alive connections one inbound connection holds to its targets, by address.
+///
+/// Requests on an HTTP/1.1 connection come one at a time, so each target connection carries one
+/// request at a time without a pool shared between connections (a shared pool's lock and
+/// bookkeeping were a cost on every request). A request takes its target's connection out of
+/// the map and puts it back once the answer's headers are in; the lock is held for that map
+/// operation only, never across an await. The connections close with the inbound one.
+#[derive(Debug, Default)]
+struct Upstreams(Mutex<HashMap<SocketAddr, SendRequest<Incoming>>>);
 
-/// A client for targets: keep-alive, pooled, no Nagle delay.
-pub fn upstream() -> Upstream {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(10)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(connector)
+impl Upstreams {
+    fn take(&self, addr: SocketAddr) -> Option<SendRequest<Incoming>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&addr)
+    }
+
+    fn put(&self, addr: SocketAddr, sender: SendRequest<Incoming>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(addr, sender);
+    }
+
+    /// Sends `req` to `addr` on this connection's keep-alive connection to it, or a new one.
+    async fn send(
+        &self,
+        addr: SocketAddr,
+        req: Request<Incoming>,
+    ) -> Result<Response<Incoming>, String> {
+        let cached = match self.take(addr) {
+            Some(mut s) => s.ready().await.is_ok().then_some(s),
+            None => None,
+        };
+        let mut sender = match cached {
+            Some(s) => s,
+            None => connect(addr).await?,
+        };
+        let answer = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        self.put(addr, sender);
+        Ok(answer)
+    }
+}
+
+/// A new keep-alive connection to a target (10 s to connect, no Nagle delay).
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Incoming>, String> {
+    let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
+        .await
+        .map_err(|_| format!("connecting to {addr} timed out"))?
+        .map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 /// What every connection of one socket shares.
@@ -55,8 +107,6 @@ pub struct Served {
     pub binding: Binding,
     /// The current plan.
     pub plan: watch::Receiver<Arc<Plan>>,
-    /// The client to targets.
-    pub client: Upstream,
 }
 
 /// Accepts connections on `listener` until `stop` is cancelled (then its connections close too).
@@ -69,7 +119,12 @@ pub async fn serve(listener: TcpListener, served: Served, stop: CancellationToke
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                tracing::debug!(error = %e, "elbv2 listener: accept failed");
+                // Out of file descriptors and the like: back off rather than spin on the error.
+                tracing::warn!(error = %e, "elbv2 listener: accept failed");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
                 continue;
             }
         };
@@ -100,10 +155,13 @@ pub async fn serve(listener: TcpListener, served: Served, stop: CancellationToke
 
 async fn serve_http(stream: TcpStream, peer: SocketAddr, served: Served, stop: CancellationToken) {
     let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
-    let served = Arc::new(served);
+    let served = Arc::new((served, Upstreams::default()));
     let service = hyper::service::service_fn(move |req| {
         let served = Arc::clone(&served);
-        async move { Ok::<_, Infallible>(handle(&served, req, peer.ip(), local_port).await) }
+        async move {
+            let (served, upstreams) = &*served;
+            Ok::<_, Infallible>(handle(served, upstreams, req, peer, local_port).await)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
@@ -144,10 +202,12 @@ fn lb_answer(status: StatusCode) -> Response<Body> {
 
 async fn handle(
     served: &Served,
+    upstreams: &Upstreams,
     req: Request<Incoming>,
-    client_ip: IpAddr,
+    client: SocketAddr,
     local_port: u16,
 ) -> Response<Body> {
+    let client_ip = client.ip();
     let plan = Arc::clone(&served.plan.borrow());
     let host = req
         .headers()
@@ -235,7 +295,7 @@ async fn handle(
             let Some(group) = pick_group(&plan, action) else {
                 return lb_answer(StatusCode::SERVICE_UNAVAILABLE);
             };
-            forward(served, listener, group, req, client_ip, local_port).await
+            forward(upstreams, listener, group, req, client, local_port).await
         }
         ActionType::AuthenticateOidc | ActionType::AuthenticateCognito => {
             lb_answer(StatusCode::INTERNAL_SERVER_ERROR)
@@ -302,11 +362,11 @@ const HOP_BY_HOP: [&str; 7] = [
 ];
 
 async fn forward(
-    served: &Served,
+    upstreams: &Upstreams,
     listener: &ListenerPlan,
     group: &GroupPlan,
     req: Request<Incoming>,
-    client_ip: IpAddr,
+    client: SocketAddr,
     local_port: u16,
 ) -> Response<Body> {
     let Some(target) = pick_target(group) else {
@@ -323,21 +383,41 @@ async fn forward(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
-    let Ok(uri) = format!("http://{addr}{path_and_query}").parse() else {
+    // HTTP/1.1 to the target: the request line carries the path and query only.
+    let Ok(uri) = path_and_query.parse() else {
         return lb_answer(StatusCode::BAD_REQUEST);
     };
     parts.uri = uri;
+    if !parts.headers.contains_key(header::HOST)
+        && let Ok(v) = HeaderValue::from_str(&addr.to_string())
+    {
+        parts.headers.insert(header::HOST, v);
+    }
     parts.version = hyper::Version::HTTP_11;
     let h = &mut parts.headers;
     for name in HOP_BY_HOP {
         h.remove(name);
     }
-    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {client_ip}"),
-        None => client_ip.to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert(HeaderName::from_static("x-forwarded-for"), v);
+    let xff_name = HeaderName::from_static("x-forwarded-for");
+    match listener.xff {
+        XffMode::Preserve => {}
+        XffMode::Remove => {
+            h.remove(&xff_name);
+        }
+        XffMode::Append { client_port } => {
+            let me = if client_port {
+                client.to_string()
+            } else {
+                client.ip().to_string()
+            };
+            let xff = match h.get(&xff_name).and_then(|v| v.to_str().ok()) {
+                Some(prev) => format!("{prev}, {me}"),
+                None => me,
+            };
+            if let Ok(v) = HeaderValue::from_str(&xff) {
+                h.insert(xff_name, v);
+            }
+        }
     }
     h.insert(
         HeaderName::from_static("x-forwarded-proto"),
@@ -351,9 +431,23 @@ async fn forward(
             local_port
         }),
     );
-    let sent = served.client.request(Request::from_parts(parts, body));
-    match tokio::time::timeout(listener.idle_timeout, sent).await {
-        Ok(Ok(answer)) => answer.map(BodyExt::boxed),
+    let sent = upstreams.send(addr, Request::from_parts(parts, body));
+    // The target's deregistration delay ending cuts a request still waiting for its answer.
+    let answered = tokio::select! {
+        a = tokio::time::timeout(listener.idle_timeout, sent) => a,
+        () = target.slot.retired() => return lb_answer(StatusCode::BAD_GATEWAY),
+    };
+    match answered {
+        Ok(Ok(answer)) => {
+            // The load balancer answers HTTP/1.1 on its own connection with the client,
+            // whatever the target spoke (an HTTP/1.0 target, `Connection: close`).
+            let (mut parts, body) = answer.into_parts();
+            parts.version = hyper::Version::HTTP_11;
+            for name in HOP_BY_HOP {
+                parts.headers.remove(name);
+            }
+            Response::from_parts(parts, body.boxed())
+        }
         Ok(Err(e)) => {
             tracing::debug!(target = %addr, error = %e, "elbv2: target failed");
             lb_answer(StatusCode::BAD_GATEWAY)

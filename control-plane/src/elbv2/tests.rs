@@ -896,3 +896,73 @@ fn target_health_reports_what_the_health_checks_published() {
         "{xml}"
     );
 }
+
+#[test]
+fn the_plan_carries_listeners_rules_and_resolved_targets_with_their_checks() {
+    use super::health::HealthBoard;
+    use super::plan::{Binding, Desired, Plan, Resolver, lb_address};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use std::sync::Arc;
+    let mut st = state();
+    let (lb_arn, tg_arn, l_arn) = setup(&mut st);
+    ok(
+        &mut st,
+        "ModifyTargetGroup",
+        &[("TargetGroupArn", &tg_arn), ("HealthCheckPort", "9000")],
+        101.0,
+    );
+    ok(
+        &mut st,
+        "RegisterTargets",
+        &[
+            ("TargetGroupArn", &tg_arn),
+            ("Targets.member.1.Id", "i-0123456789abcdef0"),
+            ("Targets.member.2.Id", "i-0123456789abcdef1"),
+            ("Targets.member.2.Port", "8081"),
+        ],
+        101.0,
+    );
+    ok(
+        &mut st,
+        "DeregisterTargets",
+        &[
+            ("TargetGroupArn", &tg_arn),
+            ("Targets.member.1.Id", "i-0123456789abcdef1"),
+            ("Targets.member.1.Port", "8081"),
+        ],
+        102.0,
+    );
+    let resolve: Resolver = Arc::new(|id: &str| {
+        (id == "i-0123456789abcdef0").then_some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)))
+    });
+    let board = HealthBoard::default();
+    let plan = Plan::build(&Desired::of(&st), &resolve, &board);
+    let l = &plan.listeners[&l_arn];
+    assert_eq!((l.port, l.address), (80, lb_address(&lb_arn)));
+    assert!(l.dns_name.ends_with(".us-east-1.elb.localhost"));
+    assert_eq!(l.idle_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(l.rules.len(), 1);
+    let g = &plan.groups[&tg_arn];
+    let live = &g.targets[0];
+    assert_eq!(live.addr, Some(SocketAddr::from(([10, 0, 0, 9], 8080))));
+    let check = live.check.as_ref().expect("a checked target");
+    assert_eq!(check.addr, SocketAddr::from(([10, 0, 0, 9], 9000)));
+    assert_eq!(check.http.as_ref().map(|(p, _)| p.as_str()), Some("/"));
+    let draining = &g.targets[1];
+    assert!(draining.draining && draining.check.is_none() && draining.addr.is_none());
+    assert_eq!(plan.checks().len(), 1);
+    let sockets = plan.sockets();
+    assert_eq!(
+        sockets.get(&SocketAddr::from(([127, 0, 0, 1], 80))),
+        Some(&Binding::SharedHttp(80))
+    );
+    assert_eq!(
+        sockets.get(&SocketAddr::new(IpAddr::V4(lb_address(&lb_arn)), 80)),
+        Some(&Binding::Listener(l_arn.clone()))
+    );
+    // The board holds a slot per carried target, not yet routable (checks pending).
+    let slot = board
+        .get(&(tg_arn.clone(), "i-0123456789abcdef0".into(), 8080))
+        .expect("a slot");
+    assert!(!slot.routable());
+}
