@@ -214,21 +214,22 @@ fn host_port(task: &Value) -> u64 {
         .unwrap_or_default()
 }
 
-#[test]
-fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it() -> Result<()> {
-    let rt = Arc::new(
+/// A multi-thread runtime for the fake agents and backends.
+fn runtime() -> Result<Arc<Runtime>> {
+    Ok(Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()?,
-    );
-    let data = tempfile::tempdir()?;
-    let addr = format!("127.0.0.1:{}", free_port()?);
-    let cp = ControlPlane::start_on(&addr, Some(data.path()))?;
-    let aws = cp.aws()?;
-    aws.run(&["ecs", "create-cluster", "--cluster-name", CLUSTER])?;
+    ))
+}
 
-    // The load balancer side, as the classic walkthrough creates it.
+/// The load balancer side, as the classic walkthrough creates it: an application load balancer
+/// and an HTTP target group checked on `/` every 5 s (healthy after 2, unhealthy after 2),
+/// draining for `delay_secs`; and the `web` task definition (container port 8080, dynamic host
+/// port). Returns the load balancer and the target group's ARN.
+fn walkthrough(aws: &AwsCli, delay_secs: u64) -> Result<(Value, String)> {
+    aws.run(&["ecs", "create-cluster", "--cluster-name", CLUSTER])?;
     let lb = aws.run(&[
         "elbv2",
         "create-load-balancer",
@@ -258,6 +259,8 @@ fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it
         "2",
         "--healthy-threshold-count",
         "2",
+        "--unhealthy-threshold-count",
+        "2",
     ])?["TargetGroups"][0]["TargetGroupArn"]
         .as_str()
         .context("TargetGroupArn")?
@@ -268,7 +271,7 @@ fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it
         "--target-group-arn",
         &tg,
         "--attributes",
-        &format!("Key=deregistration_delay.timeout_seconds,Value={DELAY_SECS}"),
+        &format!("Key=deregistration_delay.timeout_seconds,Value={delay_secs}"),
     ])?;
     let containers = json!([{"name": "web", "image": "127.0.0.1:5000/web:1", "memory": 64,
         "portMappings": [{"containerPort": 8080, "hostPort": 0}]}])
@@ -281,36 +284,12 @@ fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it
         "--container-definitions",
         &containers,
     ])?;
-    let create = |lbs: &str, extra: &[&str]| -> Vec<String> {
-        let mut args = vec![
-            "ecs",
-            "create-service",
-            "--cluster",
-            CLUSTER,
-            "--service-name",
-            "web",
-            "--task-definition",
-            "web",
-            "--desired-count",
-            "2",
-            "--load-balancers",
-            lbs,
-        ];
-        args.extend_from_slice(extra);
-        args.iter().map(|a| (*a).to_string()).collect()
-    };
+    Ok((lb, tg))
+}
 
-    // A target group with no load balancer yet: refused as ECS refuses it.
-    let lbs = format!("targetGroupArn={tg},containerName=web,containerPort=8080");
-    let args = create(&lbs, &[]);
-    let message = cli_err(&aws, &refs(&args), "InvalidParameterException")?;
-    assert_eq!(
-        message,
-        format!(
-            "The target group with targetGroupArn {tg} does not have an associated load balancer."
-        )
-    );
-    let port = free_port()?.to_string();
+/// An HTTP listener of `lb` on a free port forwarding to `tg`; the port.
+fn listen(aws: &AwsCli, lb: &Value, tg: &str) -> Result<u16> {
+    let port = free_port()?;
     aws.run(&[
         "elbv2",
         "create-listener",
@@ -319,13 +298,58 @@ fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it
         "--protocol",
         "HTTP",
         "--port",
-        &port,
+        &port.to_string(),
         "--default-actions",
         &format!("Type=forward,TargetGroupArn={tg}"),
     ])?;
+    Ok(port)
+}
+
+/// `aws ecs create-service` of `web` (2 tasks) behind `tg`, with `extra` arguments.
+fn create_service_args(tg: &str, container_port: u16, extra: &[&str]) -> Vec<String> {
+    let lbs = format!("targetGroupArn={tg},containerName=web,containerPort={container_port}");
+    let mut args: Vec<String> = [
+        "ecs",
+        "create-service",
+        "--cluster",
+        CLUSTER,
+        "--service-name",
+        "web",
+        "--task-definition",
+        "web",
+        "--desired-count",
+        "2",
+        "--load-balancers",
+    ]
+    .iter()
+    .map(|a| (*a).to_string())
+    .collect();
+    args.push(lbs);
+    args.extend(extra.iter().map(|a| (*a).to_string()));
+    args
+}
+
+#[test]
+fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it() -> Result<()> {
+    let rt = runtime()?;
+    let data = tempfile::tempdir()?;
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let cp = ControlPlane::start_on(&addr, Some(data.path()))?;
+    let aws = cp.aws()?;
+    let (lb, tg) = walkthrough(&aws, DELAY_SECS)?;
+
+    // A target group with no load balancer yet: refused as ECS refuses it.
+    let args = create_service_args(&tg, 8080, &[]);
+    let message = cli_err(&aws, &refs(&args), "InvalidParameterException")?;
+    assert_eq!(
+        message,
+        format!(
+            "The target group with targetGroupArn {tg} does not have an associated load balancer."
+        )
+    );
+    listen(&aws, &lb, &tg)?;
     // A port the container does not map, and a grace period without load balancers.
-    let bad = format!("targetGroupArn={tg},containerName=web,containerPort=80");
-    let args = create(&bad, &[]);
+    let args = create_service_args(&tg, 80, &[]);
     assert_eq!(
         cli_err(&aws, &refs(&args), "InvalidParameterException")?,
         "The container web did not have a container port 80 defined."
@@ -385,7 +409,7 @@ fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it
         )
     })?;
 
-    let args = create(&lbs, &["--health-check-grace-period-seconds", "60"]);
+    let args = create_service_args(&tg, 8080, &["--health-check-grace-period-seconds", "60"]);
     let created = aws.run(&refs(&args))?["service"].clone();
     assert_eq!(created["loadBalancers"][0]["targetGroupArn"], tg.as_str());
     assert_eq!(created["loadBalancers"][0]["containerPort"], 8080);
@@ -565,84 +589,13 @@ fn task_ids(tasks: &[Value]) -> BTreeSet<String> {
 #[test]
 fn traffic_reaches_every_task_a_deployment_fails_no_request_and_a_failing_task_is_replaced()
 -> Result<()> {
-    let rt = Arc::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?,
-    );
+    let rt = runtime()?;
     let addr = format!("127.0.0.1:{}", free_port()?);
     let cp = ControlPlane::start_on(&addr, None)?;
     let aws = cp.aws()?;
-    aws.run(&["ecs", "create-cluster", "--cluster-name", CLUSTER])?;
-    let lb = aws.run(&[
-        "elbv2",
-        "create-load-balancer",
-        "--name",
-        "web-lb",
-        "--subnets",
-        "subnet-0123456789abcdef0",
-        "subnet-0123456789abcdef1",
-    ])?["LoadBalancers"][0]
-        .clone();
+    let (lb, tg) = walkthrough(&aws, 2)?;
     let dns = s(&lb["DNSName"]).to_string();
-    let tg = aws.run(&[
-        "elbv2",
-        "create-target-group",
-        "--name",
-        "web-tg",
-        "--protocol",
-        "HTTP",
-        "--port",
-        "80",
-        "--vpc-id",
-        "vpc-0123456789abcdef0",
-        "--health-check-path",
-        "/",
-        "--health-check-interval-seconds",
-        "5",
-        "--health-check-timeout-seconds",
-        "2",
-        "--healthy-threshold-count",
-        "2",
-        "--unhealthy-threshold-count",
-        "2",
-    ])?["TargetGroups"][0]["TargetGroupArn"]
-        .as_str()
-        .context("TargetGroupArn")?
-        .to_string();
-    aws.run(&[
-        "elbv2",
-        "modify-target-group-attributes",
-        "--target-group-arn",
-        &tg,
-        "--attributes",
-        "Key=deregistration_delay.timeout_seconds,Value=2",
-    ])?;
-    let port = free_port()?;
-    aws.run(&[
-        "elbv2",
-        "create-listener",
-        "--load-balancer-arn",
-        s(&lb["LoadBalancerArn"]),
-        "--protocol",
-        "HTTP",
-        "--port",
-        &port.to_string(),
-        "--default-actions",
-        &format!("Type=forward,TargetGroupArn={tg}"),
-    ])?;
-    let containers = json!([{"name": "web", "image": "127.0.0.1:5000/web:1", "memory": 64,
-        "portMappings": [{"containerPort": 8080, "hostPort": 0}]}])
-    .to_string();
-    aws.run(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        "web",
-        "--container-definitions",
-        &containers,
-    ])?;
+    let port = listen(&aws, &lb, &tg)?;
     // One instance: both tasks on it, each on its own dynamic host port.
     let agent = Arc::new(rt.block_on(FakeAgent::register(&cp.endpoint(), CLUSTER, 4096, 4096))?);
     let backends = Backends::default();
@@ -658,20 +611,7 @@ fn traffic_reaches_every_task_a_deployment_fails_no_request_and_a_failing_task_i
         ])?;
         anyhow::Ok(d["containerInstances"][0]["agentConnected"] == true)
     })?;
-    aws.run(&[
-        "ecs",
-        "create-service",
-        "--cluster",
-        CLUSTER,
-        "--service-name",
-        "web",
-        "--task-definition",
-        "web",
-        "--desired-count",
-        "2",
-        "--load-balancers",
-        &format!("targetGroupArn={tg},containerName=web,containerPort=8080"),
-    ])?;
+    aws.run(&refs(&create_service_args(&tg, 8080, &[])))?;
 
     // Steady only once both targets are healthy; then the load balancer reaches both tasks.
     let steady = |what: &str| {
