@@ -11,7 +11,9 @@
 //! only once both targets are healthy, requests reach both tasks of one instance (round robin,
 //! also with curl and the `.localhost` DNS name), a forced deployment under a steady stream of
 //! requests fails none of them, and a task whose application stops answering fails its health
-//! checks and is replaced with ECS's reason and event.
+//! checks and is replaced with ECS's reason and event. Three services behind one load balancer
+//! on `/api/users`, `/api/topics` and `/api/messages` (path-pattern rules) each answer only their
+//! own path; other paths get the listener's fixed 404.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -530,12 +532,17 @@ fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it
 /// `GET /` of the load balancer at `127.0.0.1:port` with `host` (its DNS name) as Host, as curl
 /// sends it: the status (0 when no answer) and the body.
 fn get(port: u16, host: &str) -> (u16, String) {
+    get_path(port, host, "/")
+}
+
+/// `GET path` of the load balancer, as [`get`].
+fn get_path(port: u16, host: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return (0, String::new());
     };
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let request = format!("GET / HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n");
     if conn.write_all(request.as_bytes()).is_err() {
         return (0, String::new());
     }
@@ -742,6 +749,148 @@ fn traffic_reaches_every_task_a_deployment_fails_no_request_and_a_failing_task_i
         events(&svc)
     );
     steady("a replacement healthy")?;
+
+    pilot.abort();
+    drop(cp);
+    Ok(())
+}
+
+#[test]
+fn three_services_behind_one_load_balancer_each_answer_only_their_own_path() -> Result<()> {
+    let rt = runtime()?;
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let cp = ControlPlane::start_on(&addr, None)?;
+    let aws = cp.aws()?;
+    let (lb, users) = walkthrough(&aws, 1)?;
+    let dns = s(&lb["DNSName"]).to_string();
+    let port = free_port()?;
+    let listener = aws.run(&[
+        "elbv2",
+        "create-listener",
+        "--load-balancer-arn",
+        s(&lb["LoadBalancerArn"]),
+        "--protocol",
+        "HTTP",
+        "--port",
+        &port.to_string(),
+        "--default-actions",
+        "Type=fixed-response,FixedResponseConfig={StatusCode=404,ContentType=text/plain,MessageBody=none}",
+    ])?["Listeners"][0]["ListenerArn"]
+        .as_str()
+        .context("ListenerArn")?
+        .to_string();
+    let mut groups = vec![("users", users)];
+    for name in ["topics", "messages"] {
+        let tg = aws.run(&[
+            "elbv2",
+            "create-target-group",
+            "--name",
+            name,
+            "--protocol",
+            "HTTP",
+            "--port",
+            "80",
+            "--vpc-id",
+            "vpc-0123456789abcdef0",
+            "--health-check-interval-seconds",
+            "5",
+            "--health-check-timeout-seconds",
+            "2",
+            "--healthy-threshold-count",
+            "2",
+        ])?["TargetGroups"][0]["TargetGroupArn"]
+            .as_str()
+            .context("TargetGroupArn")?
+            .to_string();
+        groups.push((name, tg));
+    }
+    for (priority, (name, tg)) in groups.iter().enumerate() {
+        aws.run(&[
+            "elbv2",
+            "create-rule",
+            "--listener-arn",
+            &listener,
+            "--priority",
+            &(priority + 1).to_string(),
+            "--conditions",
+            &format!("Field=path-pattern,Values=/api/{name}*"),
+            "--actions",
+            &format!("Type=forward,TargetGroupArn={tg}"),
+        ])?;
+    }
+    let agent = Arc::new(rt.block_on(FakeAgent::register(&cp.endpoint(), CLUSTER, 4096, 4096))?);
+    let pilot = autopilot(&rt, Arc::clone(&agent), Backends::default())?;
+    wait_until(TIMEOUT, "the agent connected", || {
+        let d = aws.run(&[
+            "ecs",
+            "describe-container-instances",
+            "--cluster",
+            CLUSTER,
+            "--container-instances",
+            &agent.instance_arn,
+        ])?;
+        anyhow::Ok(d["containerInstances"][0]["agentConnected"] == true)
+    })?;
+    for (name, tg) in &groups {
+        aws.run(&[
+            "ecs",
+            "create-service",
+            "--cluster",
+            CLUSTER,
+            "--service-name",
+            name,
+            "--task-definition",
+            "web",
+            "--desired-count",
+            "1",
+            "--load-balancers",
+            &format!("targetGroupArn={tg},containerName=web,containerPort=8080"),
+        ])?;
+    }
+    // Each service's one task, once steady (its target healthy).
+    let mut owners: BTreeMap<&str, String> = BTreeMap::new();
+    for (name, _) in &groups {
+        let task = wait_until(Duration::from_secs(60), &format!("{name} steady"), || {
+            let svc = aws.run(&[
+                "ecs",
+                "describe-services",
+                "--cluster",
+                CLUSTER,
+                "--services",
+                name,
+            ])?["services"][0]
+                .clone();
+            let steady = svc["runningCount"] == 1
+                && events(&svc).first().map(String::as_str)
+                    == Some(format!("(service {name}) has reached a steady state.").as_str());
+            if !steady {
+                return anyhow::Ok(None);
+            }
+            let arns = aws.run(&[
+                "ecs",
+                "list-tasks",
+                "--cluster",
+                CLUSTER,
+                "--service-name",
+                name,
+            ])?["taskArns"]
+                .clone();
+            anyhow::Ok(arns[0].as_str().map(String::from))
+        })?;
+        owners.insert(
+            name,
+            format!("task {}", task.rsplit('/').next().unwrap_or_default()),
+        );
+    }
+    for (name, _) in &groups {
+        for path in [format!("/api/{name}"), format!("/api/{name}/42?x=1")] {
+            let (status, body) = get_path(port, &dns, &path);
+            assert_eq!(status, 200, "{path}: {body}");
+            assert_eq!(body, owners[name], "{path} answered by {name}'s task only");
+        }
+    }
+    assert_eq!(get_path(port, &dns, "/"), (404, "none".to_string()));
+    assert_eq!(get_path(port, &dns, "/api/other").0, 404);
 
     pilot.abort();
     drop(cp);
