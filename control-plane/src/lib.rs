@@ -10,6 +10,7 @@
 
 pub mod acs;
 pub mod cloudwatch;
+pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod elbv2;
@@ -41,6 +42,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 /// Default region.
 pub const DEFAULT_REGION: &str = "us-east-1";
+/// The default VPC's CIDR, as EC2's default VPCs have it.
+pub const DEFAULT_VPC_CIDR: &str = "172.31.0.0/16";
 /// Default access key id when `AWS_ACCESS_KEY_ID` is not set (AWS's documented example key).
 pub const DEFAULT_ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 /// Default secret when `AWS_SECRET_ACCESS_KEY` is not set (AWS's documented example secret).
@@ -71,6 +74,33 @@ pub struct Config {
     pub alarm_evaluation_interval: Duration,
     /// How often the `AWS/ECS` metrics are computed (ECS sends them once a minute).
     pub ecs_metrics_interval: Duration,
+    /// The default VPC's CIDR (a /16), fixed at the data dir's first start.
+    pub vpc_cidr: String,
+    /// Emulated EC2 instances that really run; `None` runs none.
+    pub fleet: Option<FleetOptions>,
+}
+
+/// Where emulated EC2 instances run and how they reach this emulator.
+#[derive(Clone)]
+pub struct FleetOptions {
+    /// The host that runs them.
+    pub host: Arc<dyn ec2::host::InstanceHost>,
+    /// The Docker network of the VPC (created when missing, on the VPC's CIDR).
+    pub network: String,
+    /// The port of the instance metadata service on the VPC's gateway.
+    pub imds_port: u16,
+    /// Labels put on the network and on every instance.
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for FleetOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetOptions")
+            .field("network", &self.network)
+            .field("imds_port", &self.imds_port)
+            .field("labels", &self.labels)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Config {
@@ -89,6 +119,8 @@ impl Default for Config {
             ),
             alarm_evaluation_interval: Duration::from_secs(10),
             ecs_metrics_interval: Duration::from_secs(60),
+            vpc_cidr: DEFAULT_VPC_CIDR.into(),
+            fleet: None,
         }
     }
 }
@@ -116,6 +148,9 @@ pub enum Error {
     /// The admin interface failed.
     #[error(transparent)]
     Admin(#[from] faults::admin::AdminError),
+    /// The emulated EC2 could not start (its VPC, its network or its listeners).
+    #[error("emulated EC2: {0}")]
+    Ec2(String),
 }
 
 /// What the admin interface may do to the rest of the emulator: drop ACS sessions, expire task
@@ -217,6 +252,56 @@ async fn feed_ecs_metrics(
     }
 }
 
+/// The EC2 handle over `state`, and with a fleet: its VPC's network made sure of, and the
+/// listeners instances use on the VPC's gateway (the API on `listener`'s port, the metadata
+/// service on the fleet's port).
+async fn start_ec2(
+    state: ec2::state::State,
+    store: &Store,
+    config: &Config,
+    listener: &TcpListener,
+) -> Result<(ec2::Ec2Handle, Option<(TcpListener, TcpListener)>), Error> {
+    let Some(options) = &config.fleet else {
+        return Ok((ec2::Ec2Handle::new(state, store.clone(), None), None));
+    };
+    let (Some(vpc), Some(gateway)) = (state.default_vpc().cloned(), state.gateway()) else {
+        return Err(Error::Ec2("the default VPC is missing".into()));
+    };
+    let network = ec2::host::VpcNetwork {
+        name: options.network.clone(),
+        cidr: vpc.cidr.clone(),
+        gateway,
+        labels: options.labels.clone(),
+    };
+    options
+        .host
+        .ensure_network(&network)
+        .await
+        .map_err(|e| Error::Ec2(format!("the VPC's network {}: {e}", network.name)))?;
+    let port = listener.local_addr().map_err(Error::Serve)?.port();
+    let bind = |port: u16| async move {
+        TcpListener::bind((gateway, port)).await.map_err(|e| {
+            Error::Ec2(format!(
+                "listening on the VPC's gateway {gateway}:{port}: {e}"
+            ))
+        })
+    };
+    let api = bind(port).await?;
+    let imds = bind(options.imds_port).await?;
+    let imds_addr = imds.local_addr().map_err(Error::Serve)?;
+    let fleet = ec2::Fleet {
+        host: Arc::clone(&options.host),
+        network: options.network.clone(),
+        endpoint: format!("http://{gateway}:{port}"),
+        imds: imds_addr,
+        labels: options.labels.clone(),
+    };
+    Ok((
+        ec2::Ec2Handle::new(state, store.clone(), Some(fleet)),
+        Some((api, imds)),
+    ))
+}
+
 /// Serves every API on `listener` until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
@@ -274,10 +359,21 @@ pub async fn serve_with_admin(
         path: PathBuf::from(elbv2::state::KEY_PREFIX),
         message: format!("undecodable ELBv2 entity: {e}"),
     })?;
-    // Every container instance of this emulator runs on this machine (emulated EC2 instances
-    // with their own addresses are a later issue): an instance target is reached on loopback.
-    let resolve_instance: elbv2::plan::Resolver =
-        Arc::new(|_instance_id: &str| Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
+    let ec2_state =
+        ec2::state::State::restore(&config.region, &config.account_id, &config.vpc_cidr, &rows)
+            .map_err(Error::Ec2)?;
+    let (ec2, fleet_listeners) = start_ec2(ec2_state, &store, &config, &listener).await?;
+    // An emulated EC2 instance's targets are reached at its private address; every other
+    // container instance runs on this machine and is reached on loopback.
+    let resolve_instance: elbv2::plan::Resolver = {
+        let ec2 = ec2.clone();
+        Arc::new(move |instance_id: &str| {
+            let private = ec2.read(|s| s.instances.get(instance_id).map(|i| i.private_ip));
+            Some(std::net::IpAddr::V4(
+                private.unwrap_or(std::net::Ipv4Addr::LOCALHOST),
+            ))
+        })
+    };
     let data_plane =
         elbv2::dataplane::DataPlane::start(resolve_instance, elb.health.clone(), shutdown.clone());
     let elb = elbv2::Elbv2Handle::spawn_with(elb, store.clone(), Some(data_plane));
@@ -374,6 +470,7 @@ pub async fn serve_with_admin(
         )),
         Arc::new(elbv2::Elbv2(elb)),
         Arc::new(cloudwatch::CloudWatch(cloudwatch)),
+        Arc::new(ec2::Ec2(ec2.clone())),
     ];
     let front = front::Front::new(services, auth);
     let front = if admin.is_some() {
@@ -382,6 +479,28 @@ pub async fn serve_with_admin(
         front
     };
     let router = front::router(Arc::new(front));
+    if let Some((api, imds)) = fleet_listeners {
+        // Instances reach the API and their metadata on the VPC's gateway.
+        let stop = shutdown.clone();
+        let instances_router = router.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(api, instances_router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "serving the VPC's gateway failed");
+            }
+        });
+        let imds_service = ec2::imds::Imds::new(ec2.clone(), keys.clone());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = imds_service.serve(imds, stop).await {
+                tracing::error!(error = %e, "the instance metadata service failed");
+            }
+        });
+        let reconciling = ec2.clone();
+        tokio::spawn(async move { reconciling.reconcile().await });
+    }
     let stop = shutdown.clone();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move { stop.cancelled().await })

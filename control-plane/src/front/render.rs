@@ -132,3 +132,16 @@ pub fn cbor_error(
     let _ = ciborium::into_writer(&doc, &mut body);
     cbor(e.code.status(), request_id, body, query_error)
 }
+
+/// Epoch seconds as ISO 8601 UTC with milliseconds (`2026-12-07T11:19:21.123Z`), as EC2, ELBv2
+/// and CloudWatch write timestamps in their answers.
+pub fn iso8601_millis(epoch: f64) -> String {
+    #[allow(clippy::cast_possible_truncation)]
+    let nanos = (epoch * 1e9) as i128;
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&format).unwrap_or_default()
+}
