@@ -59,6 +59,23 @@ pub async fn run(
     options: RunOptions,
     shutdown: CancellationToken,
 ) -> Result<(), AgentError> {
+    // On EC2: the instance identity (sent at registration) and, when none is configured, the
+    // region from it, as the reference asks instance metadata.
+    let identity = if crate::control::imds::wanted(&config) {
+        let client = crate::control::imds::client(&crate::proxy::Proxies::from_config(&config));
+        crate::control::imds::fetch(&client, crate::control::imds::BUDGET).await
+    } else {
+        None
+    };
+    let config = match identity.as_ref().and_then(|i| i.region.clone()) {
+        Some(region) if config.region().is_none() => {
+            tracing::info!(%region, "region from the instance identity document");
+            let mut with_region = (*config).clone();
+            with_region.aws_default_region.value = Some(region);
+            Arc::new(with_region)
+        }
+        _ => config,
+    };
     config.validate_for_run().map_err(AgentError::Config)?;
 
     // Docker first: nothing works without it.
@@ -167,13 +184,17 @@ pub async fn run(
     let saved_arn = store
         .meta(META_INSTANCE_ARN)
         .map_err(|e| AgentError::State(e.to_string()))?;
-    let registration = Registration::new(
+    let mut registration = Registration::new(
         &config,
         &host,
         capabilities(&config, api_version),
         saved_arn,
     )
     .map_err(AgentError::from_control)?;
+    if let Some(identity) = identity {
+        registration.identity_document = identity.document;
+        registration.identity_signature = identity.signature;
+    }
     let arn = tokio::select! {
         () = shutdown.cancelled() => return Ok(()),
         r = api.register(&registration) => r.map_err(AgentError::from_control)?,

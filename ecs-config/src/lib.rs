@@ -115,7 +115,8 @@ impl Config {
     }
 
     /// Checks what running the agent needs beyond a parseable configuration: a region (the
-    /// reference agent's only required field; it would ask instance metadata, we cannot).
+    /// reference agent's only required field; on EC2 the agent fills it in from instance
+    /// metadata before this check).
     pub fn validate_for_run(&self) -> Result<(), ConfigError> {
         match self.region() {
             Some(_) => Ok(()),

@@ -387,7 +387,7 @@ config_vars! {
     aws_default_region: Option<String> = "AWS_DEFAULT_REGION" {
         default: "",
         parse: parse::opt_text,
-        meaning: "Region of every AWS call. Required to run (the reference asks the instance metadata service when unset; we have none). `ecs-agent config` works without it.",
+        meaning: "Region of every AWS call. When unset on EC2 (`ECS_EXTERNAL` unset), taken from the instance identity document, as the reference does; required otherwise. `ecs-agent config` works without it.",
         acts: Acts::Yes,
     }
     aws_region: Option<String> = "AWS_REGION" {

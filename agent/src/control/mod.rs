@@ -15,6 +15,7 @@
 mod acs;
 mod api;
 mod host;
+pub mod imds;
 mod register;
 mod submit;
 mod tcs;

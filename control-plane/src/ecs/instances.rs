@@ -167,15 +167,19 @@ impl State {
                     })
                     .map(|i| i.container_instance_arn.clone())
             });
-        let ec2_id = req
+        let identity = req
             .instance_identity_document
             .as_deref()
-            .and_then(|d| serde_json::from_str::<Value>(d).ok())
-            .and_then(|d| {
-                d.get("instanceId")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            });
+            .and_then(|d| serde_json::from_str::<Value>(d).ok());
+        let from_identity = |member: &str| {
+            identity
+                .as_ref()
+                .and_then(|d| d.get(member))
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(String::from)
+        };
+        let ec2_id = from_identity("instanceId");
         let mut attributes: Vec<Attribute> = Vec::new();
         for a in req.attributes.unwrap_or_default() {
             if !attributes.iter().any(|x| x.name == a.name) {
@@ -187,13 +191,29 @@ impl State {
                 });
             }
         }
-        if !attributes.iter().any(|a| a.name == "ecs.availability-zone") {
-            attributes.push(Attribute {
-                name: "ecs.availability-zone".into(),
-                value: Some(format!("{}a", self.account.region)),
-                target_type: None,
-                target_id: None,
-            });
+        // ECS takes these from the instance identity document; an instance without one (ECS
+        // Anywhere, or an agent on this machine) is put in the region's first zone.
+        let derived = [
+            (
+                "ecs.availability-zone",
+                from_identity("availabilityZone").or_else(|| {
+                    (!attributes.iter().any(|a| a.name == "ecs.availability-zone"))
+                        .then(|| format!("{}a", self.account.region))
+                }),
+            ),
+            ("ecs.instance-type", from_identity("instanceType")),
+            ("ecs.ami-id", from_identity("imageId")),
+        ];
+        for (name, value) in derived {
+            if let Some(value) = value {
+                attributes.retain(|a| a.name != name);
+                attributes.push(Attribute {
+                    name: name.into(),
+                    value: Some(value),
+                    target_type: None,
+                    target_id: None,
+                });
+            }
         }
         let instance = match existing {
             Some(arn) => {
@@ -666,6 +686,35 @@ mod tests {
             .find(|a| a["name"] == "ecs.os-type")
             .unwrap();
         assert_eq!(os, &json!({"name": "ecs.os-type", "value": "linux"}));
+    }
+
+    #[test]
+    fn zone_type_and_ami_come_from_the_identity_document() {
+        let mut s = State::for_tests();
+        let doc = json!({"instanceId": "i-0aaaaaaaaaaaaaaaa", "availabilityZone": "us-east-1c",
+            "instanceType": "t3.small", "imageId": "ami-0123456789abcdef0"});
+        let v = register(
+            &mut s,
+            &json!({"cluster": "default", "instanceIdentityDocument": doc.to_string(),
+                "attributes": [{"name": "ecs.availability-zone", "value": "us-east-1a"}]}),
+        )
+        .unwrap();
+        let attr = |v: &Value, name: &str| {
+            v["containerInstance"]["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["name"] == name)
+                .map(|a| a["value"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(attr(&v, "ecs.availability-zone"), ["us-east-1c"]);
+        assert_eq!(attr(&v, "ecs.instance-type"), ["t3.small"]);
+        assert_eq!(attr(&v, "ecs.ami-id"), ["ami-0123456789abcdef0"]);
+        // Without a document: what the agent sent, else the region's first zone.
+        let bare = register(&mut s, &json!({"cluster": "default"})).unwrap();
+        assert_eq!(attr(&bare, "ecs.availability-zone"), ["us-east-1a"]);
+        assert!(attr(&bare, "ecs.instance-type").is_empty());
     }
 
     #[test]
