@@ -68,6 +68,10 @@ struct Cli {
     /// How often the AWS/ECS CloudWatch metrics are computed, in seconds (ECS: 60).
     #[arg(long, default_value_t = 60)]
     ecs_metrics_seconds: u64,
+    /// The emulated EC2's default VPC (a /16; one /20 subnet per zone), fixed when the data dir
+    /// is first used. With --fleet it is also the instances' Docker network.
+    #[arg(long, default_value = ecs_control_plane::DEFAULT_VPC_CIDR)]
+    vpc_cidr: String,
     /// Serve the fault-injection admin interface (README, "Fault injection") on this loopback
     /// address, e.g. 127.0.0.1:4567; off when not given.
     #[arg(long)]
@@ -143,6 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cli.alarm_evaluation_seconds.max(1),
         ),
         ecs_metrics_interval: std::time::Duration::from_secs(cli.ecs_metrics_seconds.max(1)),
+        vpc_cidr: cli.vpc_cidr,
         ..Config::default()
     };
     tracing::info!(%addr, region = %config.region, account = %config.account_id, data_dir = ?config.data_dir, "listening");

@@ -9,9 +9,12 @@
 
 use std::path::Path;
 
+use std::collections::BTreeSet;
+
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Map, Value};
 
+use crate::AwsCli;
 use crate::cli_debug::python_bytes;
 use crate::shapes::ServiceModel;
 
@@ -204,7 +207,9 @@ impl QueryModel {
                         Some((name, m)) => {
                             let target = m["shape"].as_str().unwrap_or_default();
                             let v = self.to_json(target, c, &format!("{path}.{name}"), problems);
-                            out.insert(name.clone(), v);
+                            // Keyed as the model's checks key members: by `locationName`,
+                            // which is the element's name.
+                            out.insert(c.name.clone(), v);
                         }
                         None => problems.push(format!(
                             "{path}: element <{}> is not a member of {shape}",
@@ -269,6 +274,9 @@ impl QueryModel {
             .get(operation)
             .with_context(|| format!("no operation {operation} in the model"))?;
         let root = parse_xml(xml).with_context(|| format!("{operation}: {xml}"))?;
+        if self.raw["metadata"]["protocol"] == "ec2" {
+            return self.check_ec2_answer(operation, op, status, &root);
+        }
         let mut problems = Vec::new();
         if root.name == "ErrorResponse" {
             let code = root
@@ -320,6 +328,67 @@ impl QueryModel {
                 }
             },
             _ => Value::Object(Map::new()),
+        };
+        for v in self.model.check_output(operation, &body)? {
+            problems.push(format!("{operation}: {v}"));
+        }
+        Ok(problems)
+    }
+}
+
+impl QueryModel {
+    /// The EC2 protocol's answers: `<{operation}Response>` with a `requestId` and the output's
+    /// members directly inside (no result wrapper); errors are `<Response><Errors><Error>` with
+    /// a `Code` and a `Message`, and a `RequestID` (EC2 models no error shapes, so any code).
+    fn check_ec2_answer(
+        &self,
+        operation: &str,
+        op: &Value,
+        status: u16,
+        root: &Element,
+    ) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        if root.name == "Response" {
+            let error = root.child("Errors").and_then(|e| e.child("Error"));
+            if error.and_then(|e| e.child("Code")).is_none()
+                || error.and_then(|e| e.child("Message")).is_none()
+            {
+                problems.push(format!(
+                    "{operation}: an error without Errors/Error/Code and Message"
+                ));
+            }
+            if root.child("RequestID").is_none() {
+                problems.push(format!("{operation}: error without a RequestID"));
+            }
+            if status < 400 {
+                problems.push(format!("{operation}: error with status {status}"));
+            }
+            return Ok(problems);
+        }
+        if root.name != format!("{operation}Response") {
+            problems.push(format!("{operation}: root element <{}>", root.name));
+        }
+        if status != 200 {
+            problems.push(format!("{operation}: success with status {status}"));
+        }
+        if root.child("requestId").is_none() {
+            problems.push(format!("{operation}: no requestId"));
+        }
+        let body = match op["output"]["shape"].as_str() {
+            Some(shape) => {
+                let members = Element {
+                    name: root.name.clone(),
+                    children: root
+                        .children
+                        .iter()
+                        .filter(|c| c.name != "requestId")
+                        .cloned()
+                        .collect(),
+                    text: String::new(),
+                };
+                self.to_json(shape, &members, "$", &mut problems)
+            }
+            None => Value::Object(Map::new()),
         };
         for v in self.model.check_output(operation, &body)? {
             problems.push(format!("{operation}: {v}"));
@@ -439,5 +508,99 @@ mod tests {
     fn timestamps_become_epoch_seconds() {
         assert_eq!(iso8601_seconds("1970-01-02T00:00:01.500Z"), Some(86_401.5));
         assert_eq!(iso8601_seconds("2000-03-01T00:00:00Z"), Some(951_868_800.0));
+    }
+}
+
+/// The real AWS CLI, every call run with `--debug` and every raw XML answer it logged checked
+/// against botocore's model of the service; problems are collected for the test to report.
+#[derive(Debug)]
+pub struct CheckedCli {
+    service: &'static str,
+    aws: AwsCli,
+    model: QueryModel,
+    /// Every problem found so far, with the answer it was found in.
+    pub problems: Vec<String>,
+    /// Every operation an answer was checked of.
+    pub seen: BTreeSet<String>,
+}
+
+impl CheckedCli {
+    /// The CLI for `service` (its command name and model name) at `api_version`.
+    pub fn new(aws: AwsCli, service: &'static str, api_version: &str) -> Result<Self> {
+        Ok(CheckedCli {
+            service,
+            aws,
+            model: QueryModel::from_venv(&crate::awscli_venv()?, service, api_version)?,
+            problems: Vec::new(),
+            seen: BTreeSet::new(),
+        })
+    }
+
+    /// Runs `aws SERVICE ARGS --debug`, checks what it logged; returns whether it succeeded,
+    /// its stdout and its stderr.
+    pub fn exec(&mut self, args: &[&str]) -> Result<(bool, String, String)> {
+        let mut all = vec![self.service];
+        all.extend_from_slice(args);
+        all.push("--debug");
+        let out = self.aws.output(&all)?;
+        let exchanges = query_exchanges(&out.stderr)?;
+        if exchanges.is_empty() {
+            bail!("`aws {} {}` logged no answer", self.service, args.join(" "));
+        }
+        for x in exchanges {
+            let p = self.model.check_answer(&x.operation, x.status, &x.xml)?;
+            if !p.is_empty() {
+                self.problems.push(format!("{}: {}", x.xml, p.join("; ")));
+            }
+            self.seen.insert(x.operation);
+        }
+        Ok((out.success(), out.stdout.clone(), out.stderr.clone()))
+    }
+
+    /// Runs a call that must succeed; its JSON output (`null` when it prints nothing).
+    pub fn run(&mut self, args: &[&str]) -> Result<Value> {
+        let (ok, stdout, stderr) = self.exec(args)?;
+        if !ok {
+            let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+            bail!(
+                "`aws {} {}` failed: {}",
+                self.service,
+                args.join(" "),
+                tail.join("\n")
+            );
+        }
+        if stdout.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&stdout).with_context(|| format!("not JSON: {stdout}"))
+    }
+
+    /// Runs a call that must fail; its error code and message.
+    pub fn fail(&mut self, args: &[&str]) -> Result<(String, String)> {
+        let (ok, stdout, stderr) = self.exec(args)?;
+        if ok {
+            bail!(
+                "`aws {} {}` succeeded: {stdout}",
+                self.service,
+                args.join(" ")
+            );
+        }
+        let marker = "An error occurred (";
+        let at = stderr
+            .rfind(marker)
+            .with_context(|| format!("no error in {stderr}"))?;
+        let rest = &stderr[at + marker.len()..];
+        let code = rest[..rest.find(')').unwrap_or(0)].to_string();
+        // `... operation: MESSAGE`, or `... operation (reached max retries: 0): MESSAGE`.
+        let message = rest
+            .split_once(" operation")
+            .map(|(_, after)| match after.strip_prefix(" (") {
+                Some(note) => note.split_once("): ").map_or("", |(_, m)| m),
+                None => after.strip_prefix(": ").unwrap_or(after),
+            })
+            .and_then(|m| m.lines().next())
+            .unwrap_or_default()
+            .to_string();
+        Ok((code, message))
     }
 }

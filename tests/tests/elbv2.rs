@@ -8,12 +8,11 @@
 //! kills the control plane with SIGKILL and restarts it on the same data dir, and finds its load
 //! balancer, target group, listener, rule and target again.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use ecs_e2e_tests::query_xml::{QueryModel, query_exchanges};
-use ecs_e2e_tests::{AwsCli, ControlPlane, awscli_venv};
+use anyhow::Result;
+use ecs_e2e_tests::ControlPlane;
+use ecs_e2e_tests::query_xml::CheckedCli;
 use serde_json::Value;
 
 /// Every ELBv2 operation the emulator serves; the flow must check an answer of each.
@@ -52,83 +51,6 @@ const VPC: &str = "vpc-0123456789abcdef0";
 const INSTANCE_1: &str = "i-0123456789abcdef0";
 const INSTANCE_2: &str = "i-0123456789abcdef1";
 
-/// The CLI with every answer checked against the model.
-struct Checked {
-    aws: AwsCli,
-    model: QueryModel,
-    problems: Vec<String>,
-    seen: BTreeSet<String>,
-}
-
-impl Checked {
-    fn new(aws: AwsCli) -> Result<Self> {
-        Ok(Checked {
-            aws,
-            model: QueryModel::from_venv(&awscli_venv()?, "elbv2", "2015-12-01")?,
-            problems: Vec::new(),
-            seen: BTreeSet::new(),
-        })
-    }
-
-    /// Runs `aws elbv2 ARGS --debug`, checks what it logged; returns whether it succeeded,
-    /// its stdout and its stderr.
-    fn exec(&mut self, args: &[&str]) -> Result<(bool, String, String)> {
-        let mut all = vec!["elbv2"];
-        all.extend_from_slice(args);
-        all.push("--debug");
-        let out = self.aws.output(&all)?;
-        let exchanges = query_exchanges(&out.stderr)?;
-        if exchanges.is_empty() {
-            bail!("`aws elbv2 {}` logged no answer", args.join(" "));
-        }
-        for x in exchanges {
-            let p = self.model.check_answer(&x.operation, x.status, &x.xml)?;
-            if !p.is_empty() {
-                self.problems.push(format!("{}: {}", x.xml, p.join("; ")));
-            }
-            self.seen.insert(x.operation);
-        }
-        Ok((out.success(), out.stdout.clone(), out.stderr.clone()))
-    }
-
-    fn run(&mut self, args: &[&str]) -> Result<Value> {
-        let (ok, stdout, stderr) = self.exec(args)?;
-        if !ok {
-            let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-            bail!("`aws elbv2 {}` failed: {}", args.join(" "), tail.join("\n"));
-        }
-        if stdout.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&stdout).with_context(|| format!("not JSON: {stdout}"))
-    }
-
-    /// Runs a call that must fail; its error code and message.
-    fn fail(&mut self, args: &[&str]) -> Result<(String, String)> {
-        let (ok, stdout, stderr) = self.exec(args)?;
-        if ok {
-            bail!("`aws elbv2 {}` succeeded: {stdout}", args.join(" "));
-        }
-        let marker = "An error occurred (";
-        let at = stderr
-            .rfind(marker)
-            .with_context(|| format!("no error in {stderr}"))?;
-        let rest = &stderr[at + marker.len()..];
-        let code = rest[..rest.find(')').unwrap_or(0)].to_string();
-        // `... operation: MESSAGE`, or `... operation (reached max retries: 0): MESSAGE`.
-        let message = rest
-            .split_once(" operation")
-            .map(|(_, after)| match after.strip_prefix(" (") {
-                Some(note) => note.split_once("): ").map_or("", |(_, m)| m),
-                None => after.strip_prefix(": ").unwrap_or(after),
-            })
-            .and_then(|m| m.lines().next())
-            .unwrap_or_default()
-            .to_string();
-        Ok((code, message))
-    }
-}
-
 fn str_of(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
@@ -154,7 +76,7 @@ fn aws_cli_drives_elbv2_and_every_answer_fits_botocores_model() -> Result<()> {
     let data = tempfile::tempdir()?;
     let cp = ControlPlane::start(Some(data.path()))?;
     let addr = cp.addr.clone();
-    let mut elb = Checked::new(cp.aws()?)?;
+    let mut elb = CheckedCli::new(cp.aws()?, "elbv2", "2015-12-01")?;
 
     // Load balancers.
     let lb = elb.run(&[
@@ -606,7 +528,7 @@ fn aws_cli_drives_elbv2_and_every_answer_fits_botocores_model() -> Result<()> {
 #[test]
 fn network_load_balancers_forward_tcp_only() -> Result<()> {
     let cp = ControlPlane::start(None)?;
-    let mut elb = Checked::new(cp.aws()?)?;
+    let mut elb = CheckedCli::new(cp.aws()?, "elbv2", "2015-12-01")?;
     let lb = elb.run(&[
         "create-load-balancer",
         "--name",
@@ -688,7 +610,7 @@ fn network_load_balancers_forward_tcp_only() -> Result<()> {
 }
 
 /// Deletes the load balancer and waits until it is gone.
-fn wait_free(elb: &mut Checked, lb_arn: &str) -> Result<()> {
+fn wait_free(elb: &mut CheckedCli, lb_arn: &str) -> Result<()> {
     elb.run(&["delete-load-balancer", "--load-balancer-arn", lb_arn])?;
     let started = std::time::Instant::now();
     elb.run(&[

@@ -141,6 +141,10 @@ mod tests {
             .build();
         let started = std::time::Instant::now();
         assert_eq!(fetch(&client, Duration::from_millis(700)).await, None);
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -347,7 +347,6 @@ impl State {
             tags,
         };
         let out = json!({
-            "return": true,
             "groupId": group.group_id,
             "securityGroupArn": format!("arn:aws:ec2:{}:{}:security-group/{}", self.region, self.account_id, group.group_id),
             "tagSet": if group.tags.is_empty() { None } else { Some(tag_items(&group.tags)) },
