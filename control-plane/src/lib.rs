@@ -11,6 +11,7 @@
 pub mod acs;
 pub mod cloudwatch;
 pub mod ecr;
+pub mod ec2;
 pub mod ecs;
 pub mod elbv2;
 pub mod faults;

@@ -40,6 +40,7 @@ mod cmd;
 mod control_plane;
 mod docker;
 mod ecs;
+pub mod fleet;
 pub mod fake_agent;
 mod forward_proxy;
 mod image;
