@@ -10,8 +10,8 @@
 
 pub mod acs;
 pub mod cloudwatch;
-pub mod ecr;
 pub mod ec2;
+pub mod ecr;
 pub mod ecs;
 pub mod elbv2;
 pub mod faults;

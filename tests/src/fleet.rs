@@ -74,8 +74,11 @@ fn build_instance_image() -> Result<String> {
 /// Engine, no debootstrap (and no cached base image), or a Docker Engine that cannot grant the
 /// capabilities instances need. Builds the image if needed; returns its reference.
 pub fn precheck() -> Result<String> {
-    docker_with_timeout(&["version", "--format", "{{.Server.Version}}"], Duration::from_secs(15))
-        .context("no Docker Engine answers: emulated EC2 instances are Docker containers")?;
+    docker_with_timeout(
+        &["version", "--format", "{{.Server.Version}}"],
+        Duration::from_secs(15),
+    )
+    .context("no Docker Engine answers: emulated EC2 instances are Docker containers")?;
     let has_base = !docker(&[
         "image",
         "ls",
@@ -88,7 +91,9 @@ pub fn precheck() -> Result<String> {
         .iter()
         .any(|p| std::path::Path::new(p).is_file());
     if !has_base && !has_debootstrap {
-        bail!("debootstrap is missing (the instance image is built with it): apt-get install debootstrap");
+        bail!(
+            "debootstrap is missing (the instance image is built with it): apt-get install debootstrap"
+        );
     }
     let image = instance_image()?;
     let run = format!("{FLEET_RUN_LABEL}=precheck-{}", random_id());
@@ -208,7 +213,10 @@ impl Default for Fleet {
 impl Drop for Fleet {
     fn drop(&mut self) {
         if std::env::var_os("ECS_TEST_KEEP_FLEET").is_some() {
-            eprintln!("ECS_TEST_KEEP_FLEET: leaving label {FLEET_RUN_LABEL}={}", self.run);
+            eprintln!(
+                "ECS_TEST_KEEP_FLEET: leaving label {FLEET_RUN_LABEL}={}",
+                self.run
+            );
             return;
         }
         if let Err(e) = self.clean() {
@@ -227,7 +235,10 @@ pub fn exec_output(container: &str, script: &str) -> Result<cmd::CmdOutput> {
 
 /// `docker exec CONTAINER sh -c SCRIPT`; its stdout, trimmed, or an error with its stderr.
 pub fn exec(container: &str, script: &str) -> Result<String> {
-    Ok(exec_output(container, script)?.into_stdout()?.trim().to_string())
+    Ok(exec_output(container, script)?
+        .into_stdout()?
+        .trim()
+        .to_string())
 }
 
 /// What the container's log ends with (the boot script's and systemd's console output).
@@ -244,35 +255,67 @@ pub fn logs_tail(container: &str) -> String {
 /// (`degraded` comes with `systemctl --failed`). Fails at once, with its log, if the container
 /// stops.
 pub fn wait_system_running(container: &str, timeout: Duration) -> Result<String> {
-    let outcome = wait_until(timeout, &format!("systemd in {container} to be running"), || {
-        let running = docker(&["inspect", "--format", "{{.State.Running}}", container])?;
-        if running != "true" {
-            return Ok(Some(Err(format!(
-                "{container} is not running; its log:\n{}",
-                logs_tail(container)
-            ))));
-        }
-        let state = exec_output(container, "systemctl is-system-running")?;
-        match state.stdout.trim() {
-            "running" => Ok(Some(Ok("running".to_string()))),
-            "degraded" => {
-                let failed = exec(container, "systemctl --failed --no-legend --plain")?;
-                Ok(Some(Ok(format!("degraded; failed units: {failed}"))))
+    let outcome = wait_until(
+        timeout,
+        &format!("systemd in {container} to be running"),
+        || {
+            let running = docker(&["inspect", "--format", "{{.State.Running}}", container])?;
+            if running != "true" {
+                return Ok(Some(Err(format!(
+                    "{container} is not running; its log:\n{}",
+                    logs_tail(container)
+                ))));
             }
-            other => anyhow::Result::<Option<_>>::Err(anyhow::anyhow!("system state {other:?}")),
-        }
-    })?;
+            let state = exec_output(container, "systemctl is-system-running")?;
+            match state.stdout.trim() {
+                "running" => Ok(Some(Ok("running".to_string()))),
+                "degraded" => {
+                    let failed = exec(container, "systemctl --failed --no-legend --plain")?;
+                    Ok(Some(Ok(format!("degraded; failed units: {failed}"))))
+                }
+                other => {
+                    anyhow::Result::<Option<_>>::Err(anyhow::anyhow!("system state {other:?}"))
+                }
+            }
+        },
+    )?;
     outcome.map_err(anyhow::Error::msg)
 }
 
 /// Waits until `systemctl is-active UNIT` says `active`; on timeout the unit's status is shown.
 pub fn wait_unit_active(container: &str, unit: &str, timeout: Duration) -> Result<()> {
-    wait_until(timeout, &format!("{unit} to be active in {container}"), || {
-        let out = exec_output(container, &format!("systemctl is-active {unit}"))?;
-        if out.stdout.trim() == "active" {
-            return Ok(());
-        }
-        let status = exec_output(container, &format!("systemctl status --no-pager -n 20 {unit}"))?;
-        Err(anyhow::anyhow!("{}: {}", out.stdout.trim(), status.stdout))
-    })
+    wait_until(
+        timeout,
+        &format!("{unit} to be active in {container}"),
+        || {
+            let out = exec_output(container, &format!("systemctl is-active {unit}"))?;
+            if out.stdout.trim() == "active" {
+                return Ok(());
+            }
+            let status = exec_output(
+                container,
+                &format!("systemctl status --no-pager -n 20 {unit}"),
+            )?;
+            Err(anyhow::anyhow!("{}: {}", out.stdout.trim(), status.stdout))
+        },
+    )
+}
+
+/// Makes a one-file image of Debian's static busybox (`$ECS_TEST_BUSYBOX`, default
+/// `/bin/busybox`) in the instance's own Docker Engine, without a registry; returns its name.
+/// Run its applets as `/busybox APPLET ...`.
+pub fn inner_busybox_image(container: &str) -> Result<String> {
+    let busybox = std::env::var("ECS_TEST_BUSYBOX").unwrap_or_else(|_| "/bin/busybox".into());
+    // /root is on the instance's disk: `docker cp` into a tmpfs path would be invisible.
+    docker(&["cp", &busybox, &format!("{container}:/root/busybox")])
+        .with_context(|| format!("copying {busybox} (install busybox-static) into {container}"))?;
+    let image = "fleet-e2e/busybox:1";
+    exec(
+        container,
+        &format!(
+            "mkdir -p /root/bb && mv /root/busybox /root/bb/busybox && \
+             tar -C /root/bb -c . | docker import - {image} >/dev/null"
+        ),
+    )?;
+    Ok(image.to_string())
 }

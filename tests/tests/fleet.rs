@@ -33,7 +33,11 @@ fn cgroup_snapshot() -> Result<(Vec<(String, u32)>, usize)> {
 }
 
 /// A VPC network on a random 10.x.y.0/24 (another one if Docker says it overlaps).
-fn create_vpc(rt: &tokio::runtime::Runtime, host: &DockerHost, fleet: &Fleet) -> Result<VpcNetwork> {
+fn create_vpc(
+    rt: &tokio::runtime::Runtime,
+    host: &DockerHost,
+    fleet: &Fleet,
+) -> Result<VpcNetwork> {
     let mut last = None;
     for _ in 0..8 {
         let r = uuid::Uuid::new_v4().as_bytes()[..2].to_vec();
@@ -103,12 +107,26 @@ fn agent_drop_in(backend: &str) -> InstanceFile {
 
 /// `docker stats --no-stream` memory of a container, e.g. `1.2MiB`.
 fn stats_memory(container: &str) -> Result<String> {
-    let usage = docker(&["stats", "--no-stream", "--format", "{{.MemUsage}}", container])?;
-    Ok(usage.split('/').next().unwrap_or_default().trim().to_string())
+    let usage = docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.MemUsage}}",
+        container,
+    ])?;
+    Ok(usage
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string())
 }
 
 fn ip_of(container: &str) -> Result<String> {
-    fleet::exec(container, "ip -4 -o addr show eth0 | awk '{ print $4 }' | cut -d/ -f1")
+    fleet::exec(
+        container,
+        "ip -4 -o addr show eth0 | awk '{ print $4 }' | cut -d/ -f1",
+    )
 }
 
 #[test]
@@ -164,12 +182,18 @@ fn instances_boot_run_user_data_register_and_leave_nothing_behind() -> Result<()
             started.elapsed().as_secs_f64()
         );
         ensure!(state == "running", "{name}: {state}");
-        assert_eq!(rt.block_on(host.state(&spec.instance_id))?, HostState::Running);
+        assert_eq!(
+            rt.block_on(host.state(&spec.instance_id))?,
+            HostState::Running
+        );
     }
 
     for ((spec, _), name) in instances.iter().zip(&names) {
         // The user data ran once, before the agent.
-        let count = fleet::exec(name, "grep -c '^ECS_CLUSTER=fleet-test$' /etc/ecs/ecs.config")?;
+        let count = fleet::exec(
+            name,
+            "grep -c '^ECS_CLUSTER=fleet-test$' /etc/ecs/ecs.config",
+        )?;
         ensure!(count == "1", "{name}: ECS_CLUSTER line {count} times");
         // Its own Docker Engine answers, and the agent's unit is enabled and comes up.
         fleet::wait_unit_active(name, "docker.service", Duration::from_secs(60))?;
@@ -189,15 +213,39 @@ fn instances_boot_run_user_data_register_and_leave_nothing_behind() -> Result<()
         ensure!(ip_of(name)? == spec.private_ip.to_string());
     }
     // The two instances reach each other by IP.
-    fleet::exec(&names[0], &format!("ping -c 1 -W 3 {}", instances[1].0.private_ip))?;
-    fleet::exec(&names[1], &format!("ping -c 1 -W 3 {}", instances[0].0.private_ip))?;
+    fleet::exec(
+        &names[0],
+        &format!("ping -c 1 -W 3 {}", instances[1].0.private_ip),
+    )?;
+    fleet::exec(
+        &names[1],
+        &format!("ping -c 1 -W 3 {}", instances[0].0.private_ip),
+    )?;
+
+    // The inner Docker's containers reach the metadata address too (the PREROUTING DNAT).
+    let busybox = fleet::inner_busybox_image(&names[1])?;
+    let answer = fleet::exec(
+        &names[1],
+        &format!("docker run --rm {busybox} /busybox wget -q -O - http://169.254.169.254/inner"),
+    )?;
+    ensure!(
+        answer == "fleet-imds GET /inner HTTP/1.1",
+        "an inner container got {answer:?} from 169.254.169.254"
+    );
 
     // Both agents registered over the VPC network.
-    let arns = wait_until(Duration::from_secs(90), "both instances to register", || {
-        let listed = aws.run(&["ecs", "list-container-instances", "--cluster", CLUSTER])?;
-        let arns = listed["containerInstanceArns"].as_array().cloned().unwrap_or_default();
-        anyhow::Ok((arns.len() == 2).then_some(arns))
-    })?;
+    let arns = wait_until(
+        Duration::from_secs(90),
+        "both instances to register",
+        || {
+            let listed = aws.run(&["ecs", "list-container-instances", "--cluster", CLUSTER])?;
+            let arns = listed["containerInstanceArns"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            anyhow::Ok((arns.len() == 2).then_some(arns))
+        },
+    )?;
     eprintln!("registered: {arns:?}");
 
     // The machine-wide cgroup danger: no new hierarchy; stats of a container started now work.
@@ -209,8 +257,18 @@ fn instances_boot_run_user_data_register_and_leave_nothing_behind() -> Result<()
     let witness = format!("{}witness", fleet.name_prefix());
     let run_label = format!("{}={}", fleet::FLEET_RUN_LABEL, fleet.run());
     docker(&[
-        "run", "-d", "--name", &witness, "--label", &run_label, "--network", "none",
-        "--entrypoint", "sleep", &image, "600",
+        "run",
+        "-d",
+        "--name",
+        &witness,
+        "--label",
+        &run_label,
+        "--network",
+        "none",
+        "--entrypoint",
+        "sleep",
+        &image,
+        "600",
     ])?;
     let memory = stats_memory(&witness)?;
     ensure!(
@@ -224,17 +282,38 @@ fn instances_boot_run_user_data_register_and_leave_nothing_behind() -> Result<()
     // Stop and start: same IP, the user data does not run again.
     let (first, _) = &instances[0];
     rt.block_on(host.stop(&first.instance_id))?;
-    assert_eq!(rt.block_on(host.state(&first.instance_id))?, HostState::Stopped);
+    assert_eq!(
+        rt.block_on(host.state(&first.instance_id))?,
+        HostState::Stopped
+    );
     let restarted = Instant::now();
     rt.block_on(host.start(&first.instance_id))?;
     let state = fleet::wait_system_running(&names[0], BOOT_TIMEOUT)?;
-    eprintln!("restarted: systemd {state} after {:.1} s", restarted.elapsed().as_secs_f64());
-    ensure!(ip_of(&names[0])? == first.private_ip.to_string(), "the IP changed");
-    let count = fleet::exec(&names[0], "grep -c '^ECS_CLUSTER=fleet-test$' /etc/ecs/ecs.config")?;
-    ensure!(count == "1", "after a restart the ECS_CLUSTER line is there {count} times");
-    fleet::exec(&names[0], "grep -q 'already ran' /var/log/cloud-init-output.log")?;
+    eprintln!(
+        "restarted: systemd {state} after {:.1} s",
+        restarted.elapsed().as_secs_f64()
+    );
+    ensure!(
+        ip_of(&names[0])? == first.private_ip.to_string(),
+        "the IP changed"
+    );
+    let count = fleet::exec(
+        &names[0],
+        "grep -c '^ECS_CLUSTER=fleet-test$' /etc/ecs/ecs.config",
+    )?;
+    ensure!(
+        count == "1",
+        "after a restart the ECS_CLUSTER line is there {count} times"
+    );
+    fleet::exec(
+        &names[0],
+        "grep -q 'already ran' /var/log/cloud-init-output.log",
+    )?;
     let answer = fleet::exec(&names[0], "curl -sS -m 5 http://169.254.169.254/x")?;
-    ensure!(answer.starts_with("fleet-imds"), "after a restart: {answer:?}");
+    ensure!(
+        answer.starts_with("fleet-imds"),
+        "after a restart: {answer:?}"
+    );
 
     // Terminate: no container, no volume; then the network goes too.
     for (spec, _) in &instances {

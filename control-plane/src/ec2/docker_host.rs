@@ -249,7 +249,11 @@ impl InstanceHost for DockerHost {
                 .into_iter()
                 .filter_map(|image| {
                     let image_id = image.labels.get(AMI_ID_LABEL)?.clone();
-                    let name = image.labels.get(AMI_NAME_LABEL).cloned().unwrap_or_default();
+                    let name = image
+                        .labels
+                        .get(AMI_NAME_LABEL)
+                        .cloned()
+                        .unwrap_or_default();
                     let reference = image
                         .repo_tags
                         .iter()
@@ -352,9 +356,18 @@ fn instance_host_config(
     memory_bytes: i64,
 ) -> HostConfig {
     let tmpfs = HashMap::from([
-        ("/run".to_string(), "rw,nosuid,nodev,exec,mode=755".to_string()),
-        ("/run/lock".to_string(), "rw,nosuid,nodev,noexec,size=5m".to_string()),
-        ("/tmp".to_string(), "rw,nosuid,nodev,exec,mode=1777".to_string()),
+        (
+            "/run".to_string(),
+            "rw,nosuid,nodev,exec,mode=755".to_string(),
+        ),
+        (
+            "/run/lock".to_string(),
+            "rw,nosuid,nodev,noexec,size=5m".to_string(),
+        ),
+        (
+            "/tmp".to_string(),
+            "rw,nosuid,nodev,exec,mode=1777".to_string(),
+        ),
     ]);
     HostConfig {
         cap_add: Some(vec!["ALL".into()]),
@@ -494,16 +507,25 @@ pub fn tar_archive(files: &[InstanceFile]) -> Result<Vec<u8>, String> {
             .strip_prefix('/')
             .ok_or_else(|| format!("file path {:?} is not absolute", file.path))?;
         if path.is_empty() || path.split('/').any(|p| p.is_empty() || p == "..") {
-            return Err(format!("file path {:?} is not a plain absolute path", file.path));
+            return Err(format!(
+                "file path {:?} is not a plain absolute path",
+                file.path
+            ));
         }
         let (prefix, name) = split_ustar_path(path)
             .ok_or_else(|| format!("file path {:?} is too long for a tar header", file.path))?;
         let mut header = [0u8; 512];
         put(&mut header[0..100], name.as_bytes());
-        put(&mut header[100..108], format!("{:07o}", file.mode & 0o7777).as_bytes());
+        put(
+            &mut header[100..108],
+            format!("{:07o}", file.mode & 0o7777).as_bytes(),
+        );
         put(&mut header[108..116], b"0000000");
         put(&mut header[116..124], b"0000000");
-        put(&mut header[124..136], format!("{:011o}", file.contents.len()).as_bytes());
+        put(
+            &mut header[124..136],
+            format!("{:011o}", file.contents.len()).as_bytes(),
+        );
         put(&mut header[136..148], b"00000000000");
         header[156] = b'0';
         put(&mut header[257..265], b"ustar\x0000");
@@ -552,12 +574,21 @@ pub fn cgroup_hierarchies(proc_cgroups: &str) -> Vec<(String, u32)> {
 fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
 fn is_not_found(e: &BollardError) -> bool {
-    matches!(e, BollardError::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 fn docker_message(e: &BollardError) -> String {

@@ -42,7 +42,10 @@ fn the_container_gets_fleet_md_settings_and_never_privileged() {
     assert_eq!(hc.masked_paths, Some(vec![]));
     assert_eq!(hc.readonly_paths, Some(vec![]));
     assert_eq!(hc.device_cgroup_rules, Some(vec!["a *:* rwm".to_string()]));
-    assert_eq!(hc.devices.unwrap()[0].path_on_host.as_deref(), Some("/dev/fuse"));
+    assert_eq!(
+        hc.devices.unwrap()[0].path_on_host.as_deref(),
+        Some("/dev/fuse")
+    );
     let tmpfs = hc.tmpfs.unwrap();
     for path in ["/run", "/run/lock", "/tmp"] {
         assert!(tmpfs.contains_key(path), "{path} is not a tmpfs");
@@ -54,13 +57,21 @@ fn the_container_gets_fleet_md_settings_and_never_privileged() {
     assert_eq!(hc.network_mode.as_deref(), Some("vpc-1"));
     assert_eq!(hc.nano_cpus, Some(2_000_000_000));
     assert_eq!(hc.memory, Some(1 << 30));
-    assert_eq!(hc.extra_hosts, Some(vec!["cp.internal:10.9.0.1".to_string()]));
+    assert_eq!(
+        hc.extra_hosts,
+        Some(vec!["cp.internal:10.9.0.1".to_string()])
+    );
 
     assert_eq!(body.env, Some(vec!["container=docker".to_string()]));
     assert_eq!(body.stop_signal.as_deref(), Some("SIGRTMIN+3"));
     assert_eq!(body.hostname.as_deref(), Some("ip-10-9-0-5.ec2.internal"));
     let endpoints = body.networking_config.unwrap().endpoints_config.unwrap();
-    let ip = endpoints["vpc-1"].ipam_config.as_ref().unwrap().ipv4_address.clone();
+    let ip = endpoints["vpc-1"]
+        .ipam_config
+        .as_ref()
+        .unwrap()
+        .ipv4_address
+        .clone();
     assert_eq!(ip.as_deref(), Some("10.9.0.5"));
     let labels = body.labels.unwrap();
     assert_eq!(labels[MANAGED_LABEL], "i-0");
@@ -92,7 +103,10 @@ fn the_boot_script_guards_cgroups_before_systemd_and_dnats_imds() {
     assert!(at("--to-destination 10.9.0.1:8111") < at("exec /sbin/init"));
     assert!(script.contains("for chain in OUTPUT PREROUTING"));
     assert!(script.contains("-d 169.254.169.254/32 -p tcp --dport 80 -j DNAT"));
-    assert!(script.starts_with("set -eu\n"), "a failed step must stop the boot");
+    assert!(
+        script.starts_with("set -eu\n"),
+        "a failed step must stop the boot"
+    );
 }
 
 #[test]
@@ -115,7 +129,8 @@ fn the_guard_covers_exactly_the_unmounted_controllers() {
     let guard_part = script[start..end]
         .replace("/proc/self/mountinfo", "$MOUNTINFO")
         .replace("/proc/cgroups", "$CGROUPS");
-    let fstype = &script[script.find("fstype_mounts() {").unwrap()..script.find("mount -o remount,rw /sys\n").unwrap()]
+    let fstype = &script[script.find("fstype_mounts() {").unwrap()
+        ..script.find("mount -o remount,rw /sys\n").unwrap()]
         .replace("/proc/self/mountinfo", "$MOUNTINFO");
     let dir = tempfile::tempdir().unwrap();
     let mountinfo = dir.path().join("mountinfo");
@@ -146,8 +161,15 @@ fn the_guard_covers_exactly_the_unmounted_controllers() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let covered: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("COVER ")).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let covered: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("COVER "))
+        .collect();
     assert_eq!(
         covered,
         [
@@ -185,21 +207,43 @@ fn user_data_and_files_go_into_one_tar_with_modes() {
 #[test]
 fn tar_is_readable_by_tar() {
     let long = format!("/opt/{}/{}", "d".repeat(120), "f".repeat(90));
-    let files = [InstanceFile { path: long.clone(), contents: b"x".to_vec(), mode: 0o755 }];
+    let files = [InstanceFile {
+        path: long.clone(),
+        contents: b"x".to_vec(),
+        mode: 0o755,
+    }];
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("a.tar");
     std::fs::write(&archive, tar_archive(&files).unwrap()).unwrap();
-    let out = std::process::Command::new("tar").arg("-tvf").arg(&archive).output().unwrap();
+    let out = std::process::Command::new("tar")
+        .arg("-tvf")
+        .arg(&archive)
+        .output()
+        .unwrap();
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(listing.contains(&long[1..]), "{listing}");
     assert!(listing.starts_with("-rwxr-xr-x"), "{listing}");
 }
 
 #[test]
 fn tar_refuses_paths_it_cannot_place() {
-    for path in ["etc/x", "/", "/etc/../x", "/etc//x", &format!("/{}", "a".repeat(300))] {
-        let files = [InstanceFile { path: path.into(), contents: vec![], mode: 0o644 }];
+    for path in [
+        "etc/x",
+        "/",
+        "/etc/../x",
+        "/etc//x",
+        &format!("/{}", "a".repeat(300)),
+    ] {
+        let files = [InstanceFile {
+            path: path.into(),
+            contents: vec![],
+            mode: 0o644,
+        }];
         assert!(tar_archive(&files).is_err(), "{path:?} was accepted");
     }
 }
