@@ -140,7 +140,27 @@ fn instances_boot_run_user_data_register_and_leave_nothing_behind() -> Result<()
         .with_stop_timeout(Duration::from_secs(20));
     let cgroups_before = cgroup_snapshot()?;
 
+    rt.block_on(host.preflight(&image))?;
+    let amis = rt.block_on(host.images())?;
+    ensure!(
+        amis.iter().any(|a| a.reference == image
+            && a.image_id.starts_with("ami-")
+            && a.image_id.len() == 21
+            && a.name.starts_with("ecs-agent-rs-optimized-")
+            && !a.created.is_empty()),
+        "{image} is not among the AMIs: {amis:?}"
+    );
+
     let vpc = create_vpc(&rt, &host, &fleet)?;
+    rt.block_on(host.ensure_network(&vpc))?; // exists with that subnet: fine
+    let other = VpcNetwork {
+        cidr: "10.1.2.0/24".into(),
+        ..vpc.clone()
+    };
+    match rt.block_on(host.ensure_network(&other)) {
+        Err(HostError::NetworkMismatch { .. }) => {}
+        other => bail!("ensure_network with another subnet: {other:?}"),
+    }
     let gateway = vpc.gateway;
     let imds = fake_imds(gateway)?;
     let cp = ControlPlane::start_on(&format!("{gateway}:{}", free_port()?), None)?;
@@ -281,7 +301,9 @@ fn instances_boot_run_user_data_register_and_leave_nothing_behind() -> Result<()
 
     // Stop and start: same IP, the user data does not run again.
     let (first, _) = &instances[0];
+    let stopping = Instant::now();
     rt.block_on(host.stop(&first.instance_id))?;
+    eprintln!("stopped in {:.1} s", stopping.elapsed().as_secs_f64());
     assert_eq!(
         rt.block_on(host.state(&first.instance_id))?,
         HostState::Stopped
