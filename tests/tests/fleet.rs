@@ -232,6 +232,37 @@ fn instances_boot_run_user_data_register_and_leave_nothing_behind() -> Result<()
         );
         ensure!(ip_of(name)? == spec.private_ip.to_string());
     }
+    // A second launch of a running instance is refused and leaves it alone; a launch that
+    // fails half-way (Docker creates the container, then cannot start it on a missing network)
+    // leaves no container and no volume.
+    match rt.block_on(host.launch(&instances[0].0)) {
+        Err(HostError::Invalid { .. }) => {}
+        other => bail!("launching a running instance again: {other:?}"),
+    }
+    assert_eq!(
+        rt.block_on(host.state(&instances[0].0.instance_id))?,
+        HostState::Running
+    );
+    let broken = LaunchSpec {
+        instance_id: instance_id(),
+        network: format!("{}no-such-network", fleet.name_prefix()),
+        ..instances[0].0.clone()
+    };
+    let error = rt.block_on(host.launch(&broken)).err();
+    ensure!(
+        matches!(&error, Some(HostError::Docker { message, .. }) if message.contains("not found")),
+        "a launch on a missing network: {error:?}"
+    );
+    assert_eq!(
+        rt.block_on(host.state(&broken.instance_id))?,
+        HostState::Gone
+    );
+    let volume = host.volume_name(&broken.instance_id);
+    ensure!(
+        docker(&["volume", "inspect", &volume]).is_err(),
+        "the failed launch left volume {volume}"
+    );
+
     // The two instances reach each other by IP.
     fleet::exec(
         &names[0],

@@ -28,10 +28,13 @@ use bollard::query_parameters::{
 };
 use futures_util::future::BoxFuture;
 
+use self::tar::tar_archive;
 use super::host::{
     AMI_ID_LABEL, AMI_NAME_LABEL, AmiImage, HostError, HostState, InstanceFile, InstanceHost,
     LaunchSpec, MANAGED_LABEL, USER_DATA_PATH, VpcNetwork,
 };
+
+mod tar;
 
 /// Where 169.254.169.254 traffic is caught inside an instance.
 const IMDS_ADDR: &str = "169.254.169.254";
@@ -141,23 +144,39 @@ impl DockerHost {
         }
     }
 
+    /// Launches an instance, or leaves nothing behind: a failure after the volume exists
+    /// removes what this call created. An instance that exists already is refused untouched.
     async fn do_launch(&self, spec: &LaunchSpec) -> Result<(), HostError> {
-        if spec.imds.ip().is_loopback() {
-            return Err(HostError::Invalid {
-                instance_id: spec.instance_id.clone(),
-                reason: format!(
-                    "the metadata service address {} is a loopback address: an instance has its \
-                     own loopback; give an address on the VPC network (its gateway)",
-                    spec.imds
-                ),
-            });
-        }
-        let name = self.container_name(&spec.instance_id);
-        let volume = self.volume_name(&spec.instance_id);
-        let archive = tar_archive(&instance_files(spec)).map_err(|reason| HostError::Invalid {
+        let invalid = |reason: String| HostError::Invalid {
             instance_id: spec.instance_id.clone(),
             reason,
-        })?;
+        };
+        if spec.imds.ip().is_loopback() {
+            return Err(invalid(format!(
+                "the metadata service address {} is a loopback address: an instance has its \
+                 own loopback; give an address on the VPC network (its gateway)",
+                spec.imds
+            )));
+        }
+        let archive = tar_archive(&instance_files(spec)).map_err(invalid)?;
+        if self.state(&spec.instance_id).await? != HostState::Gone {
+            return Err(invalid(format!(
+                "container {} exists already",
+                self.container_name(&spec.instance_id)
+            )));
+        }
+        let result = self.create_and_start(spec, archive).await;
+        if result.is_err()
+            && let Err(e) = self.terminate(&spec.instance_id).await
+        {
+            tracing::warn!(instance_id = %spec.instance_id, error = %e, "cleaning up a failed launch");
+        }
+        result
+    }
+
+    async fn create_and_start(&self, spec: &LaunchSpec, archive: Vec<u8>) -> Result<(), HostError> {
+        let name = self.container_name(&spec.instance_id);
+        let volume = self.volume_name(&spec.instance_id);
         let labels = labels_for(&spec.labels, &spec.instance_id);
         self.docker
             .create_volume(VolumeCreateRequest {
@@ -496,66 +515,6 @@ fn instance_files(spec: &LaunchSpec) -> Vec<InstanceFile> {
     files
 }
 
-/// A tar (ustar) archive of `files`, their paths relative to `/`, for Docker's archive upload
-/// (which creates missing parent directories). Refuses relative paths, `..` and paths ustar
-/// cannot hold.
-pub fn tar_archive(files: &[InstanceFile]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for file in files {
-        let path = file
-            .path
-            .strip_prefix('/')
-            .ok_or_else(|| format!("file path {:?} is not absolute", file.path))?;
-        if path.is_empty() || path.split('/').any(|p| p.is_empty() || p == "..") {
-            return Err(format!(
-                "file path {:?} is not a plain absolute path",
-                file.path
-            ));
-        }
-        let (prefix, name) = split_ustar_path(path)
-            .ok_or_else(|| format!("file path {:?} is too long for a tar header", file.path))?;
-        let mut header = [0u8; 512];
-        put(&mut header[0..100], name.as_bytes());
-        put(
-            &mut header[100..108],
-            format!("{:07o}", file.mode & 0o7777).as_bytes(),
-        );
-        put(&mut header[108..116], b"0000000");
-        put(&mut header[116..124], b"0000000");
-        put(
-            &mut header[124..136],
-            format!("{:011o}", file.contents.len()).as_bytes(),
-        );
-        put(&mut header[136..148], b"00000000000");
-        header[156] = b'0';
-        put(&mut header[257..265], b"ustar\x0000");
-        put(&mut header[345..500], prefix.as_bytes());
-        header[148..156].fill(b' ');
-        let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
-        put(&mut header[148..156], format!("{sum:06o}\0 ").as_bytes());
-        out.extend_from_slice(&header);
-        out.extend_from_slice(&file.contents);
-        out.resize(out.len().div_ceil(512) * 512, 0);
-    }
-    out.resize(out.len() + 1024, 0);
-    Ok(out)
-}
-
-fn put(field: &mut [u8], value: &[u8]) {
-    field[..value.len()].copy_from_slice(value);
-}
-
-/// Splits a path into ustar's prefix (155 bytes) and name (100 bytes) at a `/`.
-fn split_ustar_path(path: &str) -> Option<(&str, &str)> {
-    if path.len() <= 100 {
-        return Some(("", path));
-    }
-    path.char_indices()
-        .filter(|&(i, c)| c == '/' && i <= 155 && path.len() - i - 1 <= 100)
-        .map(|(i, _)| (&path[..i], &path[i + 1..]))
-        .next()
-}
-
 /// Controller name -> hierarchy id from `/proc/cgroups` (0: enabled but mounted nowhere). A
 /// machine where systemd in an instance escaped the guard shows new non-zero ids.
 pub fn cgroup_hierarchies(proc_cgroups: &str) -> Vec<(String, u32)> {
@@ -615,5 +574,4 @@ fn docker_error(action: String, e: &BollardError) -> HostError {
 }
 
 #[cfg(test)]
-#[path = "docker_host_tests.rs"]
 mod tests;
