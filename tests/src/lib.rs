@@ -41,6 +41,7 @@ mod control_plane;
 mod docker;
 mod ecs;
 pub mod fake_agent;
+pub mod fleet;
 mod forward_proxy;
 mod image;
 mod link_local;

@@ -16,6 +16,7 @@
 //! Without a fleet (`--fleet` off) the API answers for the VPC, subnets, zones, groups and tags,
 //! DescribeImages lists nothing and RunInstances says how to turn the fleet on.
 
+pub mod docker_host;
 pub mod error;
 pub mod host;
 pub mod imds;

@@ -45,7 +45,10 @@ impl InstanceHost for FakeHost {
             self.record(format!("launch {}", spec.instance_id));
             self.specs.lock().unwrap().push(spec.clone());
             if self.fail_launch {
-                return Err(HostError::Failed("no room".into()));
+                return Err(HostError::Docker {
+                    action: "creating a container".into(),
+                    message: "no room".into(),
+                });
             }
             Ok(())
         })
