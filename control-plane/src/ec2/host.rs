@@ -140,6 +140,9 @@ pub enum HostError {
     /// An instance is not known to the host.
     #[error("no instance {0} on this host")]
     NoSuchInstance(String),
+    /// One operation failed, in the host's own words (fakes in tests use it).
+    #[error("{0}")]
+    Failed(String),
     /// A request the host cannot carry out as given.
     #[error("invalid launch request for {instance_id}: {reason}")]
     Invalid {
