@@ -72,6 +72,25 @@ struct Cli {
     /// is first used. With --fleet it is also the instances' Docker network.
     #[arg(long, default_value = ecs_control_plane::DEFAULT_VPC_CIDR)]
     vpc_cidr: String,
+    /// Run emulated EC2 instances (RunInstances) as containers of the local Docker Engine that
+    /// boot systemd, their own Docker Engine and the agent's .deb, on a Docker network for the
+    /// VPC; the API and the instance metadata service also listen on the network's gateway.
+    #[arg(long)]
+    fleet: bool,
+    /// The Docker network of the VPC with --fleet (created when missing).
+    #[arg(long, default_value = "ecs-agent-rs-vpc")]
+    fleet_network: String,
+    /// The instance metadata service's port on the VPC's gateway with --fleet (instances reach
+    /// it as 169.254.169.254:80); keep it fixed so instances find it after a restart.
+    #[arg(long, default_value_t = 8169)]
+    imds_port: u16,
+    /// The Docker container name prefix of instances with --fleet (`<prefix><instance id>`).
+    #[arg(long, default_value = "ec2-")]
+    fleet_name_prefix: String,
+    /// A label (KEY=VALUE) put on the VPC's network and every instance's container and volume
+    /// with --fleet; repeatable.
+    #[arg(long, value_parser = parse_label)]
+    fleet_label: Vec<(String, String)>,
     /// Serve the fault-injection admin interface (README, "Fault injection") on this loopback
     /// address, e.g. 127.0.0.1:4567; off when not given.
     #[arg(long)]
@@ -110,6 +129,13 @@ fn main() -> ExitCode {
     }
 }
 
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&cli.listen)
         .await
@@ -128,7 +154,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let fleet = if cli.fleet {
+        let host = ecs_control_plane::ec2::docker_host::DockerHost::connect()
+            .await
+            .map_err(|e| anyhow::anyhow!("--fleet: {e}"))?
+            .with_name_prefix(cli.fleet_name_prefix.clone());
+        Some(ecs_control_plane::FleetOptions {
+            host: std::sync::Arc::new(host),
+            network: cli.fleet_network.clone(),
+            imds_port: cli.imds_port,
+            labels: cli.fleet_label.iter().cloned().collect(),
+        })
+    } else {
+        None
+    };
     let config = Config {
+        fleet,
         region: cli.region,
         account_id: cli.account_id,
         keys: Keys::new(&cli.access_key_id, &cli.secret_access_key),
