@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use super::Logs;
 use super::common::{constraint, group_from_identifier};
+use super::insights::ast::Command;
 use super::insights::eval::Record;
-use super::insights::parse::{Command, MAX_LIMIT, parse};
+use super::insights::parse::{MAX_LIMIT, parse};
 use super::insights::{MAX_CONCURRENT, QueryError, QueryStatus};
 use crate::front::{ApiError, ErrorCode, ServiceCode};
 

@@ -6,9 +6,12 @@
 //! What it must not do: read the log groups itself (the caller hands it the records), or keep
 //! queries without bound (the oldest finished ones go past [`MAX_KEPT`]).
 
+pub mod ast;
 pub mod eval;
+mod expr;
 pub mod lex;
 pub mod parse;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,8 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
+use ast::Query;
 use eval::{Outcome, Record, Stopped};
-use parse::Query;
 
 /// Queries kept for GetQueryResults and DescribeQueries; the oldest finished go first.
 pub const MAX_KEPT: usize = 1_000;
