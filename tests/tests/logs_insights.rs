@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! CloudWatch Logs Insights on the emulator, end to end with the real AWS CLI: StartQuery,
-//! GetQueryResults (polled until Complete), StopQuery and DescribeQueries.
+//! GetQueryResults (polled until Complete), StopQuery, DescribeQueries and GetLogRecord.
 //!
 //! - The query ECS users are taught, `stats avg(CpuUtilized), avg(MemoryUtilized) by
 //!   bin(30m)`, over Container Insights-style performance events (the field names of AWS's
@@ -305,6 +305,15 @@ fn fields_filter_sort_limit_and_parse_through_the_cli() -> Result<()> {
         "{answer}"
     );
     assert_eq!(answer["statistics"]["recordsScanned"], 5.0, "{answer}");
+    // The @ptr leads GetLogRecord to the whole event.
+    let record = aws.run(&[
+        "logs",
+        "get-log-record",
+        "--log-record-pointer",
+        &got[0]["@ptr"],
+    ])?;
+    assert_eq!(record["logRecord"]["@message"], lines[3], "{record}");
+    assert_eq!(record["logRecord"]["@logStream"], "web/1", "{record}");
 
     // fields with JSON paths, a numeric filter, sort and limit.
     let answer = run_query(

@@ -6,7 +6,7 @@
 //! DeleteRetentionPolicy, ListTagsLogGroup, ListTagsForResource (groups.rs); CreateLogStream,
 //! DeleteLogStream, DescribeLogStreams (streams.rs); PutLogEvents, GetLogEvents and
 //! FilterLogEvents (events.rs, with filter_pattern.rs); StartQuery, GetQueryResults, StopQuery,
-//! DescribeQueries (queries.rs over insights/). CloudWatch's error codes and words
+//! DescribeQueries, GetLogRecord (queries.rs over insights/). CloudWatch's error codes and words
 //! (`ResourceNotFoundException`, `ResourceAlreadyExistsException`, `InvalidParameterException`,
 //! `MalformedQueryException`, `LimitExceededException`). Sequence tokens are accepted and
 //! ignored, as CloudWatch does today; events more than 2 hours ahead or 14 days behind are
@@ -135,6 +135,7 @@ impl Logs {
             "GetQueryResults" => self.get_query_results(decode(body)?),
             "StopQuery" => self.stop_query(decode(body)?),
             "DescribeQueries" => self.describe_queries(decode(body)?),
+            "GetLogRecord" => self.get_log_record(decode(body)?),
             other => Err(ApiError::new(
                 ErrorCode::UnknownOperationException,
                 format!("The operation {other} is not supported by this emulator."),

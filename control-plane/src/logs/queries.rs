@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::Logs;
 use super::common::{constraint, group_from_identifier};
 use super::insights::ast::Command;
-use super::insights::eval::Record;
+use super::insights::eval::{Record, record_fields};
 use super::insights::parse::{MAX_LIMIT, parse};
 use super::insights::{MAX_CONCURRENT, QueryError, QueryStatus};
 use crate::front::{ApiError, ErrorCode, ServiceCode};
@@ -50,6 +50,12 @@ pub(super) struct StartQueryRequest {
 #[serde(rename_all = "camelCase")]
 pub(super) struct QueryIdRequest {
     query_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GetLogRecordRequest {
+    log_record_pointer: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,6 +278,32 @@ impl Logs {
             out["nextToken"] = json!((start + max).to_string());
         }
         Ok(out)
+    }
+
+    /// The event a query row's `@ptr` points at (the event's id, in hex).
+    pub(super) fn get_log_record(&self, req: GetLogRecordRequest) -> Result<Value, ApiError> {
+        let bad = || ApiError::invalid("The specified log record pointer is invalid.");
+        let id = u64::from_str_radix(&req.log_record_pointer, 16).map_err(|_| bad())?;
+        for (group, g) in &self.groups {
+            for (stream, s) in &g.streams {
+                if let Some(e) = s.events.iter().find(|e| e.id == id) {
+                    let record = Record {
+                        log: format!("{}:{group}", self.account_id).into(),
+                        stream: stream.as_str().into(),
+                        timestamp: e.timestamp,
+                        ingestion_time: e.ingestion_time,
+                        message: std::sync::Arc::clone(&e.message),
+                        id,
+                    };
+                    let fields: serde_json::Map<String, Value> = record_fields(&record)
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect();
+                    return Ok(json!({ "logRecord": fields }));
+                }
+            }
+        }
+        Err(bad())
     }
 
     /// Records what the worker of query `id` found.

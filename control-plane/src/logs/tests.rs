@@ -313,9 +313,36 @@ fn insights_queries_start_run_and_answer_with_statistics() {
     );
     assert_eq!(done["statistics"]["recordsScanned"], 2.0);
     assert_eq!(done["statistics"]["recordsMatched"], 2.0);
+    // GetLogRecord follows a row's @ptr.
+    let fields = call(
+        &mut logs,
+        "StartQuery",
+        json!({"logGroupName": "/ecs/app", "startTime": NOW / 1000 - 60, "endTime": NOW / 1000,
+               "queryString": "fields CpuUtilized | sort CpuUtilized desc | limit 1"}),
+    )
+    .unwrap();
+    run_started(&mut logs);
+    let rows = call(
+        &mut logs,
+        "GetQueryResults",
+        json!({"queryId": fields["queryId"]}),
+    )
+    .unwrap();
+    assert_eq!(
+        rows["results"][0][0],
+        json!({"field": "CpuUtilized", "value": "20"})
+    );
+    let ptr = rows["results"][0][1]["value"].clone();
+    let record = call(&mut logs, "GetLogRecord", json!({"logRecordPointer": ptr})).unwrap();
+    assert_eq!(record["logRecord"]["MemoryUtilized"], "300");
+    assert_eq!(record["logRecord"]["@timestamp"], (NOW - 1000).to_string());
+    assert_eq!(record["logRecord"]["@log"], "123456789012:/ecs/app");
+    let e = call(&mut logs, "GetLogRecord", json!({"logRecordPointer": "zz"})).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidParameterException);
     let listed = call(&mut logs, "DescribeQueries", json!({"status": "Complete"})).unwrap();
-    assert_eq!(listed["queries"][0]["queryId"], id.as_str());
-    assert_eq!(listed["queries"][0]["logGroupName"], "/ecs/app");
+    // Newest first: the GetLogRecord query, then the first.
+    assert_eq!(listed["queries"][1]["queryId"], id.as_str());
+    assert_eq!(listed["queries"][1]["logGroupName"], "/ecs/app");
     assert_eq!(
         call(&mut logs, "StopQuery", json!({"queryId": id})).unwrap()["success"],
         false

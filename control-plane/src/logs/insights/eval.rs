@@ -153,3 +153,21 @@ pub fn run(
         .collect();
     Ok(outcome)
 }
+
+/// Every field of one event, printed (GetLogRecord): its `@` fields and those of a JSON
+/// message; `@timestamp` and `@ingestionTime` in epoch milliseconds, as GetLogRecord gives them.
+pub fn record_fields(r: &Record) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Row::of(r)
+        .fields
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Val::Time(ms) => ms.to_string(),
+                other => other.display(),
+            };
+            (k, text)
+        })
+        .collect();
+    out.sort();
+    out
+}
