@@ -39,7 +39,8 @@ impl Val {
             Val::Num(n) => Some(*n),
             #[allow(clippy::cast_precision_loss)]
             Val::Time(t) => Some(*t as f64),
-            Val::Str(s) => s.trim().parse().ok(),
+            // Finite only: "NaN" and "inf" parse as floats, and would break the sort order.
+            Val::Str(s) => s.trim().parse().ok().filter(|n: &f64| n.is_finite()),
             Val::Bool(b) => Some(f64::from(u8::from(*b))),
         }
     }
@@ -161,7 +162,7 @@ pub(super) fn compare(a: &Val, b: &Val) -> Ordering {
 pub(super) fn sort_order(a: &Val, b: &Val) -> Ordering {
     let is_num = |v: &Val| match v {
         Val::Num(_) | Val::Time(_) => true,
-        Val::Str(s) => !s.is_empty() && s.trim().parse::<f64>().is_ok(),
+        Val::Str(_) => v.num().is_some(),
         Val::Bool(_) => false,
     };
     match (is_num(a), is_num(b)) {

@@ -58,7 +58,7 @@ impl Acc {
         match agg.func {
             AggFn::Count => Some(Val::Num(self.count as f64)),
             AggFn::CountDistinct => Some(Val::Num(self.distinct.len() as f64)),
-            AggFn::Sum => (n > 0.0).then(|| Val::Num(self.values.iter().sum())),
+            AggFn::Sum => (n > 0.0).then(|| self.values.iter().sum()).and_then(num),
             AggFn::Avg => (n > 0.0)
                 .then(|| self.values.iter().sum::<f64>() / n)
                 .and_then(num),

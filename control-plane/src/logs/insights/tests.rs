@@ -277,3 +277,15 @@ fn sort_puts_text_before_numbers_and_orders_digit_runs_naturally() {
     assert_eq!(got, ["v=a9", "v=a10", "v=b", "v=7", "v=12"]);
     let _: Arc<str> = "x".into();
 }
+
+#[test]
+fn sorting_text_that_reads_as_nan_or_infinity_keeps_a_total_order() {
+    let events: Vec<Record> = ["NaN", "1", "inf", "-inf", "nan", "2", "x"]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| record(i as u64, T0 + i as i64, "s", &format!(r#"{{"v":"{v}"}}"#)))
+        .collect();
+    let o = query("fields v | sort v desc", &events);
+    let got: Vec<String> = rows(&o).into_iter().flatten().collect();
+    assert_eq!(got[..2], ["v=2", "v=1"]);
+}
