@@ -340,6 +340,14 @@ pub async fn serve_with_admin(
     let rows = store.load()?;
     let keys = TempKeys::restore(&rows, store.clone())?;
     let vault = ssm::Vault::restore(&config.region, &config.account_id, &rows)?;
+    #[allow(clippy::cast_possible_truncation)]
+    let logs = logs::Logs::restore(
+        &config.region,
+        &config.account_id,
+        &rows,
+        store.is_durable(),
+        (front::context::now_secs() * 1000.0) as i64,
+    )?;
     let blobs = match &config.data_dir {
         Some(dir) => {
             let blob_dir = dir.join("s3").join("blobs");
@@ -404,6 +412,8 @@ pub async fn serve_with_admin(
     state.role_credentials_lifetime_secs =
         i64::try_from(config.role_credentials_lifetime.as_secs().max(2)).unwrap_or(i64::MAX);
     let vault = ssm::VaultHandle::spawn(vault, store.clone());
+    let logs = logs::LogsHandle::spawn(logs, store.clone());
+    logs.spawn_expiry(Duration::from_secs(60), shutdown.clone());
     let handle = StateHandle::spawn(state, store);
     tokio::spawn(refresh_role_credentials(
         handle.clone(),
@@ -457,10 +467,7 @@ pub async fn serve_with_admin(
         Arc::new(acs),
         Arc::new(sts::Sts::new(keys.clone(), config.account_id.clone())),
         Arc::new(ecr::EcrApi(ecr.as_ref().map(|e| Arc::clone(&e.api)))),
-        Arc::new(logs::LogsHandle::spawn(logs::Logs::new(
-            &config.region,
-            &config.account_id,
-        ))),
+        Arc::new(logs),
         Arc::new(ssm::ParameterStoreApi(vault.clone())),
         Arc::new(ssm::SecretsManagerApi(vault)),
         Arc::new(s3::S3::new(

@@ -3,6 +3,8 @@
 //!
 //! - The real AWS CLI drives CloudWatch Logs on the emulator (groups, streams, events, tokens,
 //!   filters, errors), and every raw answer is checked against botocore's `logs` model.
+//! - With `--data-dir`, groups (with their retention policy), streams and events survive a
+//!   `kill -9` of the emulator and a restart. (Logs Insights: `logs_insights.rs`.)
 //! - A task with the `awslogs` driver runs on real Docker through the real agent: dockerd's
 //!   awslogs driver ships the container's stdout to the emulator (the agent points
 //!   `awslogs-endpoint` at it), and `aws logs get-log-events` shows what the container printed. A
@@ -23,8 +25,8 @@ use ecs_e2e_tests::fake_agent::{SigningIdentity, signed_post};
 use ecs_e2e_tests::shapes::ServiceModel;
 use ecs_e2e_tests::{
     Agent, ClusterCleanup, ControlPlane, LinkLocalRoutes, Registry, awscli_venv, describe_task,
-    docker, http_get, register_task_definition, register_task_definition_with, run_when_placed,
-    unique, wait_until,
+    docker, free_port, http_get, register_task_definition, register_task_definition_with,
+    run_when_placed, unique, wait_until,
 };
 use serde_json::{Value, json};
 
@@ -157,6 +159,112 @@ fn aws_cli_drives_cloudwatch_logs_on_the_emulator() -> Result<()> {
         "web/1",
     ])?;
     assert_eq!(err.error_code(), Some("ResourceNotFoundException"));
+    Ok(())
+}
+
+/// With `--data-dir`, every acknowledged PutLogEvents survives `kill -9` and a restart, in
+/// order, with the group's retention policy and the stream's counters; writes go on after.
+#[test]
+fn log_events_survive_a_kill_and_restart() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let mut cp = ControlPlane::start_on(&addr, Some(data.path()))?;
+    let aws = cp.aws()?;
+    let (group, stream) = ("/ecs/durable", "web/1");
+    aws.run(&["logs", "create-log-group", "--log-group-name", group])?;
+    aws.run(&[
+        "logs",
+        "put-retention-policy",
+        "--log-group-name",
+        group,
+        "--retention-in-days",
+        "30",
+    ])?;
+    aws.run(&[
+        "logs",
+        "create-log-stream",
+        "--log-group-name",
+        group,
+        "--log-stream-name",
+        stream,
+    ])?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let mut expected = Vec::new();
+    for batch in 0..3 {
+        let events: Vec<Value> = (0..4)
+            .map(|i| {
+                let message = format!("batch {batch} line {i}");
+                expected.push(message.clone());
+                json!({"timestamp": now + batch * 10 + i, "message": message})
+            })
+            .collect();
+        aws.run(&[
+            "logs",
+            "put-log-events",
+            "--log-group-name",
+            group,
+            "--log-stream-name",
+            stream,
+            "--log-events",
+            &Value::from(events).to_string(),
+        ])?;
+    }
+    cp.process.kill()?;
+    drop(cp);
+
+    let cp = ControlPlane::start_on(&addr, Some(data.path()))?;
+    let got = aws.run(&[
+        "logs",
+        "get-log-events",
+        "--log-group-name",
+        group,
+        "--log-stream-name",
+        stream,
+        "--start-from-head",
+    ])?;
+    assert_eq!(messages(&got), expected);
+    let groups = aws.run(&[
+        "logs",
+        "describe-log-groups",
+        "--log-group-name-prefix",
+        group,
+    ])?;
+    assert_eq!(groups["logGroups"][0]["retentionInDays"], 30, "{groups}");
+    let streams = aws.run(&["logs", "describe-log-streams", "--log-group-name", group])?;
+    assert_eq!(
+        streams["logStreams"][0]["lastEventTimestamp"],
+        now + 23,
+        "{streams}"
+    );
+    aws.run(&[
+        "logs",
+        "put-log-events",
+        "--log-group-name",
+        group,
+        "--log-stream-name",
+        stream,
+        "--log-events",
+        &json!([{"timestamp": now + 100, "message": "after the restart"}]).to_string(),
+    ])?;
+    let filtered = aws.run(&[
+        "logs",
+        "filter-log-events",
+        "--log-group-name",
+        group,
+        "--filter-pattern",
+        "\"after the restart\"",
+    ])?;
+    assert_eq!(messages(&filtered), ["after the restart"]);
+    // A deleted group stays deleted (its streams' and events' rows go with it).
+    aws.run(&["logs", "delete-log-group", "--log-group-name", group])?;
+    let mut cp = cp;
+    cp.process.kill()?;
+    drop(cp);
+    let _cp = ControlPlane::start_on(&addr, Some(data.path()))?;
+    let groups = aws.run(&["logs", "describe-log-groups"])?;
+    assert_eq!(groups["logGroups"], json!([]), "{groups}");
     Ok(())
 }
 
