@@ -2,9 +2,10 @@
 //! an ECS agent can talk to, on one machine and with no AWS account.
 //!
 //! One HTTP listener and one front ([`front`]) serve every emulated service: ECS and its ACS/TCS
-//! websocket, STS, ECR, CloudWatch (metrics and alarms), CloudWatch Logs, SSM Parameter Store with Secrets Manager, a small S3 and
-//! the Elastic Load Balancing v2 API (no data plane yet), one folder each. The front recognises the protocol, verifies SigV4 once and hands the
-//! request to the service; each service owns its state (an actor, persisted to the shared redb
+//! websocket, STS, ECR, CloudWatch (metrics and alarms), CloudWatch Logs, SSM Parameter Store
+//! with Secrets Manager, a small S3, Elastic Load Balancing v2 with its proxies, and EC2 (with
+//! `--fleet`, instances that really run, and their metadata service), one folder each. The
+//! front recognises the protocol, verifies SigV4 once and hands the request to the service; each service owns its state (an actor, persisted to the shared redb
 //! file under the data dir) and gets nothing else. `ARCHITECTURE.md` has the map. This crate must
 //! not depend on the agent.
 
