@@ -172,3 +172,48 @@ pub fn wait_status(
         anyhow::Ok((t["lastStatus"] == status).then_some(t))
     })
 }
+
+/// Every container instance of `cluster`, as DescribeContainerInstances shows them.
+pub fn container_instances(aws: &AwsCli, cluster: &str) -> Result<Vec<Value>> {
+    let listed = aws.run(&["ecs", "list-container-instances", "--cluster", cluster])?;
+    let arns: Vec<String> = listed["containerInstanceArns"]
+        .as_array()
+        .context("containerInstanceArns")?
+        .iter()
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args = vec![
+        "ecs",
+        "describe-container-instances",
+        "--cluster",
+        cluster,
+        "--container-instances",
+    ];
+    args.extend(arns.iter().map(String::as_str));
+    Ok(aws.run(&args)?["containerInstances"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// Waits until `cluster` has `count` container instances, every one with its agent connected;
+/// returns them.
+pub fn wait_agents_connected(
+    aws: &AwsCli,
+    cluster: &str,
+    count: usize,
+    timeout: Duration,
+) -> Result<Vec<Value>> {
+    wait_until(
+        timeout,
+        &format!("{count} connected container instance(s) in {cluster}"),
+        || {
+            let all = container_instances(aws, cluster)?;
+            let ready = all.len() == count && all.iter().all(|i| i["agentConnected"] == true);
+            anyhow::Ok(ready.then_some(all))
+        },
+    )
+}

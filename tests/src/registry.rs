@@ -56,7 +56,8 @@ impl Registry {
     fn start_inner(login: Option<(String, String)>) -> Result<Self> {
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
-            match Self::start_on(free_port()?, login.clone())? {
+            let loopback = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+            match Self::start_on(loopback, free_port()?, login.clone(), None)? {
                 Ok(registry) => return Ok(registry),
                 // Most likely another process took the port between free_port() and bind.
                 Err(why) => failures.push(why),
@@ -68,18 +69,43 @@ impl Registry {
         )
     }
 
+    /// A second registry process serving this one's storage on `ip` (a network a test
+    /// created, e.g. an emulated VPC's gateway, which emulated instances pull from): push to
+    /// this registry on loopback, pull from the mirror there. Killed on drop.
+    pub fn mirror_on(&self, ip: std::net::IpAddr) -> Result<Self> {
+        let mut failures = Vec::new();
+        for _ in 0..PORT_ATTEMPTS {
+            match Self::start_on(
+                ip,
+                free_port()?,
+                self.login.clone(),
+                Some(self.storage_dir()),
+            )? {
+                Ok(registry) => return Ok(registry),
+                Err(why) => failures.push(why),
+            }
+        }
+        bail!(
+            "the registry mirror did not start on {ip} on any of {PORT_ATTEMPTS} ports:\n{}",
+            failures.join("\n")
+        )
+    }
+
     /// Ok(Err(why)) when the registry exited (e.g. the port was taken): worth another port.
+    /// `storage`: another registry's storage to serve (default: its own, in its directory).
     fn start_on(
+        ip: std::net::IpAddr,
         port: u16,
         login: Option<(String, String)>,
+        storage: Option<std::path::PathBuf>,
     ) -> Result<std::result::Result<Self, String>> {
         let dir = tempfile::Builder::new()
             .prefix("ecs-e2e-registry-")
             .tempdir()
             .context("cannot create the registry's directory")?;
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let host = format!("127.0.0.1:{port}");
-        let storage = dir.path().join("storage");
+        let host = format!("{ip}:{port}");
+        let storage = storage.unwrap_or_else(|| dir.path().join("storage"));
         let config = dir.path().join("config.yml");
         // The secret only signs upload state between requests of this one instance.
         let config_text = format!(

@@ -5,19 +5,24 @@
 //! /etc/ecs/ecs.config`) and an instance profile; each boots systemd, its Docker Engine and the
 //! agent's `.deb`, which runs in EC2 mode (region, identity document and credentials from the
 //! instance metadata service) and registers on its own. ECS shows each container instance with
-//! its EC2 instance id, zone, instance type and AMI; terminating an instance disconnects its
-//! agent. Everything the run creates carries its label and is removed, also on failure.
+//! its EC2 instance id, zone, instance type and AMI; a DAEMON service runs one task on each
+//! (pulled from a registry on the VPC's gateway); terminating an instance disconnects its agent.
+//! Everything the run creates carries its label and is removed, also on failure.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use ecs_e2e_tests::fleet::{self, Fleet};
-use ecs_e2e_tests::{AwsCli, ControlPlane, docker, free_port, wait_until};
-use serde_json::Value;
+use ecs_e2e_tests::{
+    ControlPlane, Registry, container_instances, docker, free_port, register_task_definition,
+    wait_until,
+};
+use serde_json::{Value, json};
 
 const CLUSTER: &str = "fleet-ecs";
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(240);
+const DAEMON_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The control plane with a fleet on a random 10.x.0.0/16 VPC (another if Docker says the
 /// network overlaps one it has).
@@ -71,31 +76,6 @@ fn attribute(instance: &Value, name: &str) -> Option<String> {
         .find(|a| a["name"] == name)
         .and_then(|a| a["value"].as_str())
         .map(String::from)
-}
-
-fn container_instances(aws: &AwsCli) -> Result<Vec<Value>> {
-    let arns = aws.run(&["ecs", "list-container-instances", "--cluster", CLUSTER])?;
-    let arns: Vec<String> = arns["containerInstanceArns"]
-        .as_array()
-        .context("containerInstanceArns")?
-        .iter()
-        .filter_map(|a| a.as_str().map(String::from))
-        .collect();
-    if arns.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut args = vec![
-        "ecs",
-        "describe-container-instances",
-        "--cluster",
-        CLUSTER,
-        "--container-instances",
-    ];
-    args.extend(arns.iter().map(String::as_str));
-    Ok(aws.run(&args)?["containerInstances"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default())
 }
 
 #[test]
@@ -183,7 +163,7 @@ fn three_instances_in_three_zones_register_on_their_own() -> Result<()> {
 
     // Each agent registers on its own, in EC2 mode.
     let registered = wait_until(REGISTER_TIMEOUT, "three container instances", || {
-        container_instances(&aws)
+        container_instances(&aws, CLUSTER)
             .is_ok_and(|c| c.len() == 3 && c.iter().all(|i| i["agentConnected"] == true))
     });
     if let Err(e) = registered {
@@ -201,7 +181,7 @@ fn three_instances_in_three_zones_register_on_their_own() -> Result<()> {
         }
         bail!(why);
     }
-    let instances = container_instances(&aws)?;
+    let instances = container_instances(&aws, CLUSTER)?;
     let by_ec2: BTreeSet<(String, String)> = instances
         .iter()
         .map(|i| {
@@ -220,6 +200,72 @@ fn three_instances_in_three_zones_register_on_their_own() -> Result<()> {
         assert_eq!(attribute(i, "ecs.ami-id").as_deref(), Some(ami.as_str()));
     }
 
+    // A DAEMON service puts one task on each instance. Instances pull its image from a registry
+    // on the VPC's gateway: a mirror of the one on loopback the test pushes to.
+    let registry = Registry::start()?;
+    let pushed = registry.push_test_image()?;
+    let gateway: std::net::IpAddr = format!("{prefix}.0.1").parse()?;
+    let mirror = registry.mirror_on(gateway)?;
+    let image = pushed.replacen(registry.host(), mirror.host(), 1);
+    let def = register_task_definition(
+        &aws,
+        "fleet-daemon",
+        &json!([{"name": "main", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+                 "command": ["trap 'exit 0' TERM; while true; do sleep 1; done"]}]),
+    )?;
+    aws.run(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        CLUSTER,
+        "--service-name",
+        "daemon",
+        "--task-definition",
+        &def,
+        "--scheduling-strategy",
+        "DAEMON",
+    ])?;
+    let hosts = wait_until(
+        DAEMON_TIMEOUT,
+        "a RUNNING daemon task on each instance",
+        || {
+            let listed = aws.run(&[
+                "ecs",
+                "list-tasks",
+                "--cluster",
+                CLUSTER,
+                "--service-name",
+                "daemon",
+            ])?;
+            let arns: Vec<String> = listed["taskArns"]
+                .as_array()
+                .context("taskArns")?
+                .iter()
+                .filter_map(|a| a.as_str().map(String::from))
+                .collect();
+            if arns.len() != 3 {
+                return anyhow::Ok(None);
+            }
+            let mut args = vec!["ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks"];
+            args.extend(arns.iter().map(String::as_str));
+            let tasks = aws.run(&args)?["tasks"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let hosts: BTreeSet<String> = tasks
+                .iter()
+                .filter(|t| t["lastStatus"] == "RUNNING")
+                .filter_map(|t| t["containerInstanceArn"].as_str().map(String::from))
+                .collect();
+            anyhow::Ok((hosts.len() == 3).then_some(hosts))
+        },
+    )?;
+    let instance_arns: BTreeSet<String> = instances
+        .iter()
+        .filter_map(|i| i["containerInstanceArn"].as_str().map(String::from))
+        .collect();
+    assert_eq!(hosts, instance_arns);
+
     // Terminating an instance disconnects its agent; the others stay connected.
     let (gone, _) = &launched[0];
     aws.run(&["ec2", "terminate-instances", "--instance-ids", gone])?;
@@ -228,7 +274,7 @@ fn three_instances_in_three_zones_register_on_their_own() -> Result<()> {
         Duration::from_secs(90),
         "the terminated instance's agent to disconnect",
         || {
-            container_instances(&aws).is_ok_and(|c| {
+            container_instances(&aws, CLUSTER).is_ok_and(|c| {
                 c.iter()
                     .all(|i| (i["ec2InstanceId"] == gone.as_str()) != (i["agentConnected"] == true))
             })
@@ -245,6 +291,8 @@ fn three_instances_in_three_zones_register_on_their_own() -> Result<()> {
         "the terminated instance's container is still there: {left}"
     );
     drop(cp);
+    drop(mirror);
+    drop(registry);
     drop(guard);
     Ok(())
 }

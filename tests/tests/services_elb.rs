@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use ecs_e2e_tests::fake_agent::FakeAgent;
-use ecs_e2e_tests::{AwsCli, ControlPlane, free_port, wait_until};
+use ecs_e2e_tests::{
+    AwsCli, ControlPlane, container_instances, free_port, wait_agents_connected, wait_until,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -387,29 +389,7 @@ fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it
             Arc::new(rt.block_on(FakeAgent::register(&cp.endpoint(), CLUSTER, 1024, 512))?);
         pilots.push(autopilot(&rt, agent, Backends::default())?);
     }
-    wait_until(TIMEOUT, "both agents connected", || {
-        let out = aws.run(&["ecs", "list-container-instances", "--cluster", CLUSTER])?;
-        let arns: Vec<String> = out["containerInstanceArns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| s(a).to_string())
-            .collect();
-        let mut args = vec![
-            "ecs",
-            "describe-container-instances",
-            "--cluster",
-            CLUSTER,
-            "--container-instances",
-        ];
-        args.extend(arns.iter().map(String::as_str));
-        let d = aws.run(&args)?;
-        anyhow::Ok(
-            d["containerInstances"]
-                .as_array()
-                .is_some_and(|a| a.len() == 2 && a.iter().all(|i| i["agentConnected"] == true)),
-        )
-    })?;
+    wait_agents_connected(&aws, CLUSTER, 2, TIMEOUT)?;
 
     let args = create_service_args(&tg, 8080, &["--health-check-grace-period-seconds", "60"]);
     let created = aws.run(&refs(&args))?["service"].clone();
@@ -430,24 +410,7 @@ fn a_service_registers_its_tasks_host_ports_and_drains_a_task_before_stopping_it
         let have: BTreeSet<u64> = targets(&aws, &tg)?.iter().map(|t| t.1).collect();
         anyhow::Ok((want == have).then_some(running))
     })?;
-    let instances = aws.run(&["ecs", "list-container-instances", "--cluster", CLUSTER])?;
-    let mut args = vec![
-        "ecs",
-        "describe-container-instances",
-        "--cluster",
-        CLUSTER,
-        "--container-instances",
-    ];
-    let arns: Vec<String> = instances["containerInstanceArns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| s(a).to_string())
-        .collect();
-    args.extend(arns.iter().map(String::as_str));
-    let ec2_ids: BTreeSet<String> = aws.run(&args)?["containerInstances"]
-        .as_array()
-        .unwrap()
+    let ec2_ids: BTreeSet<String> = container_instances(&aws, CLUSTER)?
         .iter()
         .map(|i| s(&i["ec2InstanceId"]).to_string())
         .collect();
@@ -607,17 +570,7 @@ fn traffic_reaches_every_task_a_deployment_fails_no_request_and_a_failing_task_i
     let agent = Arc::new(rt.block_on(FakeAgent::register(&cp.endpoint(), CLUSTER, 4096, 4096))?);
     let backends = Backends::default();
     let pilot = autopilot(&rt, Arc::clone(&agent), Arc::clone(&backends))?;
-    wait_until(TIMEOUT, "the agent connected", || {
-        let d = aws.run(&[
-            "ecs",
-            "describe-container-instances",
-            "--cluster",
-            CLUSTER,
-            "--container-instances",
-            &agent.instance_arn,
-        ])?;
-        anyhow::Ok(d["containerInstances"][0]["agentConnected"] == true)
-    })?;
+    wait_agents_connected(&aws, CLUSTER, 1, TIMEOUT)?;
     aws.run(&refs(&create_service_args(&tg, 8080, &[])))?;
 
     // Steady only once both targets are healthy; then the load balancer reaches both tasks.
@@ -820,17 +773,7 @@ fn three_services_behind_one_load_balancer_each_answer_only_their_own_path() -> 
     }
     let agent = Arc::new(rt.block_on(FakeAgent::register(&cp.endpoint(), CLUSTER, 4096, 4096))?);
     let pilot = autopilot(&rt, Arc::clone(&agent), Backends::default())?;
-    wait_until(TIMEOUT, "the agent connected", || {
-        let d = aws.run(&[
-            "ecs",
-            "describe-container-instances",
-            "--cluster",
-            CLUSTER,
-            "--container-instances",
-            &agent.instance_arn,
-        ])?;
-        anyhow::Ok(d["containerInstances"][0]["agentConnected"] == true)
-    })?;
+    wait_agents_connected(&aws, CLUSTER, 1, TIMEOUT)?;
     for (name, tg) in &groups {
         aws.run(&[
             "ecs",

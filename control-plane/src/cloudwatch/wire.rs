@@ -266,20 +266,7 @@ fn write_xml(out: &mut String, v: &Value, timestamp: bool) {
 
 /// Epoch seconds as ISO 8601 with milliseconds (`2026-12-07T14:30:00.000Z`).
 pub fn iso8601(secs: f64) -> String {
-    let nanos = (secs * 1e9) as i128;
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
-        return String::new();
-    };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    crate::front::render::iso8601_millis(secs)
 }
 
 /// Lenient decoding of the members the three forms carry differently: numbers and booleans

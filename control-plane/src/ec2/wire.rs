@@ -7,76 +7,19 @@
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::error::Code;
 use crate::front::ApiError;
+use crate::front::form::{self, Lists};
 use crate::front::render::xml_escape;
 
 /// The XML namespace of every answer.
 pub const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
-#[derive(Debug, Default)]
-enum Node {
-    #[default]
-    Empty,
-    Leaf(String),
-    Map(BTreeMap<String, Node>),
-}
-
-impl Node {
-    fn insert(&mut self, path: &[&str], value: &str) {
-        let Some((first, rest)) = path.split_first() else {
-            *self = Node::Leaf(value.to_string());
-            return;
-        };
-        if !matches!(self, Node::Map(_)) {
-            *self = Node::Map(BTreeMap::new());
-        }
-        if let Node::Map(m) = self {
-            m.entry((*first).to_string())
-                .or_default()
-                .insert(rest, value);
-        }
-    }
-
-    fn into_value(self) -> Value {
-        match self {
-            Node::Empty => Value::Null,
-            Node::Leaf(s) => Value::String(s),
-            Node::Map(m) => {
-                // Only lists have numbered members: `X.1`, `X.2`, sorted by number.
-                if !m.is_empty() && m.keys().all(|k| k.parse::<u64>().is_ok()) {
-                    let mut numbered: Vec<(u64, Node)> = m
-                        .into_iter()
-                        .filter_map(|(k, v)| k.parse::<u64>().ok().map(|n| (n, v)))
-                        .collect();
-                    numbered.sort_by_key(|(n, _)| *n);
-                    return Value::Array(
-                        numbered.into_iter().map(|(_, v)| v.into_value()).collect(),
-                    );
-                }
-                Value::Object(m.into_iter().map(|(k, v)| (k, v.into_value())).collect())
-            }
-        }
-    }
-}
-
 /// The form's members (all but `Action` and `Version`) as a JSON tree.
 pub fn tree(params: &BTreeMap<String, String>) -> Value {
-    let mut root = Node::Map(BTreeMap::new());
-    for (key, value) in params {
-        if key == "Action" || key == "Version" {
-            continue;
-        }
-        let path: Vec<&str> = key.split('.').collect();
-        root.insert(&path, value);
-    }
-    match root.into_value() {
-        Value::Null => Value::Object(Map::new()),
-        v => v,
-    }
+    form::tree(params, Lists::Numbered)
 }
 
 /// A typed request from a form tree; what does not fit is EC2's `InvalidParameterValue`.
@@ -85,52 +28,7 @@ pub fn decode<T: DeserializeOwned>(tree: Value) -> Result<T, ApiError> {
         .map_err(|e| Code::InvalidParameterValue.err(format!("Invalid request: {e}")))
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Lenient<T> {
-    Value(T),
-    Text(String),
-}
-
-/// An optional integer sent as text.
-pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    match Option::<Lenient<i64>>::deserialize(d)? {
-        None => Ok(None),
-        Some(Lenient::Value(n)) => Ok(Some(n)),
-        Some(Lenient::Text(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| {
-            serde::de::Error::custom(format!(
-                "Value ({s}) for parameter is invalid. Expected an integer."
-            ))
-        }),
-    }
-}
-
-/// An optional boolean sent as text.
-pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    match Option::<Lenient<bool>>::deserialize(d)? {
-        None => Ok(None),
-        Some(Lenient::Value(b)) => Ok(Some(b)),
-        Some(Lenient::Text(s)) => match s.as_str() {
-            "true" => Ok(Some(true)),
-            "false" => Ok(Some(false)),
-            other => Err(serde::de::Error::custom(format!(
-                "Value ({other}) for parameter is invalid. Expected a boolean."
-            ))),
-        },
-    }
-}
-
-/// A list that may be absent (absent and empty are the same; an empty value is an empty list).
-pub fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    match Option::<Lenient<Vec<T>>>::deserialize(d)? {
-        None => Ok(Vec::new()),
-        Some(Lenient::Value(v)) => Ok(v),
-        Some(Lenient::Text(s)) if s.is_empty() => Ok(Vec::new()),
-        Some(Lenient::Text(s)) => Err(serde::de::Error::custom(format!(
-            "Value ({s}) for parameter is invalid. Expected a list."
-        ))),
-    }
-}
+pub use crate::front::form::{list, opt_bool, opt_int};
 
 /// The answer document of `action`: `body`'s members inside `<{action}Response>`, after the
 /// request id.
@@ -140,7 +38,7 @@ pub fn response_xml(action: &str, body: &Value, request_id: &str) -> String {
 <{action}Response xmlns="{XMLNS}"><requestId>{}</requestId>"#,
         xml_escape(request_id)
     );
-    write_value(&mut out, body);
+    out.push_str(&xml(body));
     out.push_str(&format!("</{action}Response>"));
     out
 }
@@ -158,44 +56,13 @@ pub fn error_xml(code: &str, message: &str, request_id: &str) -> String {
 
 /// The XML of a value: objects become elements, arrays `<item>`s, `null` is left out.
 pub fn xml(value: &Value) -> String {
-    let mut out = String::new();
-    write_value(&mut out, value);
-    out
-}
-
-fn write_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Null => {}
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => out.push_str(&xml_escape(s)),
-        Value::Array(items) => {
-            for item in items {
-                out.push_str("<item>");
-                write_value(out, item);
-                out.push_str("</item>");
-            }
-        }
-        Value::Object(m) => {
-            for (k, v) in m {
-                if v.is_null() {
-                    continue;
-                }
-                out.push('<');
-                out.push_str(k);
-                out.push('>');
-                write_value(out, v);
-                out.push_str("</");
-                out.push_str(k);
-                out.push('>');
-            }
-        }
-    }
+    form::xml(value, "item")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
     use serde_json::json;
 
     fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -190,14 +190,7 @@ pub fn random_id() -> String {
 
 /// Epoch seconds as ELBv2's timestamps: `2026-12-07T11:19:21.123Z`.
 pub fn iso8601(epoch: f64) -> String {
-    #[allow(clippy::cast_possible_truncation)]
-    let nanos = (epoch * 1e9) as i128;
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&format).unwrap_or_default()
+    crate::front::render::iso8601_millis(epoch)
 }
 
 /// The entries of `map` under each of `arns`, in the order asked; `None` when one is missing

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod context;
 pub mod error;
+pub mod form;
 pub mod json;
 pub mod render;
 pub mod service;
