@@ -24,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::Ec2Handle;
 use super::instances::private_dns_name;
-use super::model::{Instance, InstanceState, zones};
+use super::model::{Instance, InstanceState, instance_profile_id, zones};
 use crate::front::context::now_secs;
-use crate::front::render::iso8601_millis;
+use crate::sts::iso8601;
 use crate::sts::keys::TempKeys;
 
 /// The longest IMDSv2 token lifetime EC2 grants (6 hours).
@@ -245,7 +245,7 @@ fn identity_document(i: &Instance, account: &str, region: &str) -> String {
         "instanceId": i.instance_id,
         "instanceType": i.instance_type,
         "kernelId": null,
-        "pendingTime": iso8601_millis(i.launch_time).replace(".000Z", "Z"),
+        "pendingTime": iso8601(i.launch_time),
         "privateIp": i.private_ip.to_string(),
         "ramdiskId": null,
         "region": region,
@@ -404,9 +404,9 @@ fn lookup(imds: &Imds, i: &Instance, path: &str, now: f64) -> Option<String> {
                     "" => listing(&["info", "security-credentials/"]),
                     "info" => serde_json::to_string_pretty(&json!({
                         "Code": "Success",
-                        "LastUpdated": iso8601_millis(i.launch_time).replace(".000Z", "Z"),
+                        "LastUpdated": iso8601(i.launch_time),
                         "InstanceProfileArn": format!("arn:aws:iam::{account}:instance-profile/{role}"),
-                        "InstanceProfileId": format!("AIPA{}", role.to_uppercase().chars().filter(char::is_ascii_alphanumeric).take(17).collect::<String>()),
+                        "InstanceProfileId": instance_profile_id(role),
                     }))
                     .unwrap_or_default(),
                     "security-credentials" => role.to_string(),
@@ -418,12 +418,12 @@ fn lookup(imds: &Imds, i: &Instance, path: &str, now: f64) -> Option<String> {
                         let c = imds.credentials_for(i, role, now);
                         serde_json::to_string_pretty(&json!({
                             "Code": "Success",
-                            "LastUpdated": iso8601_millis(c.issued).split('.').next().unwrap_or_default().to_string() + "Z",
+                            "LastUpdated": iso8601(c.issued),
                             "Type": "AWS-HMAC",
                             "AccessKeyId": c.access_key_id,
                             "SecretAccessKey": c.secret,
                             "Token": c.token,
-                            "Expiration": iso8601_millis(c.expires).split('.').next().unwrap_or_default().to_string() + "Z",
+                            "Expiration": iso8601(c.expires),
                         }))
                         .unwrap_or_default()
                     }

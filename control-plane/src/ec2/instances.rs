@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::error::{Code, dry_run_ok, missing};
 use super::host::AmiImage;
-use super::model::{Instance, InstanceState, instance_type};
+use super::model::{Instance, InstanceState, instance_profile_id, instance_type};
 use super::network::{TagSpecification, tag_items, tags_for};
 use super::state::{Filter, State, check_filters, new_id, not_found_for, passes};
 use super::wire::{list, opt_bool, opt_int};
@@ -647,7 +647,7 @@ impl State {
                     "iamInstanceProfile".into(),
                     json!({
                         "arn": format!("arn:aws:iam::{}:instance-profile/{profile}", self.account_id),
-                        "id": format!("AIPA{}", profile.to_uppercase().chars().filter(char::is_ascii_alphanumeric).take(17).collect::<String>()),
+                        "id": instance_profile_id(profile),
                     }),
                 );
             }

@@ -182,6 +182,17 @@ pub struct Instance {
     pub tags: Vec<Tag>,
 }
 
+/// An instance profile's id (`AIPA...`), derived from its name (the same name, the same id).
+pub fn instance_profile_id(name: &str) -> String {
+    let id: String = name
+        .to_uppercase()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(17)
+        .collect();
+    format!("AIPA{id}")
+}
+
 /// The zones of a region: `<region>a`, `b` and `c`, with zone ids `use1-az1` style.
 pub fn zones(region: &str) -> Vec<(String, String)> {
     let short: String = {
