@@ -191,9 +191,38 @@ pub async fn run(
         saved_arn,
     )
     .map_err(AgentError::from_control)?;
+    let instance_id = identity.as_ref().and_then(|i| i.instance_id.clone());
     if let Some(identity) = identity {
         registration.identity_document = identity.document;
         registration.identity_signature = identity.signature;
+    }
+    if config.warm_pools_check.value && crate::control::imds::wanted(&config) {
+        let client = crate::control::imds::client(api.proxies());
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            r = crate::control::imds::wait_in_service(
+                || crate::control::imds::target_lifecycle_state(&client),
+                crate::control::imds::LIFECYCLE_POLL,
+                crate::control::imds::LIFECYCLE_MAX_ABSENT,
+            ) => r.map_err(|e| AgentError::Control(e, true))?,
+        }
+    }
+    if config.container_instance_propagate_tags_from.value
+        == ecs_config::PropagateTagsFrom::Ec2Instance
+    {
+        let id = instance_id.ok_or_else(|| {
+            AgentError::Control(
+                "ECS_CONTAINER_INSTANCE_PROPAGATE_TAGS_FROM=ec2_instance: no instance id from instance metadata".into(),
+                false,
+            )
+        })?;
+        let aws = crate::aws_json::AwsAccess::from_config(&config)
+            .with_proxies(Arc::clone(api.proxies()));
+        let ec2 = crate::control::ec2_tags::fetch(&aws, &api.credentials_provider(), &id)
+            .await
+            .map_err(|e| AgentError::Control(e, false))?;
+        tracing::info!(count = ec2.len(), "tags of the EC2 instance to register");
+        registration.tags = crate::control::ec2_tags::merge(&registration.tags, ec2);
     }
     let arn = tokio::select! {
         () = shutdown.cancelled() => return Ok(()),
@@ -207,6 +236,15 @@ pub async fn run(
     let _ = arn_tx.send(Some(arn.clone()));
     // systemd (Type=notify): ready once registered, as the unit expects.
     crate::notify::ready();
+    if config.enable_spot_instance_draining.value && crate::control::imds::wanted(&config) {
+        tracker.spawn(crate::control::spot::drain_on_interruption(
+            crate::control::imds::client(api.proxies()),
+            Arc::clone(&api),
+            cluster.clone(),
+            arn.clone(),
+            shutdown.clone(),
+        ));
+    }
 
     // One endpoint, region and client for every call the agent makes itself (secrets, env
     // files, registry credentials); the client is made at the first of them.

@@ -267,6 +267,44 @@ impl AwsJsonClient {
         .await
     }
 
+    /// An AWS query protocol call (EC2's): the form `body` POSTed to `endpoint` (a base URL),
+    /// signed for `service` in `region`; the answer's XML, or the service's error from
+    /// `<Code>` and `<Message>`. Retried as [`AwsJsonClient::call`].
+    pub async fn query(
+        &self,
+        endpoint: &str,
+        service: &Service,
+        region: &str,
+        credentials: &Credentials,
+        body: &str,
+    ) -> Result<String, CallError> {
+        let url = format!("{}/", endpoint.trim_end_matches('/'));
+        with_retries(|| async {
+            let request = signed(
+                http::Method::POST,
+                &url,
+                &[(
+                    "content-type",
+                    "application/x-www-form-urlencoded; charset=utf-8",
+                )],
+                body,
+                credentials,
+                region,
+                service.signing_name,
+                crate::sigv4::default_settings(),
+                SystemTime::now(),
+            )?;
+            let (status, _, bytes) = self.send(request, endpoint).await?;
+            if !status.is_success() {
+                return Err(xml_error(status, &bytes));
+            }
+            String::from_utf8(bytes.to_vec()).map_err(|_| {
+                CallError::Transport(format!("HTTP {status}: the answer is not UTF-8"))
+            })
+        })
+        .await
+    }
+
     /// S3 GetObject of `key` in `bucket` (the object's bytes), signed for `region`: path-style
     /// at an override endpoint (the emulated control plane), else virtual-hosted at the
     /// region's S3 endpoint ([`s3_object_url`]). Retried as [`AwsJsonClient::call`]. S3's errors are XML: the code
@@ -327,7 +365,7 @@ impl AwsJsonClient {
                 Some(r) if status.is_redirection() || status == 400 => {
                     Err(CallError::WrongRegion(r.to_string()))
                 }
-                _ => Err(s3_error(status, &bytes)),
+                _ => Err(xml_error(status, &bytes)),
             }
         })
         .await
@@ -433,6 +471,15 @@ fn signed(
         .map_err(|e| fail(e.to_string()))
 }
 
+/// EC2 (the query protocol: no `X-Amz-Target`). The reference's EC2 client does not use the
+/// dual-stack endpoint.
+pub const EC2: Service = Service {
+    signing_name: "ec2",
+    target_prefix: "",
+    endpoint_prefix: "ec2",
+    dual_stack_on_ipv6_only: false,
+};
+
 /// Where S3 calls go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3Endpoint<'a> {
@@ -482,8 +529,9 @@ pub fn s3_object_url(endpoint: S3Endpoint<'_>, bucket: &str, key: &str, region: 
     }
 }
 
-/// An S3 error answer: `<Error><Code>..</Code><Message>..</Message>..</Error>`.
-fn s3_error(status: http::StatusCode, bytes: &[u8]) -> CallError {
+/// An XML error answer: S3's `<Error><Code>..</Code><Message>..</Message>..</Error>`, EC2's
+/// `<Response><Errors><Error>` with the same members.
+fn xml_error(status: http::StatusCode, bytes: &[u8]) -> CallError {
     let text = String::from_utf8_lossy(bytes);
     let element = |name: &str| {
         let open = format!("<{name}>");
@@ -708,7 +756,7 @@ mod tests {
             "https://s3.us-east-1.amazonaws.com/my.bucket/a.env"
         );
         assert_eq!(
-            s3_error(
+            xml_error(
                 http::StatusCode::NOT_FOUND,
                 b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>"
             )

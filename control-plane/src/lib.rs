@@ -159,6 +159,7 @@ pub enum Error {
 struct AdminControls {
     acs: acs::Acs,
     state: StateHandle,
+    ec2: ec2::Ec2Handle,
 }
 
 impl faults::admin::Controls for AdminControls {
@@ -177,6 +178,26 @@ impl faults::admin::Controls for AdminControls {
                 .await
                 .map_err(|e| e.message)
         })
+    }
+
+    fn interrupt_spot(
+        &self,
+        instance_id: String,
+        action: String,
+        notice: Duration,
+    ) -> futures_util::future::BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            let at = self.ec2.interrupt_spot(instance_id, action, notice).await?;
+            Ok(sts::iso8601(at))
+        })
+    }
+
+    fn set_target_lifecycle(
+        &self,
+        instance_id: String,
+        state: String,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.ec2.set_target_lifecycle(instance_id, state))
     }
 }
 
@@ -249,6 +270,64 @@ async fn feed_ecs_metrics(
             .await
         {
             tracing::warn!(error = %e.message, "cannot record AWS/ECS metrics");
+        }
+    }
+}
+
+/// Tells ECS, once a second, of the EC2 instances that were stopped or terminated, as EC2 tells
+/// ECS: their tasks stop and a terminated instance's container instance is deregistered
+/// ([`ecs::instances::HostGone`]). Instances already dealt with change nothing.
+async fn tell_ecs_of_gone_hosts(
+    ec2: ec2::Ec2Handle,
+    state: StateHandle,
+    shutdown: CancellationToken,
+) {
+    use ec2::model::InstanceState;
+    use ecs::instances::HostGone;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let gone: Vec<(String, HostGone, bool)> = ec2.read(|s| {
+            s.instances
+                .values()
+                .filter_map(|i| {
+                    let how = match i.state {
+                        InstanceState::Stopped => HostGone::Stopped,
+                        InstanceState::Terminated => HostGone::Terminated,
+                        _ => return None,
+                    };
+                    let spot = i
+                        .state_reason
+                        .as_ref()
+                        .is_some_and(|(code, _)| code.starts_with("Server.SpotInstance"));
+                    Some((i.instance_id.clone(), how, spot))
+                })
+                .collect()
+        });
+        if gone.is_empty() {
+            continue;
+        }
+        let now = front::context::now_secs();
+        let told = state
+            .call(move |s| {
+                gone.iter()
+                    .map(|(id, how, spot)| s.host_gone(id, *how, *spot, now))
+                    .sum::<usize>()
+            })
+            .await;
+        match told {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                tasks = n,
+                "tasks on stopped or terminated EC2 instances stopped"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "cannot tell ECS of stopped EC2 instances")
+            }
         }
     }
 }
@@ -422,6 +501,11 @@ pub async fn serve_with_admin(
         shutdown.clone(),
     ));
     tokio::spawn(tick_service_scheduler(handle.clone(), shutdown.clone()));
+    tokio::spawn(tell_ecs_of_gone_hosts(
+        ec2.clone(),
+        handle.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(ecs::load_balancing::run(
         handle.clone(),
         elb.clone(),
@@ -451,6 +535,7 @@ pub async fn serve_with_admin(
         let controls = Arc::new(AdminControls {
             acs: acs.clone(),
             state: handle.clone(),
+            ec2: ec2.clone(),
         });
         let (faults, shutdown) = (faults.clone(), shutdown.clone());
         tokio::spawn(async move {

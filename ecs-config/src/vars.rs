@@ -424,19 +424,19 @@ config_vars! {
         default: "none",
         parse: parse::propagate_tags_from,
         meaning: "`none` or `ec2_instance` (also register the EC2 instance's tags).",
-        acts: Acts::No("the agent has no EC2 API client to read the instance's tags; only `ECS_CONTAINER_INSTANCE_TAGS` are registered"),
+        acts: Acts::Yes,
     }
     warm_pools_check: bool = "ECS_WARM_POOLS_CHECK" {
         default: "false",
         parse: parse::boolean,
         meaning: "Wait for the Auto Scaling lifecycle state `InService` before registering.",
-        acts: Acts::No("the agent does not read the Auto Scaling lifecycle state from instance metadata; it registers at once"),
+        acts: Acts::Yes,
     }
     enable_spot_instance_draining: bool = "ECS_ENABLE_SPOT_INSTANCE_DRAINING" {
         default: "false",
         parse: parse::boolean,
         meaning: "Watch for spot interruption notices and set the instance to DRAINING.",
-        acts: Acts::No("the agent does not watch instance metadata for spot interruption notices"),
+        acts: Acts::Yes,
     }
     alternate_credential_profile: String = "ECS_ALTERNATE_CREDENTIAL_PROFILE" {
         default: "default",

@@ -32,6 +32,7 @@ use aws_sdk_ecs::error::SdkError;
 const REGISTER: &str = "RegisterContainerInstance";
 const DISCOVER: &str = "DiscoverPollEndpoint";
 const SUBMIT: &str = "SubmitTaskStateChange";
+const UPDATE_STATE: &str = "UpdateContainerInstancesState";
 
 /// Error codes that make a registration terminal (section 2.2).
 const TERMINAL_REGISTER_CODES: [&str; 4] = [
@@ -669,6 +670,41 @@ impl EcsApi {
                 }
             })?;
         tracing::debug!("state change submitted");
+        Ok(())
+    }
+}
+
+impl EcsApi {
+    /// UpdateContainerInstancesState to DRAINING for this instance (the spot interruption
+    /// poller's one call, as the reference makes it).
+    pub async fn set_draining(
+        &self,
+        cluster: &str,
+        instance_arn: &str,
+    ) -> Result<(), ControlError> {
+        let out = self
+            .client
+            .update_container_instances_state()
+            .cluster(cluster)
+            .container_instances(instance_arn)
+            .status(sdk::ContainerInstanceStatus::Draining)
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = describe(&err);
+                ControlError::Api {
+                    operation: UPDATE_STATE,
+                    code,
+                    message,
+                }
+            })?;
+        if let Some(f) = out.failures().first() {
+            return Err(ControlError::Api {
+                operation: UPDATE_STATE,
+                code: f.reason().map(String::from),
+                message: f.detail().unwrap_or_default().to_string(),
+            });
+        }
         Ok(())
     }
 }

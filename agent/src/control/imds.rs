@@ -109,9 +109,122 @@ pub async fn fetch(client: &Client, budget: Duration) -> Option<InstanceIdentity
     Some(InstanceIdentity::parse(document, signature))
 }
 
+/// The Auto Scaling target lifecycle state's path.
+pub const TARGET_LIFECYCLE_STATE: &str = "/latest/meta-data/autoscaling/target-lifecycle-state";
+/// How often `ECS_WARM_POOLS_CHECK` asks (the reference: every minute).
+pub const LIFECYCLE_POLL: Duration = Duration::from_secs(60);
+/// How many times it asks while the state is absent (the reference: 120, two hours).
+pub const LIFECYCLE_MAX_ABSENT: u32 = 120;
+
+/// One answer about the target lifecycle state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// The state (`InService`, `Warmed:Pending`, ...).
+    State(String),
+    /// Not there (404): the instance is not in an Auto Scaling group, or not yet.
+    Absent,
+    /// Throttled or a server error: ask again.
+    Transient(String),
+    /// Any other failure.
+    Failed(String),
+}
+
+/// Asks the metadata service for the target lifecycle state.
+pub async fn target_lifecycle_state(client: &Client) -> Lifecycle {
+    use aws_config::imds::client::error::ImdsError;
+    match client.get(TARGET_LIFECYCLE_STATE).await {
+        Ok(v) => Lifecycle::State(String::from(v).trim().to_string()),
+        Err(ImdsError::ErrorResponse(r)) => match r.response().status().as_u16() {
+            404 => Lifecycle::Absent,
+            429 | 500 | 502 | 503 | 504 => {
+                Lifecycle::Transient(format!("HTTP {}", r.response().status().as_u16()))
+            }
+            other => Lifecycle::Failed(format!("HTTP {other}")),
+        },
+        Err(e) => Lifecycle::Transient(e.to_string()),
+    }
+}
+
+/// `ECS_WARM_POOLS_CHECK`: waits, asking every `poll`, until the instance is going `InService`
+/// (an instance going to a warm pool must not register), as the reference does: up to
+/// `max_absent` answers without a state, then until the state is `InService`. `Ok` when it is
+/// (or when no state ever came); an error says why the agent must stop.
+pub async fn wait_in_service<F, Fut>(
+    mut ask: F,
+    poll: Duration,
+    max_absent: u32,
+) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Lifecycle>,
+{
+    let mut absent = 0;
+    loop {
+        match ask().await {
+            Lifecycle::State(s) if s == "InService" => return Ok(()),
+            Lifecycle::State(s) => {
+                tracing::info!(state = %s, "waiting for the instance to go InService");
+            }
+            Lifecycle::Absent => {
+                absent += 1;
+                if absent >= max_absent {
+                    tracing::warn!("no Auto Scaling target lifecycle state; registering");
+                    return Ok(());
+                }
+            }
+            Lifecycle::Transient(e) => {
+                tracing::warn!(error = %e, "target lifecycle state: asking again");
+            }
+            Lifecycle::Failed(e) => {
+                return Err(format!(
+                    "could not determine target lifecycle of instance: {e}"
+                ));
+            }
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn warm_instances_wait_until_in_service() {
+        let answers = std::sync::Mutex::new(vec![
+            Lifecycle::Absent,
+            Lifecycle::State("Warmed:Pending".into()),
+            Lifecycle::Transient("HTTP 503".into()),
+            Lifecycle::State("Warmed:Running".into()),
+            Lifecycle::State("InService".into()),
+        ]);
+        let asked = std::sync::atomic::AtomicU32::new(0);
+        let poll = Duration::from_millis(1);
+        wait_in_service(
+            || {
+                asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let next = answers.lock().unwrap().remove(0);
+                async move { next }
+            },
+            poll,
+            LIFECYCLE_MAX_ABSENT,
+        )
+        .await
+        .unwrap();
+        assert_eq!(asked.into_inner(), 5);
+        let e = wait_in_service(
+            || async { Lifecycle::Failed("HTTP 401".into()) },
+            LIFECYCLE_POLL,
+            3,
+        )
+        .await
+        .unwrap_err();
+        assert!(e.contains("HTTP 401"), "{e}");
+        // Never in a group: registers after the absent answers.
+        wait_in_service(|| async { Lifecycle::Absent }, poll, 3)
+            .await
+            .unwrap();
+    }
 
     #[test]
     fn region_and_instance_come_from_the_document() {

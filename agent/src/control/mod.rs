@@ -14,9 +14,11 @@
 
 mod acs;
 mod api;
+pub mod ec2_tags;
 mod host;
 pub mod imds;
 mod register;
+pub mod spot;
 mod submit;
 mod tcs;
 

@@ -336,9 +336,10 @@ fn lookup(imds: &Imds, i: &Instance, path: &str, now: f64) -> Option<String> {
         "meta-data/placement/availability-zone-id" => zone_id,
         "meta-data/placement/region" => region,
         "meta-data/autoscaling" => listing(&["target-lifecycle-state"]),
-        "meta-data/autoscaling/target-lifecycle-state" => match i.state {
-            InstanceState::Running | InstanceState::Pending => "InService".into(),
-            _ => "Terminated".into(),
+        "meta-data/autoscaling/target-lifecycle-state" => match (&i.target_lifecycle, i.state) {
+            (Some(set), _) => set.clone(),
+            (None, InstanceState::Running | InstanceState::Pending) => "InService".into(),
+            (None, _) => "Terminated".into(),
         },
         "meta-data/network" => listing(&["interfaces/"]),
         "meta-data/network/interfaces" => listing(&["macs/"]),
@@ -428,11 +429,21 @@ fn lookup(imds: &Imds, i: &Instance, path: &str, now: f64) -> Option<String> {
                         .unwrap_or_default()
                     }
                 }
-            } else if other == "meta-data/spot" {
+            } else if let Some(rest) = other.strip_prefix("meta-data/spot") {
                 if !i.spot {
                     return None;
                 }
-                listing(&["instance-action", "termination-time"])
+                // Both answer 404 until EC2 sends an interruption notice.
+                match (rest.trim_start_matches('/'), &i.spot_action) {
+                    ("", _) => listing(&["instance-action", "termination-time"]),
+                    ("instance-action", Some((action, at))) => {
+                        json!({"action": action, "time": iso8601(*at)}).to_string()
+                    }
+                    ("termination-time", Some((action, at))) if action != "hibernate" => {
+                        iso8601(*at)
+                    }
+                    _ => return None,
+                }
             } else {
                 return None;
             }

@@ -154,12 +154,14 @@ pub struct InstanceIds {
 pub const MAX_LIVE_INSTANCES: usize = 16;
 
 fn user_reason(now: f64) -> String {
+    format!("User initiated ({})", gmt(now))
+}
+
+/// `2026-12-07 10:00:00 GMT`, as EC2's transition reasons write a time.
+fn gmt(now: f64) -> String {
     let t = iso8601_millis(now);
     let (date, time) = t.split_once('T').unwrap_or((&t, ""));
-    format!(
-        "User initiated ({date} {} GMT)",
-        time.get(..8).unwrap_or(time)
-    )
+    format!("{date} {} GMT", time.get(..8).unwrap_or(time))
 }
 
 impl State {
@@ -346,6 +348,8 @@ impl State {
                 metadata_tags: r.metadata_options.instance_metadata_tags.as_deref()
                     == Some("enabled"),
                 spot: r.market.market_type.as_deref() == Some("spot"),
+                spot_action: None,
+                target_lifecycle: None,
                 tags: tags.clone(),
             };
             if self.instance_by_ip(ip).is_some() {
@@ -548,6 +552,86 @@ impl State {
             }));
         }
         Ok((json!({"instancesSet": items}), jobs))
+    }
+
+    /// A spot interruption notice for `id`: EC2 will `action` it (`terminate`, `stop` or
+    /// `hibernate`) at `at`. Refused for an instance that is not a running spot instance.
+    pub fn interrupt_spot(&mut self, id: &str, action: &str, at: f64) -> Result<(), String> {
+        if !matches!(action, "terminate" | "stop" | "hibernate") {
+            return Err(format!(
+                "action {action:?}: must be terminate, stop or hibernate"
+            ));
+        }
+        let Some(i) = self.instances.get_mut(id) else {
+            return Err(format!("The instance ID '{id}' does not exist"));
+        };
+        if !i.spot {
+            return Err(format!("instance {id} is not a spot instance"));
+        }
+        if !matches!(i.state, InstanceState::Pending | InstanceState::Running) {
+            return Err(format!("instance {id} is {}", i.state.name()));
+        }
+        i.spot_action = Some((action.to_string(), at));
+        self.touch_instance(id);
+        Ok(())
+    }
+
+    /// Sets the Auto Scaling target lifecycle state instance metadata shows for `id` (no Auto
+    /// Scaling group yet: the admin interface stands in for one moving instances out of a warm
+    /// pool). One of the states Auto Scaling uses.
+    pub fn set_target_lifecycle(&mut self, id: &str, state: &str) -> Result<(), String> {
+        const STATES: [&str; 8] = [
+            "InService",
+            "Standby",
+            "Detached",
+            "Terminated",
+            "Warmed:Pending",
+            "Warmed:Running",
+            "Warmed:Stopped",
+            "Warmed:Hibernated",
+        ];
+        if !STATES.contains(&state) {
+            return Err(format!(
+                "state {state:?}: must be one of {}",
+                STATES.join(", ")
+            ));
+        }
+        let Some(i) = self.instances.get_mut(id) else {
+            return Err(format!("The instance ID '{id}' does not exist"));
+        };
+        i.target_lifecycle = Some(state.to_string());
+        self.touch_instance(id);
+        Ok(())
+    }
+
+    /// Carries out `id`'s spot interruption, if it has one and still runs: it is stopped or
+    /// terminated with EC2's spot reasons. The host job to run, if any.
+    pub fn carry_out_spot(&mut self, id: &str, now: f64) -> Option<HostJob> {
+        let i = self.instances.get_mut(id)?;
+        let (action, _) = i.spot_action.clone()?;
+        if !matches!(i.state, InstanceState::Pending | InstanceState::Running) {
+            return None;
+        }
+        let (state, job, code, what) = if action == "terminate" {
+            (
+                InstanceState::ShuttingDown,
+                HostJob::Terminate(id.to_string()),
+                "Server.SpotInstanceTermination",
+                "Spot instance termination",
+            )
+        } else {
+            (
+                InstanceState::Stopping,
+                HostJob::Stop(id.to_string()),
+                "Server.SpotInstanceShutdown",
+                "Spot instance shutdown",
+            )
+        };
+        i.state = state;
+        i.state_reason = Some((code.to_string(), format!("{code}: {what}")));
+        i.transition_reason = format!("Service initiated ({})", gmt(now));
+        self.touch_instance(id);
+        Some(job)
     }
 
     /// What the host reported: `id` reached `state` (a launch or start ran, a stop or terminate

@@ -250,6 +250,40 @@ impl Ec2Handle {
         Ok(value)
     }
 
+    /// Sends `id` a spot interruption notice (instance metadata shows it at once) and carries it
+    /// out after `notice` (EC2 gives two minutes): the instance is then stopped or terminated
+    /// with EC2's spot reasons. The time of the interruption (epoch seconds).
+    pub async fn interrupt_spot(
+        &self,
+        id: String,
+        action: String,
+        notice: std::time::Duration,
+    ) -> Result<f64, String> {
+        let at = crate::front::context::now_secs() + notice.as_secs_f64();
+        let target = id.clone();
+        self.with_state(move |s| s.interrupt_spot(&target, &action, at))
+            .await
+            .map_err(|e| e.message)??;
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(notice).await;
+            let now = crate::front::context::now_secs();
+            match me.with_state(move |s| s.carry_out_spot(&id, now)).await {
+                Ok(Some(job)) => me.spawn_job(job),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e.message, "cannot interrupt a spot instance"),
+            }
+        });
+        Ok(at)
+    }
+
+    /// Sets the target lifecycle state instance metadata shows for `id`.
+    pub async fn set_target_lifecycle(&self, id: String, state: String) -> Result<(), String> {
+        self.with_state(move |s| s.set_target_lifecycle(&id, &state))
+            .await
+            .map_err(|e| e.message)?
+    }
+
     /// Carries out a host job in the background; the host's answer moves the state on.
     fn spawn_job(&self, job: HostJob) {
         let Some(fleet) = self.fleet.clone() else {

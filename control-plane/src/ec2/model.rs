@@ -177,6 +177,14 @@ pub struct Instance {
     /// Launched as a spot instance.
     #[serde(default)]
     pub spot: bool,
+    /// A spot interruption notice: what EC2 will do (`terminate`, `stop`, `hibernate`) and when
+    /// (epoch seconds), as instance metadata's `spot/instance-action` shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_action: Option<(String, f64)>,
+    /// The Auto Scaling target lifecycle state set through the admin interface (`Warmed:Pending`,
+    /// `InService`, ...); without one, instance metadata derives it from the instance's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_lifecycle: Option<String>,
     /// Its tags.
     #[serde(default)]
     pub tags: Vec<Tag>,

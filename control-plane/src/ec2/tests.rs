@@ -413,3 +413,67 @@ async fn without_a_fleet_run_instances_says_how_to_get_one() {
     let images = call(&h, "DescribeImages", &[]).await.unwrap();
     assert_eq!(images["imagesSet"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn a_spot_interruption_gives_notice_then_terminates_with_ec2s_reason() {
+    let host = Arc::new(FakeHost::default());
+    let h = handle(Some(Arc::clone(&host)));
+    let run = |spot: bool| {
+        let h = h.clone();
+        async move {
+            let mut pairs = vec![
+                ("ImageId", "ami-0123456789abcdef0"),
+                ("MinCount", "1"),
+                ("MaxCount", "1"),
+            ];
+            if spot {
+                pairs.push(("InstanceMarketOptions.MarketType", "spot"));
+            }
+            call(&h, "RunInstances", &pairs).await.unwrap()["instancesSet"][0]["instanceId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let spot = run(true).await;
+    let plain = run(false).await;
+    wait_for_states(&h, "running").await;
+    let e = h
+        .interrupt_spot(plain.clone(), "terminate".into(), Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(e.contains("not a spot instance"), "{e}");
+    let e = h
+        .interrupt_spot(spot.clone(), "reboot".into(), Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(e.contains("must be terminate, stop or hibernate"), "{e}");
+    h.interrupt_spot(spot.clone(), "terminate".into(), Duration::from_millis(50))
+        .await
+        .unwrap();
+    let notice = h.read(|s| s.instances[&spot].spot_action.clone()).unwrap();
+    assert_eq!(notice.0, "terminate");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let state = h.read(|s| s.instances[&spot].state);
+        if state == InstanceState::Terminated {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {state:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reason = h.read(|s| s.instances[&spot].state_reason.clone()).unwrap();
+    assert_eq!(reason.0, "Server.SpotInstanceTermination");
+    assert_eq!(
+        h.read(|s| s.instances[&plain].state),
+        InstanceState::Running
+    );
+    h.set_target_lifecycle(plain.clone(), "Warmed:Running".into())
+        .await
+        .unwrap();
+    let e = h
+        .set_target_lifecycle(plain, "Warm".into())
+        .await
+        .unwrap_err();
+    assert!(e.contains("must be one of"), "{e}");
+}

@@ -305,6 +305,72 @@ impl State {
         Ok(json!({ "containerInstance": view }))
     }
 
+    /// The EC2 instance `ec2_instance_id` was stopped or terminated (`verb`), as EC2 tells ECS:
+    /// the tasks still on its container instances are STOPPED with `TerminationNotice` (or
+    /// `SpotInterruption` when a spot interruption did it) and "Host EC2 (instance ID) stopped."
+    /// or "... terminated." (services then replace theirs), and a terminated instance's
+    /// container instances are deregistered (INACTIVE). Nothing changes for an instance already
+    /// dealt with. Returns how many tasks it stopped.
+    pub fn host_gone(
+        &mut self,
+        ec2_instance_id: &str,
+        verb: HostGone,
+        spot: bool,
+        now: f64,
+    ) -> usize {
+        let code = if spot {
+            ecs_protocol::StopCode::SpotInterruption
+        } else {
+            ecs_protocol::StopCode::TerminationNotice
+        };
+        let arns: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| i.ec2_instance_id == ec2_instance_id && i.status != "INACTIVE")
+            .map(|i| i.container_instance_arn.clone())
+            .collect();
+        let reason = format!("Host EC2 (instance {ec2_instance_id}) {}.", verb.as_str());
+        let mut stopped = 0;
+        for arn in arns {
+            let tasks: Vec<String> = self
+                .active_tasks(&arn)
+                .map(|t| t.task_arn.clone())
+                .collect();
+            for task_arn in tasks {
+                let Some(t) = self.tasks.get_mut(&task_arn).map(std::sync::Arc::make_mut) else {
+                    continue;
+                };
+                if t.desired_status != BackendStatus::Stopped {
+                    t.desired_status = BackendStatus::Stopped;
+                    t.stopping_at = Some(now);
+                    t.stop_code = Some(code);
+                    t.stopped_reason = Some(reason.clone());
+                }
+                t.last_status = BackendStatus::Stopped;
+                t.stopped_at = Some(now);
+                t.execution_stopped_at.get_or_insert(now);
+                for c in &mut t.containers {
+                    c.last_status = ecs_protocol::ReportedStatus::Stopped;
+                }
+                t.version += 1;
+                let t = t.clone();
+                if let Some(load) = self.active_by_instance.get_mut(&arn) {
+                    load.remove(&t);
+                }
+                self.touch(Key::Task(task_arn));
+                stopped += 1;
+            }
+            if verb == HostGone::Terminated
+                && let Some(i) = self.instances.get_mut(&arn)
+            {
+                i.status = "INACTIVE".into();
+                i.version += 1;
+                self.touch(Key::Instance(arn));
+            }
+        }
+        stopped
+    }
+
     /// DescribeContainerInstances.
     pub fn describe_instances(
         &mut self,
@@ -771,5 +837,24 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidParameterException);
+    }
+}
+
+/// What happened to a container instance's EC2 instance ([`State::host_gone`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostGone {
+    /// Stopped (it may start again, with the same container instance).
+    Stopped,
+    /// Terminated.
+    Terminated,
+}
+
+impl HostGone {
+    /// The word ECS uses in the stopped reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stopped => "stopped",
+            Self::Terminated => "terminated",
+        }
     }
 }

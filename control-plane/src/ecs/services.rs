@@ -55,6 +55,9 @@ pub struct TaskFacts {
     pub stopping: bool,
     /// RUNNING and, for a service behind load balancers, healthy in every target group.
     pub healthy: bool,
+    /// Its container instance is DRAINING (or gone): it is replaced like a task of an older
+    /// deployment.
+    pub on_draining: bool,
 }
 
 /// What the scheduler should do now.
@@ -74,7 +77,8 @@ pub struct Plan {
 ///
 /// Scale-in of the primary stops pending tasks first; tasks of older deployments that are not
 /// RUNNING are stopped at once (they count as unhealthy); RUNNING ones as long as the healthy
-/// count stays at or above the minimum.
+/// count stays at or above the minimum. Tasks on a DRAINING container instance are replaced the
+/// same way, whatever their deployment, as ECS replaces them.
 pub fn plan_replica(
     desired: usize,
     minimum_healthy_percent: u32,
@@ -91,7 +95,7 @@ pub fn plan_replica(
     let mut primary_live: Vec<&TaskFacts> = live
         .iter()
         .copied()
-        .filter(|t| t.deployment == primary)
+        .filter(|t| t.deployment == primary && !t.on_draining)
         .collect();
     primary_live.sort_by_key(|t| t.running);
     let excess = primary_live.len().saturating_sub(desired);
@@ -101,7 +105,7 @@ pub fn plan_replica(
     let old: Vec<&TaskFacts> = live
         .iter()
         .copied()
-        .filter(|t| t.deployment != primary)
+        .filter(|t| t.deployment != primary || t.on_draining)
         .collect();
     stop.extend(old.iter().filter(|t| !t.running).map(|t| t.arn.clone()));
     let healthy = live
@@ -328,6 +332,10 @@ impl State {
                     stopping: t.desired_status == BackendStatus::Stopped
                         || svc.draining.contains_key(&t.task_arn),
                     healthy: running && self.lb.healthy(&t.task_arn, &lbs),
+                    on_draining: self
+                        .instances
+                        .get(&t.container_instance_arn)
+                        .is_none_or(|i| i.status != "ACTIVE"),
                 }
             })
             .collect()
@@ -1370,6 +1378,63 @@ mod tests {
     }
 
     #[test]
+    fn a_terminated_host_stops_its_tasks_and_the_service_replaces_them() {
+        use crate::ecs::instances::HostGone;
+        let (mut s, first) = state_with_instance(1024);
+        s.create_service(
+            serde_json::from_value(json!({
+                "serviceName": "web", "taskDefinition": "web", "desiredCount": 1}))
+            .unwrap(),
+            2.0,
+        )
+        .unwrap();
+        s.schedule_services(2.0);
+        let task = service(&s).task_arns.first().unwrap().clone();
+        assert_eq!(s.tasks[&task].container_instance_arn, first);
+        report(&mut s, &task, "RUNNING", 3.0);
+        let second = s.connected_instance_for_tests(json!({
+            "cluster": "default",
+            "totalResources": [
+                {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+                {"name": "MEMORY", "type": "INTEGER", "integerValue": 1024}
+            ],
+            "attributes": [{"name": "ecs.capability.external"}],
+            "instanceIdentityDocument": ""
+        }));
+        let ec2_id = s.instances[&first].ec2_instance_id.clone();
+        assert_eq!(s.host_gone(&ec2_id, HostGone::Terminated, false, 4.0), 1);
+        let t = &s.tasks[&task];
+        assert_eq!(t.last_status, BackendStatus::Stopped);
+        assert_eq!(t.stop_code, Some(StopCode::TerminationNotice));
+        assert_eq!(
+            t.stopped_reason.as_deref(),
+            Some(format!("Host EC2 (instance {ec2_id}) terminated.").as_str())
+        );
+        assert_eq!(s.instances[&first].status, "INACTIVE");
+        // Dealt with once.
+        assert_eq!(s.host_gone(&ec2_id, HostGone::Terminated, false, 5.0), 0);
+        s.schedule_services(5.0);
+        let replacement = service(&s)
+            .task_arns
+            .iter()
+            .find(|a| **a != task)
+            .unwrap()
+            .clone();
+        assert_eq!(s.tasks[&replacement].container_instance_arn, second);
+        // A spot interruption that stopped the second host: SpotInterruption, "stopped.", and
+        // the container instance stays (it may start again).
+        let ec2_id = s.instances[&second].ec2_instance_id.clone();
+        assert_eq!(s.host_gone(&ec2_id, HostGone::Stopped, true, 6.0), 1);
+        let t = &s.tasks[&replacement];
+        assert_eq!(t.stop_code, Some(StopCode::SpotInterruption));
+        assert_eq!(
+            t.stopped_reason.as_deref(),
+            Some(format!("Host EC2 (instance {ec2_id}) stopped.").as_str())
+        );
+        assert_eq!(s.instances[&second].status, "ACTIVE");
+    }
+
+    #[test]
     fn a_task_stopped_by_the_user_is_replaced_at_once() {
         let (mut s, _) = state_with_instance(1024);
         s.create_service(
@@ -1544,6 +1609,7 @@ mod tests {
             running,
             stopping,
             healthy: running,
+            on_draining: false,
         }
     }
 
@@ -1627,6 +1693,30 @@ mod tests {
         let plan = plan_replica(2, 100, 200, "new", &tasks);
         assert_eq!(plan.stop, vec!["a".to_string()]);
         assert_eq!(plan.start, 2);
+    }
+
+    #[test]
+    fn tasks_on_a_draining_instance_are_replaced_within_the_percentages() {
+        let mut a = task("a", "p", true, false);
+        a.on_draining = true;
+        let b = task("b", "p", true, false);
+        // 100/200: the replacement starts first; nothing stops while it is not running.
+        let plan = plan_replica(2, 100, 200, "p", &[a.clone(), b.clone()]);
+        assert_eq!((plan.start, plan.stop.len()), (1, 0), "{plan:?}");
+        let c = task("c", "p", false, false);
+        let plan = plan_replica(2, 100, 200, "p", &[a.clone(), b.clone(), c]);
+        assert_eq!(plan, Plan::default());
+        let c = task("c", "p", true, false);
+        let plan = plan_replica(2, 100, 200, "p", &[a.clone(), b.clone(), c]);
+        assert_eq!((plan.start, plan.stop.clone()), (0, vec!["a".to_string()]));
+        // 50/100: the draining task stops first, then its replacement starts.
+        let plan = plan_replica(2, 50, 100, "p", &[a.clone(), b.clone()]);
+        assert_eq!((plan.start, plan.stop.clone()), (0, vec!["a".to_string()]));
+        // A pending task on a draining instance stops at once.
+        let mut p = task("p", "p", false, false);
+        p.on_draining = true;
+        let plan = plan_replica(2, 100, 200, "p", &[p, b]);
+        assert_eq!((plan.start, plan.stop.clone()), (1, vec!["p".to_string()]));
     }
 
     #[test]

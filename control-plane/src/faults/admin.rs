@@ -10,6 +10,8 @@
 //! | `DELETE /faults` | removes all |
 //! | `POST /acs/drop` `{containerInstanceArn?}` | closes the ACS sessions of one instance or all |
 //! | `POST /credentials/expire` `{taskArn?}` | expires task role credentials now and pushes fresh ones |
+//! | `POST /ec2/target-lifecycle-state` `{instanceId, state}` | sets the Auto Scaling target lifecycle state (`Warmed:Pending`, `InService`, ...) instance metadata shows, standing in for a warm pool |
+//! | `POST /ec2/spot-interruption` `{instanceId, action?, noticeSeconds?}` | sends a spot instance an interruption notice (`terminate` by default; `stop`, `hibernate`) and interrupts it `noticeSeconds` later (120 by default, as EC2); answers `{instanceId, action, time}` |
 //!
 //! What it must not do: listen on, or answer, anything but loopback; know the ACS or ECS modules
 //! (they are behind [`Controls`], wired in the crate root).
@@ -39,6 +41,22 @@ pub trait Controls: Send + Sync + 'static {
     /// Expires the role credentials of the running task `task_arn` (all when `None`) now, and
     /// sends fresh ones to their agents; how many credentials were replaced.
     fn expire_credentials(&self, task_arn: Option<String>) -> BoxFuture<'_, Result<usize, String>>;
+
+    /// Sends the spot instance `instance_id` an interruption notice for `action`, carried out
+    /// after `notice`; the time of the interruption (ISO 8601), or why not.
+    fn interrupt_spot(
+        &self,
+        instance_id: String,
+        action: String,
+        notice: std::time::Duration,
+    ) -> BoxFuture<'_, Result<String, String>>;
+
+    /// Sets the target lifecycle state instance metadata shows for `instance_id`.
+    fn set_target_lifecycle(
+        &self,
+        instance_id: String,
+        state: String,
+    ) -> BoxFuture<'_, Result<(), String>>;
 }
 
 /// Why the admin interface cannot run.
@@ -117,6 +135,32 @@ struct ExpireRequest {
     task_arn: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SpotRequest {
+    instance_id: String,
+    #[serde(default = "default_spot_action")]
+    action: String,
+    #[serde(default = "default_spot_notice")]
+    notice_seconds: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LifecycleRequest {
+    instance_id: String,
+    state: String,
+}
+
+fn default_spot_action() -> String {
+    "terminate".into()
+}
+
+/// EC2's two-minute warning.
+fn default_spot_notice() -> u64 {
+    120
+}
+
 #[derive(Clone)]
 struct Admin {
     faults: Faults,
@@ -181,6 +225,44 @@ async fn expire(AxState(a): AxState<Admin>, body: Bytes) -> Result<axum::Json<Co
     Ok(axum::Json(Count { count }))
 }
 
+async fn spot(
+    AxState(a): AxState<Admin>,
+    body: Bytes,
+) -> Result<axum::Json<serde_json::Value>, Refused> {
+    let req: SpotRequest = decode(&body, None)?;
+    let at = a
+        .controls
+        .interrupt_spot(
+            req.instance_id.clone(),
+            req.action.clone(),
+            std::time::Duration::from_secs(req.notice_seconds),
+        )
+        .await
+        .map_err(Refused::BadRequest)?;
+    tracing::info!(instance = %req.instance_id, action = %req.action, "spot interruption notice sent");
+    Ok(axum::Json(serde_json::json!({
+        "instanceId": req.instance_id,
+        "action": req.action,
+        "time": at,
+    })))
+}
+
+async fn lifecycle(
+    AxState(a): AxState<Admin>,
+    body: Bytes,
+) -> Result<axum::Json<serde_json::Value>, Refused> {
+    let req: LifecycleRequest = decode(&body, None)?;
+    a.controls
+        .set_target_lifecycle(req.instance_id.clone(), req.state.clone())
+        .await
+        .map_err(Refused::BadRequest)?;
+    tracing::info!(instance = %req.instance_id, state = %req.state, "target lifecycle state set");
+    Ok(axum::Json(serde_json::json!({
+        "instanceId": req.instance_id,
+        "state": req.state,
+    })))
+}
+
 /// Answers loopback peers only (the listener is loopback already; this holds even behind a
 /// port forward that would make it reachable from elsewhere).
 async fn loopback_only(
@@ -203,6 +285,8 @@ fn router(faults: Faults, controls: Arc<dyn Controls>) -> Router {
         .route("/faults/{id}", delete(remove))
         .route("/acs/drop", post(drop_acs))
         .route("/credentials/expire", post(expire))
+        .route("/ec2/spot-interruption", post(spot))
+        .route("/ec2/target-lifecycle-state", post(lifecycle))
         .layer(axum::middleware::from_fn(loopback_only))
         .with_state(Admin { faults, controls })
 }
