@@ -173,6 +173,43 @@ pub fn wait_status(
     })
 }
 
+/// The tasks of `cluster` (of `service` when given) whose desired status is `desired`, as
+/// DescribeTasks shows them (at most 100: one page of ListTasks).
+pub fn described_tasks(
+    aws: &AwsCli,
+    cluster: &str,
+    service: Option<&str>,
+    desired: &str,
+) -> Result<Vec<Value>> {
+    let mut args = vec![
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        cluster,
+        "--desired-status",
+        desired,
+    ];
+    if let Some(s) = service {
+        args.extend(["--service-name", s]);
+    }
+    let listed = aws.run(&args)?;
+    let arns: Vec<String> = listed["taskArns"]
+        .as_array()
+        .context("taskArns")?
+        .iter()
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args = vec!["ecs", "describe-tasks", "--cluster", cluster, "--tasks"];
+    args.extend(arns.iter().map(String::as_str));
+    Ok(aws.run(&args)?["tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
 /// Every container instance of `cluster`, as DescribeContainerInstances shows them.
 pub fn container_instances(aws: &AwsCli, cluster: &str) -> Result<Vec<Value>> {
     let listed = aws.run(&["ecs", "list-container-instances", "--cluster", cluster])?;

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use ecs_e2e_tests::fleet::{self, Fleet};
 use ecs_e2e_tests::{
-    AwsCli, ControlPlane, Registry, container_instances, free_port, http_request,
-    register_task_definition, wait_until,
+    AwsCli, ControlPlane, Registry, container_instances, describe_task, described_tasks, free_port,
+    http_request, register_task_definition, wait_until,
 };
 use serde_json::{Value, json};
 
@@ -98,33 +98,22 @@ fn admin_post(admin: &str, path: &str, body: &Value) -> Result<Value> {
 
 /// The tasks of the cluster (of `service` when given) whose desired status is `desired`.
 fn tasks(aws: &AwsCli, service: Option<&str>, desired: &str) -> Result<Vec<Value>> {
-    let mut args = vec![
+    described_tasks(aws, CLUSTER, service, desired)
+}
+
+/// Sets a container instance ACTIVE or DRAINING.
+fn set_instance_state(aws: &AwsCli, arn: &str, status: &str) -> Result<()> {
+    aws.run(&[
         "ecs",
-        "list-tasks",
+        "update-container-instances-state",
         "--cluster",
         CLUSTER,
-        "--desired-status",
-        desired,
-    ];
-    if let Some(s) = service {
-        args.extend(["--service-name", s]);
-    }
-    let listed = aws.run(&args)?;
-    let arns: Vec<String> = listed["taskArns"]
-        .as_array()
-        .context("taskArns")?
-        .iter()
-        .filter_map(|a| a.as_str().map(String::from))
-        .collect();
-    if arns.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut args = vec!["ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks"];
-    args.extend(arns.iter().map(String::as_str));
-    Ok(aws.run(&args)?["tasks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default())
+        "--container-instances",
+        arn,
+        "--status",
+        status,
+    ])?;
+    Ok(())
 }
 
 /// The container instance ARN of each RUNNING task of `service`.
@@ -134,6 +123,24 @@ fn running_hosts(aws: &AwsCli, service: &str) -> Result<Vec<String>> {
         .filter(|t| t["lastStatus"] == "RUNNING")
         .filter_map(|t| t["containerInstanceArn"].as_str().map(String::from))
         .collect())
+}
+
+/// A standalone task of `def` started on `instance`; its ARN.
+fn start_task_on(aws: &AwsCli, def: &str, instance: &str) -> Result<String> {
+    let started = aws.run(&[
+        "ecs",
+        "start-task",
+        "--cluster",
+        CLUSTER,
+        "--task-definition",
+        def,
+        "--container-instances",
+        instance,
+    ])?;
+    Ok(started["tasks"][0]["taskArn"]
+        .as_str()
+        .context("taskArn")?
+        .to_string())
 }
 
 fn describe_instance(aws: &AwsCli, arn: &str) -> Result<Value> {
@@ -346,19 +353,7 @@ fn services_spread_over_zones_and_move_off_draining_interrupted_and_terminated_i
     )?;
 
     // A standalone task on the first instance, which draining must leave alone.
-    let standalone = aws.run(&[
-        "ecs",
-        "start-task",
-        "--cluster",
-        CLUSTER,
-        "--task-definition",
-        &def,
-        "--container-instances",
-        &a,
-    ])?["tasks"][0]["taskArn"]
-        .as_str()
-        .context("taskArn")?
-        .to_string();
+    let standalone = start_task_on(&aws, &def, &a)?;
 
     // Spread over the zones.
     aws.run(&[
@@ -400,35 +395,26 @@ fn services_spread_over_zones_and_move_off_draining_interrupted_and_terminated_i
 
     // Draining the first instance moves its service task, never below 3 running; the
     // standalone task stays.
-    aws.run(&[
-        "ecs",
-        "update-container-instances-state",
-        "--cluster",
-        CLUSTER,
-        "--container-instances",
-        &a,
-        "--status",
-        "DRAINING",
-    ])?;
+    set_instance_state(&aws, &a, "DRAINING")?;
     let hosts = wait_moved(&aws, "web", 3, &[a.as_str()], 3)?;
     ensure!(
         hosts.iter().filter(|h| **h == b).count() + hosts.iter().filter(|h| **h == c).count() == 3,
         "{hosts:?}"
     );
-    let kept = aws.run(&[
-        "ecs",
-        "describe-tasks",
-        "--cluster",
-        CLUSTER,
-        "--tasks",
-        &standalone,
-    ])?;
-    assert_eq!(kept["tasks"][0]["lastStatus"], "RUNNING", "{kept:#}");
-    assert_eq!(kept["tasks"][0]["desiredStatus"], "RUNNING", "{kept:#}");
+    let kept = describe_task(&aws, CLUSTER, &standalone)?;
+    assert_eq!(kept["lastStatus"], "RUNNING", "{kept:#}");
+    assert_eq!(kept["desiredStatus"], "RUNNING", "{kept:#}");
     println!("drained at {:.0?}", started.elapsed());
 
     // A spot interruption: the agent on the spot instance drains it; its tasks move to the
     // second instance; EC2 then terminates it and ECS deregisters it.
+    // A standalone task on the spot instance stays until the instance goes.
+    let on_spot = start_task_on(&aws, &def, &c)?;
+    wait_until(
+        Duration::from_secs(60),
+        "the task on the spot instance RUNNING",
+        || anyhow::Ok(describe_task(&aws, CLUSTER, &on_spot)?["lastStatus"] == "RUNNING"),
+    )?;
     admin_post(
         &admin,
         "/ec2/spot-interruption",
@@ -451,20 +437,22 @@ fn services_spread_over_zones_and_move_off_draining_interrupted_and_terminated_i
             ["Instances"][0]["StateReason"]["Code"]
             .clone();
     assert_eq!(reason, "Server.SpotInstanceTermination");
+    let interrupted = describe_task(&aws, CLUSTER, &on_spot)?;
+    assert_eq!(interrupted["lastStatus"], "STOPPED", "{interrupted:#}");
+    assert_eq!(
+        interrupted["stopCode"], "SpotInterruption",
+        "{interrupted:#}"
+    );
+    assert_eq!(
+        interrupted["stoppedReason"],
+        format!("Host EC2 (instance {}) terminated.", ec2_ids[2]).as_str(),
+        "{interrupted:#}"
+    );
     println!("spot interruption handled at {:.0?}", started.elapsed());
 
     // Terminating the second instance: its tasks stop as ECS stops them, its container instance
     // is deregistered, and the service runs them on the first one again once it is ACTIVE.
-    aws.run(&[
-        "ecs",
-        "update-container-instances-state",
-        "--cluster",
-        CLUSTER,
-        "--container-instances",
-        &a,
-        "--status",
-        "ACTIVE",
-    ])?;
+    set_instance_state(&aws, &a, "ACTIVE")?;
     let on_b: BTreeSet<String> = tasks(&aws, Some("web"), "RUNNING")?
         .iter()
         .filter(|t| t["containerInstanceArn"] == b.as_str())

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use ecs_e2e_tests::fake_agent::FakeAgent;
 use ecs_e2e_tests::{
-    AwsCli, ControlPlane, container_instances, free_port, wait_agents_connected, wait_until,
+    AwsCli, ControlPlane, container_instances, described_tasks, free_port, wait_agents_connected,
+    wait_until,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -183,33 +184,7 @@ fn events(svc: &Value) -> Vec<String> {
 
 /// The tasks of the service, described.
 fn tasks(aws: &AwsCli, desired: &str) -> Result<Vec<Value>> {
-    let arns = aws.run(&[
-        "ecs",
-        "list-tasks",
-        "--cluster",
-        CLUSTER,
-        "--service-name",
-        "web",
-        "--desired-status",
-        desired,
-    ])?["taskArns"]
-        .clone();
-    let arns: Vec<String> = arns
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|a| s(a).to_string())
-        .collect();
-    if arns.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut args = vec!["ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks"];
-    args.extend(arns.iter().map(String::as_str));
-    Ok(aws.run(&args)?["tasks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default())
+    described_tasks(aws, CLUSTER, Some("web"), desired)
 }
 
 fn host_port(task: &Value) -> u64 {

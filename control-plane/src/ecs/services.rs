@@ -1274,9 +1274,9 @@ pub struct DeleteServiceRequest {
 mod tests {
     use super::*;
 
-    fn state_with_instance(memory: i64) -> (State, String) {
-        let mut s = State::for_tests();
-        let arn = s.connected_instance_for_tests(json!({
+    /// A registration of an external instance with `memory` MiB in the default cluster.
+    fn registration(memory: i64) -> Value {
+        json!({
             "cluster": "default",
             "totalResources": [
                 {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
@@ -1286,7 +1286,12 @@ mod tests {
             ],
             "attributes": [{"name": "ecs.capability.external"}],
             "instanceIdentityDocument": ""
-        }));
+        })
+    }
+
+    fn state_with_instance(memory: i64) -> (State, String) {
+        let mut s = State::for_tests();
+        let arn = s.connected_instance_for_tests(registration(memory));
         s.register_task_definition(
             json!({"family": "web", "containerDefinitions": [
                 {"name": "web", "image": "web:1", "memory": 128}]}),
@@ -1392,15 +1397,7 @@ mod tests {
         let task = service(&s).task_arns.first().unwrap().clone();
         assert_eq!(s.tasks[&task].container_instance_arn, first);
         report(&mut s, &task, "RUNNING", 3.0);
-        let second = s.connected_instance_for_tests(json!({
-            "cluster": "default",
-            "totalResources": [
-                {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
-                {"name": "MEMORY", "type": "INTEGER", "integerValue": 1024}
-            ],
-            "attributes": [{"name": "ecs.capability.external"}],
-            "instanceIdentityDocument": ""
-        }));
+        let second = s.connected_instance_for_tests(registration(1024));
         let ec2_id = s.instances[&first].ec2_instance_id.clone();
         assert_eq!(s.host_gone(&ec2_id, HostGone::Terminated, false, 4.0), 1);
         let t = &s.tasks[&task];
