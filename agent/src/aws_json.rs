@@ -223,13 +223,13 @@ impl std::fmt::Debug for AwsJsonClient {
 }
 
 impl AwsJsonClient {
-    /// HTTPS with the system's root certificates (plain HTTP for an `http://` endpoint, such as
-    /// the emulated control plane), through `proxies`. Errs when no root certificate can be
-    /// loaded.
+    /// HTTPS with the system's root certificates and `AWS_CA_BUNDLE`'s ([`crate::trust`];
+    /// plain HTTP for an `http://` endpoint, such as the emulated control plane on loopback),
+    /// through `proxies`. Errs when no root certificate can be loaded.
     pub fn new(proxies: std::sync::Arc<Proxies>) -> Result<Self, CallError> {
+        let tls = crate::trust::client_config().map_err(|e| CallError::Transport(e.to_string()))?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| CallError::Transport(format!("no TLS root certificates: {e}")))?
+            .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(ProxyConnector::new(std::sync::Arc::clone(&proxies)));

@@ -37,6 +37,7 @@ pub mod state;
 pub mod state_change;
 pub mod stats;
 pub mod task_env;
+pub mod trust;
 pub mod version;
 
 pub use cli::{Cli, Command, ConfigArgs};

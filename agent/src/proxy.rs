@@ -359,6 +359,12 @@ impl Proxies {
         // One connector (one connection pool) per client: the settings never change between
         // its calls, so the first call's are the client's.
         let connector: Arc<OnceLock<SharedHttpConnector>> = Arc::default();
+        // AWS_CA_BUNDLE's certificates besides the system's; a bundle that cannot be used is
+        // logged here, and the connection it was meant for fails on the system's roots.
+        let tls_context = crate::trust::sdk_tls_context().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "SDK client: the extra CA bundle is not used");
+            None
+        });
         http_client_fn(move |settings, components| {
             connector
                 .get_or_init(|| {
@@ -366,13 +372,14 @@ impl Proxies {
                         .connector_settings(settings.clone())
                         .proxy_config(config.clone());
                     builder.set_sleep_impl(components.sleep_impl());
-                    SharedHttpConnector::new(
-                        builder
-                            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-                            ))
-                            .build(),
-                    )
+                    let builder =
+                        builder.tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+                        ));
+                    SharedHttpConnector::new(match &tls_context {
+                        Some(ctx) => builder.tls_context(ctx.clone()).build(),
+                        None => builder.build(),
+                    })
                 })
                 .clone()
         })
@@ -540,8 +547,9 @@ pub type WebSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 /// Opens the websocket `request` names (`ws://` or `wss://`), directly or through a `CONNECT`
-/// tunnel as [`Proxies::for_url`] says, then TLS (for `wss`) and the upgrade, as
-/// `tokio_tungstenite::connect_async` does. A connection or tunnel failure is an I/O error.
+/// tunnel as [`Proxies::for_url`] says, then TLS (for `wss`, trusting the roots of
+/// [`crate::trust::client_config`]) and the upgrade, as `tokio_tungstenite::connect_async`
+/// does. A connection, tunnel or trust failure is an I/O error.
 pub async fn connect_websocket(
     proxies: &Proxies,
     request: http::Request<()>,
@@ -553,7 +561,13 @@ pub async fn connect_websocket(
         None => direct(tcp, &dst).await.map_err(io_error)?,
         Some(proxy) => tunnel(tcp, proxy, &dst).await.map_err(io_error)?,
     };
-    tokio_tungstenite::client_async_tls_with_config(request, stream.into_inner(), None, None).await
+    let tls = match dst.scheme_str() {
+        Some("wss" | "https") => Some(tokio_tungstenite::Connector::Rustls(
+            crate::trust::client_config().map_err(|e| io_error(e.into()))?,
+        )),
+        _ => None,
+    };
+    tokio_tungstenite::client_async_tls_with_config(request, stream.into_inner(), None, tls).await
 }
 
 #[cfg(test)]

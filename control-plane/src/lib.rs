@@ -79,7 +79,35 @@ pub struct Config {
     pub vpc_cidr: String,
     /// Emulated EC2 instances that really run; `None` runs none.
     pub fleet: Option<FleetOptions>,
+    /// TLS on the listeners, and whether plain HTTP may be served beyond loopback.
+    pub tls: TlsOptions,
 }
+
+/// Where the emulator serves TLS. Plain HTTP is for loopback: the main listener beyond
+/// loopback needs `listen_tls` or `insecure`, and with a fleet the VPC's gateway serves TLS
+/// unless `insecure` (the instance metadata service stays plain HTTP, as on EC2).
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Serve TLS on the main listener (`--tls`).
+    pub listen_tls: bool,
+    /// The server certificate: given files, or the emulator's own CA (the default).
+    pub source: front::tls::CertSource,
+    /// Also write the certificate clients must trust (the CA's) to this file.
+    pub ca_out: Option<PathBuf>,
+    /// Names (DNS names or addresses) the own CA's server certificate also covers, besides
+    /// `localhost`, loopback and the listening addresses (`--tls-name`).
+    pub names: Vec<String>,
+    /// Allow plain HTTP beyond loopback (`--insecure-listen`): on the main listener, and on
+    /// the VPC's gateway instead of TLS.
+    pub insecure: bool,
+}
+
+/// Where instances find the CA certificate the control plane's listeners are issued by; it is
+/// written there before their first boot (the instance image's ecs-agent-rs-ca-trust.service
+/// adds it to the system store before ecs.service starts) and named to the agent as
+/// `AWS_CA_BUNDLE` by a drop-in.
+pub const INSTANCE_CA_PATH: &str =
+    "/usr/local/share/ca-certificates/ecs-agent-rs-control-plane.crt";
 
 /// Where emulated EC2 instances run and how they reach this emulator.
 #[derive(Clone)]
@@ -122,6 +150,7 @@ impl Default for Config {
             ecs_metrics_interval: Duration::from_secs(60),
             vpc_cidr: DEFAULT_VPC_CIDR.into(),
             fleet: None,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -152,6 +181,9 @@ pub enum Error {
     /// The emulated EC2 could not start (its VPC, its network or its listeners).
     #[error("emulated EC2: {0}")]
     Ec2(String),
+    /// TLS could not be set up, or a listener would serve plain HTTP beyond loopback.
+    #[error(transparent)]
+    Tls(#[from] front::tls::TlsError),
 }
 
 /// What the admin interface may do to the rest of the emulator: drop ACS sessions, expire task
@@ -333,13 +365,14 @@ async fn tell_ecs_of_gone_hosts(
 }
 
 /// The EC2 handle over `state`, and with a fleet: its VPC's network made sure of, and the
-/// listeners instances use on the VPC's gateway (the API on `listener`'s port, the metadata
-/// service on the fleet's port).
+/// listeners instances use on the VPC's gateway (the API on `listener`'s port, over TLS with
+/// `tls`, whose CA certificate each instance gets; the metadata service on the fleet's port).
 async fn start_ec2(
     state: ec2::state::State,
     store: &Store,
     config: &Config,
     listener: &TcpListener,
+    tls: Option<&front::tls::Tls>,
 ) -> Result<(ec2::Ec2Handle, Option<(TcpListener, TcpListener)>), Error> {
     let Some(options) = &config.fleet else {
         return Ok((ec2::Ec2Handle::new(state, store.clone(), None), None));
@@ -369,10 +402,20 @@ async fn start_ec2(
     let api = bind(port).await?;
     let imds = bind(options.imds_port).await?;
     let imds_addr = imds.local_addr().map_err(Error::Serve)?;
+    let (scheme, host) = match tls {
+        Some(tls) => (
+            "https",
+            Arc::new(ec2::host::WithFiles::new(
+                Arc::clone(&options.host),
+                instance_trust_files(tls),
+            )) as Arc<dyn ec2::host::InstanceHost>,
+        ),
+        None => ("http", Arc::clone(&options.host)),
+    };
     let fleet = ec2::Fleet {
-        host: Arc::clone(&options.host),
+        host,
         network: options.network.clone(),
-        endpoint: format!("http://{gateway}:{port}"),
+        endpoint: format!("{scheme}://{gateway}:{port}"),
         imds: imds_addr,
         labels: options.labels.clone(),
     };
@@ -380,6 +423,70 @@ async fn start_ec2(
         ec2::Ec2Handle::new(state, store.clone(), Some(fleet)),
         Some((api, imds)),
     ))
+}
+
+/// What every instance gets so that its agent trusts the gateway's TLS listener: the CA
+/// certificate at [`INSTANCE_CA_PATH`] and a drop-in naming it as `AWS_CA_BUNDLE`.
+fn instance_trust_files(tls: &front::tls::Tls) -> Vec<ec2::host::InstanceFile> {
+    let drop_in = format!(
+        "# Written by the emulated EC2 at launch: the CA the control plane's TLS certificate is issued by.\n[Service]\nEnvironment=AWS_CA_BUNDLE={INSTANCE_CA_PATH}\n"
+    );
+    vec![
+        ec2::host::InstanceFile {
+            path: INSTANCE_CA_PATH.into(),
+            contents: tls.trust_pem().as_bytes().to_vec(),
+            mode: 0o644,
+        },
+        ec2::host::InstanceFile {
+            path: "/etc/systemd/system/ecs.service.d/60-control-plane-ca.conf".into(),
+            contents: drop_in.into_bytes(),
+            mode: 0o644,
+        },
+    ]
+}
+
+/// The TLS material when some listener serves TLS (the main one with `listen_tls`, the VPC's
+/// gateway with a fleet unless `insecure`); the CA certificate also written to `ca_out`.
+fn load_tls(config: &Config) -> Result<Option<front::tls::Tls>, Error> {
+    let options = &config.tls;
+    if !options.listen_tls && (config.fleet.is_none() || options.insecure) {
+        return Ok(None);
+    }
+    let tls = front::tls::Tls::load(&options.source, config.data_dir.as_deref())?;
+    if let Some(out) = &options.ca_out {
+        tls.write_trust_pem(out)?;
+    }
+    let ca = options.ca_out.as_deref().or(tls.trust_path());
+    match ca {
+        Some(path) => {
+            tracing::info!(ca = %path.display(), "TLS: clients trust the certificate in this file (AWS_CA_BUNDLE)")
+        }
+        None => tracing::info!(
+            "TLS with a CA made for this run only (no --data-dir): --tls-ca-out FILE writes its certificate for clients"
+        ),
+    }
+    Ok(Some(tls))
+}
+
+/// Serves `router` on `listener`: over TLS with `tls`, else plain HTTP.
+async fn serve_listener(
+    listener: TcpListener,
+    router: axum::Router,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+) -> Result<(), std::io::Error> {
+    match tls {
+        Some(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            front::tls::serve(listener, acceptor, router, shutdown).await;
+            Ok(())
+        }
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await
+        }
+    }
 }
 
 /// Serves every API on `listener` until `shutdown` is cancelled.
@@ -403,6 +510,8 @@ pub async fn serve_with_admin(
     if let Some(l) = &admin {
         faults::admin::check_loopback(l.local_addr().map_err(Error::Serve)?)?;
     }
+    let listen_addr = listener.local_addr().map_err(Error::Serve)?;
+    front::tls::check_listen(listen_addr, config.tls.listen_tls, config.tls.insecure)?;
     let store = match &config.data_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|source| Error::DataDir {
@@ -450,7 +559,25 @@ pub async fn serve_with_admin(
     let ec2_state =
         ec2::state::State::restore(&config.region, &config.account_id, &config.vpc_cidr, &rows)
             .map_err(Error::Ec2)?;
-    let (ec2, fleet_listeners) = start_ec2(ec2_state, &store, &config, &listener).await?;
+    let tls = load_tls(&config)?;
+    let gateway_tls = if config.tls.insecure {
+        None
+    } else {
+        tls.as_ref()
+    };
+    let (ec2, fleet_listeners) =
+        start_ec2(ec2_state, &store, &config, &listener, gateway_tls).await?;
+    // One server certificate for every TLS listener's address.
+    let server_tls = match &tls {
+        Some(tls) => {
+            let mut ips = vec![listen_addr.ip()];
+            if let Some((api, _)) = &fleet_listeners {
+                ips.push(api.local_addr().map_err(Error::Serve)?.ip());
+            }
+            Some(tls.server_config(&ips, &config.tls.names)?)
+        }
+        None => None,
+    };
     // An emulated EC2 instance's targets are reached at its private address; every other
     // container instance runs on this machine and is reached on loopback.
     let resolve_instance: elbv2::plan::Resolver = {
@@ -480,6 +607,7 @@ pub async fn serve_with_admin(
         Some(options) => {
             let endpoint = match (&config.advertise_url, listener.local_addr()) {
                 (Some(url), _) => url.clone(),
+                (None, Ok(addr)) if config.tls.listen_tls => format!("https://{addr}"),
                 (None, Ok(addr)) => format!("http://{addr}"),
                 (None, Err(e)) => return Err(Error::Serve(e)),
             };
@@ -576,11 +704,9 @@ pub async fn serve_with_admin(
         // Instances reach the API and their metadata on the VPC's gateway.
         let stop = shutdown.clone();
         let instances_router = router.clone();
+        let api_tls = gateway_tls.and(server_tls.clone());
         tokio::spawn(async move {
-            let served = axum::serve(api, instances_router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-            if let Err(e) = served {
+            if let Err(e) = serve_listener(api, instances_router, api_tls, stop).await {
                 tracing::error!(error = %e, "serving the VPC's gateway failed");
             }
         });
@@ -594,9 +720,9 @@ pub async fn serve_with_admin(
         let reconciling = ec2.clone();
         tokio::spawn(async move { reconciling.reconcile().await });
     }
-    let stop = shutdown.clone();
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
+    let main_tls = server_tls.filter(|_| config.tls.listen_tls);
+    tracing::info!(addr = %listen_addr, tls = main_tls.is_some(), "serving");
+    let served = serve_listener(listener, router, main_tls, shutdown.clone())
         .await
         .map_err(Error::Serve);
     // The registry stops with the emulator (also when serving failed).

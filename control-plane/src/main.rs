@@ -18,9 +18,33 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Address to listen on (every API and the websocket share it).
+    /// Address to listen on (every API and the websocket share it). Plain HTTP unless --tls;
+    /// an address beyond loopback needs --tls or --insecure-listen.
     #[arg(long, default_value = ecs_control_plane::DEFAULT_LISTEN)]
     listen: String,
+    /// Serve TLS (HTTPS and wss) on --listen, with --tls-cert/--tls-key or a certificate of
+    /// the emulator's own CA (kept in <data-dir>/tls/ca.pem; see --tls-ca-out).
+    #[arg(long)]
+    tls: bool,
+    /// The TLS certificate chain (PEM) for --tls and --fleet's gateway, instead of the own CA's;
+    /// end it with the issuing CA's certificate: instances trust the whole file.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Also write the certificate TLS clients must trust (the own CA's, or --tls-cert) to this
+    /// file, e.g. for AWS_CA_BUNDLE.
+    #[arg(long)]
+    tls_ca_out: Option<PathBuf>,
+    /// A name (DNS name or address) the own CA's server certificate also covers, e.g. the
+    /// address agents use for a --listen on 0.0.0.0; repeatable.
+    #[arg(long)]
+    tls_name: Vec<String>,
+    /// Allow plain HTTP beyond loopback: on --listen, and on --fleet's gateway instead of TLS.
+    /// ACS payloads carry task credentials: only on networks you trust.
+    #[arg(long)]
+    insecure_listen: bool,
     /// Directory for the state store; without it, state is kept in memory only.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -189,6 +213,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         ecs_metrics_interval: std::time::Duration::from_secs(cli.ecs_metrics_seconds.max(1)),
         vpc_cidr: cli.vpc_cidr,
+        tls: ecs_control_plane::TlsOptions {
+            listen_tls: cli.tls,
+            source: match (cli.tls_cert, cli.tls_key) {
+                (Some(cert), Some(key)) => {
+                    ecs_control_plane::front::tls::CertSource::Files { cert, key }
+                }
+                _ => ecs_control_plane::front::tls::CertSource::OwnCa,
+            },
+            ca_out: cli.tls_ca_out,
+            names: cli.tls_name,
+            insecure: cli.insecure_listen,
+        },
         ..Config::default()
     };
     tracing::info!(%addr, region = %config.region, account = %config.account_id, data_dir = ?config.data_dir, "listening");

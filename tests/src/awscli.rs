@@ -182,6 +182,7 @@ pub struct AwsCli {
     session_token: Option<String>,
     max_attempts: u32,
     timeout: Duration,
+    ca_bundle: Option<PathBuf>,
 }
 
 impl AwsCli {
@@ -197,7 +198,14 @@ impl AwsCli {
             session_token: None,
             max_attempts: 1,
             timeout: DEFAULT_TIMEOUT,
+            ca_bundle: None,
         })
+    }
+
+    /// Trusts the CA certificates in `path` (`AWS_CA_BUNDLE`), for an `https` endpoint.
+    pub fn ca_bundle(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_bundle = Some(path.into());
+        self
     }
 
     pub fn region(mut self, region: impl Into<String>) -> Self {
@@ -270,6 +278,9 @@ impl AwsCli {
             .env("AWS_MAX_ATTEMPTS", self.max_attempts.to_string());
         if let Some(token) = &self.session_token {
             cmd.env("AWS_SESSION_TOKEN", token);
+        }
+        if let Some(ca) = &self.ca_bundle {
+            cmd.env("AWS_CA_BUNDLE", ca);
         }
         cmd
     }

@@ -192,6 +192,17 @@ fn three_instances_in_three_zones_register_on_their_own() -> Result<()> {
         })
         .collect();
     assert_eq!(by_ec2, launched.iter().cloned().collect(), "{instances:#?}");
+    // They reach the control plane over TLS: the drop-in's endpoint is https on the gateway,
+    // and the system store trusts it (the control plane's CA, added at boot) for curl too.
+    let first = format!("{}{}", guard.name_prefix(), launched[0].0);
+    let reached = fleet::exec(
+        &first,
+        "url=$(sed -n 's/^Environment=ECS_BACKEND_HOST=//p' /etc/systemd/system/ecs.service.d/50-emulated-ec2.conf) && echo \"$url\" && curl -sS -o /dev/null -w '%{http_code}\\n' \"$url/\"",
+    )?;
+    assert!(
+        reached.starts_with("https://") && reached.lines().count() == 2,
+        "{reached}"
+    );
     for i in &instances {
         assert_eq!(
             attribute(i, "ecs.instance-type").as_deref(),

@@ -691,6 +691,7 @@ mod tests {
             },
             now: 1_800_000_000.0,
             host: "127.0.0.1".into(),
+            secure: false,
         }
     }
 

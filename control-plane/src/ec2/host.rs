@@ -173,3 +173,55 @@ pub trait InstanceHost: Send + Sync + 'static {
     /// Removes a network; fine if already gone.
     fn remove_network<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>>;
 }
+
+/// An [`InstanceHost`] that writes `files` into every instance it launches, after the spec's
+/// own: what the control plane adds to every instance besides EC2's launch (its TLS CA
+/// certificate and the drop-in naming it, see `lib.rs`). Everything else is the inner host's.
+pub struct WithFiles {
+    inner: std::sync::Arc<dyn InstanceHost>,
+    files: Vec<InstanceFile>,
+}
+
+impl WithFiles {
+    /// `inner`, writing `files` into each instance it launches.
+    pub fn new(inner: std::sync::Arc<dyn InstanceHost>, files: Vec<InstanceFile>) -> Self {
+        WithFiles { inner, files }
+    }
+}
+
+impl std::fmt::Debug for WithFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WithFiles")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstanceHost for WithFiles {
+    fn ensure_network<'a>(&'a self, vpc: &'a VpcNetwork) -> BoxFuture<'a, Result<(), HostError>> {
+        self.inner.ensure_network(vpc)
+    }
+    fn images(&self) -> BoxFuture<'_, Result<Vec<AmiImage>, HostError>> {
+        self.inner.images()
+    }
+    fn launch<'a>(&'a self, spec: &'a LaunchSpec) -> BoxFuture<'a, Result<(), HostError>> {
+        let mut spec = spec.clone();
+        spec.files.extend(self.files.iter().cloned());
+        Box::pin(async move { self.inner.launch(&spec).await })
+    }
+    fn stop<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<(), HostError>> {
+        self.inner.stop(instance_id)
+    }
+    fn start<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<(), HostError>> {
+        self.inner.start(instance_id)
+    }
+    fn terminate<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<(), HostError>> {
+        self.inner.terminate(instance_id)
+    }
+    fn state<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<HostState, HostError>> {
+        self.inner.state(instance_id)
+    }
+    fn remove_network<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), HostError>> {
+        self.inner.remove_network(name)
+    }
+}

@@ -255,10 +255,7 @@ impl Ecs {
                 let req: DiscoverPollEndpointRequest = decode(body)?;
                 st.call(move |s| s.cluster(req.cluster.as_deref()).map(|_| ()))
                     .await??;
-                let base = self
-                    .advertise_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{}", ctx.host));
+                let base = self.advertise_url.clone().unwrap_or_else(|| ctx.base_url());
                 poll_endpoints(base)?
             }
             other => {

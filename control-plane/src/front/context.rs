@@ -25,6 +25,16 @@ pub struct RequestContext {
     pub now: f64,
     /// The `Host` the request was sent to (DiscoverPollEndpoint answers with it).
     pub host: String,
+    /// Whether the request came over TLS (a listener of [`super::tls`]).
+    pub secure: bool,
+}
+
+impl RequestContext {
+    /// The base URL the request was sent to: `https://<host>` over TLS, else `http://<host>`.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.secure { "https" } else { "http" };
+        format!("{scheme}://{}", self.host)
+    }
 }
 
 /// A fresh request id (a UUID, as the JSON services answer it).

@@ -17,6 +17,7 @@ pub mod json;
 pub mod render;
 pub mod service;
 pub mod sigv4;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -185,6 +186,7 @@ async fn dispatch(AxState(front): AxState<Arc<Front>>, request: Request) -> Resp
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_string();
+    let secure = parts.extensions.get::<tls::Secure>().is_some();
     let input = match protocol {
         Protocol::AwsJson { .. } => {
             let operation = protocol.operation(&parts).unwrap_or_default();
@@ -237,6 +239,7 @@ async fn dispatch(AxState(front): AxState<Arc<Front>>, request: Request) -> Resp
         caller,
         now,
         host,
+        secure,
     };
     match service.call(ctx, input).await {
         Ok(output) => protocol.render_output(&request_id, output),
