@@ -361,10 +361,13 @@ impl AcsConnection {
                     let frame: Value = serde_json::from_str(&text)?;
                     if frame["type"] == "HeartbeatMessage" {
                         let id = frame["message"]["messageId"].clone();
-                        self.send(
-                            json!({"type": "HeartbeatAckRequest", "message": {"messageId": id}}),
-                        )
-                        .await?;
+                        let ack =
+                            json!({"type": "HeartbeatAckRequest", "message": {"messageId": id}});
+                        // A heartbeat sent just before the close: the connection may already be
+                        // gone when it is answered, which is what is awaited.
+                        if self.send(ack).await.is_err() {
+                            return Ok(());
+                        }
                     }
                 }
                 Some(Ok(_)) => {}

@@ -1,19 +1,30 @@
 //! Emulated EC2 instances for end-to-end tests: the instance image, a guard that removes what a
-//! test created (also when it fails), a precheck, and waits inside instances.
+//! test created (also when it fails), a precheck, and waits inside instances; and what the
+//! fleet tests share on the AWS side: the control plane started with `--fleet`
+//! ([`start_control_plane`]), instances launched with `aws ec2 run-instances` and awaited until
+//! their agents register ([`run_instances`], [`wait_registered`]), the test image served to
+//! instances from a registry mirror on the VPC's gateway ([`TaskImage`]), and a cluster's tasks
+//! by desired status ([`tasks`]).
 //!
 //! Instances are containers that boot systemd (`ecs_control_plane::ec2::docker_host`); the tests
-//! create them through `DockerHost` and check them with the `docker` CLI, as a person would.
-//! Everything a test creates carries its [`Fleet`]'s run label, and only that is removed.
+//! create them through the emulated EC2 API (or `DockerHost`) and check them with the `docker`
+//! CLI, as a person would. Everything a test creates carries its [`Fleet`]'s run label, and only
+//! that is removed.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use serde_json::Value;
 
-use crate::{cmd, docker, docker_with_timeout, random_id, wait_until, workspace_bin_path};
+use crate::{
+    AwsCli, ControlPlane, Registry, cmd, container_instances, docker, docker_with_timeout,
+    free_port, random_id, wait_until, workspace_bin_path,
+};
 
 /// Label (key) on every container, volume and network of a fleet test; its value is the run.
 pub const FLEET_RUN_LABEL: &str = "ecs-e2e-fleet.run";
@@ -68,6 +79,49 @@ fn build_instance_image() -> Result<String> {
     let image = out.stdout.trim().to_string();
     anyhow::ensure!(!image.is_empty(), "{} printed no image", script.display());
     Ok(image)
+}
+
+/// This project's agent `.deb` with version `version`, made from the debug binaries as
+/// `packaging/instance-image/build` makes the image's (`cargo deb -p ecs-agent --profile dev
+/// --no-build`, with `--deb-version`): a package to upgrade an instance's agent with. Returns the
+/// directory holding it as `ecs-agent.deb` (removed on drop).
+pub fn agent_deb(version: &str) -> Result<tempfile::TempDir> {
+    // The image build installed cargo-deb if it was missing.
+    instance_image()?;
+    let target_dir = workspace_bin_path("ecs-agent")
+        .parent()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let out_dir = tempfile::tempdir()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = cmd::output(
+        Command::new(cargo)
+            .current_dir(crate::manifest_dir().join(".."))
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args([
+                "deb",
+                "-p",
+                "ecs-agent",
+                "--profile",
+                "dev",
+                "--no-build",
+                "--fast",
+            ])
+            .args(["--deb-version", version, "--output"])
+            .arg(out_dir.path().join("ecs-agent.deb")),
+        Duration::from_secs(300),
+    )?;
+    if !out.success() {
+        bail!(
+            "cargo deb --deb-version {version} failed ({}):\n{}{}",
+            out.status,
+            out.stdout.trim_end(),
+            out.stderr.trim_end()
+        );
+    }
+    Ok(out_dir)
 }
 
 /// Fails at once, saying what is missing, when this machine cannot run instances: no Docker
@@ -318,4 +372,260 @@ pub fn inner_busybox_image(container: &str) -> Result<String> {
         ),
     )?;
     Ok(image.to_string())
+}
+
+/// The control plane with a fleet (`--fleet`) on a random 10.x.0.0/16 VPC (another one if Docker
+/// says the network overlaps one it has), its instances named and labelled after `fleet`;
+/// returns it and the VPC's CIDR.
+pub fn start_control_plane(fleet: &Fleet) -> Result<(ControlPlane, String)> {
+    let mut last = String::new();
+    for _ in 0..4 {
+        let x = 128 + uuid::Uuid::new_v4().as_bytes()[0] % 120;
+        let cidr = format!("10.{x}.0.0/16");
+        let label = format!("{FLEET_RUN_LABEL}={}", fleet.run());
+        let network = format!("{}vpc", fleet.name_prefix());
+        let imds_port = free_port()?.to_string();
+        let args = [
+            "--fleet",
+            "--vpc-cidr",
+            &cidr,
+            "--fleet-network",
+            &network,
+            "--fleet-name-prefix",
+            &fleet.name_prefix(),
+            "--fleet-label",
+            &label,
+            "--imds-port",
+            &imds_port,
+        ];
+        match ControlPlane::start_with_args(&format!("127.0.0.1:{}", free_port()?), None, &args) {
+            Ok(cp) => return Ok((cp, cidr)),
+            Err(e) => last = format!("{e:#}"),
+        }
+    }
+    bail!("the control plane did not start with a fleet: {last}")
+}
+
+/// The VPC's gateway (`X.Y.0.1` of an `X.Y.0.0/16`): where the control plane's API, the
+/// instance metadata service and a test's registry mirror listen for instances.
+pub fn gateway(cidr: &str) -> Result<IpAddr> {
+    let prefix = cidr
+        .strip_suffix(".0.0/16")
+        .with_context(|| format!("{cidr} is not an X.Y.0.0/16"))?;
+    Ok(format!("{prefix}.0.1").parse()?)
+}
+
+/// The AMI id DescribeImages shows for the instance image (its `ecs-agent-rs.ami-id` label).
+pub fn ami_of(image: &str) -> Result<String> {
+    let id = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"ecs-agent-rs.ami-id\"}}",
+        image,
+    ])?;
+    if !id.starts_with("ami-") {
+        bail!("image {image} has no ami id label: {id:?}");
+    }
+    Ok(id)
+}
+
+/// A subnet of the default VPC: its id and availability zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub id: String,
+    pub zone: String,
+}
+
+/// `aws ec2 describe-subnets`: the default VPC's subnets, one per zone.
+pub fn subnets(aws: &AwsCli) -> Result<Vec<Subnet>> {
+    let out = aws.run(&["ec2", "describe-subnets"])?;
+    Ok(out["Subnets"]
+        .as_array()
+        .context("Subnets")?
+        .iter()
+        .map(|s| Subnet {
+            id: s["SubnetId"].as_str().unwrap_or_default().to_string(),
+            zone: s["AvailabilityZone"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        })
+        .collect())
+}
+
+/// An instance a test launched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// `i-...`.
+    pub id: String,
+    /// Its availability zone.
+    pub zone: String,
+    /// Its Docker container (`<fleet prefix><id>`), for [`exec`].
+    pub container: String,
+}
+
+/// The user data that makes an instance's agent join `cluster`, as the ECS documentation writes
+/// it.
+pub fn cluster_user_data(cluster: &str) -> String {
+    format!("#!/bin/bash\necho ECS_CLUSTER={cluster} >> /etc/ecs/ecs.config\n")
+}
+
+/// `aws ec2 run-instances` of `ami` (t3.small, the `ecsInstanceRole` instance profile, tag
+/// `Name=NAME`), one instance in each of `subnets`, with user data joining `cluster`; checks
+/// that each starts `pending` in its subnet's zone, then waits (`aws ec2 wait instance-running`)
+/// until all run.
+pub fn run_instances(
+    aws: &AwsCli,
+    fleet: &Fleet,
+    ami: &str,
+    cluster: &str,
+    subnets: &[Subnet],
+    name: &str,
+) -> Result<Vec<Instance>> {
+    // The AWS CLI base64-encodes --user-data itself, as it does for EC2.
+    let user_data = cluster_user_data(cluster);
+    let tags = format!("ResourceType=instance,Tags=[{{Key=Name,Value={name}}}]");
+    let mut launched = Vec::new();
+    for subnet in subnets {
+        let run = aws.run(&[
+            "ec2",
+            "run-instances",
+            "--image-id",
+            ami,
+            "--instance-type",
+            "t3.small",
+            "--count",
+            "1",
+            "--subnet-id",
+            &subnet.id,
+            "--user-data",
+            &user_data,
+            "--iam-instance-profile",
+            "Name=ecsInstanceRole",
+            "--tag-specifications",
+            &tags,
+        ])?;
+        let i = &run["Instances"][0];
+        anyhow::ensure!(
+            i["State"]["Name"] == "pending" && i["Placement"]["AvailabilityZone"] == *subnet.zone,
+            "RunInstances in {subnet:?} answered {i}"
+        );
+        let id = i["InstanceId"].as_str().context("InstanceId")?.to_string();
+        launched.push(Instance {
+            container: format!("{}{id}", fleet.name_prefix()),
+            id,
+            zone: subnet.zone.clone(),
+        });
+    }
+    let mut wait = vec!["ec2", "wait", "instance-running", "--instance-ids"];
+    wait.extend(launched.iter().map(|i| i.id.as_str()));
+    aws.run(&wait)?;
+    Ok(launched)
+}
+
+/// Waits until `cluster` has exactly one connected container instance for each of `instances`
+/// (their agents register on their own); returns them (DescribeContainerInstances). On timeout
+/// the error carries each instance's `ecs` and `cloud-final` journal.
+pub fn wait_registered(
+    aws: &AwsCli,
+    cluster: &str,
+    instances: &[Instance],
+    timeout: Duration,
+) -> Result<Vec<Value>> {
+    let registered = wait_until(
+        timeout,
+        &format!("{} connected container instance(s)", instances.len()),
+        || {
+            let all = container_instances(aws, cluster)?;
+            let ready = all.len() == instances.len()
+                && all.iter().all(|i| {
+                    i["agentConnected"] == true
+                        && instances.iter().any(|x| i["ec2InstanceId"] == *x.id)
+                });
+            anyhow::Ok(ready.then_some(all))
+        },
+    );
+    registered.map_err(|e| {
+        let mut why = format!("{e:#}");
+        for i in instances {
+            why.push_str(&format!(
+                "\n--- {}: journalctl -u ecs -u cloud-final\n{}",
+                i.container,
+                exec(
+                    &i.container,
+                    "journalctl --no-pager -n 40 -u ecs -u cloud-final 2>&1"
+                )
+                .unwrap_or_default()
+            ));
+        }
+        anyhow::anyhow!(why)
+    })
+}
+
+/// The test image ([`Registry::push_test_image`]) as instances pull it: pushed to a registry on
+/// loopback, served by a mirror of that registry on the VPC's gateway. Both stop on drop.
+#[derive(Debug)]
+pub struct TaskImage {
+    /// The reference task definitions use (`GATEWAY:PORT/ecs-e2e/httpd:TAG`).
+    pub image: String,
+    // Field order is drop order: the mirror before the registry whose storage it serves.
+    _mirror: Registry,
+    _registry: Registry,
+}
+
+impl TaskImage {
+    /// Pushes the test image and serves it on `gateway` ([`gateway`]).
+    pub fn on_gateway(gateway: IpAddr) -> Result<Self> {
+        let registry = Registry::start()?;
+        let pushed = registry.push_test_image()?;
+        let mirror = registry.mirror_on(gateway)?;
+        let image = pushed.replacen(registry.host(), mirror.host(), 1);
+        Ok(TaskImage {
+            image,
+            _mirror: mirror,
+            _registry: registry,
+        })
+    }
+}
+
+/// The tasks of `cluster` whose desired status is `desired` (`RUNNING` or `STOPPED`), of
+/// `service` only if given, as DescribeTasks shows them (ListTasks, then DescribeTasks 100 at a
+/// time).
+pub fn tasks(
+    aws: &AwsCli,
+    cluster: &str,
+    desired: &str,
+    service: Option<&str>,
+) -> Result<Vec<Value>> {
+    let mut list = vec![
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        cluster,
+        "--desired-status",
+        desired,
+    ];
+    if let Some(service) = service {
+        list.extend(["--service-name", service]);
+    }
+    let listed = aws.run(&list)?;
+    let arns: Vec<String> = listed["taskArns"]
+        .as_array()
+        .context("taskArns")?
+        .iter()
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    let mut tasks = Vec::new();
+    for chunk in arns.chunks(100) {
+        let mut args = vec!["ecs", "describe-tasks", "--cluster", cluster, "--tasks"];
+        args.extend(chunk.iter().map(String::as_str));
+        tasks.extend(
+            aws.run(&args)?["tasks"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+    }
+    Ok(tasks)
 }

@@ -34,6 +34,15 @@ use crate::front::{
 /// Bytes read from an agent's websocket at a time (larger frames are read in several).
 const READ_BUFFER: usize = 8 << 10;
 
+/// An ACS session ends when nothing came from its agent for this many heartbeat intervals (the
+/// agent acks each heartbeat), and never sooner than [`SILENCE_FLOOR`]. Without it a partitioned
+/// agent (packets dropped, no reset) would stay `agentConnected` until TCP gave up, many minutes
+/// later.
+const SILENT_HEARTBEATS: u32 = 3;
+
+/// The shortest silence that ends an ACS session (tests run with 1 s heartbeats).
+const SILENCE_FLOOR: Duration = Duration::from_secs(30);
+
 /// The ACS and TCS websockets' path.
 pub const PATH: &str = "/ws";
 
@@ -343,6 +352,9 @@ async fn session(
     let mut sent: HashSet<String> = HashSet::new();
     let mut heartbeat = tokio::time::interval(app.heartbeat_interval);
     heartbeat.tick().await;
+    let silence_limit = (app.heartbeat_interval * SILENT_HEARTBEATS).max(SILENCE_FLOOR);
+    let silence = tokio::time::sleep(silence_limit);
+    tokio::pin!(silence);
     let mut flush = true;
     loop {
         if flush {
@@ -391,17 +403,28 @@ async fn session(
                     break;
                 }
             }
-            msg = rx.next() => match msg {
-                Some(Ok(Message::Text(text))) => handle_inbound(&app, &instance, &text).await,
-                Some(Ok(Message::Close(_))) => {
-                    // The websocket library queued the answer (echoing the agent's code) when it
-                    // read the close; closing our half sends it.
-                    let _ = tx.close().await;
-                    break;
+            () = &mut silence => {
+                tracing::info!(container_instance = %instance, silence = ?silence_limit, "nothing from the agent; ending its ACS session");
+                break;
+            }
+            msg = rx.next() => {
+                if let Some(Ok(_)) = &msg {
+                    silence
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + silence_limit);
                 }
-                Some(Err(_)) | None => break,
-                Some(Ok(_)) => {}
-            },
+                match msg {
+                    Some(Ok(Message::Text(text))) => handle_inbound(&app, &instance, &text).await,
+                    Some(Ok(Message::Close(_))) => {
+                        // The websocket library queued the answer (echoing the agent's code) when it
+                        // read the close; closing our half sends it.
+                        let _ = tx.close().await;
+                        break;
+                    }
+                    Some(Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                }
+            }
         }
     }
     drop(registered);

@@ -137,12 +137,20 @@ pub fn plan_replica(
 /// The DAEMON scheduler's decision: one PRIMARY task on each of `eligible` instances. A task of an
 /// older deployment on an eligible instance is stopped first (the DAEMON defaults are 0 % healthy,
 /// 100 % maximum), and the new one is started once the instance has no live task of the service;
-/// tasks on instances no longer eligible are stopped, and so are duplicates.
-pub fn plan_daemon(eligible: &[String], primary: &str, tasks: &[TaskFacts]) -> Plan {
+/// tasks on instances not in `hosts` (no longer ACTIVE in the cluster) are stopped, and so are
+/// duplicates. `hosts` holds `eligible` and also the instances whose agent is disconnected: ECS
+/// starts nothing there but leaves their tasks alone (an agent restarting or a network cut must
+/// not cost an instance its daemon tasks).
+pub fn plan_daemon(
+    eligible: &[String],
+    hosts: &[String],
+    primary: &str,
+    tasks: &[TaskFacts],
+) -> Plan {
     let mut plan = Plan::default();
     let mut kept: BTreeSet<&str> = BTreeSet::new();
     for t in tasks.iter().filter(|t| !t.stopping) {
-        let wanted = eligible.contains(&t.instance)
+        let wanted = hosts.contains(&t.instance)
             && t.deployment == primary
             && kept.insert(t.instance.as_str());
         if !wanted {
@@ -769,16 +777,18 @@ impl State {
 
     /// Instances a DAEMON service places on: ACTIVE, agent connected, in the service's cluster.
     fn daemon_instances(&self, cluster_name: &str) -> Vec<String> {
+        self.daemon_hosts(cluster_name)
+            .into_iter()
+            .filter(|arn| self.connections.get(arn).copied().unwrap_or(0) > 0)
+            .collect()
+    }
+
+    /// Instances a DAEMON service keeps its tasks on: ACTIVE in the service's cluster, agent
+    /// connected or not.
+    fn daemon_hosts(&self, cluster_name: &str) -> Vec<String> {
         self.instances
             .values()
             .filter(|i| i.cluster_name == cluster_name && i.status == "ACTIVE")
-            .filter(|i| {
-                self.connections
-                    .get(&i.container_instance_arn)
-                    .copied()
-                    .unwrap_or(0)
-                    > 0
-            })
             .map(|i| i.container_instance_arn.clone())
             .collect()
     }
@@ -803,8 +813,17 @@ impl State {
             plan_replica(0, 0, 100, &primary, &facts)
         } else if daemon {
             let eligible = self.daemon_instances(&svc.cluster_name);
-            svc.desired_count = u32::try_from(eligible.len()).unwrap_or(u32::MAX);
-            plan_daemon(&eligible, &primary, &facts)
+            let hosts = self.daemon_hosts(&svc.cluster_name);
+            let plan = plan_daemon(&eligible, &hosts, &primary, &facts);
+            // One task for each instance it can start on, and for each disconnected one that
+            // keeps its task.
+            let kept = facts
+                .iter()
+                .filter(|t| !t.stopping && !plan.stop.contains(&t.arn))
+                .map(|t| t.instance.as_str());
+            let wanted: BTreeSet<&str> = eligible.iter().map(String::as_str).chain(kept).collect();
+            svc.desired_count = u32::try_from(wanted.len()).unwrap_or(u32::MAX);
+            plan
         } else {
             let c = &svc.deployment_configuration;
             plan_replica(
@@ -1493,6 +1512,32 @@ mod tests {
     }
 
     #[test]
+    fn a_daemon_task_outlives_its_agent_s_disconnection() {
+        let (mut s, first) = state_with_instance(1024);
+        s.create_service(
+            serde_json::from_value(json!({
+                "serviceName": "agentd", "taskDefinition": "web",
+                "schedulingStrategy": "DAEMON"}))
+            .unwrap(),
+            2.0,
+        )
+        .unwrap();
+        s.schedule_services(2.0);
+        let tasks: Vec<String> = service(&s).task_arns.iter().cloned().collect();
+        assert_eq!(tasks.len(), 1);
+        // The agent restarts (or is cut off): ECS leaves its task alone and starts no other.
+        s.agent_disconnected(&first);
+        s.schedule_services(3.0);
+        assert_eq!(s.tasks[&tasks[0]].desired_status, BackendStatus::Running);
+        assert_eq!(service(&s).task_arns.len(), 1);
+        assert_eq!(service(&s).desired_count, 1);
+        s.agent_connected(&first, Default::default());
+        s.schedule_services(4.0);
+        assert_eq!(service(&s).task_arns.len(), 1);
+        assert_eq!(s.tasks[&tasks[0]].desired_status, BackendStatus::Running);
+    }
+
+    #[test]
     fn force_new_deployment_replaces_the_primary() {
         let (mut s, _) = state_with_instance(1024);
         s.create_service(
@@ -1733,9 +1778,25 @@ mod tests {
         t_new.instance = "i2".into();
         let mut t_gone = task("c", "p", true, false);
         t_gone.instance = "i9".into();
-        let plan = plan_daemon(&eligible, "p", &[t_old, t_new, t_gone]);
+        let plan = plan_daemon(&eligible, &eligible, "p", &[t_old, t_new, t_gone]);
         assert_eq!(plan.stop, vec!["a".to_string(), "c".to_string()]);
         assert_eq!(plan.start_on, vec!["i3".to_string()]);
+    }
+
+    #[test]
+    fn daemon_keeps_the_task_of_a_disconnected_instance_and_starts_nothing_there() {
+        // i2's agent is disconnected (restarting, or cut off): still a host, no longer eligible.
+        let eligible = vec!["i1".to_string()];
+        let hosts = vec!["i1".to_string(), "i2".to_string(), "i3".to_string()];
+        let mut t1 = task("a", "p", true, false);
+        t1.instance = "i1".into();
+        let mut t2 = task("b", "p", true, false);
+        t2.instance = "i2".into();
+        let mut t_gone = task("c", "p", true, false);
+        t_gone.instance = "i9".into();
+        let plan = plan_daemon(&eligible, &hosts, "p", &[t1, t2, t_gone]);
+        assert_eq!(plan.stop, vec!["c".to_string()]);
+        assert!(plan.start_on.is_empty(), "{plan:?}");
     }
 
     #[test]
