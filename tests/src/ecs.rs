@@ -173,8 +173,8 @@ pub fn wait_status(
     })
 }
 
-/// The tasks of `cluster` (of `service` when given) whose desired status is `desired`, as
-/// DescribeTasks shows them (at most 100: one page of ListTasks).
+/// The tasks of `cluster` (of `service` when given) whose desired status is `desired` (`RUNNING`
+/// or `STOPPED`), as DescribeTasks shows them (one page of ListTasks, described 100 at a time).
 pub fn described_tasks(
     aws: &AwsCli,
     cluster: &str,
@@ -199,15 +199,29 @@ pub fn described_tasks(
         .iter()
         .filter_map(|a| a.as_str().map(String::from))
         .collect();
-    if arns.is_empty() {
-        return Ok(Vec::new());
+    let mut tasks = Vec::new();
+    for chunk in arns.chunks(100) {
+        let mut args = vec!["ecs", "describe-tasks", "--cluster", cluster, "--tasks"];
+        args.extend(chunk.iter().map(String::as_str));
+        tasks.extend(
+            aws.run(&args)?["tasks"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
     }
-    let mut args = vec!["ecs", "describe-tasks", "--cluster", cluster, "--tasks"];
-    args.extend(arns.iter().map(String::as_str));
-    Ok(aws.run(&args)?["tasks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default())
+    Ok(tasks)
+}
+
+/// The value of a container instance's attribute `name` (as DescribeContainerInstances shows
+/// the instance), if it has one.
+pub fn instance_attribute(instance: &Value, name: &str) -> Option<String> {
+    instance["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["name"] == name)
+        .and_then(|a| a["value"].as_str())
+        .map(String::from)
 }
 
 /// Every container instance of `cluster`, as DescribeContainerInstances shows them.

@@ -378,26 +378,33 @@ pub fn inner_busybox_image(container: &str) -> Result<String> {
 /// says the network overlaps one it has), its instances named and labelled after `fleet`;
 /// returns it and the VPC's CIDR.
 pub fn start_control_plane(fleet: &Fleet) -> Result<(ControlPlane, String)> {
+    start_control_plane_with(fleet, &[])
+}
+
+/// [`start_control_plane`] with `extra` arguments (e.g. `--admin-listen`).
+pub fn start_control_plane_with(fleet: &Fleet, extra: &[&str]) -> Result<(ControlPlane, String)> {
     let mut last = String::new();
     for _ in 0..4 {
         let x = 128 + uuid::Uuid::new_v4().as_bytes()[0] % 120;
         let cidr = format!("10.{x}.0.0/16");
         let label = format!("{FLEET_RUN_LABEL}={}", fleet.run());
         let network = format!("{}vpc", fleet.name_prefix());
+        let prefix = fleet.name_prefix();
         let imds_port = free_port()?.to_string();
-        let args = [
+        let mut args = vec![
             "--fleet",
             "--vpc-cidr",
             &cidr,
             "--fleet-network",
             &network,
             "--fleet-name-prefix",
-            &fleet.name_prefix(),
+            &prefix,
             "--fleet-label",
             &label,
             "--imds-port",
             &imds_port,
         ];
+        args.extend_from_slice(extra);
         match ControlPlane::start_with_args(&format!("127.0.0.1:{}", free_port()?), None, &args) {
             Ok(cp) => return Ok((cp, cidr)),
             Err(e) => last = format!("{e:#}"),
@@ -587,45 +594,4 @@ impl TaskImage {
             _registry: registry,
         })
     }
-}
-
-/// The tasks of `cluster` whose desired status is `desired` (`RUNNING` or `STOPPED`), of
-/// `service` only if given, as DescribeTasks shows them (ListTasks, then DescribeTasks 100 at a
-/// time).
-pub fn tasks(
-    aws: &AwsCli,
-    cluster: &str,
-    desired: &str,
-    service: Option<&str>,
-) -> Result<Vec<Value>> {
-    let mut list = vec![
-        "ecs",
-        "list-tasks",
-        "--cluster",
-        cluster,
-        "--desired-status",
-        desired,
-    ];
-    if let Some(service) = service {
-        list.extend(["--service-name", service]);
-    }
-    let listed = aws.run(&list)?;
-    let arns: Vec<String> = listed["taskArns"]
-        .as_array()
-        .context("taskArns")?
-        .iter()
-        .filter_map(|a| a.as_str().map(String::from))
-        .collect();
-    let mut tasks = Vec::new();
-    for chunk in arns.chunks(100) {
-        let mut args = vec!["ecs", "describe-tasks", "--cluster", cluster, "--tasks"];
-        args.extend(chunk.iter().map(String::as_str));
-        tasks.extend(
-            aws.run(&args)?["tasks"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default(),
-        );
-    }
-    Ok(tasks)
 }

@@ -65,9 +65,9 @@ pub use cmd::{CmdOutput, command_line, output, run};
 pub use control_plane::{ControlPlane, EcrControlPlane};
 pub use docker::{Container, docker, docker_with_timeout, image_exists, remove_containers_labeled};
 pub use ecs::{
-    ClusterCleanup, ClusterSetup, container_instances, describe_task, described_tasks, random_id,
-    register_task_definition, register_task_definition_with, run_task, run_when_placed, unique,
-    wait_agents_connected, wait_status,
+    ClusterCleanup, ClusterSetup, container_instances, describe_task, described_tasks,
+    instance_attribute, random_id, register_task_definition, register_task_definition_with,
+    run_task, run_when_placed, unique, wait_agents_connected, wait_status,
 };
 pub use forward_proxy::ForwardProxy;
 pub use image::{

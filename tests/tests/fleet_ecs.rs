@@ -14,21 +14,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ecs_e2e_tests::fleet::{self, Fleet, TaskImage};
-use ecs_e2e_tests::{container_instances, docker, register_task_definition, wait_until};
-use serde_json::{Value, json};
+use ecs_e2e_tests::{
+    container_instances, described_tasks, docker, instance_attribute, register_task_definition,
+    wait_until,
+};
+use serde_json::json;
 
 const CLUSTER: &str = "fleet-ecs";
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(240);
 const DAEMON_TIMEOUT: Duration = Duration::from_secs(180);
-
-fn attribute(instance: &Value, name: &str) -> Option<String> {
-    instance["attributes"]
-        .as_array()?
-        .iter()
-        .find(|a| a["name"] == name)
-        .and_then(|a| a["value"].as_str())
-        .map(String::from)
-}
 
 #[test]
 fn three_instances_in_three_zones_register_on_their_own() -> Result<()> {
@@ -77,7 +71,7 @@ fn three_instances_in_three_zones_register_on_their_own() -> Result<()> {
         .map(|i| {
             (
                 i["ec2InstanceId"].as_str().unwrap_or_default().to_string(),
-                attribute(i, "ecs.availability-zone").unwrap_or_default(),
+                instance_attribute(i, "ecs.availability-zone").unwrap_or_default(),
             )
         })
         .collect();
@@ -99,10 +93,13 @@ fn three_instances_in_three_zones_register_on_their_own() -> Result<()> {
     );
     for i in &instances {
         assert_eq!(
-            attribute(i, "ecs.instance-type").as_deref(),
+            instance_attribute(i, "ecs.instance-type").as_deref(),
             Some("t3.small")
         );
-        assert_eq!(attribute(i, "ecs.ami-id").as_deref(), Some(ami.as_str()));
+        assert_eq!(
+            instance_attribute(i, "ecs.ami-id").as_deref(),
+            Some(ami.as_str())
+        );
     }
 
     // A DAEMON service puts one task on each instance. Instances pull its image from a registry
@@ -131,7 +128,7 @@ fn three_instances_in_three_zones_register_on_their_own() -> Result<()> {
         DAEMON_TIMEOUT,
         "a RUNNING daemon task on each instance",
         || {
-            let tasks = fleet::tasks(&aws, CLUSTER, "RUNNING", Some("daemon"))?;
+            let tasks = described_tasks(&aws, CLUSTER, Some("daemon"), "RUNNING")?;
             if tasks.len() != 3 {
                 return anyhow::Ok(None);
             }

@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use ecs_e2e_tests::fleet::{self, Fleet, Instance, TaskImage};
-use ecs_e2e_tests::{AwsCli, container_instances, register_task_definition, wait_until};
+use ecs_e2e_tests::{
+    AwsCli, container_instances, described_tasks, register_task_definition, wait_until,
+};
 use serde_json::{Value, json};
 
 const CLUSTER: &str = "fleet-faults";
@@ -97,7 +99,7 @@ impl Hosts<'_> {
     fn snapshot(&self) -> Result<Snapshot> {
         let mut tasks = Vec::new();
         for desired in ["RUNNING", "STOPPED"] {
-            for t in fleet::tasks(self.aws, CLUSTER, desired, None)? {
+            for t in described_tasks(self.aws, CLUSTER, None, desired)? {
                 let ci = t["containerInstanceArn"].as_str().unwrap_or_default();
                 let instance = self
                     .ec2_of
@@ -672,7 +674,7 @@ fn host_failures_on_two_instances_lose_and_duplicate_no_task() -> Result<()> {
         });
         let disconnected_after = cut.elapsed();
         let b_connected = hosts.connected(&b)?;
-        let during = fleet::tasks(&aws, CLUSTER, "RUNNING", None)?;
+        let during = described_tasks(&aws, CLUSTER, None, "RUNNING")?;
         // The rest of the cut: a deliberate duration, the fault under test.
         std::thread::sleep(CUT.saturating_sub(cut.elapsed()));
         fleet::exec(

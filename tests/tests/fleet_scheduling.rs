@@ -24,11 +24,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
-use ecs_e2e_tests::fleet::{self, Fleet};
+use anyhow::{Context, Result, ensure};
+use ecs_e2e_tests::fleet::{self, Fleet, TaskImage};
 use ecs_e2e_tests::{
-    AwsCli, ControlPlane, Registry, container_instances, describe_task, described_tasks, free_port,
-    http_request, register_task_definition, wait_until,
+    AwsCli, container_instances, describe_task, described_tasks, free_port, http_request,
+    instance_attribute, register_task_definition, wait_until,
 };
 use serde_json::{Value, json};
 
@@ -36,49 +36,6 @@ const CLUSTER: &str = "fleet-scheduling";
 const WARM_CLUSTER: &str = "fleet-warm";
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(240);
 const MOVE_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// The control plane with a fleet on a random 10.x.0.0/16 VPC and the admin interface; returns
-/// it, the VPC's CIDR and the admin base URL.
-fn start_control_plane(fleet: &Fleet) -> Result<(ControlPlane, String, String)> {
-    let mut last = String::new();
-    for _ in 0..4 {
-        let x = 128 + uuid::Uuid::new_v4().as_bytes()[0] % 120;
-        let cidr = format!("10.{x}.0.0/16");
-        let label = format!("{}={}", fleet::FLEET_RUN_LABEL, fleet.run());
-        let network = format!("{}vpc", fleet.name_prefix());
-        let imds_port = free_port()?.to_string();
-        let admin = format!("127.0.0.1:{}", free_port()?);
-        let args = [
-            "--fleet",
-            "--vpc-cidr",
-            &cidr,
-            "--fleet-network",
-            &network,
-            "--fleet-name-prefix",
-            &fleet.name_prefix(),
-            "--fleet-label",
-            &label,
-            "--imds-port",
-            &imds_port,
-            "--admin-listen",
-            &admin,
-        ];
-        match ControlPlane::start_with_args(&format!("127.0.0.1:{}", free_port()?), None, &args) {
-            Ok(cp) => return Ok((cp, cidr, format!("http://{admin}"))),
-            Err(e) => last = format!("{e:#}"),
-        }
-    }
-    bail!("the control plane did not start with a fleet: {last}")
-}
-
-fn attribute(instance: &Value, name: &str) -> Option<String> {
-    instance["attributes"]
-        .as_array()?
-        .iter()
-        .find(|a| a["name"] == name)
-        .and_then(|a| a["value"].as_str())
-        .map(String::from)
-}
 
 /// `POST {admin}{path}` with `body`, which must answer 200.
 fn admin_post(admin: &str, path: &str, body: &Value) -> Result<Value> {
@@ -183,43 +140,24 @@ fn services_spread_over_zones_and_move_off_draining_interrupted_and_terminated_i
 -> Result<()> {
     fleet::precheck()?;
     let image = fleet::instance_image()?;
-    let ami = ecs_e2e_tests::docker(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{index .Config.Labels \"ecs-agent-rs.ami-id\"}}",
-        &image,
-    ])?;
+    let ami = fleet::ami_of(&image)?;
     let guard = Fleet::new();
-    let (cp, cidr, admin) = start_control_plane(&guard)?;
+    let admin_addr = format!("127.0.0.1:{}", free_port()?);
+    let (cp, cidr) = fleet::start_control_plane_with(&guard, &["--admin-listen", &admin_addr])?;
+    let admin = format!("http://{admin_addr}");
     let aws = cp.aws()?;
     aws.run(&["ecs", "create-cluster", "--cluster-name", CLUSTER])?;
     let started = Instant::now();
 
     // Three instances, one per zone; the one in the third zone is a spot instance that drains
     // itself on an interruption notice.
-    let subnets = aws.run(&["ec2", "describe-subnets"])?;
-    let mut subnets: Vec<(String, String)> = subnets["Subnets"]
-        .as_array()
-        .context("Subnets")?
-        .iter()
-        .map(|s| {
-            (
-                s["AvailabilityZone"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                s["SubnetId"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    subnets.sort();
+    let mut subnets = fleet::subnets(&aws)?;
+    subnets.sort_by(|a, b| a.zone.cmp(&b.zone));
     ensure!(subnets.len() == 3, "{subnets:?}");
     let mut ec2_ids: Vec<String> = Vec::new();
-    for (n, (_, subnet)) in subnets.iter().enumerate() {
+    for (n, subnet) in subnets.iter().enumerate() {
         let spot = n == 2;
-        let mut user_data =
-            format!("#!/bin/bash\necho ECS_CLUSTER={CLUSTER} >> /etc/ecs/ecs.config\n");
+        let mut user_data = fleet::cluster_user_data(CLUSTER);
         if spot {
             user_data
                 .push_str("echo ECS_ENABLE_SPOT_INSTANCE_DRAINING=true >> /etc/ecs/ecs.config\n");
@@ -232,7 +170,7 @@ fn services_spread_over_zones_and_move_off_draining_interrupted_and_terminated_i
             "--instance-type",
             "t3.small",
             "--subnet-id",
-            subnet,
+            &subnet.id,
             "--user-data",
             &user_data,
             "--iam-instance-profile",
@@ -261,7 +199,7 @@ fn services_spread_over_zones_and_move_off_draining_interrupted_and_terminated_i
         "--instance-type",
         "t3.micro",
         "--subnet-id",
-        &subnets[0].1,
+        &subnets[0].id,
         "--user-data",
         &warm_data,
         "--iam-instance-profile",
@@ -279,33 +217,16 @@ fn services_spread_over_zones_and_move_off_draining_interrupted_and_terminated_i
     )?;
     aws.run(&["ecs", "create-cluster", "--cluster-name", WARM_CLUSTER])?;
 
-    let registered = wait_until(
-        REGISTER_TIMEOUT,
-        "three connected container instances",
-        || {
-            let all = container_instances(&aws, CLUSTER)?;
-            let ready = all.len() == 3 && all.iter().all(|i| i["agentConnected"] == true);
-            anyhow::Ok(ready.then_some(all))
-        },
-    );
-    let registered = match registered {
-        Ok(r) => r,
-        Err(e) => {
-            let mut why = format!("{e:#}");
-            for id in &ec2_ids {
-                let name = format!("{}{id}", guard.name_prefix());
-                why.push_str(&format!(
-                    "\n--- {name}: journalctl -u ecs -u cloud-final\n{}",
-                    fleet::exec(
-                        &name,
-                        "journalctl --no-pager -n 40 -u ecs -u cloud-final 2>&1"
-                    )
-                    .unwrap_or_default()
-                ));
-            }
-            bail!(why);
-        }
-    };
+    let launched: Vec<fleet::Instance> = ec2_ids
+        .iter()
+        .zip(&subnets)
+        .map(|(id, subnet)| fleet::Instance {
+            id: id.clone(),
+            zone: subnet.zone.clone(),
+            container: format!("{}{id}", guard.name_prefix()),
+        })
+        .collect();
+    let registered = fleet::wait_registered(&aws, CLUSTER, &launched, REGISTER_TIMEOUT)?;
     // Container instance ARN by EC2 instance id, and each one's zone.
     let arn_of: BTreeMap<String, String> = registered
         .iter()
@@ -327,7 +248,7 @@ fn services_spread_over_zones_and_move_off_draining_interrupted_and_terminated_i
                     .as_str()
                     .unwrap_or_default()
                     .to_string(),
-                attribute(i, "ecs.availability-zone").unwrap_or_default(),
+                instance_attribute(i, "ecs.availability-zone").unwrap_or_default(),
             )
         })
         .collect();
@@ -339,12 +260,8 @@ fn services_spread_over_zones_and_move_off_draining_interrupted_and_terminated_i
     println!("registered in {:.0?}", started.elapsed());
 
     // The service's image comes from a registry on the VPC's gateway.
-    let registry = Registry::start()?;
-    let pushed = registry.push_test_image()?;
-    let prefix = cidr.trim_end_matches(".0.0/16");
-    let gateway: std::net::IpAddr = format!("{prefix}.0.1").parse()?;
-    let mirror = registry.mirror_on(gateway)?;
-    let image = pushed.replacen(registry.host(), mirror.host(), 1);
+    let task_image = TaskImage::on_gateway(fleet::gateway(&cidr)?)?;
+    let image = &task_image.image;
     let def = register_task_definition(
         &aws,
         "fleet-web",
@@ -527,8 +444,7 @@ fn services_spread_over_zones_and_move_off_draining_interrupted_and_terminated_i
     println!("warm instance registered at {:.0?}", started.elapsed());
 
     drop(cp);
-    drop(mirror);
-    drop(registry);
+    drop(task_image);
     drop(guard);
     Ok(())
 }
