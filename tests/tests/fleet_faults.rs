@@ -193,6 +193,18 @@ impl Snapshot {
             .collect()
     }
 
+    /// Fails unless ECS shows the same RUNNING tasks, on the same instances with the same
+    /// containers, as in `before`.
+    fn ensure_same_tasks_as(&self, before: &Snapshot) -> Result<()> {
+        ensure!(
+            self.running() == before.running(),
+            "the task set changed: {:#?} -> {:#?}",
+            before.running(),
+            self.running()
+        );
+        Ok(())
+    }
+
     fn task(&self, arn: &str) -> Option<&EcsTask> {
         self.tasks.iter().find(|t| t.arn == arn)
     }
@@ -588,12 +600,7 @@ fn host_failures_on_two_instances_lose_and_duplicate_no_task() -> Result<()> {
         wait_agent_pid(&a.container, &pid)?;
         hosts.wait_connected(&a, true, SETTLE_TIMEOUT)?;
         let after = hosts.wait_settled("the fleet consistent", |_| Ok(()))?;
-        ensure!(
-            after.running() == before.running(),
-            "the task set changed: {:#?} -> {:#?}",
-            before.running(),
-            after.running()
-        );
+        after.ensure_same_tasks_as(&before)?;
         let still = started_at(&a.container, &ids)?;
         ensure!(
             still == started,
@@ -610,12 +617,7 @@ fn host_failures_on_two_instances_lose_and_duplicate_no_task() -> Result<()> {
         wait_agent_pid(&a.container, &pid)?;
         hosts.wait_connected(&a, true, SETTLE_TIMEOUT)?;
         let after = hosts.wait_settled("the fleet consistent", |_| Ok(()))?;
-        ensure!(
-            after.running() == before.running(),
-            "the task set changed: {:#?} -> {:#?}",
-            before.running(),
-            after.running()
-        );
+        after.ensure_same_tasks_as(&before)?;
         assert_agent_holds(&a, &after)?;
         Ok(after)
     })?;
@@ -631,12 +633,7 @@ fn host_failures_on_two_instances_lose_and_duplicate_no_task() -> Result<()> {
         );
         hosts.wait_connected(&a, true, SETTLE_TIMEOUT)?;
         let after = hosts.wait_settled("the fleet consistent", |_| Ok(()))?;
-        ensure!(
-            after.running() == before.running(),
-            "the task set changed: {:#?} -> {:#?}",
-            before.running(),
-            after.running()
-        );
+        after.ensure_same_tasks_as(&before)?;
         assert_agent_holds(&a, &after)?;
         Ok(after)
     })?;
@@ -705,12 +702,7 @@ fn host_failures_on_two_instances_lose_and_duplicate_no_task() -> Result<()> {
             back.elapsed().as_secs_f64()
         );
         let after = hosts.wait_settled("the fleet consistent", |_| Ok(()))?;
-        ensure!(
-            after.running() == before.running(),
-            "the task set changed: {:#?} -> {:#?}",
-            before.running(),
-            after.running()
-        );
+        after.ensure_same_tasks_as(&before)?;
         Ok(after)
     })?;
 
@@ -739,12 +731,7 @@ fn host_failures_on_two_instances_lose_and_duplicate_no_task() -> Result<()> {
         wait_agent_pid(&a.container, &pid)?;
         hosts.wait_connected(&a, true, SETTLE_TIMEOUT)?;
         let after = hosts.wait_settled("the fleet consistent", |_| Ok(()))?;
-        ensure!(
-            after.running() == before.running(),
-            "the task set changed: {:#?} -> {:#?}",
-            before.running(),
-            after.running()
-        );
+        after.ensure_same_tasks_as(&before)?;
         assert_agent_holds(&a, &after)?;
         let version_after = hosts.container_instance(&a)?["versionInfo"].clone();
         ensure!(
@@ -844,12 +831,7 @@ fn host_failures_on_two_instances_lose_and_duplicate_no_task() -> Result<()> {
             wait_agent_pid(&b.container, "0")?;
             hosts.wait_connected(&b, true, SETTLE_TIMEOUT)?;
             let after = hosts.wait_settled("the fleet consistent", |_| Ok(()))?;
-            ensure!(
-                after.running() == before.running(),
-                "the task set changed: {:#?} -> {:#?}",
-                before.running(),
-                after.running()
-            );
+            after.ensure_same_tasks_as(&before)?;
             assert_agent_holds(&b, &after)?;
             Ok(())
         },

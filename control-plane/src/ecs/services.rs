@@ -1308,6 +1308,18 @@ mod tests {
         })
     }
 
+    /// Creates the service `web` of `desired` tasks at t=2 and runs the scheduler once.
+    fn create_web(s: &mut State, desired: u32) {
+        s.create_service(
+            serde_json::from_value(json!({
+                "serviceName": "web", "taskDefinition": "web", "desiredCount": desired}))
+            .unwrap(),
+            2.0,
+        )
+        .unwrap();
+        s.schedule_services(2.0);
+    }
+
     fn state_with_instance(memory: i64) -> (State, String) {
         let mut s = State::for_tests();
         let arn = s.connected_instance_for_tests(registration(memory));
@@ -1405,14 +1417,7 @@ mod tests {
     fn a_terminated_host_stops_its_tasks_and_the_service_replaces_them() {
         use crate::ecs::instances::HostGone;
         let (mut s, first) = state_with_instance(1024);
-        s.create_service(
-            serde_json::from_value(json!({
-                "serviceName": "web", "taskDefinition": "web", "desiredCount": 1}))
-            .unwrap(),
-            2.0,
-        )
-        .unwrap();
-        s.schedule_services(2.0);
+        create_web(&mut s, 1);
         let task = service(&s).task_arns.first().unwrap().clone();
         assert_eq!(s.tasks[&task].container_instance_arn, first);
         report(&mut s, &task, "RUNNING", 3.0);
@@ -1453,14 +1458,7 @@ mod tests {
     #[test]
     fn a_task_stopped_by_the_user_is_replaced_at_once() {
         let (mut s, _) = state_with_instance(1024);
-        s.create_service(
-            serde_json::from_value(json!({
-                "serviceName": "web", "taskDefinition": "web", "desiredCount": 1}))
-            .unwrap(),
-            2.0,
-        )
-        .unwrap();
-        s.schedule_services(2.0);
+        create_web(&mut s, 1);
         let first = service(&s).task_arns.iter().next().unwrap().clone();
         s.stop_task(serde_json::from_value(json!({"task": first})).unwrap(), 3.0)
             .unwrap();
@@ -1596,14 +1594,7 @@ mod tests {
     #[test]
     fn a_placement_failure_is_recorded_once() {
         let (mut s, _) = state_with_instance(100);
-        s.create_service(
-            serde_json::from_value(json!({
-                "serviceName": "web", "taskDefinition": "web", "desiredCount": 1}))
-            .unwrap(),
-            2.0,
-        )
-        .unwrap();
-        s.schedule_services(2.0);
+        create_web(&mut s, 1);
         s.schedule_services(3.0);
         let svc = service(&s);
         assert_eq!(svc.events.len(), 1, "{:?}", svc.events);
