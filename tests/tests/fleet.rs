@@ -163,7 +163,12 @@ fn instances_boot_run_user_data_register_and_leave_nothing_behind() -> Result<()
     }
     let gateway = vpc.gateway;
     let imds = fake_imds(gateway)?;
-    let cp = ControlPlane::start_on(&format!("{gateway}:{}", free_port()?), None)?;
+    // Plain HTTP beyond loopback must be asked for (this test checks the host, not TLS).
+    let cp = ControlPlane::start_with_args(
+        &format!("{gateway}:{}", free_port()?),
+        None,
+        &["--insecure-listen"],
+    )?;
     let aws = cp.aws()?;
     aws.run(&["ecs", "create-cluster", "--cluster-name", CLUSTER])?;
 
