@@ -308,7 +308,8 @@ async fn feed_ecs_metrics(
 
 /// Tells ECS, once a second, of the EC2 instances that were stopped or terminated, as EC2 tells
 /// ECS: their tasks stop and a terminated instance's container instance is deregistered
-/// ([`ecs::instances::HostGone`]). Instances already dealt with change nothing.
+/// ([`ecs::instances::HostGone`]). Each instance is told once per stop or termination (again after
+/// a restart of the emulator, which changes nothing for one already dealt with).
 async fn tell_ecs_of_gone_hosts(
     ec2: ec2::Ec2Handle,
     state: StateHandle,
@@ -318,6 +319,7 @@ async fn tell_ecs_of_gone_hosts(
     use ecs::instances::HostGone;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut told: Vec<(String, HostGone, bool)> = Vec::new();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -340,18 +342,26 @@ async fn tell_ecs_of_gone_hosts(
                 })
                 .collect()
         });
-        if gone.is_empty() {
+        // An instance started again leaves the set, so that its next stop is told too.
+        told.retain(|t| gone.contains(t));
+        let new: Vec<(String, HostGone, bool)> =
+            gone.into_iter().filter(|g| !told.contains(g)).collect();
+        if new.is_empty() {
             continue;
         }
         let now = front::context::now_secs();
-        let told = state
+        let sent = new.clone();
+        let stopped = state
             .call(move |s| {
-                gone.iter()
+                sent.iter()
                     .map(|(id, how, spot)| s.host_gone(id, *how, *spot, now))
                     .sum::<usize>()
             })
             .await;
-        match told {
+        if stopped.is_ok() {
+            told.extend(new);
+        }
+        match stopped {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 tasks = n,

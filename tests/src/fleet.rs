@@ -582,6 +582,18 @@ pub struct TaskImage {
 }
 
 impl TaskImage {
+    /// Registers `family`: one container of this image (32 MiB) that runs until SIGTERM; its
+    /// task definition ARN.
+    pub fn register_sleeper(&self, aws: &AwsCli, family: &str) -> Result<String> {
+        crate::register_task_definition(
+            aws,
+            family,
+            &serde_json::json!([{"name": "main", "image": self.image, "memory": 32,
+                "entryPoint": ["sh", "-c"],
+                "command": ["trap 'exit 0' TERM; while true; do sleep 1; done"]}]),
+        )
+    }
+
     /// Pushes the test image and serves it on `gateway` ([`gateway`]).
     pub fn on_gateway(gateway: IpAddr) -> Result<Self> {
         let registry = Registry::start()?;

@@ -14,11 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ecs_e2e_tests::fleet::{self, Fleet, TaskImage};
-use ecs_e2e_tests::{
-    container_instances, described_tasks, docker, instance_attribute, register_task_definition,
-    wait_until,
-};
-use serde_json::json;
+use ecs_e2e_tests::{container_instances, described_tasks, docker, instance_attribute, wait_until};
 
 const CLUSTER: &str = "fleet-ecs";
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(240);
@@ -105,13 +101,7 @@ fn three_instances_in_three_zones_register_on_their_own() -> Result<()> {
     // A DAEMON service puts one task on each instance. Instances pull its image from a registry
     // on the VPC's gateway: a mirror of the one on loopback the test pushes to.
     let task_image = TaskImage::on_gateway(fleet::gateway(&cidr)?)?;
-    let image = &task_image.image;
-    let def = register_task_definition(
-        &aws,
-        "fleet-daemon",
-        &json!([{"name": "main", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
-                 "command": ["trap 'exit 0' TERM; while true; do sleep 1; done"]}]),
-    )?;
+    let def = task_image.register_sleeper(&aws, "fleet-daemon")?;
     aws.run(&[
         "ecs",
         "create-service",

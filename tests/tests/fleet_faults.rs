@@ -28,10 +28,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use ecs_e2e_tests::fleet::{self, Fleet, Instance, TaskImage};
-use ecs_e2e_tests::{
-    AwsCli, container_instances, described_tasks, register_task_definition, wait_until,
-};
-use serde_json::{Value, json};
+use ecs_e2e_tests::{AwsCli, container_instances, described_tasks, wait_until};
+use serde_json::Value;
 
 const CLUSTER: &str = "fleet-faults";
 /// Two DAEMON services, so each instance runs two tasks and a task that stops is replaced on
@@ -490,13 +488,7 @@ fn host_failures_on_two_instances_lose_and_duplicate_no_task() -> Result<()> {
 
     let task_image = TaskImage::on_gateway(gateway)?;
     let mut before = steps.run("two DAEMON services: two tasks on each instance", || {
-        let def = register_task_definition(
-            &aws,
-            "fleet-faults",
-            &json!([{"name": "main", "image": task_image.image, "memory": 32,
-                     "entryPoint": ["sh", "-c"],
-                     "command": ["trap 'exit 0' TERM; while true; do sleep 1; done"]}]),
-        )?;
+        let def = task_image.register_sleeper(&aws, "fleet-faults")?;
         for service in SERVICES {
             aws.run(&[
                 "ecs",

@@ -28,7 +28,7 @@ use anyhow::{Context, Result, ensure};
 use ecs_e2e_tests::fleet::{self, Fleet, TaskImage};
 use ecs_e2e_tests::{
     AwsCli, container_instances, describe_task, described_tasks, free_port, http_request,
-    instance_attribute, register_task_definition, wait_until,
+    instance_attribute, wait_until,
 };
 use serde_json::{Value, json};
 
@@ -261,13 +261,7 @@ fn services_spread_over_zones_and_move_off_draining_interrupted_and_terminated_i
 
     // The service's image comes from a registry on the VPC's gateway.
     let task_image = TaskImage::on_gateway(fleet::gateway(&cidr)?)?;
-    let image = &task_image.image;
-    let def = register_task_definition(
-        &aws,
-        "fleet-web",
-        &json!([{"name": "main", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
-                 "command": ["trap 'exit 0' TERM; while true; do sleep 1; done"]}]),
-    )?;
+    let def = task_image.register_sleeper(&aws, "fleet-web")?;
 
     // A standalone task on the first instance, which draining must leave alone.
     let standalone = start_task_on(&aws, &def, &a)?;

@@ -1320,6 +1320,19 @@ mod tests {
         s.schedule_services(2.0);
     }
 
+    /// Creates the DAEMON service `agentd` at t=2 and runs the scheduler once.
+    fn create_daemon(s: &mut State) {
+        s.create_service(
+            serde_json::from_value(json!({
+                "serviceName": "agentd", "taskDefinition": "web",
+                "schedulingStrategy": "DAEMON"}))
+            .unwrap(),
+            2.0,
+        )
+        .unwrap();
+        s.schedule_services(2.0);
+    }
+
     fn state_with_instance(memory: i64) -> (State, String) {
         let mut s = State::for_tests();
         let arn = s.connected_instance_for_tests(registration(memory));
@@ -1480,15 +1493,7 @@ mod tests {
     #[test]
     fn a_daemon_service_runs_one_task_per_connected_instance() {
         let (mut s, first) = state_with_instance(1024);
-        s.create_service(
-            serde_json::from_value(json!({
-                "serviceName": "agentd", "taskDefinition": "web",
-                "schedulingStrategy": "DAEMON"}))
-            .unwrap(),
-            2.0,
-        )
-        .unwrap();
-        s.schedule_services(2.0);
+        create_daemon(&mut s);
         assert_eq!(service(&s).desired_count, 1);
         assert_eq!(service(&s).deployment_configuration.maximum_percent, 100);
         let tasks: Vec<String> = service(&s).task_arns.iter().cloned().collect();
@@ -1512,15 +1517,7 @@ mod tests {
     #[test]
     fn a_daemon_task_outlives_its_agent_s_disconnection() {
         let (mut s, first) = state_with_instance(1024);
-        s.create_service(
-            serde_json::from_value(json!({
-                "serviceName": "agentd", "taskDefinition": "web",
-                "schedulingStrategy": "DAEMON"}))
-            .unwrap(),
-            2.0,
-        )
-        .unwrap();
-        s.schedule_services(2.0);
+        create_daemon(&mut s);
         let tasks: Vec<String> = service(&s).task_arns.iter().cloned().collect();
         assert_eq!(tasks.len(), 1);
         // The agent restarts (or is cut off): ECS leaves its task alone and starts no other.
